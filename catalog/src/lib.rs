@@ -1,0 +1,121 @@
+//! StreamHouse metadata catalog: schemas, tables, partitions and segments.
+//!
+//! Why this crate exists: every other component needs one durable, transactional place
+//! for "what tables exist, what their Arrow schema is, and which offsets of each partition
+//! are safely stored in which segment". That place is a SQLite file for the embedded
+//! single-node default and PostgreSQL for scale-out; both are reached through one
+//! `sqlx::AnyPool` code path and one migration tree (`catalog/migrations`).
+//!
+//! The catalog is the commit point of the flush path: a segment file only "exists" once
+//! [`Catalog::commit_segment`] succeeded, and that call fences stale or duplicate flushes
+//! by requiring `base_offset == committed_offset`.
+
+mod connect;
+mod error;
+mod schemas;
+mod segments;
+mod tables;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::Error;
+
+/// Shared Arrow schema, as used throughout DataFusion.
+pub type SchemaRef = Arc<arrow_schema::Schema>;
+
+/// Handle to the catalog database. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Catalog {
+    pool: sqlx::AnyPool,
+    backend: connect::Backend,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("backend", &self.backend.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-table options from `CREATE TABLE … WITH (…)`.
+///
+/// Stored as JSON. `#[serde(default)]` plus serde's default of ignoring unknown fields
+/// keeps old and new binaries able to read each other's rows (forward/backward compat).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableOptions {
+    /// Number of partitions; at least 1.
+    pub partitions: u32,
+    /// Column whose value is hashed to pick the partition (`None`: round-robin).
+    pub key: Option<String>,
+    /// Delete segments whose rows are all older than this.
+    pub retention_ms: Option<i64>,
+    /// Delete the oldest segments while a partition is larger than this.
+    pub retention_bytes: Option<i64>,
+}
+
+/// Written by hand rather than derived so that the default is a usable table
+/// (one partition) instead of a table nobody can write to.
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            partitions: 1,
+            key: None,
+            retention_ms: None,
+            retention_bytes: None,
+        }
+    }
+}
+
+/// A table as stored in the catalog.
+#[derive(Debug, Clone)]
+pub struct TableEntry {
+    /// Catalog-wide unique id, never reused after a drop.
+    pub id: i64,
+    /// SQL schema (namespace) name.
+    pub schema: String,
+    pub name: String,
+    /// User columns only; system columns (`_offset`, …) are added by the engine.
+    pub arrow_schema: SchemaRef,
+    pub options: TableOptions,
+    pub created_at_ms: i64,
+}
+
+/// Offsets of one partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionEntry {
+    pub table_id: i64,
+    pub partition: i32,
+    /// Offsets `< committed_offset` are in committed segments; the WAL replays from here.
+    pub committed_offset: i64,
+    /// Offsets `< start_offset` were deleted by retention.
+    pub start_offset: i64,
+}
+
+/// One immutable segment file covering `[base_offset, end_offset)` of a partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentEntry {
+    pub table_id: i64,
+    pub partition: i32,
+    pub base_offset: i64,
+    /// Exclusive.
+    pub end_offset: i64,
+    pub row_count: i64,
+    pub min_timestamp_ms: i64,
+    pub max_timestamp_ms: i64,
+    pub size_bytes: i64,
+    /// Object-store path of the Parquet file.
+    pub path: String,
+    pub created_at_ms: i64,
+}
+
+/// Wall-clock milliseconds since the Unix epoch, for `created_at_ms` columns.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

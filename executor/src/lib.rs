@@ -1,0 +1,22 @@
+//! The SQL layer: a DataFusion session over stream tables, plus the statements that are
+//! StreamHouse's own (CREATE TABLE ... WITH, INSERT into the log, COPY, transactions,
+//! SET/SHOW). Front ends talk to [`Engine`] and [`Session`] only.
+
+mod catalog;
+pub mod copy;
+mod ddl;
+mod dml;
+mod error;
+mod hidden;
+mod output;
+mod provider;
+mod session;
+mod settings;
+
+pub use catalog::{DATABASE_NAME, DEFAULT_SCHEMA};
+pub use copy::{encode_batch, encode_rows, CopyDecoder, CopyFormat, COPY_MAX_BUFFER_BYTES};
+pub use ddl::PG_TYPE_METADATA;
+pub use error::{Error, Result};
+pub use output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
+pub use session::{Engine, Session};
+pub use settings::{sql_type_name, REPORTED_SETTINGS, SERVER_VERSION};

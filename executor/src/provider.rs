@@ -1,0 +1,220 @@
+//! The DataFusion `TableProvider` of a stream table: a snapshot's Parquet segments plus
+//! its in-memory tail, read as one table.
+//!
+//! Segments are pruned here by partition, offset and ingest-time ranges (known from the
+//! catalog, without opening a file); DataFusion's Parquet reader then prunes row groups
+//! and pages by their statistics using the same filters.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::*;
+use streamhouse_streams::{
+    SegmentEntry, StreamTable, Streams, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN,
+};
+
+/// The URL under which the segment store is registered in DataFusion's runtime.
+pub const SEGMENT_STORE_URL: &str = "streamhouse://segments";
+
+#[derive(Debug)]
+pub struct StreamTableProvider {
+    streams: Arc<Streams>,
+    table: Arc<StreamTable>,
+}
+
+impl StreamTableProvider {
+    pub fn new(streams: Arc<Streams>, table: Arc<StreamTable>) -> Self {
+        StreamTableProvider { streams, table }
+    }
+
+    pub fn table(&self) -> &Arc<StreamTable> {
+        &self.table
+    }
+}
+
+#[async_trait]
+impl TableProvider for StreamTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.table.stored_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Pruning is best effort; DataFusion re-applies every filter above the scan.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let snapshot = self.streams.snapshot(&self.table);
+        let schema = self.table.stored_schema();
+        let bounds = Bounds::from_filters(filters);
+
+        let mut tail_partitions = Vec::new();
+        let mut files = Vec::new();
+        for p in &snapshot.partitions {
+            if !bounds.partition_may_match(p.partition as i64) {
+                continue;
+            }
+            files.extend(p.segments.iter().filter(|s| bounds.segment_may_match(s)).map(segment_file));
+            if !p.tail.is_empty() {
+                tail_partitions.push(p.tail.clone());
+            }
+        }
+
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !files.is_empty() {
+            let mut source = ParquetSource::new(schema.clone());
+            if let Some(predicate) = conjunction(filters.iter().cloned()) {
+                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+                source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+            }
+            let groups = split_into_groups(files, state.config().target_partitions());
+            let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(SEGMENT_STORE_URL)?, Arc::new(source))
+                .with_file_groups(groups)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            inputs.push(DataSourceExec::from_data_source(config));
+        }
+        if !tail_partitions.is_empty() {
+            let mut memory = MemorySourceConfig::try_new(&tail_partitions, schema.clone(), projection.cloned())?;
+            memory = memory.with_limit(limit);
+            inputs.push(DataSourceExec::from_data_source(memory));
+        }
+        Ok(match inputs.len() {
+            0 => Arc::new(EmptyExec::new(datafusion::common::project_schema(&schema, projection)?)),
+            1 => inputs.pop().expect("one input"),
+            _ => UnionExec::try_new(inputs)?,
+        })
+    }
+}
+
+fn segment_file(s: &SegmentEntry) -> PartitionedFile {
+    PartitionedFile::new(s.path.clone(), s.size_bytes as u64)
+}
+
+fn split_into_groups(files: Vec<PartitionedFile>, groups: usize) -> Vec<FileGroup> {
+    let groups = groups.max(1).min(files.len());
+    let mut out: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups];
+    for (i, f) in files.into_iter().enumerate() {
+        out[i % groups].push(f);
+    }
+    out.into_iter().map(FileGroup::new).collect()
+}
+
+fn conjunction(exprs: impl Iterator<Item = Expr>) -> Option<Expr> {
+    exprs.reduce(|a, b| a.and(b))
+}
+
+/// Inclusive ranges on the system columns implied by simple `col op literal` filters.
+#[derive(Debug)]
+struct Bounds {
+    partition: (i64, i64),
+    offset: (i64, i64),
+    timestamp_ms: (i64, i64),
+}
+
+impl Bounds {
+    fn from_filters(filters: &[Expr]) -> Self {
+        let mut b = Bounds { partition: FULL, offset: FULL, timestamp_ms: FULL };
+        for f in filters {
+            b.narrow(f);
+        }
+        b
+    }
+
+    fn narrow(&mut self, e: &Expr) {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else { return };
+        if *op == Operator::And {
+            self.narrow(left);
+            self.narrow(right);
+            return;
+        }
+        let (column, op, value) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) => (c.name.as_str(), *op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
+                Some(op) => (c.name.as_str(), op, v),
+                None => return,
+            },
+            _ => return,
+        };
+        let (range, value) = match column {
+            PARTITION_COLUMN => (&mut self.partition, scalar_i64(value)),
+            OFFSET_COLUMN => (&mut self.offset, scalar_i64(value)),
+            TIMESTAMP_COLUMN => (&mut self.timestamp_ms, scalar_timestamp_ms(value)),
+            _ => return,
+        };
+        let Some(v) = value else { return };
+        match op {
+            Operator::Eq => *range = (range.0.max(v), range.1.min(v)),
+            Operator::Gt => range.0 = range.0.max(v.saturating_add(1)),
+            Operator::GtEq => range.0 = range.0.max(v),
+            Operator::Lt => range.1 = range.1.min(v.saturating_sub(1)),
+            Operator::LtEq => range.1 = range.1.min(v),
+            _ => {}
+        }
+    }
+
+    fn partition_may_match(&self, p: i64) -> bool {
+        self.partition.0 <= p && p <= self.partition.1
+    }
+
+    fn segment_may_match(&self, s: &SegmentEntry) -> bool {
+        overlaps(self.offset, (s.base_offset, s.end_offset - 1))
+            // Segment times are whole milliseconds; widen by one to stay conservative.
+            && overlaps(self.timestamp_ms, (s.min_timestamp_ms - 1, s.max_timestamp_ms + 1))
+    }
+}
+
+const FULL: (i64, i64) = (i64::MIN, i64::MAX);
+
+fn overlaps(a: (i64, i64), b: (i64, i64)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+fn scalar_i64(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::Int8(Some(x)) => Some(*x as i64),
+        ScalarValue::Int16(Some(x)) => Some(*x as i64),
+        ScalarValue::Int32(Some(x)) => Some(*x as i64),
+        ScalarValue::Int64(Some(x)) => Some(*x),
+        ScalarValue::UInt8(Some(x)) => Some(*x as i64),
+        ScalarValue::UInt16(Some(x)) => Some(*x as i64),
+        ScalarValue::UInt32(Some(x)) => Some(*x as i64),
+        ScalarValue::UInt64(Some(x)) => i64::try_from(*x).ok(),
+        _ => None,
+    }
+}
+
+fn scalar_timestamp_ms(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::TimestampSecond(Some(x), _) => x.checked_mul(1000),
+        ScalarValue::TimestampMillisecond(Some(x), _) => Some(*x),
+        ScalarValue::TimestampMicrosecond(Some(x), _) => Some(x.div_euclid(1000)),
+        ScalarValue::TimestampNanosecond(Some(x), _) => Some(x.div_euclid(1_000_000)),
+        _ => None,
+    }
+}

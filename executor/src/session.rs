@@ -1,0 +1,303 @@
+//! [`Engine`] and [`Session`]: the small API every front end (Postgres wire, Flight, …)
+//! uses. A session parses SQL, executes statements and returns [`Output`]s; it owns the
+//! connection's transaction and settings. Storage is reached only through [`Streams`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::common::ParamValues;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::setup_pg_catalog;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use streamhouse_streams::{StreamTable, Streams, TableWrite};
+
+use crate::catalog::{StreamCatalog, DATABASE_NAME, DEFAULT_SCHEMA};
+use crate::error::{Error, Result};
+use crate::hidden::{hide_system_columns, normalize};
+use crate::output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
+use crate::provider::SEGMENT_STORE_URL;
+
+/// Shared by all sessions: the storage engine and a prepared DataFusion state.
+pub struct Engine {
+    streams: Arc<Streams>,
+    base_state: SessionState,
+    parser: PostgresCompatibilityParser,
+}
+
+impl Engine {
+    pub fn new(streams: Arc<Streams>) -> Result<Arc<Engine>> {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(DATABASE_NAME, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true)
+            .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_catalog(DATABASE_NAME, Arc::new(StreamCatalog::new(streams.clone())));
+        let url = url::Url::parse(SEGMENT_STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
+        ctx.runtime_env().register_object_store(&url, streams.object_store());
+        setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
+        Ok(Arc::new(Engine { streams, base_state: ctx.state(), parser: PostgresCompatibilityParser::new() }))
+    }
+
+    pub fn streams(&self) -> &Arc<Streams> {
+        &self.streams
+    }
+
+    pub fn session(self: &Arc<Self>) -> Session {
+        Session {
+            engine: self.clone(),
+            ctx: SessionContext::new_with_state(self.base_state.clone()),
+            txn: Txn::Idle,
+            settings: crate::settings::defaults(),
+        }
+    }
+
+    /// Parses SQL text into statements (Postgres dialect, with pg-compat rewrites).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        self.parser.parse(sql).map_err(|e| Error::Syntax { message: e.to_string(), position: None })
+    }
+}
+
+/// The transaction state of a session.
+enum Txn {
+    Idle,
+    /// Inside BEGIN: writes wait here until COMMIT.
+    Open(Vec<TableWrite>),
+    /// A statement failed inside the block: everything is refused until ROLLBACK.
+    Failed,
+}
+
+/// One client connection's state.
+pub struct Session {
+    engine: Arc<Engine>,
+    pub(crate) ctx: SessionContext,
+    txn: Txn,
+    pub(crate) settings: BTreeMap<String, String>,
+}
+
+impl Session {
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn streams(&self) -> &Arc<Streams> {
+        &self.engine.streams
+    }
+
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        self.engine.parse(sql)
+    }
+
+    pub fn transaction_status(&self) -> TransactionStatus {
+        match self.txn {
+            Txn::Idle => TransactionStatus::Idle,
+            Txn::Open(_) => TransactionStatus::InBlock,
+            Txn::Failed => TransactionStatus::Failed,
+        }
+    }
+
+    pub fn set_setting(&mut self, name: &str, value: &str) {
+        self.settings.insert(name.to_lowercase(), value.to_string());
+    }
+
+    /// A failed COPY inside a transaction block fails the block, as any failed statement.
+    pub fn abort_transaction(&mut self) {
+        if let Txn::Open(_) = self.txn {
+            self.txn = Txn::Failed;
+        }
+    }
+
+    /// Columns of a row-returning statement that DataFusion does not plan (SHOW,
+    /// DESCRIBE), for the extended protocol's Describe. These statements have no side
+    /// effects, so running them is the honest way to know.
+    pub async fn result_schema(&mut self, statement: &Statement) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        match statement {
+            Statement::ShowVariable { .. } | Statement::ShowTables { .. } | Statement::ExplainTable { .. } => {
+                match self.dispatch(statement, None).await? {
+                    Output::Rows(stream) => Ok(Some(stream.schema())),
+                    _ => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A setting's current value (`SHOW x`, ParameterStatus).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+
+    /// Executes one statement. `params` are the bound values of `$n` placeholders.
+    pub async fn execute(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
+        if let Txn::Failed = self.txn {
+            if !matches!(statement, Statement::Rollback { .. } | Statement::Commit { .. }) {
+                return Err(Error::TransactionAborted);
+            }
+        }
+        let result = self.dispatch(statement, params).await;
+        if result.is_err() {
+            if let Txn::Open(_) = self.txn {
+                self.txn = Txn::Failed;
+            }
+        }
+        result
+    }
+
+    async fn dispatch(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
+        match statement {
+            Statement::StartTransaction { .. } => Ok(self.begin()),
+            Statement::Commit { .. } => self.commit().await,
+            Statement::Rollback { savepoint: None, .. } => Ok(self.rollback()),
+            Statement::CreateTable(create) => crate::ddl::create_table(self, create).await,
+            Statement::CreateSchema { schema_name, if_not_exists, .. } => {
+                crate::ddl::create_schema(self, schema_name, *if_not_exists).await
+            }
+            Statement::Drop { object_type, if_exists, names, cascade, .. } => {
+                crate::ddl::drop(self, object_type, *if_exists, names, *cascade).await
+            }
+            Statement::Insert(insert) => {
+                let writes = crate::dml::insert(self, insert, params).await?;
+                let rows: u64 = writes.batches.iter().map(|b| b.num_rows() as u64).sum();
+                self.write(vec![writes]).await?;
+                Ok(Output::Command(CommandTag::with_rows("INSERT", rows)))
+            }
+            Statement::Update(_) => Err(Error::not_supported(
+                "UPDATE is not supported on stream tables",
+                "stream tables are append-only: INSERT a new row instead; a table with cleanup = 'compact' keeps the last row per key",
+            )),
+            Statement::Delete(_) => Err(Error::not_supported(
+                "DELETE is not supported on stream tables",
+                "stream tables are append-only: rows leave by retention (WITH (retention = '7 days')) or DROP TABLE",
+            )),
+            Statement::Copy { source, to, target, options, legacy_options, .. } => {
+                crate::dml::copy(self, source, *to, target, options, legacy_options, params).await
+            }
+            Statement::Set(set) => crate::settings::set(self, set),
+            Statement::ShowVariable { variable } => crate::settings::show(self, variable).await,
+            Statement::ShowTables { .. } => crate::settings::show_tables(self).await,
+            Statement::ExplainTable { table_name, .. } => crate::settings::describe(self, table_name).await,
+            Statement::Discard { .. } | Statement::Deallocate { .. } => Ok(Output::Command(CommandTag::new(
+                statement.to_string().split_whitespace().next().unwrap_or("DISCARD").to_uppercase(),
+            ))),
+            _ => self.query(statement, params).await,
+        }
+    }
+
+    /// Plans a statement for the extended protocol's Describe: parameter types and columns.
+    /// Returns `None` for statements that DataFusion does not plan (DDL, SET, COPY...).
+    pub async fn plan(&self, statement: &Statement) -> Result<Option<LogicalPlan>> {
+        match statement {
+            Statement::Query(_) | Statement::Explain { .. } => Ok(Some(self.logical_plan(statement).await?)),
+            Statement::Insert(insert) => Ok(Some(crate::dml::insert_plan(self, insert).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Runs a query through DataFusion and streams its rows.
+    async fn query(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
+        let mut plan = self.logical_plan(statement).await?;
+        if let Some(params) = params {
+            plan = plan.with_param_values(params.clone())?;
+        }
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        Ok(Output::Rows(df.execute_stream().await?))
+    }
+
+    /// Plans a statement after hiding system columns from wildcards.
+    pub(crate) async fn logical_plan(&self, statement: &Statement) -> Result<LogicalPlan> {
+        let mut statement = statement.clone();
+        let streams = self.engine.streams.clone();
+        let default_schema = self.default_schema();
+        hide_system_columns(&mut statement, &|name| {
+            resolve_name(name, &default_schema).is_some_and(|(s, t)| streams.table(&s, &t).is_some())
+        });
+        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+        Ok(plan)
+    }
+
+    pub(crate) fn default_schema(&self) -> String {
+        self.settings
+            .get("search_path")
+            .and_then(|p| p.split(',').map(|s| s.trim().trim_matches('"')).find(|s| !s.is_empty() && *s != "\"$user\"" && *s != "$user"))
+            .filter(|s| self.engine.streams.schema_exists(s))
+            .unwrap_or(DEFAULT_SCHEMA)
+            .to_string()
+    }
+
+    /// Looks up a stream table by SQL name.
+    pub fn resolve_table(&self, name: &ObjectName) -> Result<Arc<StreamTable>> {
+        let (schema, table) =
+            resolve_name(name, &self.default_schema()).ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        self.engine.streams.table(&schema, &table).ok_or_else(|| Error::UndefinedTable(name.to_string()))
+    }
+
+    /// Appends now, or holds the rows until COMMIT inside a transaction block.
+    pub async fn write(&mut self, writes: Vec<TableWrite>) -> Result<()> {
+        match &mut self.txn {
+            Txn::Open(pending) => {
+                pending.extend(writes);
+                Ok(())
+            }
+            Txn::Failed => Err(Error::TransactionAborted),
+            Txn::Idle => {
+                self.engine.streams.append(writes).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// `COPY FROM STDIN` data has been decoded: append it like an INSERT.
+    pub async fn copy_in(&mut self, target: &CopyIn, batches: Vec<arrow::record_batch::RecordBatch>) -> Result<u64> {
+        let batches = crate::dml::widen_to_table(&target.table, &target.columns, batches)?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let result = self.write(vec![TableWrite { table: target.table.clone(), batches }]).await;
+        if result.is_err() {
+            if let Txn::Open(_) = self.txn {
+                self.txn = Txn::Failed;
+            }
+        }
+        result.map(|_| rows)
+    }
+
+    fn begin(&mut self) -> Output {
+        if let Txn::Idle = self.txn {
+            self.txn = Txn::Open(Vec::new());
+        }
+        // Postgres warns and stays in the block on a nested BEGIN; so do we.
+        Output::Command(CommandTag { tag: "BEGIN".into(), rows: None, transaction: TransactionEffect::Begin })
+    }
+
+    async fn commit(&mut self) -> Result<Output> {
+        let end = |tag: &str| Output::Command(CommandTag { tag: tag.into(), rows: None, transaction: TransactionEffect::End });
+        match std::mem::replace(&mut self.txn, Txn::Idle) {
+            Txn::Idle => Ok(end("COMMIT")),
+            Txn::Failed => Ok(end("ROLLBACK")),
+            Txn::Open(writes) => {
+                self.engine.streams.append(writes).await?;
+                Ok(end("COMMIT"))
+            }
+        }
+    }
+
+    fn rollback(&mut self) -> Output {
+        self.txn = Txn::Idle;
+        Output::Command(CommandTag { tag: "ROLLBACK".into(), rows: None, transaction: TransactionEffect::End })
+    }
+}
+
+/// `[db.][schema.]table` → (schema, table), folding unquoted identifiers.
+pub fn resolve_name(name: &ObjectName, default_schema: &str) -> Option<(String, String)> {
+    let parts: Vec<String> = name.0.iter().map(|p| p.as_ident().map(normalize)).collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [t] => Some((default_schema.to_string(), t.clone())),
+        [s, t] => Some((s.clone(), t.clone())),
+        [_db, s, t] => Some((s.clone(), t.clone())),
+        _ => None,
+    }
+}

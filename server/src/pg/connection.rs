@@ -1,0 +1,353 @@
+//! One client connection: startup (ParameterStatus, cancel key), the simple and extended
+//! query protocols, and COPY FROM STDIN, all over this connection's [`Session`].
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::Sink;
+use pgwire::api::auth::{
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, ServerParameterProvider,
+    StartupHandler,
+};
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{CopyResponse, FieldInfo, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, Type,
+};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use streamhouse_executor::{CopyDecoder, CopyIn, Engine, Error, Output, Session, COPY_MAX_BUFFER_BYTES, REPORTED_SETTINGS};
+use tokio::sync::Mutex;
+use tracing::debug;
+
+use super::respond::{command, copy_out, error_response, fields, rows, user_error};
+
+/// The pgwire handler set of one connection (pgwire asks for it per socket).
+pub struct Handlers(Arc<Connection>);
+
+impl Handlers {
+    pub fn new(engine: Arc<Engine>, manager: Arc<ConnectionManager>) -> Self {
+        let session = Arc::new(Mutex::new(engine.session()));
+        let parser = Arc::new(StatementParser { session: session.clone() });
+        Handlers(Arc::new(Connection { manager, session, parser, copy: Mutex::new(None) }))
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.0.clone()
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.0.clone()
+    }
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.0.clone()
+    }
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.0.clone()
+    }
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        self.0.clone()
+    }
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(self.0.manager.clone()))
+    }
+}
+
+pub struct Connection {
+    manager: Arc<ConnectionManager>,
+    session: Arc<Mutex<Session>>,
+    parser: Arc<StatementParser>,
+    /// A COPY FROM STDIN in progress.
+    copy: Mutex<Option<CopyState>>,
+}
+
+struct CopyState {
+    target: CopyIn,
+    decoder: CopyDecoder,
+    /// The first error; later data is discarded until CopyDone/CopyFail.
+    failed: Option<Error>,
+}
+
+/// A prepared statement: the parsed statement and, for plannable ones, DataFusion's plan.
+#[derive(Clone)]
+pub struct Prepared {
+    statement: Option<Statement>,
+    plan: Option<LogicalPlan>,
+    param_types: Vec<Option<arrow::datatypes::DataType>>,
+    /// Columns of statements DataFusion does not plan but which return rows (SHOW...).
+    result: Option<arrow::datatypes::SchemaRef>,
+}
+
+struct Parameters(HashMap<String, String>);
+
+impl ServerParameterProvider for Parameters {
+    fn server_parameters<C: ClientInfo>(&self, _client: &C) -> Option<HashMap<String, String>> {
+        Some(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Connection {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(ref startup) = message {
+            protocol_negotiation(client, startup).await?;
+            save_startup_parameters_to_metadata(client, startup);
+            let (pid, key) = RandomPidSecretKeyGenerator::default().generate(client);
+            client.set_pid_and_secret_key(pid, key.clone());
+            let (handle, guard) = self.manager.register(pid, key);
+            client.session_extensions().insert(handle);
+            client.session_extensions().insert(guard);
+            let mut session = self.session.lock().await;
+            if let Some(app) = client.metadata().get("application_name") {
+                session.set_setting("application_name", app);
+            }
+            let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+            session.set_setting("session_authorization", &user);
+            let params = REPORTED_SETTINGS
+                .iter()
+                .filter_map(|name| session.reported_setting(name).map(|v| (name.to_string(), v.to_string())))
+                .collect();
+            drop(session);
+            finish_authentication(client, &Parameters(params)).await?;
+        }
+        Ok(())
+    }
+}
+
+impl ErrorHandler for Connection {
+    fn on_error<C: ClientInfo>(&self, _client: &C, error: &mut PgWireError) {
+        debug!(error = %error, "error sent to client");
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut session = self.session.lock().await;
+        let statements = match session.parse(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![error_response(&e)]),
+        };
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in statements {
+            match session.execute(&statement, None).await {
+                Ok(output) => {
+                    let copy_in = matches!(output, Output::CopyIn(_));
+                    responses.push(self.respond(output, &Format::UnifiedText).await?);
+                    if copy_in {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // Like PostgreSQL, the rest of a multi-statement query is skipped.
+                    responses.push(error_response(&e));
+                    break;
+                }
+            }
+        }
+        let _ = client;
+        Ok(responses)
+    }
+}
+
+impl Connection {
+    async fn respond(&self, output: Output, format: &Format) -> PgWireResult<Response> {
+        Ok(match output {
+            Output::Rows(stream) => rows(stream, format)?,
+            Output::Command(tag) => command(tag),
+            Output::CopyOut { rows, format } => copy_out(rows, format),
+            Output::CopyIn(target) => {
+                let columns = target.columns.len();
+                let decoder = CopyDecoder::new(target.format.clone(), target.data_schema());
+                *self.copy.lock().await = Some(CopyState { target, decoder, failed: None });
+                Response::CopyIn(CopyResponse::new(0, columns, futures::stream::empty()))
+            }
+        })
+    }
+}
+
+/// Parses and plans statements for the extended protocol, on the connection's session.
+pub struct StatementParser {
+    session: Arc<Mutex<Session>>,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut session = self.session.lock().await;
+        let mut statements = session.parse(sql).map_err(|e| user_error(&e))?;
+        if statements.len() > 1 {
+            return Err(user_error(&Error::Syntax {
+                message: "cannot insert multiple commands into a prepared statement".into(),
+                position: None,
+            }));
+        }
+        let Some(statement) = statements.pop() else { return Ok(None) };
+        let plan = session.plan(&statement).await.map_err(|e| user_error(&e))?;
+        let param_types = match &plan {
+            Some(plan) => ordered_parameter_types(plan).map_err(|e| user_error(&e))?,
+            None => Vec::new(),
+        };
+        let result = match &plan {
+            Some(_) => None,
+            None => session.result_schema(&statement).await.map_err(|e| user_error(&e))?,
+        };
+        Ok(Some(Prepared { statement: Some(statement), plan, param_types, result }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        stmt.param_types
+            .iter()
+            .map(|t| match t {
+                Some(t) => arrow_pg::datatypes::into_pg_type(t),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        let format = format.unwrap_or(&Format::UnifiedText);
+        let schema = match (&stmt.plan, &stmt.result) {
+            (Some(LogicalPlan::Dml(_) | LogicalPlan::Ddl(_)), _) => return Ok(Vec::new()),
+            (Some(plan), _) => Arc::new(plan.schema().as_arrow().clone()),
+            (None, Some(schema)) => schema.clone(),
+            (None, None) => return Ok(Vec::new()),
+        };
+        Ok(fields(&schema, format)?.as_ref().clone())
+    }
+}
+
+/// `$1, $2, …` in order, with the types DataFusion inferred.
+fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<arrow::datatypes::DataType>>, Error> {
+    let types = plan.get_parameter_types()?;
+    let mut entries: Vec<(usize, Option<arrow::datatypes::DataType>)> = types
+        .into_iter()
+        .filter_map(|(id, t)| id.trim_start_matches('$').parse::<usize>().ok().map(|n| (n, t)))
+        .collect();
+    entries.sort_by_key(|(n, _)| *n);
+    let count = entries.last().map(|(n, _)| *n).unwrap_or(0);
+    let mut out = vec![None; count];
+    for (n, t) in entries {
+        out[n - 1] = t;
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = Prepared;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _ = client;
+        let prepared = &portal.statement.statement;
+        let Some(statement) = &prepared.statement else { return Ok(Response::EmptyQuery) };
+        let inferred: Vec<Option<&arrow::datatypes::DataType>> = prepared.param_types.iter().map(Option::as_ref).collect();
+        let params: Option<ParamValues> = if portal.parameter_len() > 0 {
+            Some(arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred)?)
+        } else {
+            None
+        };
+        let mut session = self.session.lock().await;
+        match session.execute(statement, params.as_ref()).await {
+            Ok(output) => self.respond(output, &portal.result_column_format).await,
+            Err(e) => Ok(error_response(&e)),
+        }
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Connection {
+    async fn on_copy_data<C>(&self, _client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut copy = self.copy.lock().await;
+        let Some(state) = copy.as_mut() else { return Ok(()) };
+        if state.failed.is_some() {
+            return Ok(());
+        }
+        if let Err(e) = state.decoder.feed(&data.data) {
+            state.failed = Some(e);
+        } else if state.decoder.buffered_bytes() > COPY_MAX_BUFFER_BYTES {
+            state.failed = Some(Error::InvalidParameter(format!(
+                "COPY holds more than {COPY_MAX_BUFFER_BYTES} bytes; split it into several COPY statements"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use futures::SinkExt;
+        let Some(state) = self.copy.lock().await.take() else { return Ok(()) };
+        if let Some(e) = state.failed {
+            return Err(user_error(&e));
+        }
+        let batches = state.decoder.finish().map_err(|e| user_error(&e))?;
+        let rows = self.session.lock().await.copy_in(&state.target, batches).await.map_err(|e| user_error(&e))?;
+        client
+            .send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows as usize).into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.copy.lock().await.take();
+        self.session.lock().await.abort_transaction();
+        PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
+            "ERROR".to_owned(),
+            "57014".to_owned(),
+            format!("COPY from stdin failed: {}", fail.message),
+        )))
+    }
+}

@@ -1,0 +1,90 @@
+//! Startup and graceful shutdown: open the catalog, the object store, the WAL and the
+//! engine; bind the listeners; write `DATA_DIR/listeners.json`; on SIGINT/SIGTERM stop
+//! accepting, let connections finish for a grace period, flush tails, close the WAL.
+
+use std::time::Duration;
+
+use streamhouse_catalog::Catalog;
+use streamhouse_executor::Engine;
+use streamhouse_streams::{Streams, StreamsConfig};
+use streamhouse_wal::{Durability, WalConfig};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::{Config, DurabilityMode, LogFormat};
+
+/// How long in-flight connections may run after a shutdown signal before they are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn run(config: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("data dir {}: {e}", config.data_dir.display()))?;
+    let catalog = Catalog::connect(&config.catalog_url).await.map_err(|e| format!("catalog {}: {e}", config.catalog_url))?;
+    let store = streamhouse_streams::store::open(&config.object_store).map_err(|e| e.to_string())?;
+    let mut wal_config = WalConfig::new(config.data_dir.join("wal"));
+    wal_config.durability = match config.durability {
+        DurabilityMode::Fsync => Durability::Fsync,
+        DurabilityMode::Interval => Durability::Interval(config.durability_interval),
+        DurabilityMode::None => Durability::None,
+    };
+    wal_config.file_size = config.wal_file_size;
+    let streams_config = StreamsConfig {
+        segment_target_bytes: config.segment_target_bytes,
+        max_tail_bytes: config.max_tail_bytes,
+        flush_interval: config.flush_interval,
+        ..StreamsConfig::default()
+    };
+    let streams = Streams::open(catalog, store, wal_config, streams_config).await.map_err(|e| e.to_string())?;
+    let engine = Engine::new(streams.clone()).map_err(|e| e.to_string())?;
+
+    let pg_listener = TcpListener::bind(config.pg_addr).await.map_err(|e| format!("bind {}: {e}", config.pg_addr))?;
+    let pg_addr = pg_listener.local_addr().map_err(|e| e.to_string())?;
+    write_listeners(&config, &[("pg", pg_addr)])?;
+    info!(%pg_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pg = tokio::spawn(crate::pg::serve(pg_listener, engine, config.max_connections, stop_rx));
+    shutdown_signal().await;
+    info!("shutting down: no new connections");
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), pg).await {
+        Ok(_) => {}
+        Err(_) => info!("connections did not finish in time; closing them"),
+    }
+    streams.shutdown().await.map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(config.data_dir.join("listeners.json"));
+    info!("stopped");
+    Ok(())
+}
+
+/// Scripts and tests read the bound ports from here (useful with port 0).
+fn write_listeners(config: &Config, listeners: &[(&str, std::net::SocketAddr)]) -> Result<(), String> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        listeners.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    let path = config.data_dir.join("listeners.json");
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&map).expect("json")).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub fn grace() -> Duration {
+    SHUTDOWN_GRACE
+}

@@ -1,0 +1,446 @@
+//! [`Streams`]: the storage engine's entry point — open and recover, create and drop
+//! tables, append atomically, take snapshots.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{
+    Array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt32Array,
+};
+use arrow::compute::{concat_batches, take};
+use arrow::datatypes::Schema;
+use object_store::ObjectStore;
+use streamhouse_catalog::{Catalog, TableEntry, TableOptions};
+use streamhouse_wal::{Lsn, Wal, WalConfig};
+use tokio::sync::{Mutex, Notify};
+use tracing::{info, warn};
+
+use crate::columns::timestamp_type;
+use crate::config::StreamsConfig;
+use crate::error::{Error, Result};
+use crate::partition::{Partition, PartitionState, TailBatch};
+use crate::record::{self, RecordEntry};
+use crate::routing::route;
+use crate::store::OpenedStore;
+use crate::table::{StreamTable, TableSnapshot};
+
+/// Rows for one table, in the table's user schema (the caller has already cast them).
+pub struct TableWrite {
+    pub table: Arc<StreamTable>,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// What an acknowledged append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendReceipt {
+    pub rows: u64,
+    pub lsn: Lsn,
+}
+
+#[derive(Default)]
+struct Tables {
+    by_name: HashMap<(String, String), Arc<StreamTable>>,
+    by_id: HashMap<i64, Arc<StreamTable>>,
+}
+
+pub struct Streams {
+    pub(crate) catalog: Catalog,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) opened_store: OpenedStore,
+    pub(crate) wal: Wal,
+    pub(crate) config: StreamsConfig,
+    tables: RwLock<Tables>,
+    /// Schema names, cached so DataFusion's synchronous catalog calls can list them.
+    schemas: RwLock<std::collections::BTreeSet<String>>,
+    /// Serializes offset assignment and WAL enqueue, so that offsets, LSNs and tail order agree.
+    append_lock: Mutex<()>,
+    /// Everything replayed at start-up is visible even before new appends are acknowledged.
+    recovered_lsn: Lsn,
+    pub(crate) tail_bytes: AtomicUsize,
+    /// Signalled by the flusher whenever tails shrink; appends waiting for memory re-check.
+    pub(crate) memory_freed: Notify,
+    /// Wakes the flusher early (memory pressure, shutdown).
+    pub(crate) flush_wanted: Notify,
+}
+
+impl Streams {
+    /// Loads the catalog, replays the WAL past what segments already hold, and starts the
+    /// background flusher.
+    pub async fn open(
+        catalog: Catalog,
+        opened_store: OpenedStore,
+        wal_config: WalConfig,
+        config: StreamsConfig,
+    ) -> Result<Arc<Streams>> {
+        let mut tables = Tables::default();
+        for entry in catalog.list_tables().await? {
+            let table = Arc::new(load_table(&catalog, entry).await?);
+            tables.insert(table);
+        }
+        let schemas = catalog.list_schemas().await?.into_iter().collect();
+        let started = Instant::now();
+        let mut replayed_records = 0u64;
+        let mut replayed_rows = 0u64;
+        let mut tail_bytes = 0usize;
+        let wal = Wal::open(wal_config, |lsn, payload| {
+            replayed_records += 1;
+            let entries = record::decode(payload).map_err(|e| streamhouse_wal::Error::Replay(e.to_string()))?;
+            for e in entries {
+                let Some(table) = tables.by_id.get(&e.table_id) else { continue };
+                let Some(partition) = table.partitions.get(e.partition as usize) else { continue };
+                let mut state = partition.write();
+                let committed = state.segments.last().map(|s| s.end_offset).unwrap_or(state.start_offset);
+                let end = e.base_offset + e.batch.num_rows() as i64;
+                if end <= committed.max(state.next_offset) {
+                    continue; // already in a segment (or replayed twice)
+                }
+                let skip = (committed.max(state.next_offset) - e.base_offset).max(0) as usize;
+                let batch = e.batch.slice(skip, e.batch.num_rows() - skip);
+                let bytes = batch.get_array_memory_size();
+                replayed_rows += batch.num_rows() as u64;
+                tail_bytes += bytes;
+                state.tail_bytes += bytes;
+                state.next_offset = end;
+                state.tail.push_back(TailBatch {
+                    lsn,
+                    base_offset: e.base_offset + skip as i64,
+                    batch,
+                    appended_at: Instant::now(),
+                });
+            }
+            Ok(())
+        })?;
+        let recovered_lsn = wal.next_lsn().saturating_sub(1);
+        info!(
+            records = replayed_records,
+            rows = replayed_rows,
+            ms = started.elapsed().as_millis() as u64,
+            "write-ahead log replayed"
+        );
+        let streams = Arc::new(Streams {
+            catalog,
+            store: opened_store.store.clone(),
+            opened_store,
+            wal,
+            config,
+            tables: RwLock::new(tables),
+            schemas: RwLock::new(schemas),
+            append_lock: Mutex::new(()),
+            recovered_lsn,
+            tail_bytes: AtomicUsize::new(tail_bytes),
+            memory_freed: Notify::new(),
+            flush_wanted: Notify::new(),
+        });
+        crate::flush::spawn_flusher(Arc::downgrade(&streams));
+        Ok(streams)
+    }
+
+    /// The object store segments live in (DataFusion reads them through it).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn schema_names(&self) -> Vec<String> {
+        self.schemas.read().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+
+    pub fn schema_exists(&self, name: &str) -> bool {
+        self.schemas.read().unwrap_or_else(|p| p.into_inner()).contains(name)
+    }
+
+    pub async fn create_schema(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+        let created = self.catalog.create_schema(name, if_not_exists).await?;
+        self.schemas.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
+        Ok(created)
+    }
+
+    pub async fn drop_schema(&self, name: &str, if_exists: bool) -> Result<bool> {
+        let dropped = self.catalog.drop_schema(name, if_exists).await?;
+        self.schemas.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        Ok(dropped)
+    }
+
+    /// Tables of one schema, by name.
+    pub fn tables_in(&self, schema: &str) -> Vec<Arc<StreamTable>> {
+        let mut v: Vec<_> = self.read_tables().by_name.values().filter(|t| t.schema_name() == schema).cloned().collect();
+        v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
+    }
+
+    pub fn table(&self, schema: &str, name: &str) -> Option<Arc<StreamTable>> {
+        self.read_tables().by_name.get(&(schema.to_string(), name.to_string())).cloned()
+    }
+
+    pub fn tables(&self) -> Vec<Arc<StreamTable>> {
+        let mut v: Vec<_> = self.read_tables().by_id.values().cloned().collect();
+        v.sort_by_key(|t| t.id());
+        v
+    }
+
+    pub async fn create_table(
+        &self,
+        schema: &str,
+        name: &str,
+        user_schema: &Schema,
+        options: &TableOptions,
+        if_not_exists: bool,
+    ) -> Result<bool> {
+        if let Some(key) = &options.key {
+            user_schema
+                .index_of(key)
+                .map_err(|_| Error::Config(format!("key column \"{key}\" is not a column of the table")))?;
+        }
+        match self.catalog.create_table(schema, name, user_schema, options, if_not_exists).await? {
+            None => Ok(false),
+            Some(entry) => {
+                let table = Arc::new(load_table(&self.catalog, entry).await?);
+                self.write_tables().insert(table);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Drops the table and deletes its segment files. Rows of it still in the WAL are
+    /// skipped on replay because their table id no longer exists (ids are never reused).
+    pub async fn drop_table(&self, schema: &str, name: &str) -> Result<bool> {
+        let _appends = self.append_lock.lock().await;
+        let Some(entry) = self.catalog.drop_table(schema, name).await? else {
+            return Ok(false);
+        };
+        let removed = self.write_tables().remove(entry.id);
+        if let Some(table) = removed {
+            table.dropped.store(true, Ordering::Release);
+            let freed: usize = table.partitions.iter().map(|p| std::mem::take(&mut *p.write()).tail_bytes).sum();
+            self.tail_bytes.fetch_sub(freed, Ordering::AcqRel);
+            self.memory_freed.notify_waiters();
+        }
+        crate::flush::delete_table_files(self.store.as_ref(), entry.id).await;
+        Ok(true)
+    }
+
+    /// The highest WAL position whose rows readers may see.
+    pub fn visible_lsn(&self) -> Lsn {
+        self.wal.acked_lsn().max(self.recovered_lsn)
+    }
+
+    /// A receiver that changes whenever new appends are acknowledged.
+    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<Lsn> {
+        self.wal.subscribe_acked()
+    }
+
+    pub fn snapshot(&self, table: &Arc<StreamTable>) -> TableSnapshot {
+        table.snapshot_at(self.visible_lsn())
+    }
+
+    /// Appends rows to one or more tables as one WAL record: after the returned future
+    /// resolves the rows are durable (per the durability mode) and visible, all together.
+    /// Nothing is visible if it fails.
+    pub async fn append(&self, writes: Vec<TableWrite>) -> Result<AppendReceipt> {
+        let mut prepared = Vec::with_capacity(writes.len());
+        let mut rows = 0u64;
+        for w in writes {
+            let batch = prepare(&w.table, w.batches)?;
+            if batch.num_rows() > 0 {
+                rows += batch.num_rows() as u64;
+                prepared.push((w.table, batch));
+            }
+        }
+        if prepared.is_empty() {
+            return Ok(AppendReceipt { rows: 0, lsn: self.visible_lsn() });
+        }
+        self.wait_for_memory().await;
+        let pending = {
+            let _appends = self.append_lock.lock().await;
+            let now_us = now_micros();
+            let mut entries = Vec::new();
+            for (table, batch) in &prepared {
+                if table.is_dropped() {
+                    return Err(Error::TableNotFound(format!("{}.{}", table.schema_name(), table.name())));
+                }
+                let key = table.key_index.map(|i| batch.column(i).clone());
+                let rr_start = table.round_robin.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                let routing = route(key.as_ref(), batch.num_rows(), table.partition_count() as u32, rr_start)?;
+                for (p, indices) in routing.rows.iter().enumerate() {
+                    if indices.is_empty() {
+                        continue;
+                    }
+                    let base_offset = table.partitions[p].read().next_offset;
+                    let stored = stamp(table, batch, indices, routing.keys.as_ref(), p as u32, base_offset, now_us)?;
+                    entries.push(RecordEntry { table_id: table.id(), partition: p as u32, base_offset, batch: stored });
+                }
+            }
+            let payload = record::encode(&entries)?;
+            let pending = self.wal.enqueue(payload).await?;
+            let mut added = 0;
+            for e in entries {
+                let table = prepared.iter().find(|(t, _)| t.id() == e.table_id).expect("entry of a prepared table");
+                let mut state = table.0.partitions[e.partition as usize].write();
+                let bytes = e.batch.get_array_memory_size();
+                added += bytes;
+                state.tail_bytes += bytes;
+                state.next_offset = e.base_offset + e.batch.num_rows() as i64;
+                state.tail.push_back(TailBatch {
+                    lsn: pending.lsn,
+                    base_offset: e.base_offset,
+                    batch: e.batch,
+                    appended_at: Instant::now(),
+                });
+            }
+            self.tail_bytes.fetch_add(added, Ordering::AcqRel);
+            pending
+        };
+        let lsn = pending.acked().await?;
+        Ok(AppendReceipt { rows, lsn })
+    }
+
+    /// Back-pressure: while the tails hold more than their limit, wait for the flusher.
+    async fn wait_for_memory(&self) {
+        while self.tail_bytes.load(Ordering::Acquire) > self.config.max_tail_bytes {
+            let freed = self.memory_freed.notified();
+            self.flush_wanted.notify_one();
+            if self.tail_bytes.load(Ordering::Acquire) <= self.config.max_tail_bytes {
+                break;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), freed).await;
+        }
+    }
+
+    /// Flushes every tail to segments and closes the WAL (graceful shutdown).
+    pub async fn shutdown(&self) -> Result<()> {
+        let _appends = self.append_lock.lock().await;
+        if let Err(e) = crate::flush::flush_all(self).await {
+            warn!(error = %e, "flush at shutdown failed; the WAL still holds the rows");
+        }
+        self.wal.close().await?;
+        Ok(())
+    }
+
+    /// Flushes every tail now (tests and `CHECKPOINT`).
+    pub async fn flush(&self) -> Result<()> {
+        crate::flush::flush_all(self).await
+    }
+
+    /// The lowest LSN still needed: the oldest tail row not yet in a segment.
+    pub(crate) fn oldest_needed_lsn(&self) -> Lsn {
+        let tables = self.read_tables();
+        tables
+            .by_id
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|p| p.read().tail.front().map(|b| b.lsn))
+            .min()
+            .unwrap_or_else(|| self.wal.next_lsn())
+    }
+
+    fn read_tables(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_tables(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Tables {
+    fn insert(&mut self, table: Arc<StreamTable>) {
+        self.by_name.insert((table.schema_name().to_string(), table.name().to_string()), table.clone());
+        self.by_id.insert(table.id(), table);
+    }
+
+    fn remove(&mut self, id: i64) -> Option<Arc<StreamTable>> {
+        let table = self.by_id.remove(&id)?;
+        self.by_name.remove(&(table.schema_name().to_string(), table.name().to_string()));
+        Some(table)
+    }
+}
+
+async fn load_table(catalog: &Catalog, entry: TableEntry) -> Result<StreamTable> {
+    let segments = catalog.segments(entry.id).await?;
+    let mut partitions = Vec::new();
+    for p in catalog.partitions(entry.id).await? {
+        let segs: Vec<_> = segments.iter().filter(|s| s.partition == p.partition).cloned().collect();
+        let state = PartitionState {
+            next_offset: p.committed_offset.max(p.start_offset),
+            start_offset: p.start_offset,
+            segments: segs,
+            ..Default::default()
+        };
+        partitions.push(Partition::new(p.partition as u32, state));
+    }
+    Ok(StreamTable::new(entry, partitions))
+}
+
+/// Checks the batches against the table's columns and joins them into one.
+fn prepare(table: &StreamTable, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    let schema = table.schema();
+    for b in &batches {
+        if b.num_columns() != schema.fields().len() {
+            return Err(Error::SchemaMismatch(format!(
+                "table {} has {} columns, the rows have {}",
+                table.name(),
+                schema.fields().len(),
+                b.num_columns()
+            )));
+        }
+        for (field, column) in schema.fields().iter().zip(b.columns()) {
+            if field.data_type() != column.data_type() {
+                return Err(Error::SchemaMismatch(format!(
+                    "column \"{}\" is {} but the rows have {}",
+                    field.name(),
+                    field.data_type(),
+                    column.data_type()
+                )));
+            }
+            if !field.is_nullable() && column.null_count() > 0 {
+                return Err(Error::NullViolation(field.name().clone()));
+            }
+        }
+    }
+    let batches: Vec<RecordBatch> = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(concat_batches(&schema, &batches)?)
+}
+
+/// Takes one partition's rows and adds the system columns.
+fn stamp(
+    table: &StreamTable,
+    batch: &RecordBatch,
+    indices: &[u32],
+    keys: Option<&StringArray>,
+    partition: u32,
+    base_offset: i64,
+    now_us: i64,
+) -> Result<RecordBatch> {
+    let n = indices.len();
+    let all_rows = n == batch.num_rows();
+    let idx = UInt32Array::from(indices.to_vec());
+    let mut columns: Vec<ArrayRef> = if all_rows {
+        batch.columns().to_vec()
+    } else {
+        batch.columns().iter().map(|c| take(c.as_ref(), &idx, None)).collect::<std::result::Result<_, _>>()?
+    };
+    columns.push(Arc::new(Int32Array::from(vec![partition as i32; n])));
+    columns.push(Arc::new(Int64Array::from_iter_values(base_offset..base_offset + n as i64)));
+    columns.push(Arc::new(
+        TimestampMicrosecondArray::from(vec![now_us; n]).with_data_type(timestamp_type()),
+    ));
+    columns.push(match keys {
+        Some(k) if all_rows => Arc::new(k.clone()),
+        Some(k) => take(k, &idx, None)?,
+        None => arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, n),
+    });
+    Ok(RecordBatch::try_new(table.stored_schema(), columns)?)
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}

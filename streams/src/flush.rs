@@ -1,0 +1,233 @@
+//! The background flusher: turns tails into Parquet segments, truncates the WAL behind
+//! them, and enforces retention.
+//!
+//! A flush writes the segment object first, then commits it in the catalog (which also
+//! advances the partition's committed offset), then drops the flushed rows from the tail.
+//! A crash between the steps leaves at worst an orphan object that no catalog row names;
+//! the rows are still in the WAL and are replayed.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::concat_batches;
+use arrow::datatypes::TimestampMicrosecondType;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use streamhouse_catalog::SegmentEntry;
+use tracing::{debug, warn};
+
+use crate::columns::TIMESTAMP_COLUMN;
+use crate::engine::Streams;
+use crate::error::Result;
+use crate::table::StreamTable;
+
+/// How often the flusher looks at the tails when nothing wakes it.
+const FLUSH_POLL: Duration = Duration::from_millis(100);
+/// Rows per Parquet row group: big enough for good scans, small enough for pruning.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+pub(crate) fn spawn_flusher(streams: Weak<Streams>) {
+    tokio::spawn(async move {
+        let mut last_retention = Instant::now();
+        loop {
+            let Some(s) = streams.upgrade() else { return };
+            if let Err(e) = flush_due(&s).await {
+                warn!(error = %e, "flush failed; will retry");
+            }
+            if last_retention.elapsed() >= s.config.retention_interval {
+                last_retention = Instant::now();
+                if let Err(e) = enforce_retention(&s).await {
+                    warn!(error = %e, "retention failed; will retry");
+                }
+            }
+            let wanted = s.flush_wanted.notified();
+            drop(s);
+            let _ = tokio::time::timeout(FLUSH_POLL, wanted).await;
+        }
+    });
+}
+
+/// Path of a segment object, relative to the store root.
+pub(crate) fn segment_path(table_id: i64, partition: u32, base_offset: i64) -> Path {
+    Path::from(format!("tables/{table_id}/{partition}/{base_offset:020}.parquet"))
+}
+
+async fn flush_due(s: &Streams) -> Result<()> {
+    let under_pressure = s.tail_bytes.load(Ordering::Acquire) > s.config.max_tail_bytes / 2;
+    for table in s.tables() {
+        for p in 0..table.partition_count() {
+            let due = {
+                let state = table.partitions[p].read();
+                match state.tail.front() {
+                    None => false,
+                    Some(oldest) => {
+                        under_pressure
+                            || state.tail_bytes >= s.config.segment_target_bytes
+                            || oldest.appended_at.elapsed() >= s.config.flush_interval
+                    }
+                }
+            };
+            if due {
+                flush_partition(s, &table, p).await?;
+            }
+        }
+    }
+    s.wal.release_before(s.oldest_needed_lsn());
+    Ok(())
+}
+
+pub(crate) async fn flush_all(s: &Streams) -> Result<()> {
+    for table in s.tables() {
+        for p in 0..table.partition_count() {
+            flush_partition(s, &table, p).await?;
+        }
+    }
+    s.wal.release_before(s.oldest_needed_lsn());
+    Ok(())
+}
+
+/// Writes the visible prefix of one partition's tail as a segment and commits it.
+async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
+    let visible = s.visible_lsn();
+    let partition = &table.partitions[p];
+    let (count, batches) = {
+        let state = partition.read();
+        let flushable: Vec<_> = state.tail.iter().take_while(|t| t.lsn <= visible).collect();
+        (flushable.len(), flushable.iter().map(|t| t.batch.clone()).collect::<Vec<_>>())
+    };
+    if count == 0 {
+        return Ok(());
+    }
+    let batch = concat_batches(&table.stored_schema(), &batches)?;
+    let offsets = batch.column(table.schema().fields().len() + 1).as_primitive::<arrow::datatypes::Int64Type>();
+    let base_offset = offsets.value(0);
+    let end_offset = offsets.value(offsets.len() - 1) + 1;
+    let times = batch
+        .column_by_name(TIMESTAMP_COLUMN)
+        .expect("stored schema has _timestamp")
+        .as_primitive::<TimestampMicrosecondType>();
+    let (min_ts, max_ts) = (
+        arrow::compute::min(times).unwrap_or(0) / 1000,
+        arrow::compute::max(times).unwrap_or(0) / 1000,
+    );
+    let bytes = encode_parquet(&batch)?;
+    let path = segment_path(table.id(), p as u32, base_offset);
+    let size = bytes.len() as i64;
+    s.store.put(&path, PutPayload::from(bytes)).await?;
+    let sync_path = path.to_string();
+    let opened = s.opened_store.clone();
+    tokio::task::spawn_blocking(move || opened.sync(&sync_path))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let segment = SegmentEntry {
+        table_id: table.id(),
+        partition: p as i32,
+        base_offset,
+        end_offset,
+        row_count: batch.num_rows() as i64,
+        min_timestamp_ms: min_ts,
+        max_timestamp_ms: max_ts,
+        size_bytes: size,
+        path: path.to_string(),
+        created_at_ms: now_ms(),
+    };
+    if table.is_dropped() {
+        return Ok(());
+    }
+    s.catalog.commit_segment(&segment).await?;
+    let freed = {
+        let mut state = partition.write();
+        let mut freed = 0;
+        for _ in 0..count {
+            if let Some(t) = state.tail.pop_front() {
+                freed += t.batch.get_array_memory_size();
+            }
+        }
+        state.tail_bytes -= freed;
+        state.segments.push(segment);
+        freed
+    };
+    s.tail_bytes.fetch_sub(freed, Ordering::AcqRel);
+    s.memory_freed.notify_waiters();
+    debug!(table = table.name(), partition = p, base_offset, end_offset, size, "segment committed");
+    Ok(())
+}
+
+fn encode_parquet(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 2);
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(out)
+}
+
+/// Deletes whole segments older than the table's retention age, or beyond its size limit.
+async fn enforce_retention(s: &Streams) -> Result<()> {
+    let now = now_ms();
+    for table in s.tables() {
+        let opts = table.options();
+        if opts.retention_ms.is_none() && opts.retention_bytes.is_none() {
+            continue;
+        }
+        for (p, partition) in table.partitions.iter().enumerate() {
+            let up_to = {
+                let state = partition.read();
+                let mut up_to = None;
+                let mut total: i64 = state.segments.iter().map(|seg| seg.size_bytes).sum();
+                for seg in &state.segments {
+                    let too_old = opts.retention_ms.is_some_and(|r| seg.max_timestamp_ms < now - r);
+                    let too_big = opts.retention_bytes.is_some_and(|r| total > r);
+                    if !(too_old || too_big) {
+                        break;
+                    }
+                    total -= seg.size_bytes;
+                    up_to = Some(seg.end_offset);
+                }
+                up_to
+            };
+            let Some(up_to) = up_to else { continue };
+            let deleted = s.catalog.delete_segments_before(table.id(), p as i32, up_to).await?;
+            {
+                let mut state = partition.write();
+                state.segments.retain(|seg| seg.end_offset > up_to);
+                state.start_offset = state.start_offset.max(up_to);
+            }
+            for seg in deleted {
+                if let Err(e) = s.store.delete(&Path::from(seg.path.as_str())).await {
+                    warn!(error = %e, path = seg.path, "could not delete expired segment");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete_table_files(store: &dyn ObjectStore, table_id: i64) {
+    let prefix = Path::from(format!("tables/{table_id}"));
+    let listed: std::result::Result<Vec<_>, _> = store.list(Some(&prefix)).try_collect().await;
+    match listed {
+        Ok(objects) => {
+            for o in objects {
+                if let Err(e) = store.delete(&o.location).await {
+                    warn!(error = %e, path = %o.location, "could not delete a dropped table's segment");
+                }
+            }
+        }
+        Err(e) => warn!(error = %e, table_id, "could not list a dropped table's segments"),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

@@ -1,0 +1,101 @@
+//! A stream table as the storage layer holds it: catalog entry, stored layout, partitions.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use streamhouse_catalog::{TableEntry, TableOptions};
+use streamhouse_wal::Lsn;
+
+use crate::columns::stored_schema;
+use crate::partition::{Partition, PartitionSnapshot};
+
+#[derive(Debug)]
+pub struct StreamTable {
+    pub entry: TableEntry,
+    stored_schema: SchemaRef,
+    pub(crate) partitions: Vec<Partition>,
+    /// Index of the key column in the user schema.
+    pub(crate) key_index: Option<usize>,
+    /// Where the next round-robin append starts.
+    pub(crate) round_robin: AtomicU64,
+    pub(crate) dropped: AtomicBool,
+}
+
+impl StreamTable {
+    pub(crate) fn new(entry: TableEntry, partitions: Vec<Partition>) -> Self {
+        let key_index = entry
+            .options
+            .key
+            .as_ref()
+            .and_then(|k| entry.arrow_schema.index_of(k).ok());
+        StreamTable {
+            stored_schema: stored_schema(&entry.arrow_schema),
+            entry,
+            partitions,
+            key_index,
+            round_robin: AtomicU64::new(0),
+            dropped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn id(&self) -> i64 {
+        self.entry.id
+    }
+
+    pub fn schema_name(&self) -> &str {
+        &self.entry.schema
+    }
+
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// The user's columns.
+    pub fn schema(&self) -> SchemaRef {
+        self.entry.arrow_schema.clone()
+    }
+
+    /// The user's columns followed by the system columns.
+    pub fn stored_schema(&self) -> SchemaRef {
+        self.stored_schema.clone()
+    }
+
+    pub fn options(&self) -> &TableOptions {
+        &self.entry.options
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
+    pub fn is_dropped(&self) -> bool {
+        self.dropped.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn snapshot_at(self: &Arc<Self>, visible_lsn: Lsn) -> TableSnapshot {
+        TableSnapshot {
+            table: self.clone(),
+            partitions: self.partitions.iter().map(|p| p.snapshot(visible_lsn)).collect(),
+        }
+    }
+}
+
+/// A consistent view of a whole table, taken at one acknowledged WAL position.
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    pub table: Arc<StreamTable>,
+    pub partitions: Vec<PartitionSnapshot>,
+}
+
+impl TableSnapshot {
+    pub fn row_count(&self) -> i64 {
+        self.partitions
+            .iter()
+            .map(|p| {
+                p.segments.iter().map(|s| s.row_count).sum::<i64>()
+                    + p.tail.iter().map(|b| b.num_rows() as i64).sum::<i64>()
+            })
+            .sum()
+    }
+}
