@@ -4,6 +4,7 @@
 //! is behind it; the few real differences between SQLite and PostgreSQL (pool sizing,
 //! pragmas, how a write transaction starts) are decided here, once.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -54,25 +55,55 @@ pub(crate) fn parse_url(url: &str) -> Result<ParsedUrl, Error> {
             Some((p, q)) => (p, Some(q)),
             None => (rest, None),
         };
-        let in_memory = path == ":memory:"
-            || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"));
-        if path.is_empty() && !in_memory {
-            return Err(Error::InvalidUrl(format!("{url}: missing database file path")));
+        let in_memory =
+            path == ":memory:" || query.is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"));
+        if in_memory {
+            return Ok(ParsedUrl {
+                backend: Backend::Sqlite,
+                url: url.to_string(),
+                in_memory: true,
+                sqlite_path: None,
+            });
         }
-        let has_mode = query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("mode=")));
+        if path.is_empty() {
+            return Err(Error::InvalidUrl(format!(
+                "{url}: missing database file path"
+            )));
+        }
+        let decoded = percent_decode(path)
+            .ok_or_else(|| Error::InvalidUrl(format!("{url}: bad percent-encoding in path")))?;
+        // sqlx's Any driver round-trips the URL through `url::Url`, which treats the first
+        // segment of `sqlite://dir/x.db` as a host and normalises `..` segments away, so
+        // relative paths are resolved here and sqlx only ever sees an absolute path.
+        let mut abs = PathBuf::from(decoded);
+        if abs.is_relative() {
+            let cwd = std::env::current_dir().map_err(|e| {
+                Error::InvalidUrl(format!(
+                    "{url}: relative path but no working directory: {e}"
+                ))
+            })?;
+            abs = cwd.join(abs);
+        }
+        let abs = abs
+            .to_str()
+            .ok_or_else(|| Error::InvalidUrl(format!("{url}: path is not UTF-8")))?
+            .to_string();
+        let mut params: Vec<&str> = query
+            .map(|q| q.split('&').filter(|kv| !kv.is_empty()).collect())
+            .unwrap_or_default();
         // Without mode=rwc SQLite refuses to open a file that does not exist yet.
-        let url = if in_memory || has_mode {
-            url.to_string()
-        } else if query.is_some() {
-            format!("{url}&mode=rwc")
-        } else {
-            format!("{url}?mode=rwc")
-        };
+        if !params.iter().any(|kv| kv.starts_with("mode=")) {
+            params.push("mode=rwc");
+        }
         Ok(ParsedUrl {
             backend: Backend::Sqlite,
-            url,
-            in_memory,
-            sqlite_path: (!in_memory).then(|| path.to_string()),
+            url: format!(
+                "sqlite://{}?{}",
+                percent_encode_path(&abs),
+                params.join("&")
+            ),
+            in_memory: false,
+            sqlite_path: Some(abs),
         })
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(ParsedUrl {
@@ -87,6 +118,37 @@ pub(crate) fn parse_url(url: &str) -> Result<ParsedUrl, Error> {
             redact(url)
         )))
     }
+}
+
+/// Encodes every byte but unreserved characters and `/`, so `?`, `#`, `%` and spaces in a
+/// file name survive sqlx's URL parsing (sqlx percent-decodes the path again).
+fn percent_encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Drops a possible password from a URL before it goes into an error message or log.
@@ -170,6 +232,12 @@ impl Catalog {
         self.backend.name()
     }
 
+    /// Closes the pool, waiting for connections to be returned; for graceful shutdown
+    /// (lets SQLite checkpoint its WAL on the last close). Clones become unusable.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Starts a transaction that will write.
     ///
     /// On SQLite a plain (deferred) BEGIN takes a read snapshot first and fails with
@@ -208,15 +276,30 @@ mod tests {
         assert_eq!(p.url, "sqlite:///abs/path/catalog.db?mode=rwc");
         assert_eq!(p.sqlite_path.as_deref(), Some("/abs/path/catalog.db"));
 
+        let cwd = std::env::current_dir().unwrap();
+        let cwd = cwd.to_str().unwrap();
         let p = parse_url("sqlite://relative.db").unwrap();
-        assert_eq!(p.url, "sqlite://relative.db?mode=rwc");
-        assert_eq!(p.sqlite_path.as_deref(), Some("relative.db"));
+        assert_eq!(p.sqlite_path, Some(format!("{cwd}/relative.db")));
+        assert_eq!(
+            p.url,
+            format!("sqlite://{}/relative.db?mode=rwc", percent_encode_path(cwd))
+        );
 
         let p = parse_url("sqlite:x.db?cache=private").unwrap();
-        assert_eq!(p.url, "sqlite:x.db?cache=private&mode=rwc");
+        assert_eq!(p.sqlite_path, Some(format!("{cwd}/x.db")));
+        assert!(p.url.ends_with("/x.db?cache=private&mode=rwc"), "{}", p.url);
 
-        let p = parse_url("sqlite:x.db?mode=ro").unwrap();
-        assert_eq!(p.url, "sqlite:x.db?mode=ro");
+        let p = parse_url("sqlite:///x.db?mode=ro").unwrap();
+        assert_eq!(p.url, "sqlite:///x.db?mode=ro");
+
+        // Awkward characters survive the trip through sqlx's URL parser.
+        let p = parse_url("sqlite:///tmp/a b%3Fc#d.db").unwrap();
+        assert_eq!(p.sqlite_path.as_deref(), Some("/tmp/a b?c#d.db"));
+        assert_eq!(p.url, "sqlite:///tmp/a%20b%3Fc%23d.db?mode=rwc");
+        assert!(matches!(
+            parse_url("sqlite:///tmp/%zz"),
+            Err(Error::InvalidUrl(_))
+        ));
 
         let p = parse_url("sqlite::memory:").unwrap();
         assert!(p.in_memory);

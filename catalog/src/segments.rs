@@ -132,7 +132,11 @@ impl Catalog {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if updated == 0 && committed_offset(&mut tx, table_id, partition).await?.is_none() {
+        if updated == 0
+            && committed_offset(&mut tx, table_id, partition)
+                .await?
+                .is_none()
+        {
             return Err(partition_not_found(table_id, partition));
         }
 

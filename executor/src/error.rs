@@ -140,7 +140,7 @@ fn catalog_sqlstate(e: &streamhouse_catalog::Error) -> &'static str {
         C::AlreadyExists(_) => "42P07",
         C::NotEmpty(_) => "2BP01",
         C::Conflict(_) => "40001",
-        C::InvalidUrl(_) => "22023",
+        C::InvalidUrl(_) | C::Invalid(_) => "22023",
         C::Db(_) | C::Migrate(_) | C::Corrupt(_) => "58000",
     }
 }

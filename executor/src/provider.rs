@@ -22,7 +22,6 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::*;
 use streamhouse_streams::{
     SegmentEntry, StreamTable, Streams, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN,
 };
@@ -30,19 +29,20 @@ use streamhouse_streams::{
 /// The URL under which the segment store is registered in DataFusion's runtime.
 pub const SEGMENT_STORE_URL: &str = "streamhouse://segments";
 
-#[derive(Debug)]
 pub struct StreamTableProvider {
     streams: Arc<Streams>,
     table: Arc<StreamTable>,
 }
 
+impl std::fmt::Debug for StreamTableProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamTableProvider").field("table", &self.table.name()).finish()
+    }
+}
+
 impl StreamTableProvider {
     pub fn new(streams: Arc<Streams>, table: Arc<StreamTable>) -> Self {
         StreamTableProvider { streams, table }
-    }
-
-    pub fn table(&self) -> &Arc<StreamTable> {
-        &self.table
     }
 }
 

@@ -15,7 +15,6 @@ use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Set, Value};
 use streamhouse_streams::SYSTEM_COLUMNS;
 
 use crate::error::{Error, Result};
-use crate::hidden::normalize;
 use crate::output::{CommandTag, Output};
 use crate::session::Session;
 

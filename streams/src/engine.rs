@@ -66,6 +66,12 @@ pub struct Streams {
     pub(crate) flush_wanted: Notify,
 }
 
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams").field("catalog", &self.catalog.backend()).finish_non_exhaustive()
+    }
+}
+
 impl Streams {
     /// Loads the catalog, replays the WAL past what segments already hold, and starts the
     /// background flusher.

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::compute::concat_batches;
 use arrow::datatypes::TimestampMicrosecondType;
 use futures::TryStreamExt;
@@ -46,9 +46,8 @@ pub(crate) fn spawn_flusher(streams: Weak<Streams>) {
                     warn!(error = %e, "retention failed; will retry");
                 }
             }
-            let wanted = s.flush_wanted.notified();
-            drop(s);
-            let _ = tokio::time::timeout(FLUSH_POLL, wanted).await;
+            // Holding the engine for one poll at most; it is dropped between polls.
+            let _ = tokio::time::timeout(FLUSH_POLL, s.flush_wanted.notified()).await;
         }
     });
 }

@@ -22,7 +22,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::ZERO_CHUNK_BYTES;
 use crate::error::IoContext;
@@ -72,7 +72,9 @@ fn parse_numbered(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
 
 /// Makes renames, creations and deletions in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).context(|| format!("fsync directory {}", dir.display()))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .context(|| format!("fsync directory {}", dir.display()))
 }
 
 /// Overwrites `[from, to)` of `file` with zeros, in bounded chunks.
@@ -90,7 +92,6 @@ pub(crate) fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
 /// A sealed (no longer written) log file and the first LSN it holds.
 #[derive(Clone, Debug)]
 pub(crate) struct LogFile {
-    pub seq: u64,
     pub first_lsn: Lsn,
     pub path: PathBuf,
 }
@@ -99,20 +100,22 @@ pub(crate) struct LogFile {
 #[derive(Debug)]
 pub(crate) struct ActiveFile {
     pub file: File,
-    pub seq: u64,
     pub first_lsn: Lsn,
     pub path: PathBuf,
     /// Length of the file; records never extend past it.
     pub capacity: u64,
     /// Where the next record goes.
     pub offset: u64,
-    /// Written since the last fdatasync.
-    pub dirty: bool,
+    /// When the oldest write not yet covered by an fdatasync happened.
+    pub unsynced_since: Option<Instant>,
 }
 
 impl ActiveFile {
     pub fn sealed(&self) -> LogFile {
-        LogFile { seq: self.seq, first_lsn: self.first_lsn, path: self.path.clone() }
+        LogFile {
+            first_lsn: self.first_lsn,
+            path: self.path.clone(),
+        }
     }
 }
 
@@ -199,12 +202,28 @@ impl FileSet {
                 .open(&path)
                 .context(|| format!("open WAL file {}", path.display()))?
         };
-        let header = FileHeader { file_seq: seq, first_lsn }.encode();
-        file.write_all_at(&header, 0).context(|| format!("write header of {}", path.display()))?;
-        file.sync_data().context(|| format!("fdatasync header of {}", path.display()))?;
+        let header = FileHeader {
+            file_seq: seq,
+            first_lsn,
+        }
+        .encode();
+        file.write_all_at(&header, 0)
+            .context(|| format!("write header of {}", path.display()))?;
+        file.sync_data()
+            .context(|| format!("fdatasync header of {}", path.display()))?;
         sync_dir(&self.dir)?;
-        let capacity = file.metadata().context(|| format!("stat {}", path.display()))?.len();
-        Ok(ActiveFile { file, seq, first_lsn, path, capacity, offset: FILE_HEADER_SIZE, dirty: false })
+        let capacity = file
+            .metadata()
+            .context(|| format!("stat {}", path.display()))?
+            .len();
+        Ok(ActiveFile {
+            file,
+            first_lsn,
+            path,
+            capacity,
+            offset: FILE_HEADER_SIZE,
+            unsynced_since: None,
+        })
     }
 
     /// Records that `file` is complete (and durable) and that records from `next_first_lsn`
@@ -235,7 +254,11 @@ impl FileSet {
                 }
             }
             if state.preparing > 0 {
-                state = self.changed.wait_timeout(state, SPARE_WAIT_SLICE).unwrap_or_else(PoisonError::into_inner).0;
+                state = self
+                    .changed
+                    .wait_timeout(state, SPARE_WAIT_SLICE)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
                 continue;
             }
             let id = state.next_spare_id;
@@ -245,7 +268,8 @@ impl FileSet {
             let prepared = prepare_spare(&self.dir, id, self.file_size, &|| false);
             self.lock().preparing -= 1;
             self.changed.notify_all();
-            return prepared.and_then(|p| p.ok_or_else(|| io::Error::other("spare preparation aborted")));
+            return prepared
+                .and_then(|p| p.ok_or_else(|| io::Error::other("spare preparation aborted")));
         }
     }
 
@@ -255,7 +279,10 @@ impl FileSet {
             let id = {
                 let mut state = self.lock();
                 while !state.shutdown && state.spares.len() + state.preparing >= 1 {
-                    state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                    state = self
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
                 if state.shutdown {
                     return;
@@ -296,7 +323,10 @@ impl FileSet {
             let mut out = Vec::new();
             while !state.sealed.is_empty() {
                 // A sealed file's records end where the next file (or the current one) starts.
-                let end = state.sealed.get(1).map_or(state.current_first_lsn, |next| next.first_lsn);
+                let end = state
+                    .sealed
+                    .get(1)
+                    .map_or(state.current_first_lsn, |next| next.first_lsn);
                 if end > lsn {
                     break;
                 }
@@ -313,7 +343,11 @@ impl FileSet {
         let released: Vec<LogFile> = {
             let mut state = self.lock();
             let mut out = Vec::new();
-            while state.sealed.back().is_some_and(|f| f.first_lsn == state.current_first_lsn) {
+            while state
+                .sealed
+                .back()
+                .is_some_and(|f| f.first_lsn == state.current_first_lsn)
+            {
                 out.extend(state.sealed.pop_back());
             }
             out
@@ -345,7 +379,9 @@ impl FileSet {
 
     /// Puts a file no longer part of the log into the spare pool, or deletes it.
     pub fn recycle_or_delete(&self, path: &Path) -> io::Result<()> {
-        let reusable = fs::metadata(path).map(|m| m.len() == self.file_size).unwrap_or(false);
+        let reusable = fs::metadata(path)
+            .map(|m| m.len() == self.file_size)
+            .unwrap_or(false);
         let id = {
             let mut state = self.lock();
             if reusable && state.spares.len() < self.spare_files {
@@ -358,12 +394,15 @@ impl FileSet {
         match id {
             Some(id) => {
                 let spare = self.dir.join(spare_file_name(id));
-                fs::rename(path, &spare)
-                    .context(|| format!("rename released {} to {}", path.display(), spare.display()))?;
+                fs::rename(path, &spare).context(|| {
+                    format!("rename released {} to {}", path.display(), spare.display())
+                })?;
                 self.lock().spares.push(spare);
                 self.changed.notify_all();
             }
-            None => fs::remove_file(path).context(|| format!("delete released {}", path.display()))?,
+            None => {
+                fs::remove_file(path).context(|| format!("delete released {}", path.display()))?
+            }
         }
         Ok(())
     }
@@ -376,7 +415,12 @@ impl FileSet {
 
 /// Writes a spare full of zeros under a temporary name, fdatasyncs it once, and renames it
 /// into place. Returns `None` if `abort` said so midway (the partial file is removed).
-fn prepare_spare(dir: &Path, id: u64, size: u64, abort: &dyn Fn() -> bool) -> io::Result<Option<PathBuf>> {
+fn prepare_spare(
+    dir: &Path,
+    id: u64,
+    size: u64,
+    abort: &dyn Fn() -> bool,
+) -> io::Result<Option<PathBuf>> {
     let tmp = dir.join(format!("{SPARE_PREFIX}{id:020}{PREPARING_SUFFIX}"));
     let result = (|| {
         let file = OpenOptions::new()
@@ -392,12 +436,15 @@ fn prepare_spare(dir: &Path, id: u64, size: u64, abort: &dyn Fn() -> bool) -> io
                 return Ok(None);
             }
             let n = (size - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
-            file.write_all_at(&zeros[..n], offset).context(|| format!("preallocate {}", tmp.display()))?;
+            file.write_all_at(&zeros[..n], offset)
+                .context(|| format!("preallocate {}", tmp.display()))?;
             offset += n as u64;
         }
-        file.sync_data().context(|| format!("fdatasync spare {}", tmp.display()))?;
+        file.sync_data()
+            .context(|| format!("fdatasync spare {}", tmp.display()))?;
         let spare = dir.join(spare_file_name(id));
-        fs::rename(&tmp, &spare).context(|| format!("rename {} to {}", tmp.display(), spare.display()))?;
+        fs::rename(&tmp, &spare)
+            .context(|| format!("rename {} to {}", tmp.display(), spare.display()))?;
         Ok(Some(spare))
     })();
     if !matches!(result, Ok(Some(_))) {
@@ -413,7 +460,10 @@ mod tests {
     #[test]
     fn names_round_trip_and_do_not_collide() {
         assert_eq!(log_file_name(7), "wal-00000000000000000007.log");
-        assert_eq!(parse_log_file_name(&log_file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            parse_log_file_name(&log_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
         assert_eq!(parse_spare_file_name(&spare_file_name(3)), Some(3));
         assert_eq!(parse_log_file_name(&spare_file_name(3)), None);
         assert_eq!(parse_spare_file_name(&log_file_name(3)), None);
@@ -426,14 +476,26 @@ mod tests {
     #[test]
     fn spares_are_zero_filled_and_exactly_sized() {
         let dir = tempfile::tempdir().unwrap();
-        let path = prepare_spare(dir.path(), 1, 3 * ZERO_CHUNK_BYTES as u64 / 2, &|| false).unwrap().unwrap();
+        let path = prepare_spare(dir.path(), 1, 3 * ZERO_CHUNK_BYTES as u64 / 2, &|| false)
+            .unwrap()
+            .unwrap();
         let bytes = fs::read(&path).unwrap();
         assert_eq!(bytes.len(), 3 * ZERO_CHUNK_BYTES / 2);
         assert!(bytes.iter().all(|&b| b == 0));
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left behind"
+        );
 
-        assert!(prepare_spare(dir.path(), 2, 4096, &|| true).unwrap().is_none());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "aborted preparation cleaned up");
+        assert!(prepare_spare(dir.path(), 2, 4096, &|| true)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "aborted preparation cleaned up"
+        );
     }
 
     #[test]
@@ -444,7 +506,10 @@ mod tests {
         for seq in 1..=4u64 {
             let path = dir.path().join(log_file_name(seq));
             fs::write(&path, vec![1u8; size as usize]).unwrap();
-            sealed.push(LogFile { seq, first_lsn: seq * 10, path });
+            sealed.push(LogFile {
+                first_lsn: seq * 10,
+                path,
+            });
         }
         let current = dir.path().join(log_file_name(5));
         fs::write(&current, vec![1u8; size as usize]).unwrap();
@@ -452,7 +517,12 @@ mod tests {
             dir.path().to_path_buf(),
             size,
             1,
-            InitialFiles { sealed, spares: Vec::new(), next_spare_id: 1, current_first_lsn: 50 },
+            InitialFiles {
+                sealed,
+                spares: Vec::new(),
+                next_spare_id: 1,
+                current_first_lsn: 50,
+            },
         );
 
         // File 1 holds 10..=19, file 2 holds 20..=29: only file 1 is entirely below 25.
@@ -461,9 +531,21 @@ mod tests {
         // Everything sealed is below u64::MAX, but the current file is not sealed.
         assert_eq!(files.release_before(u64::MAX).unwrap(), 3);
         assert!(current.exists());
-        let names: Vec<String> =
-            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        assert_eq!(names.len(), 2, "the current file plus one recycled spare: {names:?}");
-        assert_eq!(names.iter().filter(|n| parse_spare_file_name(n).is_some()).count(), 1);
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "the current file plus one recycled spare: {names:?}"
+        );
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| parse_spare_file_name(n).is_some())
+                .count(),
+            1
+        );
     }
 }

@@ -102,7 +102,11 @@ pub(crate) struct RecordHeader {
 impl RecordHeader {
     /// Frames a payload of `len` bytes whose own checksum is `payload_crc`.
     pub fn new(lsn: Lsn, len: u32, payload_crc: u32) -> RecordHeader {
-        RecordHeader { crc: record_crc(payload_crc, lsn, len), len, lsn }
+        RecordHeader {
+            crc: record_crc(payload_crc, lsn, len),
+            len,
+            lsn,
+        }
     }
 
     pub fn encode(&self) -> [u8; RECORD_HEADER_SIZE] {
@@ -114,15 +118,21 @@ impl RecordHeader {
     }
 
     pub fn decode(bytes: &[u8; RECORD_HEADER_SIZE]) -> RecordHeader {
-        let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let mut lsn = [0u8; 8];
         lsn.copy_from_slice(&bytes[8..16]);
-        RecordHeader { crc: u32_at(0), len: u32_at(4), lsn: u64::from_le_bytes(lsn) }
+        RecordHeader {
+            crc: u32_at(0),
+            len: u32_at(4),
+            lsn: u64::from_le_bytes(lsn),
+        }
     }
 
     /// True when `payload` is exactly what was framed by this header.
     pub fn matches(&self, payload: &[u8]) -> bool {
-        payload.len() == self.len as usize && record_crc(payload_crc(payload), self.lsn, self.len) == self.crc
+        payload.len() == self.len as usize
+            && record_crc(payload_crc(payload), self.lsn, self.len) == self.crc
     }
 
     /// Bytes the framed record occupies in the file.
@@ -137,7 +147,10 @@ mod tests {
 
     #[test]
     fn file_header_round_trips_and_rejects_damage() {
-        let header = FileHeader { file_seq: 42, first_lsn: 1_000_001 };
+        let header = FileHeader {
+            file_seq: 42,
+            first_lsn: 1_000_001,
+        };
         let block = header.encode();
         assert_eq!(block.len() as u64, FILE_HEADER_SIZE);
         assert_eq!(FileHeader::decode(&block), Some(header));
@@ -145,11 +158,27 @@ mod tests {
         for i in 0..36 {
             let mut damaged = block.clone();
             damaged[i] ^= 0x01;
-            assert_eq!(FileHeader::decode(&damaged), None, "flipped bit in byte {i} went unnoticed");
+            assert_eq!(
+                FileHeader::decode(&damaged),
+                None,
+                "flipped bit in byte {i} went unnoticed"
+            );
         }
-        assert_eq!(FileHeader::decode(&vec![0u8; FILE_HEADER_SIZE as usize]), None);
+        assert_eq!(
+            FileHeader::decode(&vec![0u8; FILE_HEADER_SIZE as usize]),
+            None
+        );
         assert_eq!(FileHeader::decode(&block[..20]), None);
-        assert_eq!(FileHeader::decode(&FileHeader { file_seq: 1, first_lsn: 0 }.encode()), None);
+        assert_eq!(
+            FileHeader::decode(
+                &FileHeader {
+                    file_seq: 1,
+                    first_lsn: 0
+                }
+                .encode()
+            ),
+            None
+        );
     }
 
     #[test]
@@ -159,13 +188,22 @@ mod tests {
         let decoded = RecordHeader::decode(&header.encode());
         assert_eq!(decoded, header);
         assert!(decoded.matches(&payload));
-        assert_eq!(decoded.total_len(), (RECORD_HEADER_SIZE + payload.len()) as u64);
+        assert_eq!(
+            decoded.total_len(),
+            (RECORD_HEADER_SIZE + payload.len()) as u64
+        );
 
         let mut other = payload.clone();
         other[3] ^= 0x80;
         assert!(!decoded.matches(&other), "payload damage");
-        assert!(!RecordHeader { lsn: 8, ..decoded }.matches(&payload), "lsn is covered");
-        assert!(!decoded.matches(&payload[..payload.len() - 1]), "length is covered");
+        assert!(
+            !RecordHeader { lsn: 8, ..decoded }.matches(&payload),
+            "lsn is covered"
+        );
+        assert!(
+            !decoded.matches(&payload[..payload.len() - 1]),
+            "length is covered"
+        );
     }
 
     #[test]

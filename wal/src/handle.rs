@@ -53,9 +53,11 @@ pub struct Pending {
 impl Pending {
     /// Waits until the record is acknowledged (see `Wal::enqueue` for what that means).
     pub async fn acked(self) -> Result<Lsn, Error> {
-        self.acked
-            .await
-            .unwrap_or_else(|_| Err(Error::Poisoned("the WAL writer stopped before acknowledging".to_string())))
+        self.acked.await.unwrap_or_else(|_| {
+            Err(Error::Poisoned(
+                "the WAL writer stopped before acknowledging".to_string(),
+            ))
+        })
     }
 }
 
@@ -80,9 +82,13 @@ impl Wal {
     /// starts writing in a fresh file and starts the writer thread. Records already in
     /// segments are replayed too (until released); the caller filters them. Blocking: call
     /// it at startup or from `spawn_blocking`.
-    pub fn open(config: WalConfig, mut replay: impl FnMut(Lsn, &[u8]) -> Result<(), Error>) -> Result<Wal, Error> {
+    pub fn open(
+        config: WalConfig,
+        mut replay: impl FnMut(Lsn, &[u8]) -> Result<(), Error>,
+    ) -> Result<Wal, Error> {
         config.validate()?;
-        fs::create_dir_all(&config.dir).context(|| format!("create WAL directory {}", config.dir.display()))?;
+        fs::create_dir_all(&config.dir)
+            .context(|| format!("create WAL directory {}", config.dir.display()))?;
         let lock_file = lock_dir(&config.dir)?;
 
         let recovered = recovery::recover(&config.dir, &mut replay)?;
@@ -145,7 +151,10 @@ impl Wal {
         Ok(Wal {
             inner: Arc::new(Inner {
                 tx,
-                append: Mutex::new(AppendState { next_lsn, closed: false }),
+                append: Mutex::new(AppendState {
+                    next_lsn,
+                    closed: false,
+                }),
                 shared,
                 acked,
                 finished,
@@ -163,7 +172,10 @@ impl Wal {
     pub async fn enqueue(&self, payload: Vec<u8>) -> Result<Pending, Error> {
         let inner = &*self.inner;
         if payload.len() > inner.max_record_bytes {
-            return Err(Error::RecordTooLarge { size: payload.len(), max: inner.max_record_bytes });
+            return Err(Error::RecordTooLarge {
+                size: payload.len(),
+                max: inner.max_record_bytes,
+            });
         }
         if let Some(poisoned) = inner.shared.poisoned() {
             return Err(poisoned);
@@ -180,7 +192,12 @@ impl Wal {
         }
         let lsn = state.next_lsn;
         state.next_lsn += 1;
-        permit.send(Request::Append(Append { lsn, payload, payload_crc, ack }));
+        permit.send(Request::Append(Append {
+            lsn,
+            payload,
+            payload_crc,
+            ack,
+        }));
         drop(state);
         Ok(Pending { lsn, acked })
     }
@@ -190,7 +207,8 @@ impl Wal {
         self.enqueue(payload).await?.acked().await
     }
 
-    /// Highest acknowledged LSN; every record up to it is acknowledged.
+    /// Highest acknowledged LSN; every record up to it is acknowledged. It is updated before
+    /// the individual `Pending`s resolve, so it already covers an append that has returned.
     pub fn acked_lsn(&self) -> Lsn {
         *self.inner.acked.borrow()
     }
@@ -247,17 +265,30 @@ impl Wal {
         let mut finished = inner.finished.clone();
         // An error means the writer is gone without saying so (it panicked): also finished.
         let _ = finished.wait_for(|done| *done).await;
-        let writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let writer = inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(writer) = writer {
             // The thread has signalled its end (or died), so this join does not wait.
             if writer.join().is_err() {
-                return Err(Error::Poisoned("the WAL writer thread panicked".to_string()));
+                return Err(Error::Poisoned(
+                    "the WAL writer thread panicked".to_string(),
+                ));
             }
         }
         match inner.shared.poisoned() {
             Some(poisoned) => Err(poisoned),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+impl Wal {
+    pub(crate) fn inner_shared(&self) -> &Shared {
+        &self.inner.shared
     }
 }
 
@@ -297,10 +328,14 @@ fn lock_dir(dir: &Path) -> Result<File, Error> {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(Error::Io(io::Error::new(
             io::ErrorKind::WouldBlock,
-            format!("WAL directory {} is in use by another open log", dir.display()),
+            format!(
+                "WAL directory {} is in use by another open log",
+                dir.display()
+            ),
         ))),
-        Err(TryLockError::Error(e)) => {
-            Err(Error::Io(io::Error::new(e.kind(), format!("lock {}: {e}", path.display()))))
-        }
+        Err(TryLockError::Error(e)) => Err(Error::Io(io::Error::new(
+            e.kind(),
+            format!("lock {}: {e}", path.display()),
+        ))),
     }
 }

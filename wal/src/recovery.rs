@@ -50,7 +50,8 @@ pub(crate) struct Recovered {
 /// One record found by [`scan_file`].
 pub(crate) struct ScannedRecord<'a> {
     pub lsn: Lsn,
-    /// Offset of the record header in the file.
+    /// Offset of the record header in the file (the crash tests aim their damage with it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub offset: u64,
     pub payload: &'a [u8],
 }
@@ -71,14 +72,22 @@ pub(crate) fn recover(
 ) -> Result<Recovered, Error> {
     let listing = list_dir(dir)?;
     let next_seq = listing.logs.last().map_or(1, |(seq, _)| seq + 1);
-    let next_spare_id = listing.spares.iter().map(|(id, _)| id + 1).max().unwrap_or(1);
+    let next_spare_id = listing
+        .spares
+        .iter()
+        .map(|(id, _)| id + 1)
+        .max()
+        .unwrap_or(1);
     let spares = listing.spares.into_iter().map(|(_, path)| path).collect();
 
     let mut headers = Vec::with_capacity(listing.logs.len());
     for (seq, path) in &listing.logs {
         headers.push(read_header(path, *seq)?);
     }
-    let used = headers.iter().rposition(Option::is_some).map_or(0, |last| last + 1);
+    let used = headers
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |last| last + 1);
     if let Some(i) = headers[..used].iter().position(Option::is_none) {
         return Err(Error::Corrupt(format!(
             "{} has no valid header but later WAL files do",
@@ -90,11 +99,15 @@ pub(crate) fn recover(
     let mut expected: Option<Lsn> = None;
     let mut records = 0;
     let mut wiped_bytes = 0;
-    for (i, ((seq, path), header)) in listing.logs.iter().zip(&headers).take(used).enumerate() {
+    for (i, ((_, path), header)) in listing.logs.iter().zip(&headers).take(used).enumerate() {
         let header = header.expect("files before the last used one have headers");
         if let Some(expected) = expected {
             if header.first_lsn != expected {
-                let what = if header.first_lsn > expected { "gap" } else { "overlap" };
+                let what = if header.first_lsn > expected {
+                    "gap"
+                } else {
+                    "overlap"
+                };
                 return Err(Error::Corrupt(format!(
                     "{what}: records are valid up to LSN {} but {} starts at LSN {}",
                     expected - 1,
@@ -103,7 +116,9 @@ pub(crate) fn recover(
                 )));
             }
         }
-        let end = scan_file(path, header.first_lsn, &mut |record| replay(record.lsn, record.payload))?;
+        let end = scan_file(path, header.first_lsn, &mut |record| {
+            replay(record.lsn, record.payload)
+        })?;
         records += end.records;
         if i + 1 == used {
             wiped_bytes = wipe_tail(path, end.end_offset)?;
@@ -118,12 +133,21 @@ pub(crate) fn recover(
             }
         }
         expected = Some(end.next_lsn);
-        sealed.push(LogFile { seq: *seq, first_lsn: header.first_lsn, path: path.clone() });
+        sealed.push(LogFile {
+            first_lsn: header.first_lsn,
+            path: path.clone(),
+        });
     }
 
-    let unused: Vec<PathBuf> = listing.logs[used..].iter().map(|(_, path)| path.clone()).collect();
+    let unused: Vec<PathBuf> = listing.logs[used..]
+        .iter()
+        .map(|(_, path)| path.clone())
+        .collect();
     if !unused.is_empty() {
-        tracing::info!(files = unused.len(), "WAL files without a header found after the log; recycling them");
+        tracing::info!(
+            files = unused.len(),
+            "WAL files without a header found after the log; recycling them"
+        );
     }
     Ok(Recovered {
         next_lsn: expected.unwrap_or(1),
@@ -145,10 +169,15 @@ struct Listing {
 }
 
 fn list_dir(dir: &Path) -> Result<Listing, Error> {
-    let mut listing = Listing { logs: Vec::new(), spares: Vec::new() };
+    let mut listing = Listing {
+        logs: Vec::new(),
+        spares: Vec::new(),
+    };
     for entry in fs::read_dir(dir).context(|| format!("list WAL directory {}", dir.display()))? {
         let entry = entry.context(|| format!("list WAL directory {}", dir.display()))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
         let path = entry.path();
         if let Some(seq) = files::parse_log_file_name(&name) {
             listing.logs.push((seq, path));
@@ -156,7 +185,8 @@ fn list_dir(dir: &Path) -> Result<Listing, Error> {
             listing.spares.push((id, path));
         } else if files::is_preparing_file_name(&name) {
             // A preparation interrupted by a crash: its zeros may not all be there.
-            fs::remove_file(&path).context(|| format!("delete unfinished spare {}", path.display()))?;
+            fs::remove_file(&path)
+                .context(|| format!("delete unfinished spare {}", path.display()))?;
         }
     }
     listing.logs.sort_unstable_by_key(|(seq, _)| *seq);
@@ -186,10 +216,15 @@ pub(crate) fn scan_file(
     let context = || format!("read records of {}", path.display());
     let mut file = File::open(path).context(context)?;
     let file_len = file.metadata().context(context)?.len();
-    file.seek(SeekFrom::Start(FILE_HEADER_SIZE)).context(context)?;
+    file.seek(SeekFrom::Start(FILE_HEADER_SIZE))
+        .context(context)?;
     let mut reader = BufReader::with_capacity(RECOVERY_READ_BUFFER_BYTES, file);
 
-    let mut end = ScanEnd { next_lsn: first_lsn, end_offset: FILE_HEADER_SIZE, records: 0 };
+    let mut end = ScanEnd {
+        next_lsn: first_lsn,
+        end_offset: FILE_HEADER_SIZE,
+        records: 0,
+    };
     let mut payload = Vec::new();
     loop {
         let offset = end.end_offset;
@@ -208,7 +243,11 @@ pub(crate) fn scan_file(
         if !header.matches(&payload) {
             break;
         }
-        visit(ScannedRecord { lsn: header.lsn, offset, payload: &payload })?;
+        visit(ScannedRecord {
+            lsn: header.lsn,
+            offset,
+            payload: &payload,
+        })?;
         end.next_lsn += 1;
         end.end_offset += header.total_len();
         end.records += 1;
@@ -220,14 +259,19 @@ pub(crate) fn scan_file(
 /// Returns the number of bytes rewritten (0 when the tail was already clean).
 fn wipe_tail(path: &Path, from: u64) -> Result<u64, Error> {
     let context = || format!("wipe torn tail of {}", path.display());
-    let file = OpenOptions::new().read(true).write(true).open(path).context(context)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .context(context)?;
     let len = file.metadata().context(context)?.len();
     let mut chunk = vec![0u8; ZERO_CHUNK_BYTES];
     let mut wiped = 0;
     let mut offset = from;
     while offset < len {
         let n = (len - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
-        file.read_exact_at(&mut chunk[..n], offset).context(context)?;
+        file.read_exact_at(&mut chunk[..n], offset)
+            .context(context)?;
         if chunk[..n].iter().any(|&b| b != 0) {
             files::write_zeros(&file, offset, offset + n as u64).context(context)?;
             wiped += n as u64;

@@ -62,12 +62,17 @@ pub(crate) struct Counters {
 pub(crate) struct Shared {
     poison: OnceLock<String>,
     pub counters: Counters,
+    /// Fault injection: the next fdatasync of a log file fails.
+    #[cfg(test)]
+    pub fail_next_sync: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
     /// `Some(Error::Poisoned)` once a write or sync has failed.
     pub fn poisoned(&self) -> Option<Error> {
-        self.poison.get().map(|reason| Error::Poisoned(reason.clone()))
+        self.poison
+            .get()
+            .map(|reason| Error::Poisoned(reason.clone()))
     }
 
     /// Marks the log failed; the first reason wins and is what every later caller sees.
@@ -102,7 +107,11 @@ pub(crate) struct WriterParts {
 pub(crate) fn spawn(parts: WriterParts) -> io::Result<JoinHandle<()>> {
     // A tiny runtime only for its timer, to wait on the queue with a deadline.
     let timer = match parts.durability {
-        Durability::Interval(_) => Some(tokio::runtime::Builder::new_current_thread().enable_time().build()?),
+        Durability::Interval(_) => Some(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?,
+        ),
         _ => None,
     };
     let writer = Writer {
@@ -118,9 +127,10 @@ pub(crate) fn spawn(parts: WriterParts) -> io::Result<JoinHandle<()>> {
         preparer: Some(parts.preparer),
         timer,
         buf: Vec::new(),
-        last_sync: Instant::now(),
     };
-    std::thread::Builder::new().name("wal-writer".to_string()).spawn(move || writer.run())
+    std::thread::Builder::new()
+        .name("wal-writer".to_string())
+        .spawn(move || writer.run())
 }
 
 enum Received {
@@ -146,7 +156,6 @@ struct Writer {
     /// Coalescing buffer for one group, kept between groups (bounded by `GROUP_MAX_BYTES`
     /// except transiently for a single larger record).
     buf: Vec<u8>,
-    last_sync: Instant,
 }
 
 impl Writer {
@@ -198,19 +207,24 @@ impl Writer {
     }
 
     fn interval_sync_due(&self) -> bool {
-        self.current.dirty && self.interval().is_some_and(|every| self.last_sync.elapsed() >= every)
+        match (self.current.unsynced_since, self.interval()) {
+            (Some(since), Some(every)) => since.elapsed() >= every,
+            _ => false,
+        }
     }
 
     fn receive(&mut self) -> Received {
-        let deadline = match (self.interval(), &self.timer) {
-            (Some(every), Some(_)) if self.current.dirty => Some(self.last_sync + every),
+        // Interval mode: wake up `every` after the oldest unsynced write at the latest.
+        let deadline = match (self.interval(), self.current.unsynced_since, &self.timer) {
+            (Some(every), Some(since), Some(_)) => Some(since + every),
             _ => None,
         };
         let request = match (deadline, &self.timer) {
             (Some(deadline), Some(timer)) => {
                 let rx = &mut self.rx;
-                let wait = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), rx.recv());
-                match timer.block_on(wait) {
+                let deadline = tokio::time::Instant::from_std(deadline);
+                // The timer must be created inside the runtime, hence the async block.
+                match timer.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await }) {
                     Ok(request) => request,
                     Err(_elapsed) => return Received::SyncDue,
                 }
@@ -222,7 +236,9 @@ impl Writer {
 
     /// Writes a group, makes it as durable as the mode demands, and answers every append.
     fn commit(&mut self, group: Vec<Append>) {
-        let Some(last_lsn) = group.last().map(|a| a.lsn) else { return };
+        let Some(last_lsn) = group.last().map(|a| a.lsn) else {
+            return;
+        };
         if let Some(Error::Poisoned(reason)) = self.shared.poisoned() {
             fail_all(group, &reason);
             return;
@@ -237,21 +253,24 @@ impl Writer {
             return;
         }
         let counters = &self.shared.counters;
-        counters.records.fetch_add(group.len() as u64, Ordering::Relaxed);
+        counters
+            .records
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
         counters.groups.fetch_add(1, Ordering::Relaxed);
+        // Published before the individual acknowledgements: when an append returns, the
+        // acknowledged LSN already covers it, so a read right after sees the record.
+        self.acked.send_replace(last_lsn);
         for append in group {
             // A dropped `Pending` just means nobody waits for this acknowledgement.
             let _ = append.ack.send(Ok(append.lsn));
         }
-        // Published after the individual acknowledgements, so whoever sees this LSN can rely
-        // on every `Pending` up to it having resolved.
-        self.acked.send_replace(last_lsn);
     }
 
     fn write_group(&mut self, group: &[Append]) -> io::Result<()> {
         self.buf.clear();
         for append in group {
-            let header = RecordHeader::new(append.lsn, append.payload.len() as u32, append.payload_crc);
+            let header =
+                RecordHeader::new(append.lsn, append.payload.len() as u32, append.payload_crc);
             let record_bytes = header.total_len();
             // Records never straddle files: recovery reads each file on its own.
             if self.current.offset + self.buf.len() as u64 + record_bytes > self.current.capacity {
@@ -276,10 +295,20 @@ impl Writer {
         current
             .file
             .write_all_at(&self.buf, current.offset)
-            .context(|| format!("write {} bytes at offset {} of {}", self.buf.len(), current.offset, current.path.display()))?;
+            .context(|| {
+                format!(
+                    "write {} bytes at offset {} of {}",
+                    self.buf.len(),
+                    current.offset,
+                    current.path.display()
+                )
+            })?;
         current.offset += self.buf.len() as u64;
-        current.dirty = true;
-        self.shared.counters.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        current.unsynced_since.get_or_insert_with(Instant::now);
+        self.shared
+            .counters
+            .bytes
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
         self.buf.clear();
         Ok(())
     }
@@ -294,19 +323,31 @@ impl Writer {
         let next = self.files.activate(seq, first_lsn, record_bytes)?;
         let old = std::mem::replace(&mut self.current, next);
         self.files.seal(old.sealed(), first_lsn);
-        self.shared.counters.rotations.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .rotations
+            .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(seq, first_lsn, "WAL rotated to a new file");
         Ok(())
     }
 
     fn sync_current(&mut self) -> io::Result<()> {
         let current = &mut self.current;
-        if !current.dirty {
+        if current.unsynced_since.is_none() {
             return Ok(());
         }
-        current.file.sync_data().context(|| format!("fdatasync {}", current.path.display()))?;
-        current.dirty = false;
-        self.last_sync = Instant::now();
+        #[cfg(test)]
+        if self.shared.fail_next_sync.swap(false, Ordering::SeqCst) {
+            return Err(io::Error::other(format!(
+                "injected fdatasync failure on {}",
+                current.path.display()
+            )));
+        }
+        current
+            .file
+            .sync_data()
+            .context(|| format!("fdatasync {}", current.path.display()))?;
+        current.unsynced_since = None;
         self.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""StreamHouse benchmark, with PostgreSQL 15 on the same machine measured in the same run,
+the same client and the same data, so every figure is also a ratio.
+
+  bench/run                      # defaults: 2 M rows COPY, 10 s of INSERTs, 10 M rows GROUP BY
+  bench/run --rows 1000000 --scan-rows 2000000 --insert-seconds 5
+
+Prints rows/s, latency percentiles and peak server memory (VmHWM). Durability: StreamHouse
+runs with --durability fsync, PostgreSQL with fsync=on and synchronous_commit=on."""
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = os.environ.get("STREAMHOUSE_BIN", str(Path.home() / ".cache/streamhouse/target/release/streamhouse"))
+REGIONS = ["eu-west", "eu-north", "us-east", "us-west", "ap-south", "ap-east", "sa-east", "af-south"]
+COPY_CHUNK_ROWS = 500_000
+TABLE_SQL = "CREATE TABLE bench (id BIGINT NOT NULL, region TEXT, x DOUBLE PRECISION, payload TEXT)"
+
+
+def rows_text(start, n, rng):
+    """~100-byte rows in COPY text format."""
+    out = io.StringIO()
+    pad = "p" * 48
+    for i in range(start, start + n):
+        out.write(f"{i}\t{REGIONS[i % len(REGIONS)]}\t{rng.random() * 1000:.6f}\t{pad}{i:012d}\n")
+    return out.getvalue().encode()
+
+
+class StreamHouse:
+    name = "streamhouse"
+
+    def __init__(self, tmp):
+        self.data = Path(tmp) / "sh"
+        self.proc = subprocess.Popen(
+            [BIN, "--data-dir", str(self.data), "--pg-addr", "127.0.0.1:0", "--durability", "fsync"],
+            stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "sh.log", "wb"))
+        deadline = time.time() + 60
+        while not (self.data / "listeners.json").exists():
+            if time.time() > deadline or self.proc.poll() is not None:
+                sys.exit("streamhouse did not start; see " + str(Path(tmp) / "sh.log"))
+            time.sleep(0.05)
+        host, port = json.loads((self.data / "listeners.json").read_text())["pg"].rsplit(":", 1)
+        self.dsn = f"host={host} port={port} user=bench dbname=streamhouse"
+        self.pid = self.proc.pid
+
+    def create(self, conn):
+        conn.execute(TABLE_SQL + " WITH (partitions = 4)")
+
+    def parquet_glob(self):
+        return str(self.data / "segments" / "tables" / "*" / "*" / "*.parquet")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+class Postgres:
+    name = "postgresql"
+
+    def __init__(self, tmp):
+        self.dir = Path(tmp) / "pg"
+        self.dir.mkdir()
+        env = dict(os.environ, PGTMP_DURABLE="1")
+        url = subprocess.run([str(ROOT / "scripts/pg-tmp"), "start", str(self.dir)], env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        self.dsn = url
+        with psycopg.connect(url, autocommit=True) as c:
+            self.pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+            settings = c.execute("SELECT current_setting('fsync'), current_setting('synchronous_commit')").fetchone()
+            assert settings == ("on", "on"), f"PostgreSQL must run durable for a fair comparison, got {settings}"
+        self.postmaster = int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+
+    def create(self, conn):
+        conn.execute(TABLE_SQL)
+
+    def stop(self):
+        subprocess.run([str(ROOT / "scripts/pg-tmp"), "stop", str(self.dir)], capture_output=True)
+
+
+def peak_rss_mib(pid):
+    """Peak resident memory of a process (and, for PostgreSQL, its children)."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def bench_copy(db, rows, seed):
+    rng = random.Random(seed)
+    chunks = [rows_text(s, min(COPY_CHUNK_ROWS, rows - s), rng) for s in range(0, rows, COPY_CHUNK_ROWS)]
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP TABLE IF EXISTS bench")
+        db.create(c)
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            with c.cursor().copy("COPY bench FROM STDIN") as cp:
+                for i in range(0, len(chunk), 1 << 20):
+                    cp.write(chunk[i:i + (1 << 20)])
+        elapsed = time.perf_counter() - t0
+        assert c.execute("SELECT count(*) FROM bench").fetchone()[0] == rows
+    return rows / elapsed, sum(len(c) for c in chunks) / elapsed / 1e6
+
+
+async def bench_insert(db, seconds, conns):
+    latencies, stop_at = [], time.perf_counter() + seconds
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP TABLE IF EXISTS ins")
+        c.execute("CREATE TABLE ins (id BIGINT, region TEXT, x DOUBLE PRECISION, payload TEXT)")
+
+    async def worker(w):
+        conn = await asyncpg.connect(dsn=to_url(db.dsn))
+        stmt = await conn.prepare("INSERT INTO ins VALUES ($1, $2, $3, $4)")
+        i = 0
+        while time.perf_counter() < stop_at:
+            t = time.perf_counter()
+            await stmt.fetch(w * 10_000_000 + i, REGIONS[i % 8], 1.5, "p" * 60)
+            latencies.append(time.perf_counter() - t)
+            i += 1
+        await conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(conns)))
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+    return len(latencies) / elapsed, pct(0.5), pct(0.99)
+
+
+def to_url(dsn):
+    if dsn.startswith("postgres"):
+        return dsn
+    kv = dict(p.split("=", 1) for p in dsn.split())
+    return f"postgresql://{kv['user']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
+
+
+def bench_scan(db, runs=5):
+    q = "SELECT region, count(*), avg(x) FROM bench GROUP BY region"
+    times = []
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute(q).fetchall()  # warm
+        for _ in range(runs):
+            t = time.perf_counter()
+            rows = c.execute(q).fetchall()
+            times.append(time.perf_counter() - t)
+    assert len(rows) == len(REGIONS)
+    return statistics.median(times)
+
+
+def bench_duckdb(glob, runs=5):
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    q = f"SELECT region, count(*), avg(x) FROM read_parquet('{glob}') GROUP BY region"
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    con.execute(q).fetchall()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        con.execute(q).fetchall()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=2_000_000, help="rows for the COPY benchmark")
+    ap.add_argument("--scan-rows", type=int, default=10_000_000, help="rows for the GROUP BY benchmark")
+    ap.add_argument("--insert-seconds", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="streamhouse-bench-") as tmp:
+        os.chmod(tmp, 0o755)
+        for cls in (StreamHouse, Postgres):
+            db = cls(tmp)
+            try:
+                r = {}
+                r["copy_rows_s"], r["copy_mb_s"] = bench_copy(db, args.rows, args.seed)
+                r["ins_rows_s"], r["ins_p50_ms"], r["ins_p99_ms"] = asyncio.run(bench_insert(db, args.insert_seconds, args.connections))
+                bench_copy(db, args.scan_rows, args.seed)
+                if cls is StreamHouse:
+                    with psycopg.connect(db.dsn, autocommit=True) as c:
+                        c.execute("SELECT 1")
+                    time.sleep(1)
+                r["scan_s"] = bench_scan(db)
+                r["peak_mib"] = peak_rss_mib(db.pid if cls is StreamHouse else db.postmaster)
+                if cls is StreamHouse:
+                    db.stop()  # flushes every tail to Parquet for DuckDB
+                    r["duckdb_scan_s"] = bench_duckdb(db.parquet_glob())
+                results[db.name] = r
+            finally:
+                db.stop()
+
+    sh, pg = results["streamhouse"], results["postgresql"]
+    print(f"\nStreamHouse vs PostgreSQL 15 on this machine ({os.cpu_count()} cores), same client, same data (~100-byte rows)\n")
+    print(f"{'benchmark':<44}{'streamhouse':>14}{'postgresql':>14}{'ratio':>9}")
+    line = lambda name, a, b, fmt, higher=True: print(f"{name:<44}{fmt.format(a):>14}{fmt.format(b):>14}{(a / b if higher else b / a):>8.2f}x")
+    line(f"COPY FROM STDIN, rows/s ({args.rows:,} rows)", sh["copy_rows_s"], pg["copy_rows_s"], "{:,.0f}")
+    line(f"INSERT 1 row x {args.connections} conns, rows/s", sh["ins_rows_s"], pg["ins_rows_s"], "{:,.0f}")
+    line("  INSERT latency p50, ms", sh["ins_p50_ms"], pg["ins_p50_ms"], "{:.2f}", higher=False)
+    line("  INSERT latency p99, ms", sh["ins_p99_ms"], pg["ins_p99_ms"], "{:.2f}", higher=False)
+    line(f"GROUP BY over {args.scan_rows:,} rows, s", sh["scan_s"], pg["scan_s"], "{:.3f}", higher=False)
+    print(f"{'peak server memory, MiB':<44}{sh['peak_mib']:>14.0f}{pg['peak_mib']:>14.0f}")
+    if sh.get("duckdb_scan_s"):
+        print(f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}{'':>14}{sh['scan_s'] / sh['duckdb_scan_s']:>8.2f}x slower" if sh['scan_s'] > sh['duckdb_scan_s'] else f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}")
+    else:
+        print("DuckDB: not installed (pip install duckdb) — skipped")
+    print("\nratio: > 1 means StreamHouse is better (faster or higher throughput).")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

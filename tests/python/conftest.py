@@ -1,0 +1,108 @@
+"""Black-box harness: spawns the real `streamhouse` binary on port 0 with a temporary
+data directory and hands tests a running server they reach with real clients."""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+BIN = os.environ.get("STREAMHOUSE_BIN", str(Path.home() / ".cache/streamhouse/target/release/streamhouse"))
+START_TIMEOUT_S = 30
+
+
+class Server:
+    """One StreamHouse process over a data directory that outlives restarts."""
+
+    def __init__(self, data_dir, extra_args=()):
+        self.data_dir = Path(data_dir)
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = self.data_dir / "server.log"
+        self.host = "127.0.0.1"
+        self.port = None
+
+    def start(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        listeners = self.data_dir / "listeners.json"
+        if listeners.exists():
+            listeners.unlink()
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--data-dir", str(self.data_dir), "--pg-addr", "127.0.0.1:0",
+             "--flush-interval-ms", "500", *self.extra_args],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        )
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            if listeners.exists():
+                try:
+                    addr = json.loads(listeners.read_text())["pg"]
+                except (ValueError, KeyError):
+                    time.sleep(0.02)
+                    continue
+                self.host, port = addr.rsplit(":", 1)
+                self.port = int(port)
+                return self
+            time.sleep(0.02)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def dsn(self, **kw):
+        params = {"host": self.host, "port": self.port, "user": "tester", "dbname": "streamhouse"}
+        params.update(kw)
+        return " ".join(f"{k}={v}" for k, v in params.items())
+
+    def url(self):
+        return f"postgresql://tester@{self.host}:{self.port}/streamhouse"
+
+    def connect(self, **kw):
+        return psycopg.connect(self.dsn(), autocommit=kw.pop("autocommit", True), **kw)
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return self.proc.returncode if self.proc else None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "data").start()
+    yield s
+    s.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def conn(server):
+    with server.connect() as c:
+        yield c
+
+
+def new_server(path, *args):
+    return Server(path, args)

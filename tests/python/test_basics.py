@@ -1,0 +1,138 @@
+"""The core promises over psycopg: DDL, INSERT, SELECT, hidden columns, errors."""
+
+import psycopg
+import pytest
+from psycopg import errors
+
+
+def test_create_insert_select(conn):
+    conn.execute("CREATE TABLE t (id BIGINT NOT NULL, name TEXT, score DOUBLE PRECISION) WITH (partitions = 4, key = 'id')")
+    cur = conn.execute("INSERT INTO t VALUES (1, 'a', 1.5), (2, 'b', 2.5), (3, NULL, 3.5)")
+    assert cur.rowcount == 3
+    rows = conn.execute("SELECT id, name, score FROM t ORDER BY id").fetchall()
+    assert rows == [(1, "a", 1.5), (2, "b", 2.5), (3, None, 3.5)]
+    assert conn.execute("SELECT count(*), sum(score) FROM t").fetchone() == (3, 7.5)
+
+
+def test_select_star_hides_system_columns_but_they_are_selectable(conn):
+    conn.execute("CREATE TABLE h (k TEXT, v INT) WITH (partitions = 2, key = 'k')")
+    conn.execute("INSERT INTO h VALUES ('x', 1), ('y', 2), ('x', 3)")
+    cur = conn.execute("SELECT * FROM h")
+    assert [d.name for d in cur.description] == ["k", "v"]
+    rows = conn.execute("SELECT k, _partition, _offset, _key, _timestamp FROM h ORDER BY v").fetchall()
+    assert rows[0][3] == "x" and rows[2][3] == "x"
+    assert rows[0][1] == rows[2][1], "same key, same partition"
+    assert rows[2][2] == rows[0][2] + 1, "offsets are consecutive within a partition"
+    assert all(r[4] is not None for r in rows)
+
+
+def test_parameters_extended_protocol(conn):
+    conn.execute("CREATE TABLE p (id INT, s TEXT, ts TIMESTAMP)")
+    conn.execute("INSERT INTO p VALUES (%s, %s, %s)", (7, "seven", "2024-01-02 03:04:05"))
+    assert conn.execute("SELECT s FROM p WHERE id = %s", (7,)).fetchone() == ("seven",)
+
+
+def test_update_and_delete_are_refused_with_0A000(conn):
+    conn.execute("CREATE TABLE u (id INT)")
+    with pytest.raises(errors.FeatureNotSupported) as e:
+        conn.execute("UPDATE u SET id = 2")
+    assert e.value.diag.message_hint
+    with pytest.raises(errors.FeatureNotSupported):
+        conn.execute("DELETE FROM u")
+
+
+def test_error_codes(conn):
+    with pytest.raises(errors.SyntaxError):
+        conn.execute("SELEC 1")
+    with pytest.raises(errors.UndefinedTable):
+        conn.execute("SELECT * FROM nope")
+    conn.execute("CREATE TABLE e (id INT NOT NULL)")
+    with pytest.raises(errors.DuplicateTable):
+        conn.execute("CREATE TABLE e (id INT)")
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        conn.execute("INSERT INTO e VALUES ('abc')")
+    with pytest.raises(errors.NotNullViolation):
+        conn.execute("INSERT INTO e VALUES (NULL)")
+    assert conn.execute("SELECT count(*) FROM e").fetchone() == (0,)
+    # The connection is still usable after every error.
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_transactions_commit_and_rollback(server):
+    with server.connect(autocommit=False) as c:
+        c.execute("CREATE TABLE tx (id INT)")
+        c.commit()
+        c.execute("INSERT INTO tx VALUES (1), (2)")
+        with server.connect() as other:
+            assert other.execute("SELECT count(*) FROM tx").fetchone() == (0,), "not visible before COMMIT"
+        c.commit()
+        c.execute("INSERT INTO tx VALUES (3)")
+        c.rollback()
+    with server.connect() as c:
+        assert c.execute("SELECT id FROM tx ORDER BY id").fetchall() == [(1,), (2,)]
+
+
+def test_failed_statement_aborts_the_block(server):
+    with server.connect(autocommit=False) as c:
+        c.execute("CREATE TABLE fa (id INT)")
+        c.commit()
+        c.execute("INSERT INTO fa VALUES (1)")
+        with pytest.raises(errors.UndefinedTable):
+            c.execute("SELECT * FROM missing")
+        with pytest.raises(errors.InFailedSqlTransaction):
+            c.execute("INSERT INTO fa VALUES (2)")
+        c.rollback()
+        assert c.execute("SELECT count(*) FROM fa").fetchone() == (0,)
+
+
+def test_schemas_show_describe(conn):
+    conn.execute("CREATE SCHEMA s1")
+    conn.execute("CREATE TABLE s1.t (a INT, b TEXT)")
+    conn.execute("INSERT INTO s1.t VALUES (1, 'x')")
+    assert conn.execute("SELECT * FROM s1.t").fetchall() == [(1, "x")]
+    tables = conn.execute("SHOW TABLES").fetchall()
+    assert ("s1", "t") in [(r[0], r[1]) for r in tables]
+    cols = conn.execute("DESCRIBE s1.t").fetchall()
+    assert [c[0] for c in cols][:2] == ["a", "b"]
+    assert conn.execute("SHOW server_version").fetchone()[0].startswith("15")
+    conn.execute("DROP TABLE s1.t")
+    with pytest.raises(errors.UndefinedTable):
+        conn.execute("SELECT * FROM s1.t")
+
+
+def test_copy_in_and_out(conn):
+    conn.execute("CREATE TABLE c (id INT, name TEXT)")
+    with conn.cursor().copy("COPY c FROM STDIN") as copy:
+        for i in range(1000):
+            copy.write_row((i, f"n{i}"))
+    assert conn.execute("SELECT count(*), max(id) FROM c").fetchone() == (1000, 999)
+    with conn.cursor().copy("COPY c (id, name) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+        copy.write("id,name\n1000,\"with, comma\"\n1001,\n")
+    assert conn.execute("SELECT name FROM c WHERE id = 1000").fetchone() == ("with, comma",)
+    out = bytearray()
+    with conn.cursor().copy("COPY (SELECT id, name FROM c WHERE id < 3 ORDER BY id) TO STDOUT") as copy:
+        for chunk in copy:
+            out += chunk
+    assert out.decode() == "0\tn0\n1\tn1\n2\tn2\n"
+
+
+def test_bad_copy_leaves_nothing(conn):
+    conn.execute("CREATE TABLE bc (id INT)")
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        with conn.cursor().copy("COPY bc FROM STDIN") as copy:
+            copy.write("1\n2\nnot-a-number\n")
+    assert conn.execute("SELECT count(*) FROM bc").fetchone() == (0,)
+
+
+def test_rows_survive_restart(server):
+    with server.connect() as c:
+        c.execute("CREATE TABLE r (id INT) WITH (partitions = 3)")
+        c.execute("INSERT INTO r SELECT * FROM generate_series(1, 500)")
+    server.kill9()
+    server.start()
+    with server.connect() as c:
+        assert c.execute("SELECT count(*), count(DISTINCT id) FROM r").fetchone() == (500, 500)
+        c.execute("INSERT INTO r VALUES (501)")
+    server.restart()
+    with server.connect() as c:
+        assert c.execute("SELECT count(*) FROM r").fetchone() == (501,)
