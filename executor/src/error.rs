@@ -36,6 +36,10 @@ pub enum Error {
     InvalidParameter(String),
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     TransactionAborted,
+    #[error("savepoint \"{0}\" does not exist")]
+    NoSuchSavepoint(String),
+    #[error("{0}")]
+    NoActiveTransaction(String),
     #[error("{0}")]
     DependentObjects(String),
     #[error("canceling statement due to user request")]
@@ -71,6 +75,8 @@ impl Error {
             Error::BadCopyData(_) => "22P04",
             Error::InvalidParameter(_) => "22023",
             Error::TransactionAborted => "25P02",
+            Error::NoSuchSavepoint(_) => "3B001",
+            Error::NoActiveTransaction(_) => "25P01",
             Error::DependentObjects(_) => "2BP01",
             Error::Canceled => "57014",
             Error::Query(e) => datafusion_sqlstate(e),
@@ -103,7 +109,6 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             datafusion::common::SchemaError::AmbiguousReference { .. } => "42702",
             _ => "42P10",
         },
-        DataFusionError::Plan(msg) if msg.contains("not found") && msg.contains("table") => "42P01",
         DataFusionError::Plan(_) => "42804",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {

@@ -7,11 +7,15 @@ pub mod copy;
 mod ddl;
 mod dml;
 mod error;
+mod functions;
 mod hidden;
+mod naming;
 mod output;
 mod provider;
+mod relations;
 mod session;
 mod settings;
+mod transaction;
 
 pub use catalog::{DATABASE_NAME, DEFAULT_SCHEMA};
 pub use copy::{encode_batch, encode_rows, CopyDecoder, CopyFormat, COPY_MAX_BUFFER_BYTES};

@@ -32,6 +32,10 @@ pub const SEGMENT_STORE_URL: &str = "streamhouse://segments";
 pub struct StreamTableProvider {
     streams: Arc<Streams>,
     table: Arc<StreamTable>,
+    /// The stored layout with every column nullable. NOT NULL is enforced by the write
+    /// path (`dml::widen_to_table`, `Streams::append`) with SQLSTATE 23502; declaring it to
+    /// DataFusion as well would make it fail earlier, inside VALUES, with an untyped error.
+    schema: SchemaRef,
 }
 
 impl std::fmt::Debug for StreamTableProvider {
@@ -42,14 +46,17 @@ impl std::fmt::Debug for StreamTableProvider {
 
 impl StreamTableProvider {
     pub fn new(streams: Arc<Streams>, table: Arc<StreamTable>) -> Self {
-        StreamTableProvider { streams, table }
+        let stored = table.stored_schema();
+        let fields: Vec<_> = stored.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, stored.metadata().clone()));
+        StreamTableProvider { streams, table, schema }
     }
 }
 
 #[async_trait]
 impl TableProvider for StreamTableProvider {
     fn schema(&self) -> SchemaRef {
-        self.table.stored_schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -69,7 +76,7 @@ impl TableProvider for StreamTableProvider {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let snapshot = self.streams.snapshot(&self.table);
-        let schema = self.table.stored_schema();
+        let schema = self.schema.clone();
         let bounds = Bounds::from_filters(filters);
 
         let mut tail_partitions = Vec::new();
@@ -80,7 +87,8 @@ impl TableProvider for StreamTableProvider {
             }
             files.extend(p.segments.iter().filter(|s| bounds.segment_may_match(s)).map(segment_file));
             if !p.tail.is_empty() {
-                tail_partitions.push(p.tail.clone());
+                let batches = p.tail.iter().map(|b| b.clone().with_schema(schema.clone())).collect::<Result<Vec<_>, _>>()?;
+                tail_partitions.push(batches);
             }
         }
 

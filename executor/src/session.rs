@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::hidden::{hide_system_columns, normalize};
 use crate::output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
 use crate::provider::SEGMENT_STORE_URL;
+use crate::transaction::{Ending, Transaction};
 
 /// Shared by all sessions: the storage engine and a prepared DataFusion state.
 pub struct Engine {
@@ -42,6 +43,7 @@ impl Engine {
         let url = url::Url::parse(SEGMENT_STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
+        crate::functions::register(&ctx);
         Ok(Arc::new(Engine { streams, base_state: ctx.state(), parser: PostgresCompatibilityParser::new() }))
     }
 
@@ -53,7 +55,7 @@ impl Engine {
         Session {
             engine: self.clone(),
             ctx: SessionContext::new_with_state(self.base_state.clone()),
-            txn: Txn::Idle,
+            txn: Transaction::default(),
             settings: crate::settings::defaults(),
         }
     }
@@ -64,20 +66,11 @@ impl Engine {
     }
 }
 
-/// The transaction state of a session.
-enum Txn {
-    Idle,
-    /// Inside BEGIN: writes wait here until COMMIT.
-    Open(Vec<TableWrite>),
-    /// A statement failed inside the block: everything is refused until ROLLBACK.
-    Failed,
-}
-
 /// One client connection's state.
 pub struct Session {
     engine: Arc<Engine>,
     pub(crate) ctx: SessionContext,
-    txn: Txn,
+    txn: Transaction,
     pub(crate) settings: BTreeMap<String, String>,
 }
 
@@ -95,11 +88,7 @@ impl Session {
     }
 
     pub fn transaction_status(&self) -> TransactionStatus {
-        match self.txn {
-            Txn::Idle => TransactionStatus::Idle,
-            Txn::Open(_) => TransactionStatus::InBlock,
-            Txn::Failed => TransactionStatus::Failed,
-        }
+        self.txn.status()
     }
 
     pub fn set_setting(&mut self, name: &str, value: &str) {
@@ -108,9 +97,7 @@ impl Session {
 
     /// A failed COPY inside a transaction block fails the block, as any failed statement.
     pub fn abort_transaction(&mut self) {
-        if let Txn::Open(_) = self.txn {
-            self.txn = Txn::Failed;
-        }
+        self.txn.fail();
     }
 
     /// Columns of a row-returning statement that DataFusion does not plan (SHOW,
@@ -135,16 +122,12 @@ impl Session {
 
     /// Executes one statement. `params` are the bound values of `$n` placeholders.
     pub async fn execute(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
-        if let Txn::Failed = self.txn {
-            if !matches!(statement, Statement::Rollback { .. } | Statement::Commit { .. }) {
-                return Err(Error::TransactionAborted);
-            }
+        if self.txn.is_failed() && !matches!(statement, Statement::Rollback { .. } | Statement::Commit { .. }) {
+            return Err(Error::TransactionAborted);
         }
         let result = self.dispatch(statement, params).await;
         if result.is_err() {
-            if let Txn::Open(_) = self.txn {
-                self.txn = Txn::Failed;
-            }
+            self.txn.fail();
         }
         result
     }
@@ -154,6 +137,18 @@ impl Session {
             Statement::StartTransaction { .. } => Ok(self.begin()),
             Statement::Commit { .. } => self.commit().await,
             Statement::Rollback { savepoint: None, .. } => Ok(self.rollback()),
+            Statement::Rollback { savepoint: Some(name), .. } => {
+                self.txn.rollback_to(&normalize(name))?;
+                Ok(Output::Command(CommandTag::new("ROLLBACK")))
+            }
+            Statement::Savepoint { name } => {
+                self.txn.savepoint(&normalize(name))?;
+                Ok(Output::Command(CommandTag::new("SAVEPOINT")))
+            }
+            Statement::ReleaseSavepoint { name } => {
+                self.txn.release(&normalize(name))?;
+                Ok(Output::Command(CommandTag::new("RELEASE")))
+            }
             Statement::CreateTable(create) => crate::ddl::create_table(self, create).await,
             Statement::CreateSchema { schema_name, if_not_exists, .. } => {
                 crate::ddl::create_schema(self, schema_name, *if_not_exists).await
@@ -214,9 +209,16 @@ impl Session {
         let mut statement = statement.clone();
         let streams = self.engine.streams.clone();
         let default_schema = self.default_schema();
+        crate::relations::check_relations(&statement, &|name| {
+            // Only names that land in one of our schemas can be judged here; the rest
+            // (pg_catalog, information_schema) are DataFusion's to resolve.
+            resolve_name(name, &default_schema)
+                .is_some_and(|(s, t)| streams.schema_exists(&s) && streams.table(&s, &t).is_none() && !builtin_relation(&t))
+        })?;
         hide_system_columns(&mut statement, &|name| {
             resolve_name(name, &default_schema).is_some_and(|(s, t)| streams.table(&s, &t).is_some())
         });
+        crate::naming::postgres_column_names(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         Ok(plan)
     }
@@ -239,17 +241,10 @@ impl Session {
 
     /// Appends now, or holds the rows until COMMIT inside a transaction block.
     pub async fn write(&mut self, writes: Vec<TableWrite>) -> Result<()> {
-        match &mut self.txn {
-            Txn::Open(pending) => {
-                pending.extend(writes);
-                Ok(())
-            }
-            Txn::Failed => Err(Error::TransactionAborted),
-            Txn::Idle => {
-                self.engine.streams.append(writes).await?;
-                Ok(())
-            }
+        if let Some(now) = self.txn.hold(writes)? {
+            self.engine.streams.append(now).await?;
         }
+        Ok(())
     }
 
     /// `COPY FROM STDIN` data has been decoded: append it like an INSERT.
@@ -258,27 +253,21 @@ impl Session {
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         let result = self.write(vec![TableWrite { table: target.table.clone(), batches }]).await;
         if result.is_err() {
-            if let Txn::Open(_) = self.txn {
-                self.txn = Txn::Failed;
-            }
+            self.txn.fail();
         }
         result.map(|_| rows)
     }
 
     fn begin(&mut self) -> Output {
-        if let Txn::Idle = self.txn {
-            self.txn = Txn::Open(Vec::new());
-        }
-        // Postgres warns and stays in the block on a nested BEGIN; so do we.
+        self.txn.begin();
         Output::Command(CommandTag { tag: "BEGIN".into(), rows: None, transaction: TransactionEffect::Begin })
     }
 
     async fn commit(&mut self) -> Result<Output> {
         let end = |tag: &str| Output::Command(CommandTag { tag: tag.into(), rows: None, transaction: TransactionEffect::End });
-        match std::mem::replace(&mut self.txn, Txn::Idle) {
-            Txn::Idle => Ok(end("COMMIT")),
-            Txn::Failed => Ok(end("ROLLBACK")),
-            Txn::Open(writes) => {
+        match self.txn.commit() {
+            Ending::RolledBack => Ok(end("ROLLBACK")),
+            Ending::Commit(writes) => {
                 self.engine.streams.append(writes).await?;
                 Ok(end("COMMIT"))
             }
@@ -286,9 +275,14 @@ impl Session {
     }
 
     fn rollback(&mut self) -> Output {
-        self.txn = Txn::Idle;
+        self.txn.rollback();
         Output::Command(CommandTag { tag: "ROLLBACK".into(), rows: None, transaction: TransactionEffect::End })
     }
+}
+
+/// Unqualified names DataFusion resolves itself (catalog tables without their schema).
+fn builtin_relation(table: &str) -> bool {
+    table.starts_with("pg_") || matches!(table, "tables" | "columns" | "views" | "schemata" | "df_settings")
 }
 
 /// `[db.][schema.]table` → (schema, table), folding unquoted identifiers.

@@ -137,7 +137,12 @@ fn setting_value(e: &Expr) -> String {
 
 pub async fn show(session: &mut Session, variable: &[Ident]) -> Result<Output> {
     let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
-    let lower = key(&name);
+    let lower = match key(&name).as_str() {
+        // Multi-word spellings PostgreSQL accepts for SHOW.
+        "transaction isolation level" => "transaction_isolation".to_string(),
+        "time zone" => "timezone".to_string(),
+        other => other.to_string(),
+    };
     if lower == "all" {
         let names: Vec<&str> = session.settings.keys().map(String::as_str).collect();
         let values: Vec<&str> = session.settings.values().map(String::as_str).collect();

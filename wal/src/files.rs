@@ -142,6 +142,8 @@ pub(crate) struct FileSet {
     state: Mutex<FileSetState>,
     /// Signalled when a spare is added or taken, and at shutdown.
     changed: Condvar,
+    /// Serialises releases, see `release_before`.
+    releasing: Mutex<()>,
 }
 
 /// What `FileSet::new` starts from, as found by recovery.
@@ -167,6 +169,7 @@ impl FileSet {
                 shutdown: false,
             }),
             changed: Condvar::new(),
+            releasing: Mutex::new(()),
         }
     }
 
@@ -314,10 +317,20 @@ impl FileSet {
         self.changed.notify_all();
     }
 
-    /// Removes every sealed file whose records all have LSNs below `lsn`, oldest first
-    /// (the chain of remaining files stays contiguous). Each is recycled into the spare pool
-    /// while the pool holds fewer than `spare_files`, otherwise deleted.
+    /// Removes every sealed file whose records all have LSNs below `lsn`, oldest first.
+    /// Each is recycled into the spare pool while the pool holds fewer than `spare_files`,
+    /// otherwise deleted.
+    ///
+    /// The remaining files must always form a contiguous chain, even after a crash in the
+    /// middle of this: if an older file survived while a newer released one is gone,
+    /// recovery would see a gap and refuse to start. Hence releases are serialised, each
+    /// removal is made durable (directory fsync) before the next, and on a failure the file
+    /// and everything after it stay in the log.
     pub fn release_before(&self, lsn: Lsn) -> io::Result<usize> {
+        let _one_release_at_a_time = self
+            .releasing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let released: Vec<LogFile> = {
             let mut state = self.lock();
             let mut out = Vec::new();
@@ -334,12 +347,38 @@ impl FileSet {
             }
             out
         };
-        self.dispose(released)
+        let count = released.len();
+        let mut remaining = released.into_iter();
+        while let Some(file) = remaining.next() {
+            if let Err(e) = self.recycle_or_delete(&file.path) {
+                self.restore_front(std::iter::once(file).chain(remaining));
+                return Err(e);
+            }
+            if let Err(e) = sync_dir(&self.dir) {
+                self.restore_front(remaining);
+                return Err(e);
+            }
+        }
+        Ok(count)
+    }
+
+    /// Puts files that could not be released back at the old end of the chain.
+    fn restore_front(&self, files: impl DoubleEndedIterator<Item = LogFile>) {
+        let mut state = self.lock();
+        for file in files.rev() {
+            state.sealed.push_front(file);
+        }
     }
 
     /// Releases sealed files at the end of the chain that hold no records (the last file
     /// found at startup when nothing was appended since), so restarts do not pile up files.
+    /// An empty file can go missing anywhere without breaking the chain, so failures are
+    /// only logged.
     pub fn release_empty_tail(&self) -> io::Result<usize> {
+        let _one_release_at_a_time = self
+            .releasing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let released: Vec<LogFile> = {
             let mut state = self.lock();
             let mut out = Vec::new();
@@ -352,29 +391,15 @@ impl FileSet {
             }
             out
         };
-        self.dispose(released)
-    }
-
-    /// Recycles or deletes files that left the chain.
-    fn dispose(&self, files: Vec<LogFile>) -> io::Result<usize> {
-        if files.is_empty() {
-            return Ok(0);
-        }
-        let count = files.len();
-        let mut first_error = None;
-        for file in files {
+        for file in &released {
             if let Err(e) = self.recycle_or_delete(&file.path) {
-                tracing::warn!(error = %e, file = %file.path.display(), "releasing a WAL file failed");
-                first_error.get_or_insert(e);
+                tracing::warn!(error = %e, "releasing an empty WAL file failed");
             }
         }
-        // Released files are a prefix of the chain; make their removal durable together so a
-        // crash cannot leave an older file without the ones after it.
-        sync_dir(&self.dir)?;
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(count),
+        if !released.is_empty() {
+            sync_dir(&self.dir)?;
         }
+        Ok(released.len())
     }
 
     /// Puts a file no longer part of the log into the spare pool, or deletes it.
@@ -547,5 +572,42 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn a_failed_release_keeps_the_rest_of_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 8192;
+        let mut sealed = Vec::new();
+        for seq in 1..=4u64 {
+            let path = dir.path().join(log_file_name(seq));
+            if seq == 2 {
+                // Neither renamable into the pool (wrong size) nor removable as a file.
+                fs::create_dir(&path).unwrap();
+            } else {
+                fs::write(&path, vec![1u8; size as usize]).unwrap();
+            }
+            sealed.push(LogFile {
+                first_lsn: seq * 10,
+                path,
+            });
+        }
+        let files = FileSet::new(
+            dir.path().to_path_buf(),
+            size,
+            0,
+            InitialFiles {
+                sealed,
+                spares: Vec::new(),
+                next_spare_id: 1,
+                current_first_lsn: 50,
+            },
+        );
+        assert!(files.release_before(u64::MAX).is_err());
+        // File 1 went; file 2 failed, so 2, 3 and 4 all stay: no gap after a restart.
+        assert_eq!(files.sealed_count(), 3);
+        assert!(!dir.path().join(log_file_name(1)).exists());
+        assert!(dir.path().join(log_file_name(3)).exists());
+        assert!(dir.path().join(log_file_name(4)).exists());
     }
 }

@@ -27,6 +27,9 @@ use crate::files::{self, LogFile};
 use crate::format::{FileHeader, RecordHeader, FILE_HEADER_SIZE, RECORD_HEADER_SIZE};
 use crate::{Error, Lsn};
 
+/// The caller's callback that receives every valid record, in LSN order.
+pub(crate) type ReplayFn<'a> = dyn FnMut(Lsn, &[u8]) -> Result<(), Error> + 'a;
+
 /// What recovery found, for the writer and the file set to start from.
 #[derive(Debug)]
 pub(crate) struct Recovered {
@@ -66,10 +69,7 @@ pub(crate) struct ScanEnd {
     pub records: u64,
 }
 
-pub(crate) fn recover(
-    dir: &Path,
-    replay: &mut dyn FnMut(Lsn, &[u8]) -> Result<(), Error>,
-) -> Result<Recovered, Error> {
+pub(crate) fn recover(dir: &Path, replay: &mut ReplayFn<'_>) -> Result<Recovered, Error> {
     let listing = list_dir(dir)?;
     let next_seq = listing.logs.last().map_or(1, |(seq, _)| seq + 1);
     let next_spare_id = listing
@@ -84,23 +84,27 @@ pub(crate) fn recover(
     for (seq, path) in &listing.logs {
         headers.push(read_header(path, *seq)?);
     }
+    // Files after the last one with a valid header never became part of the log.
     let used = headers
         .iter()
         .rposition(Option::is_some)
         .map_or(0, |last| last + 1);
-    if let Some(i) = headers[..used].iter().position(Option::is_none) {
-        return Err(Error::Corrupt(format!(
-            "{} has no valid header but later WAL files do",
-            listing.logs[i].1.display()
-        )));
+    let mut chain = Vec::with_capacity(used);
+    for ((_, path), header) in listing.logs[..used].iter().zip(headers) {
+        let Some(header) = header else {
+            return Err(Error::Corrupt(format!(
+                "{} has no valid header but later WAL files do",
+                path.display()
+            )));
+        };
+        chain.push((path, header));
     }
 
     let mut sealed = Vec::with_capacity(used);
     let mut expected: Option<Lsn> = None;
     let mut records = 0;
     let mut wiped_bytes = 0;
-    for (i, ((_, path), header)) in listing.logs.iter().zip(&headers).take(used).enumerate() {
-        let header = header.expect("files before the last used one have headers");
+    for (i, (path, header)) in chain.into_iter().enumerate() {
         if let Some(expected) = expected {
             if header.first_lsn != expected {
                 let what = if header.first_lsn > expected {
@@ -123,12 +127,13 @@ pub(crate) fn recover(
         if i + 1 == used {
             wiped_bytes = wipe_tail(path, end.end_offset)?;
             if wiped_bytes > 0 {
-                tracing::warn!(
+                // Torn records, or stale ones if the file was recycled.
+                tracing::info!(
                     file = %path.display(),
                     offset = end.end_offset,
                     next_lsn = end.next_lsn,
                     wiped_bytes,
-                    "WAL tail after the last valid record wiped (torn write or stale bytes)"
+                    "WAL tail after the last valid record wiped"
                 );
             }
         }

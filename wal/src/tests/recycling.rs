@@ -193,3 +193,73 @@ async fn spares_of_another_file_size_are_not_reused() {
     assert_eq!(replayed.last().unwrap().0, first_new + 199);
     wal.close().await.unwrap();
 }
+
+/// The stale record right after the last valid one of `path`, if it is intact (checksum
+/// matches) - the case only the expected-LSN check can stop.
+fn intact_stale_record_after_valid_ones(path: &Path) -> Option<Lsn> {
+    use crate::format::RecordHeader;
+    let end = records_in(path).last()?.end() as usize;
+    let bytes = fs::read(path).unwrap();
+    let raw: [u8; crate::RECORD_HEADER_SIZE] = bytes
+        .get(end..end + crate::RECORD_HEADER_SIZE)?
+        .try_into()
+        .unwrap();
+    let header = RecordHeader::decode(&raw);
+    let payload = bytes.get(end + crate::RECORD_HEADER_SIZE..end + header.total_len() as usize)?;
+    (header.lsn != 0 && header.matches(payload)).then_some(header.lsn)
+}
+
+#[tokio::test]
+async fn intact_stale_records_aligned_with_new_ones_are_not_replayed() {
+    // Equal-sized records make every recycled file's stale records line up exactly with the
+    // new ones, so the bytes after the last new record form a record with a valid checksum.
+    const LEN: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = || WalConfig {
+        spare_files: 4,
+        ..small_config(dir.path(), 16 * 1024)
+    };
+    let (wal, _) = open(config()).unwrap();
+    let mut expected = Vec::new();
+    let mut tag = 0;
+    let mut append = async |wal: &Wal, expected: &mut Vec<(Lsn, Vec<u8>)>| {
+        tag += 1;
+        let p = payload(tag, LEN);
+        expected.push((wal.append(p.clone()).await.unwrap(), p));
+    };
+    for _ in 0..60 {
+        append(&wal, &mut expected).await;
+    }
+    let mut stale = None;
+    for _ in 0..40 {
+        wal.release_before(wal.next_lsn());
+        let rotations = wal.stats().rotations;
+        while wal.stats().rotations == rotations {
+            append(&wal, &mut expected).await;
+        }
+        for _ in 0..3 {
+            append(&wal, &mut expected).await;
+        }
+        let current = log_files(dir.path()).pop().unwrap();
+        stale = intact_stale_record_after_valid_ones(&current);
+        if stale.is_some() {
+            break;
+        }
+    }
+    let stale = stale.expect("never wrote into a recycled file with aligned stale records");
+    assert!(
+        stale < wal.next_lsn() - 3,
+        "stale LSN {stale} is older than the new records"
+    );
+    wal.close().await.unwrap();
+
+    let (wal, replayed) = open(config()).unwrap();
+    let first = replayed.first().unwrap().0;
+    let kept: Vec<_> = expected
+        .iter()
+        .filter(|(lsn, _)| *lsn >= first)
+        .cloned()
+        .collect();
+    assert_replayed(&replayed, &kept);
+    wal.close().await.unwrap();
+}
