@@ -4,7 +4,7 @@ psycopg's low-level connection) so expected values are exactly Postgres' text fo
 Supported records: `statement ok`, `statement error [regex]`, `statement count N`,
 `query <types> [nosort|rowsort|valuesort]` with `----` results, `skipif`/`onlyif <engine>`,
 `halt`, comments. Values are joined by one space; NULL prints as `NULL`, '' as `(empty)`.
-Set STREAMHOUSE_SLT_COMPLETE=1 to rewrite the expected results from the server."""
+Set SLT_COMPLETE=1 to rewrite the expected results from the server."""
 
 import re
 from dataclasses import dataclass, field

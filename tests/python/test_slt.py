@@ -18,7 +18,7 @@ def test_slt(tmp_path, path):
     server = Server(tmp_path / "data").start()
     try:
         with psycopg.connect(server.dsn(), autocommit=True) as conn:
-            failures = slt.run_file(conn.pgconn, str(path), complete=os.environ.get("STREAMHOUSE_SLT_COMPLETE") == "1")
+            failures = slt.run_file(conn.pgconn, str(path), complete=os.environ.get("SLT_COMPLETE") == "1")
         assert not failures, "\n\n".join(failures)
     finally:
         server.stop(9)

@@ -81,7 +81,8 @@ impl Wal {
     /// every valid record in LSN order through `replay(lsn, payload)`, wipes a torn tail,
     /// starts writing in a fresh file and starts the writer thread. Records already in
     /// segments are replayed too (until released); the caller filters them. Blocking: call
-    /// it at startup or from `spawn_blocking`.
+    /// it at startup or from `spawn_blocking` (in a fresh directory it also preallocates the
+    /// first file, `file_size` bytes of zeros).
     pub fn open(
         config: WalConfig,
         mut replay: impl FnMut(Lsn, &[u8]) -> Result<(), Error>,
