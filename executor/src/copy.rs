@@ -333,6 +333,8 @@ impl CopyDecoder {
             let text: ArrayRef = Arc::new(b.finish());
             let typed = if field.data_type() == &DataType::Utf8 {
                 text
+            } else if field.data_type() == &DataType::Binary {
+                crate::bytea::decode_array(text.as_any().downcast_ref().expect("built as strings"))?
             } else {
                 cast_with_options(&text, field.data_type(), &strict).map_err(|e| {
                     Error::InvalidValue(format!("invalid input for column \"{}\" ({}): {e}", field.name(), field.data_type()))

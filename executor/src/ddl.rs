@@ -78,6 +78,8 @@ async fn column_schema(session: &Session, create: &CreateTable) -> Result<Schema
             )));
         }
         match column.data_type {
+            // PostgreSQL keeps microseconds (and a far wider range than nanoseconds allow).
+            SqlType::Timestamp(None, tz) => column.data_type = SqlType::Timestamp(Some(6), tz),
             SqlType::JSON => {
                 pg_types.insert(name, "json");
                 column.data_type = SqlType::Text;

@@ -12,7 +12,8 @@ use datafusion::common::ParamValues;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, Insert, ObjectName, Statement, TableObject,
+    CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, Ident, Insert, ObjectName, SetExpr, Statement,
+    TableObject, Value,
 };
 use futures::TryStreamExt;
 use streamhouse_streams::{is_system_column, StreamTable, TableWrite};
@@ -58,8 +59,39 @@ pub async fn insert_plan(session: &Session, insert: &Insert) -> Result<LogicalPl
             .map(|f| ObjectName::from(vec![Ident::with_quote('"', f.name())]))
             .collect();
     }
+    bytea_literals_as_hex(&mut insert, &table);
     let plan = session.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(Statement::Insert(insert)))).await?;
     Ok(plan)
+}
+
+/// `'\x0102'` written to a bytea column means the bytes 01 02 (PostgreSQL's hex form),
+/// not the six characters: in VALUES such literals become `X'0102'`.
+fn bytea_literals_as_hex(insert: &mut Insert, table: &StreamTable) {
+    let schema = table.schema();
+    let binary: Vec<bool> = insert
+        .columns
+        .iter()
+        .map(|c| {
+            let name = c.0.last().and_then(|p| p.as_ident()).map(normalize).unwrap_or_default();
+            schema.field_with_name(&name).is_ok_and(|f| f.data_type() == &arrow::datatypes::DataType::Binary)
+        })
+        .collect();
+    let Some(source) = insert.source.as_mut() else { return };
+    let SetExpr::Values(values) = source.body.as_mut() else { return };
+    for row in values.rows.iter_mut() {
+        for (expr, is_binary) in row.iter_mut().zip(&binary) {
+            if !is_binary {
+                continue;
+            }
+            if let Expr::Value(v) = expr {
+                if let Value::SingleQuotedString(s) = &v.value {
+                    if let Some(hex) = s.strip_prefix("\\x") {
+                        v.value = Value::HexStringLiteral(hex.to_string());
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Runs an INSERT's source and returns the rows for the table.

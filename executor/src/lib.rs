@@ -2,6 +2,7 @@
 //! StreamHouse's own (CREATE TABLE ... WITH, INSERT into the log, COPY, transactions,
 //! SET/SHOW). Front ends talk to [`Engine`] and [`Session`] only.
 
+mod bytea;
 mod catalog;
 pub mod copy;
 mod ddl;

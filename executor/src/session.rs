@@ -37,7 +37,9 @@ impl Engine {
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true)
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
-            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+            // timestamptz columns carry a zone (UTC), as `_timestamp` does.
+            .set_str("datafusion.execution.time_zone", "UTC");
         let ctx = SessionContext::new_with_config(config);
         ctx.register_catalog(DATABASE_NAME, Arc::new(StreamCatalog::new(streams.clone())));
         let url = url::Url::parse(SEGMENT_STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
