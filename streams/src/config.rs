@@ -9,8 +9,8 @@ pub const SEGMENT_TARGET_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
 pub const MAX_TAIL_BYTES_DEFAULT: usize = 512 * 1024 * 1024;
 /// A non-empty tail older than this is flushed even if small, so the WAL can be truncated.
 pub const FLUSH_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
-/// How often retention is enforced.
-pub const RETENTION_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
+/// How often retention is checked (in memory; the catalog is touched only to delete).
+pub const RETENTION_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {

@@ -328,6 +328,17 @@ impl Streams {
         Ok(())
     }
 
+    /// Bytes held by all tails now.
+    pub fn tail_bytes(&self) -> usize {
+        self.tail_bytes.load(Ordering::Acquire)
+    }
+
+    /// Closes the WAL without flushing tails: what a crash leaves behind, minus the crash.
+    #[doc(hidden)]
+    pub async fn wal_close_for_tests(&self) {
+        let _ = self.wal.close().await;
+    }
+
     /// Flushes every tail now (tests and `CHECKPOINT`).
     pub async fn flush(&self) -> Result<()> {
         crate::flush::flush_all(self).await

@@ -1,5 +1,7 @@
 """The core promises over psycopg: DDL, INSERT, SELECT, hidden columns, errors."""
 
+import time
+
 import psycopg
 import pytest
 from psycopg import errors
@@ -141,3 +143,81 @@ def test_rows_survive_restart(server):
     server.restart()
     with server.connect() as c:
         assert c.execute("SELECT count(*) FROM r").fetchone() == (501,)
+
+
+def test_graceful_shutdown_flushes_and_exits_zero(server):
+    with server.connect() as c:
+        c.execute("CREATE TABLE gs (id INT)")
+        c.execute("INSERT INTO gs VALUES (1), (2)")
+    assert server.stop() == 0
+    segments = list((server.data_dir / "segments").rglob("*.parquet"))
+    assert segments, "tails are flushed to segments on shutdown"
+    server.start()
+    with server.connect() as c:
+        assert c.execute("SELECT count(*) FROM gs").fetchone() == (2,)
+
+
+def test_many_concurrent_connections(server):
+    conns = [server.connect() for _ in range(200)]
+    try:
+        conns[0].execute("CREATE TABLE cc (id INT)")
+        for i, c in enumerate(conns):
+            c.execute("INSERT INTO cc VALUES (%s)", (i,))
+        assert conns[-1].execute("SELECT count(*) FROM cc").fetchone() == (200,)
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_retention_removes_old_rows(tmp_path):
+    from conftest import Server
+    s = Server(tmp_path / "ret").start()
+    try:
+        with s.connect() as c:
+            c.execute("CREATE TABLE ret (id INT) WITH (retention = '1 s')")
+            c.execute("INSERT INTO ret VALUES (1), (2)")
+            assert c.execute("SELECT count(*) FROM ret").fetchone() == (2,)
+            deadline = time.time() + 20
+            while time.time() < deadline and c.execute("SELECT count(*) FROM ret").fetchone() != (0,):
+                time.sleep(0.3)
+            assert c.execute("SELECT count(*) FROM ret").fetchone() == (0,)
+            c.execute("INSERT INTO ret VALUES (3)")
+            assert c.execute("SELECT id, _offset FROM ret").fetchall() == [(3, 2)]
+    finally:
+        s.stop(9)
+
+
+def test_types_round_trip_in_text_and_binary(conn):
+    import datetime
+    import decimal
+    conn.execute(
+        "CREATE TABLE tys (b BOOLEAN, i2 SMALLINT, i4 INT, i8 BIGINT, f4 REAL, f8 DOUBLE PRECISION, n NUMERIC(10,2),"
+        " t TEXT, by BYTEA, d DATE, ts TIMESTAMP, tz TIMESTAMPTZ)"
+    )
+    row = (True, 2, 4, 8, 1.5, 2.25, decimal.Decimal("12.34"), "héllo", b"\x00\x01\xff", datetime.date(2024, 2, 29),
+           datetime.datetime(2024, 2, 29, 12, 34, 56, 789000),
+           datetime.datetime(2024, 2, 29, 12, 34, 56, tzinfo=datetime.timezone.utc))
+    conn.execute("INSERT INTO tys VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)
+    for binary in (False, True):
+        got = conn.cursor(binary=binary).execute("SELECT * FROM tys").fetchone()
+        assert got == row, f"binary={binary}: {got}"
+
+
+def test_explain_and_interval(conn):
+    conn.execute("CREATE TABLE ex (id INT)")
+    plan = "\n".join(r[-1] for r in conn.execute("EXPLAIN SELECT count(*) FROM ex WHERE id > 1").fetchall())
+    assert "ex" in plan
+    import datetime
+    assert conn.execute("SELECT INTERVAL '1 day 2 hours'").fetchone()[0] == datetime.timedelta(days=1, hours=2)
+
+
+def test_cancel_request_stops_a_running_query(server):
+    import threading
+    with server.connect() as c:
+        timer = threading.Timer(0.5, c.cancel)
+        timer.start()
+        t0 = time.time()
+        with pytest.raises(errors.QueryCanceled):
+            c.execute("SELECT count(*) FROM generate_series(1, 100000000000)").fetchone()
+        assert time.time() - t0 < 10
+        assert c.execute("SELECT 1").fetchone() == (1,)
