@@ -144,14 +144,21 @@ impl CopyDecoder {
 
     pub fn feed(&mut self, data: &[u8]) -> Result<()> {
         self.pending.extend_from_slice(data);
+        // Taken out so records can be borrowed from it while the builders are filled.
+        let mut pending = std::mem::take(&mut self.pending);
         let mut start = 0;
+        let mut result = Ok(());
         while !self.finished {
-            let Some(end) = self.record_end(start) else { break };
-            let record = self.pending[start..end].to_vec();
+            let Some(end) = self.record_end(&pending, start) else { break };
+            result = self.record(&pending[start..end]);
             start = end + 1;
-            self.record(&record)?;
+            if result.is_err() {
+                break;
+            }
         }
-        self.pending.drain(..start);
+        pending.drain(..start);
+        self.pending = pending;
+        result?;
         if self.pending.len() > COPY_MAX_LINE_BYTES {
             return Err(Error::InvalidParameter(format!(
                 "COPY line {} is longer than {COPY_MAX_LINE_BYTES} bytes",
@@ -175,8 +182,8 @@ impl CopyDecoder {
     }
 
     /// Index of the newline ending the record starting at `start` (quotes respected in CSV).
-    fn record_end(&self, start: usize) -> Option<usize> {
-        let buf = &self.pending[start..];
+    fn record_end(&self, pending: &[u8], start: usize) -> Option<usize> {
+        let buf = &pending[start..];
         if !self.format.csv {
             return buf.iter().position(|&b| b == b'\n').map(|i| start + i);
         }
@@ -217,7 +224,10 @@ impl CopyDecoder {
             self.header_skipped = true;
             return Ok(());
         }
-        let fields = if self.format.csv { self.split_csv(raw)? } else { self.split_text(raw)? };
+        if !self.format.csv {
+            return self.text_record(raw);
+        }
+        let fields = self.split_csv(raw)?;
         if fields.len() != self.builders.len() {
             let what = if fields.len() > self.builders.len() {
                 "extra data after last expected column"
@@ -239,35 +249,36 @@ impl CopyDecoder {
         Ok(())
     }
 
-    fn split_text(&self, raw: &[u8]) -> Result<Vec<Option<String>>> {
-        raw.split(|&b| b == self.format.delimiter)
-            .map(|field| {
-                if field == self.format.null.as_bytes() {
-                    return Ok(None);
-                }
-                let mut out = Vec::with_capacity(field.len());
-                let mut i = 0;
-                while i < field.len() {
-                    let b = field[i];
-                    if b == b'\\' && i + 1 < field.len() {
-                        i += 1;
-                        out.push(match field[i] {
-                            b'b' => 8,
-                            b'f' => 12,
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'v' => 11,
-                            other => other,
-                        });
-                    } else {
-                        out.push(b);
-                    }
-                    i += 1;
-                }
-                self.utf8(out).map(Some)
-            })
-            .collect()
+    /// Text format straight into the builders: fields without escapes are not copied twice.
+    fn text_record(&mut self, raw: &[u8]) -> Result<()> {
+        let mut column = 0;
+        for field in raw.split(|&b| b == self.format.delimiter) {
+            if column == self.builders.len() {
+                return Err(Error::BadCopyData(format!("extra data after last expected column (COPY line {})", self.line)));
+            }
+            if field == self.format.null.as_bytes() {
+                self.builders[column].append_null();
+            } else if !field.contains(&b'\\') {
+                let text = std::str::from_utf8(field).map_err(|_| self.bad_encoding())?;
+                self.builders[column].append_value(text);
+            } else {
+                let text = String::from_utf8(unescape_text(field)).map_err(|_| self.bad_encoding())?;
+                self.builders[column].append_value(text);
+            }
+            column += 1;
+        }
+        if column != self.builders.len() {
+            return Err(Error::BadCopyData(format!("missing data for a column (COPY line {})", self.line)));
+        }
+        self.rows_in_builders += 1;
+        if self.rows_in_builders >= COPY_BATCH_ROWS {
+            self.flush_builders()?;
+        }
+        Ok(())
+    }
+
+    fn bad_encoding(&self) -> Error {
+        Error::BadCopyData(format!("invalid byte sequence for encoding \"UTF8\" (COPY line {})", self.line))
     }
 
     fn split_csv(&self, raw: &[u8]) -> Result<Vec<Option<String>>> {
@@ -319,8 +330,7 @@ impl CopyDecoder {
     }
 
     fn utf8(&self, bytes: Vec<u8>) -> Result<String> {
-        String::from_utf8(bytes)
-            .map_err(|_| Error::BadCopyData(format!("invalid byte sequence for encoding \"UTF8\" (COPY line {})", self.line)))
+        String::from_utf8(bytes).map_err(|_| self.bad_encoding())
     }
 
     fn flush_builders(&mut self) -> Result<()> {
@@ -347,6 +357,31 @@ impl CopyDecoder {
         self.rows_in_builders = 0;
         Ok(())
     }
+}
+
+/// Undoes the text format's backslash escapes.
+fn unescape_text(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        if b == b'\\' && i + 1 < field.len() {
+            i += 1;
+            out.push(match field[i] {
+                b'b' => 8,
+                b'f' => 12,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'v' => 11,
+                other => other,
+            });
+        } else {
+            out.push(b);
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Encodes one batch in COPY text or CSV format.

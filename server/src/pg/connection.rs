@@ -31,16 +31,24 @@ use streamhouse_executor::{CopyDecoder, CopyIn, Engine, Error, Output, Session, 
 use tokio::sync::Mutex;
 use tracing::debug;
 
+use super::cancel::{CancelRegistry, CancelSignal, Canceller, Registration};
 use super::respond::{command, copy_out, error_response, fields, rows, user_error};
 
 /// The pgwire handler set of one connection (pgwire asks for it per socket).
 pub struct Handlers(Arc<Connection>);
 
 impl Handlers {
-    pub fn new(engine: Arc<Engine>, manager: Arc<ConnectionManager>) -> Self {
+    pub fn new(engine: Arc<Engine>, manager: Arc<ConnectionManager>, cancels: Arc<CancelRegistry>) -> Self {
         let session = Arc::new(Mutex::new(engine.session()));
         let parser = Arc::new(StatementParser { session: session.clone() });
-        Handlers(Arc::new(Connection { manager, session, parser, copy: Mutex::new(None) }))
+        Handlers(Arc::new(Connection {
+            manager,
+            cancels,
+            cancel: std::sync::OnceLock::new(),
+            session,
+            parser,
+            copy: Mutex::new(None),
+        }))
     }
 }
 
@@ -61,12 +69,15 @@ impl PgWireServerHandlers for Handlers {
         self.0.clone()
     }
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
-        Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(self.0.manager.clone()))
+        Arc::new(Canceller { manager: self.0.manager.clone(), registry: self.0.cancels.clone() })
     }
 }
 
 pub struct Connection {
     manager: Arc<ConnectionManager>,
+    cancels: Arc<CancelRegistry>,
+    /// Set at startup, once the cancel key exists; the registration ends with the connection.
+    cancel: std::sync::OnceLock<(CancelSignal, Registration)>,
     session: Arc<Mutex<Session>>,
     parser: Arc<StatementParser>,
     /// A COPY FROM STDIN in progress.
@@ -111,6 +122,7 @@ impl StartupHandler for Connection {
             save_startup_parameters_to_metadata(client, startup);
             let (pid, key) = RandomPidSecretKeyGenerator::default().generate(client);
             client.set_pid_and_secret_key(pid, key.clone());
+            let _ = self.cancel.set(self.cancels.register(pid, &key));
             let (handle, guard) = self.manager.register(pid, key);
             client.session_extensions().insert(handle);
             client.session_extensions().insert(guard);
@@ -174,11 +186,15 @@ impl SimpleQueryHandler for Connection {
 }
 
 impl Connection {
+    fn cancel_signal(&self) -> CancelSignal {
+        self.cancel.get().map(|(signal, _)| signal.clone()).expect("registered at startup")
+    }
+
     async fn respond(&self, output: Output, format: &Format) -> PgWireResult<Response> {
         Ok(match output {
-            Output::Rows(stream) => rows(stream, format)?,
+            Output::Rows(stream) => rows(stream, format, &self.cancel_signal())?,
             Output::Command(tag) => command(tag),
-            Output::CopyOut { rows, format } => copy_out(rows, format),
+            Output::CopyOut { rows, format } => copy_out(rows, format, &self.cancel_signal()),
             Output::CopyIn(target) => {
                 let columns = target.columns.len();
                 let decoder = CopyDecoder::new(target.format.clone(), target.data_schema());

@@ -1,6 +1,7 @@
 //! The Postgres wire protocol front end (pgwire): the accept loop with its connection
 //! limit, and one [`connection::Connection`] per client holding that client's session.
 
+mod cancel;
 mod connection;
 mod respond;
 
@@ -24,6 +25,7 @@ const MAX_STARTUP_PACKET: u32 = 10_000;
 
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>, max_connections: usize, mut stop: watch::Receiver<bool>) {
     let manager = Arc::new(ConnectionManager::new());
+    let cancels = Arc::new(cancel::CancelRegistry::default());
     let permits = Arc::new(Semaphore::new(max_connections));
     let mut tasks = JoinSet::new();
     loop {
@@ -42,7 +44,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, max_connections: 
                 let _ = socket.set_nodelay(true);
                 match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        let handlers = Handlers::new(engine.clone(), manager.clone());
+                        let handlers = Handlers::new(engine.clone(), manager.clone(), cancels.clone());
                         tasks.spawn(async move {
                             let _permit = permit;
                             if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {

@@ -13,6 +13,7 @@ use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
+use super::cancel::CancelSignal;
 use streamhouse_executor::{CommandTag, CopyFormat, Error, TransactionEffect};
 
 pub fn error_info(e: &Error) -> ErrorInfo {
@@ -46,15 +47,17 @@ pub fn fields(schema: &arrow::datatypes::Schema, format: &Format) -> PgWireResul
     Ok(Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)?))
 }
 
-/// Streams rows batch by batch: a huge result never sits whole in memory.
-pub fn rows(stream: SendableRecordBatchStream, format: &Format) -> PgWireResult<Response> {
+/// Streams rows batch by batch (a huge result never sits whole in memory), until the
+/// client cancels.
+pub fn rows(stream: SendableRecordBatchStream, format: &Format, cancel: &CancelSignal) -> PgWireResult<Response> {
     let fields = fields(&stream.schema(), format)?;
     let encode_fields = fields.clone();
-    let rows = stream
+    let rows = cancel
+        .guard(stream)
         .map(move |batch| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
             match batch {
                 Ok(batch) => arrow_pg::datatypes::encode_recordbatch(encode_fields.clone(), batch),
-                Err(e) => Box::new(std::iter::once(Err(user_error(&Error::from(e))))),
+                Err(e) => Box::new(std::iter::once(Err(user_error(&e)))),
             }
         })
         .flat_map(stream::iter);
@@ -62,12 +65,12 @@ pub fn rows(stream: SendableRecordBatchStream, format: &Format) -> PgWireResult<
 }
 
 /// `COPY ... TO STDOUT`: one CopyData message per row, so the tag counts rows.
-pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat) -> Response {
+pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, cancel: &CancelSignal) -> Response {
     let columns = stream.schema().fields().len();
-    let data = stream.flat_map(move |batch| {
+    let data = cancel.guard(stream).flat_map(move |batch| {
         let messages: Vec<PgWireResult<CopyData>> = match batch {
             Ok(batch) => encode_rows(&batch, &format),
-            Err(e) => vec![Err(user_error(&Error::from(e)))],
+            Err(e) => vec![Err(user_error(&e))],
         };
         stream::iter(messages)
     });
