@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
-use arrow::compute::{cast_with_options, CastOptions};
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -124,23 +123,13 @@ pub async fn insert(session: &Session, insert: &Insert, params: Option<&ParamVal
 /// missing columns become nulls, types are cast strictly, NOT NULL is enforced.
 pub fn widen_to_table(table: &StreamTable, columns: &[usize], batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
     let schema = table.schema();
-    let strict = CastOptions { safe: false, ..Default::default() };
     batches
         .into_iter()
         .map(|b| {
             let mut out: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
             for (i, field) in schema.fields().iter().enumerate() {
                 let array = match columns.iter().position(|&c| c == i) {
-                    Some(j) => {
-                        let a = b.column(j);
-                        if a.data_type() == field.data_type() {
-                            a.clone()
-                        } else {
-                            cast_with_options(a, field.data_type(), &strict).map_err(|e| {
-                                Error::InvalidValue(format!("column \"{}\" is of type {}: {e}", field.name(), field.data_type()))
-                            })?
-                        }
-                    }
+                    Some(j) => crate::cast::to_column_type(b.column(j), field)?,
                     None => new_null_array(field.data_type(), b.num_rows()),
                 };
                 if !field.is_nullable() && array.null_count() > 0 {

@@ -3,6 +3,7 @@
 //! SET/SHOW). Front ends talk to [`Engine`] and [`Session`] only.
 
 mod bytea;
+mod cast;
 mod catalog;
 pub mod copy;
 mod ddl;
@@ -17,11 +18,12 @@ mod relations;
 mod session;
 mod settings;
 mod transaction;
+mod values_insert;
 
 pub use catalog::{DATABASE_NAME, DEFAULT_SCHEMA};
 pub use copy::{encode_batch, encode_rows, CopyDecoder, CopyFormat, COPY_MAX_BUFFER_BYTES};
 pub use ddl::PG_TYPE_METADATA;
 pub use error::{Error, Result};
 pub use output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
-pub use session::{Engine, Session};
+pub use session::{Description, Engine, Session};
 pub use settings::{sql_type_name, REPORTED_SETTINGS, SERVER_VERSION};

@@ -22,6 +22,8 @@ use crate::hidden::{hide_system_columns, normalize};
 use crate::output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
 use crate::provider::SEGMENT_STORE_URL;
 use crate::transaction::{Ending, Transaction};
+use crate::values_insert::ValuesInsert;
+use arrow::datatypes::{DataType, SchemaRef};
 
 /// Shared by all sessions: the storage engine and a prepared DataFusion state.
 pub struct Engine {
@@ -102,21 +104,6 @@ impl Session {
         self.txn.fail();
     }
 
-    /// Columns of a row-returning statement that DataFusion does not plan (SHOW,
-    /// DESCRIBE), for the extended protocol's Describe. These statements have no side
-    /// effects, so running them is the honest way to know.
-    pub async fn result_schema(&mut self, statement: &Statement) -> Result<Option<arrow::datatypes::SchemaRef>> {
-        match statement {
-            Statement::ShowVariable { .. } | Statement::ShowTables { .. } | Statement::ExplainTable { .. } => {
-                match self.dispatch(statement, None).await? {
-                    Output::Rows(stream) => Ok(Some(stream.schema())),
-                    _ => Ok(None),
-                }
-            }
-            _ => Ok(None),
-        }
-    }
-
     /// A setting's current value (`SHOW x`, ParameterStatus).
     pub fn setting(&self, name: &str) -> Option<&str> {
         self.settings.get(name).map(String::as_str)
@@ -159,7 +146,10 @@ impl Session {
                 crate::ddl::drop(self, object_type, *if_exists, names, *cascade).await
             }
             Statement::Insert(insert) => {
-                let writes = crate::dml::insert(self, insert, params).await?;
+                let writes = match ValuesInsert::plan(self, insert)? {
+                    Some(values) => values.execute(params)?,
+                    None => crate::dml::insert(self, insert, params).await?,
+                };
                 let rows: u64 = writes.batches.iter().map(|b| b.num_rows() as u64).sum();
                 self.write(vec![writes]).await?;
                 Ok(Output::Command(CommandTag::with_rows("INSERT", rows)))
@@ -186,13 +176,29 @@ impl Session {
         }
     }
 
-    /// Plans a statement for the extended protocol's Describe: parameter types and columns.
-    /// Returns `None` for statements that DataFusion does not plan (DDL, SET, COPY...).
-    pub async fn plan(&self, statement: &Statement) -> Result<Option<LogicalPlan>> {
+    /// What the extended protocol's Describe reports: the parameter types (`$1`, `$2`…)
+    /// and, for statements that return rows, their columns.
+    pub async fn describe(&mut self, statement: &Statement) -> Result<Description> {
+        let from_plan = |plan: &LogicalPlan, rows: bool| -> Result<Description> {
+            Ok(Description {
+                parameters: ordered_parameter_types(plan)?,
+                columns: rows.then(|| Arc::new(plan.schema().as_arrow().clone())),
+            })
+        };
         match statement {
-            Statement::Query(_) | Statement::Explain { .. } => Ok(Some(self.logical_plan(statement).await?)),
-            Statement::Insert(insert) => Ok(Some(crate::dml::insert_plan(self, insert).await?)),
-            _ => Ok(None),
+            Statement::Query(_) | Statement::Explain { .. } => from_plan(&self.logical_plan(statement).await?, true),
+            Statement::Insert(insert) => match ValuesInsert::plan(self, insert)? {
+                Some(values) => Ok(Description { parameters: values.parameter_types(), columns: None }),
+                None => from_plan(&crate::dml::insert_plan(self, insert).await?, false),
+            },
+            // No side effects: running them is the honest way to know their columns.
+            Statement::ShowVariable { .. } | Statement::ShowTables { .. } | Statement::ExplainTable { .. } => {
+                match self.dispatch(statement, None).await? {
+                    Output::Rows(stream) => Ok(Description { parameters: Vec::new(), columns: Some(stream.schema()) }),
+                    _ => Ok(Description::default()),
+                }
+            }
+            _ => Ok(Description::default()),
         }
     }
 
@@ -280,6 +286,30 @@ impl Session {
         self.txn.rollback();
         Output::Command(CommandTag { tag: "ROLLBACK".into(), rows: None, transaction: TransactionEffect::End })
     }
+}
+
+/// Parameter and result types of a statement, for the extended protocol's Describe.
+#[derive(Debug, Default, Clone)]
+pub struct Description {
+    pub parameters: Vec<Option<DataType>>,
+    pub columns: Option<SchemaRef>,
+}
+
+/// `$1, $2, …` in order, with the types DataFusion inferred.
+fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> {
+    let mut entries: Vec<(usize, Option<DataType>)> = plan
+        .get_parameter_types()?
+        .into_iter()
+        .filter_map(|(id, t)| id.trim_start_matches('$').parse::<usize>().ok().map(|n| (n, t)))
+        .collect();
+    entries.sort_by_key(|(n, _)| *n);
+    let mut out = vec![None; entries.last().map(|(n, _)| *n).unwrap_or(0)];
+    for (n, t) in entries {
+        if n >= 1 {
+            out[n - 1] = t;
+        }
+    }
+    Ok(out)
 }
 
 /// Unqualified names DataFusion resolves itself (catalog tables without their schema).

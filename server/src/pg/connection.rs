@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::Sink;
 use pgwire::api::auth::{
@@ -27,7 +26,7 @@ use pgwire::api::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use streamhouse_executor::{CopyDecoder, CopyIn, Engine, Error, Output, Session, COPY_MAX_BUFFER_BYTES, REPORTED_SETTINGS};
+use streamhouse_executor::{CopyDecoder, CopyIn, Description, Engine, Error, Output, Session, COPY_MAX_BUFFER_BYTES, REPORTED_SETTINGS};
 use tokio::sync::Mutex;
 use tracing::debug;
 
@@ -91,14 +90,11 @@ struct CopyState {
     failed: Option<Error>,
 }
 
-/// A prepared statement: the parsed statement and, for plannable ones, DataFusion's plan.
+/// A prepared statement: the parsed statement and what Describe reports about it.
 #[derive(Clone)]
 pub struct Prepared {
     statement: Option<Statement>,
-    plan: Option<LogicalPlan>,
-    param_types: Vec<Option<arrow::datatypes::DataType>>,
-    /// Columns of statements DataFusion does not plan but which return rows (SHOW...).
-    result: Option<arrow::datatypes::SchemaRef>,
+    description: Description,
 }
 
 struct Parameters(HashMap<String, String>);
@@ -227,20 +223,13 @@ impl QueryParser for StatementParser {
             }));
         }
         let Some(statement) = statements.pop() else { return Ok(None) };
-        let plan = session.plan(&statement).await.map_err(|e| user_error(&e))?;
-        let param_types = match &plan {
-            Some(plan) => ordered_parameter_types(plan).map_err(|e| user_error(&e))?,
-            None => Vec::new(),
-        };
-        let result = match &plan {
-            Some(_) => None,
-            None => session.result_schema(&statement).await.map_err(|e| user_error(&e))?,
-        };
-        Ok(Some(Prepared { statement: Some(statement), plan, param_types, result }))
+        let description = session.describe(&statement).await.map_err(|e| user_error(&e))?;
+        Ok(Some(Prepared { statement: Some(statement), description }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        stmt.param_types
+        stmt.description
+            .parameters
             .iter()
             .map(|t| match t {
                 Some(t) => arrow_pg::datatypes::into_pg_type(t),
@@ -251,30 +240,11 @@ impl QueryParser for StatementParser {
 
     fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         let format = format.unwrap_or(&Format::UnifiedText);
-        let schema = match (&stmt.plan, &stmt.result) {
-            (Some(LogicalPlan::Dml(_) | LogicalPlan::Ddl(_)), _) => return Ok(Vec::new()),
-            (Some(plan), _) => Arc::new(plan.schema().as_arrow().clone()),
-            (None, Some(schema)) => schema.clone(),
-            (None, None) => return Ok(Vec::new()),
-        };
-        Ok(fields(&schema, format)?.as_ref().clone())
+        match &stmt.description.columns {
+            Some(schema) => Ok(fields(schema, format)?.as_ref().clone()),
+            None => Ok(Vec::new()),
+        }
     }
-}
-
-/// `$1, $2, …` in order, with the types DataFusion inferred.
-fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<arrow::datatypes::DataType>>, Error> {
-    let types = plan.get_parameter_types()?;
-    let mut entries: Vec<(usize, Option<arrow::datatypes::DataType>)> = types
-        .into_iter()
-        .filter_map(|(id, t)| id.trim_start_matches('$').parse::<usize>().ok().map(|n| (n, t)))
-        .collect();
-    entries.sort_by_key(|(n, _)| *n);
-    let count = entries.last().map(|(n, _)| *n).unwrap_or(0);
-    let mut out = vec![None; count];
-    for (n, t) in entries {
-        out[n - 1] = t;
-    }
-    Ok(out)
 }
 
 #[async_trait]
@@ -296,7 +266,8 @@ impl ExtendedQueryHandler for Connection {
         let _ = client;
         let prepared = &portal.statement.statement;
         let Some(statement) = &prepared.statement else { return Ok(Response::EmptyQuery) };
-        let inferred: Vec<Option<&arrow::datatypes::DataType>> = prepared.param_types.iter().map(Option::as_ref).collect();
+        let inferred: Vec<Option<&arrow::datatypes::DataType>> =
+            prepared.description.parameters.iter().map(Option::as_ref).collect();
         let params: Option<ParamValues> = if portal.parameter_len() > 0 {
             Some(arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred)?)
         } else {
