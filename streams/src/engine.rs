@@ -112,6 +112,7 @@ impl Streams {
                 state.next_offset = end;
                 state.tail.push_back(TailBatch {
                     lsn,
+                    first_lsn: lsn,
                     base_offset: e.base_offset + skip as i64,
                     batch,
                     appended_at: Instant::now(),
@@ -294,6 +295,7 @@ impl Streams {
                 state.next_offset = e.base_offset + e.batch.num_rows() as i64;
                 state.tail.push_back(TailBatch {
                     lsn: pending.lsn,
+                    first_lsn: pending.lsn,
                     base_offset: e.base_offset,
                     batch: e.batch,
                     appended_at: Instant::now(),
@@ -351,7 +353,7 @@ impl Streams {
             .by_id
             .values()
             .flat_map(|t| t.partitions.iter())
-            .filter_map(|p| p.read().tail.front().map(|b| b.lsn))
+            .filter_map(|p| p.read().tail.front().map(|b| b.first_lsn))
             .min()
             .unwrap_or_else(|| self.wal.next_lsn())
     }

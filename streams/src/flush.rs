@@ -25,10 +25,14 @@ use tracing::{debug, warn};
 use crate::columns::TIMESTAMP_COLUMN;
 use crate::engine::Streams;
 use crate::error::Result;
+use crate::partition::TailBatch;
 use crate::table::StreamTable;
 
 /// How often the flusher looks at the tails when nothing wakes it.
 const FLUSH_POLL: Duration = Duration::from_millis(100);
+/// A tail with more visible batches than this gets them merged into one: one-row INSERTs
+/// would otherwise leave thousands of tiny batches for every scan and flush to walk.
+const TAIL_COMPACT_BATCHES: usize = 64;
 /// Rows per Parquet row group: big enough for good scans, small enough for pruning.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
@@ -74,6 +78,8 @@ async fn flush_due(s: &Streams) -> Result<()> {
             };
             if due {
                 flush_partition(s, &table, p).await?;
+            } else {
+                compact_tail(s, &table, p)?;
             }
         }
     }
@@ -155,6 +161,43 @@ async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Res
     s.tail_bytes.fetch_sub(freed, Ordering::AcqRel);
     s.memory_freed.notify_waiters();
     debug!(table = table.name(), partition = p, base_offset, end_offset, size, "segment committed");
+    Ok(())
+}
+
+/// Merges the visible prefix of a tail into one batch. Only the flusher removes tail
+/// entries from the front and appends only add at the back, so the prefix read under the
+/// read lock is still there when it is replaced under the write lock.
+fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
+    let visible = s.visible_lsn();
+    let partition = &table.partitions[p];
+    let prefix: Vec<TailBatch> = {
+        let state = partition.read();
+        if state.tail.len() <= TAIL_COMPACT_BATCHES {
+            return Ok(());
+        }
+        state.tail.iter().take_while(|t| t.lsn <= visible).cloned().collect()
+    };
+    if prefix.len() <= 1 {
+        return Ok(());
+    }
+    let batches: Vec<_> = prefix.iter().map(|t| t.batch.clone()).collect();
+    let merged = TailBatch {
+        lsn: prefix.last().expect("non-empty").lsn,
+        first_lsn: prefix.iter().map(|t| t.first_lsn).min().expect("non-empty"),
+        base_offset: prefix[0].base_offset,
+        batch: concat_batches(&table.stored_schema(), &batches)?,
+        appended_at: prefix[0].appended_at,
+    };
+    let old_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+    let new_bytes = merged.batch.get_array_memory_size();
+    {
+        let mut state = partition.write();
+        state.tail.drain(..prefix.len());
+        state.tail.push_front(merged);
+        state.tail_bytes = state.tail_bytes + new_bytes - old_bytes;
+    }
+    s.tail_bytes.fetch_add(new_bytes, Ordering::AcqRel);
+    s.tail_bytes.fetch_sub(old_bytes, Ordering::AcqRel);
     Ok(())
 }
 

@@ -13,10 +13,14 @@ use arrow::record_batch::RecordBatch;
 use streamhouse_catalog::SegmentEntry;
 use streamhouse_wal::Lsn;
 
-/// Rows of one WAL record for one partition.
+/// Rows of one WAL record for one partition (or of several consecutive ones, once the
+/// flusher has merged small batches).
 #[derive(Debug, Clone)]
 pub struct TailBatch {
+    /// The last WAL record these rows came from: they are visible once it is acknowledged.
     pub lsn: Lsn,
+    /// The first WAL record these rows came from: the WAL must keep it until they are in a segment.
+    pub first_lsn: Lsn,
     pub base_offset: i64,
     pub batch: RecordBatch,
     pub appended_at: Instant,
