@@ -18,8 +18,10 @@ use crate::error::{Error, Result};
 /// Rows per decoded batch.
 pub const COPY_BATCH_ROWS: usize = 64 * 1024;
 /// A COPY FROM is held in memory until it completes (so a failed or abandoned COPY
-/// leaves nothing behind); beyond this it is refused and should be split.
-pub const COPY_MAX_BUFFER_BYTES: usize = 512 * 1024 * 1024;
+/// leaves nothing behind) and is then written as one WAL record (so a crash leaves all of
+/// it or none); beyond this it is refused and should be split. The server sizes the WAL's
+/// record limit from it.
+pub const COPY_MAX_BUFFER_BYTES: usize = 256 * 1024 * 1024;
 /// A single COPY row (one line) may not be longer than this.
 pub const COPY_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 

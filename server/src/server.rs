@@ -38,6 +38,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         DurabilityMode::None => Durability::None,
     };
     wal_config.file_size = config.wal_file_size;
+    // A whole COPY is one record; with its system columns and IPC framing it is at most
+    // about 1.5× the decoded rows the COPY limit counts.
+    wal_config.max_record_bytes = streamhouse_executor::COPY_MAX_BUFFER_BYTES * 2;
     let streams_config = StreamsConfig {
         segment_target_bytes: config.segment_target_bytes,
         max_tail_bytes: config.max_tail_bytes,

@@ -221,3 +221,13 @@ def test_cancel_request_stops_a_running_query(server):
             c.execute("SELECT count(*) FROM generate_series(1, 100000000000)").fetchone()
         assert time.time() - t0 < 10
         assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_one_large_copy_is_one_atomic_statement(conn):
+    """A COPY larger than a WAL file still goes in as one statement."""
+    conn.execute("CREATE TABLE lc (id BIGINT, pad TEXT) WITH (partitions = 2)")
+    pad = "x" * 90
+    with conn.cursor().copy("COPY lc FROM STDIN") as copy:
+        for start in range(0, 1_000_000, 100_000):
+            copy.write("".join(f"{i}\t{pad}\n" for i in range(start, start + 100_000)))
+    assert conn.execute("SELECT count(*), count(DISTINCT id) FROM lc").fetchone() == (1_000_000, 1_000_000)
