@@ -250,13 +250,22 @@ impl Streams {
     /// resolves the rows are durable (per the durability mode) and visible, all together.
     /// Nothing is visible if it fails.
     pub async fn append(&self, writes: Vec<TableWrite>) -> Result<AppendReceipt> {
-        let mut prepared = Vec::with_capacity(writes.len());
-        let mut rows = 0u64;
+        // A transaction may write one table several times: its rows must get offsets in
+        // one run, so the writes are grouped by table first (in first-write order).
+        let mut grouped: Vec<(Arc<StreamTable>, Vec<RecordBatch>)> = Vec::with_capacity(writes.len());
         for w in writes {
-            let batch = prepare(&w.table, w.batches)?;
+            match grouped.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &w.table)) {
+                Some((_, batches)) => batches.extend(w.batches),
+                None => grouped.push((w.table, w.batches)),
+            }
+        }
+        let mut prepared = Vec::with_capacity(grouped.len());
+        let mut rows = 0u64;
+        for (table, batches) in grouped {
+            let batch = prepare(&table, batches)?;
             if batch.num_rows() > 0 {
                 rows += batch.num_rows() as u64;
-                prepared.push((w.table, batch));
+                prepared.push((table, batch));
             }
         }
         if prepared.is_empty() {

@@ -234,3 +234,23 @@ async fn small_appends_are_merged_in_the_tail_and_still_recovered() {
     let t = streams.table("public", "t").unwrap();
     assert_eq!(ids_of(&streams.snapshot(&t)), (0..300).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn one_table_written_twice_in_one_append_gets_distinct_offsets() {
+    let env = Env::new();
+    let streams = env.open(StreamsConfig::default()).await;
+    streams.create_table("public", "t", &user_schema(), &options(1), false).await.unwrap();
+    let t = streams.table("public", "t").unwrap();
+    streams
+        .append(vec![
+            TableWrite { table: t.clone(), batches: vec![batch(0..3)] },
+            TableWrite { table: t.clone(), batches: vec![batch(3..5)] },
+        ])
+        .await
+        .unwrap();
+    streams.append(vec![TableWrite { table: t.clone(), batches: vec![batch(5..6)] }]).await.unwrap();
+    let snap = streams.snapshot(&t);
+    let offsets: Vec<i64> =
+        snap.partitions[0].tail.iter().flat_map(|b| b.column(3).as_primitive::<Int64Type>().values().to_vec()).collect();
+    assert_eq!(offsets, vec![0, 1, 2, 3, 4, 5]);
+}

@@ -231,3 +231,14 @@ def test_one_large_copy_is_one_atomic_statement(conn):
         for start in range(0, 1_000_000, 100_000):
             copy.write("".join(f"{i}\t{pad}\n" for i in range(start, start + 100_000)))
     assert conn.execute("SELECT count(*), count(DISTINCT id) FROM lc").fetchone() == (1_000_000, 1_000_000)
+
+
+def test_two_inserts_into_one_table_in_a_transaction_get_distinct_offsets(server):
+    with server.connect(autocommit=False) as c:
+        c.execute("CREATE TABLE tw (id INT)")
+        c.commit()
+        c.execute("INSERT INTO tw VALUES (1), (2)")
+        c.execute("INSERT INTO tw VALUES (3)")
+        c.commit()
+        rows = c.execute("SELECT id, _offset FROM tw ORDER BY id").fetchall()
+        assert rows == [(1, 0), (2, 1), (3, 2)]
