@@ -31,6 +31,11 @@ def read_until_ready(s):
     return data
 
 
+def assert_server_alive(server):
+    with server.connect() as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
 def drain_until_closed(s):
     """Reads until the server closes the connection; True if it did within 5 s."""
     s.settimeout(5)
@@ -51,8 +56,7 @@ def test_garbage_bytes_close_the_connection_not_the_server(server):
     s = raw_connect(server)
     s.sendall(b"\x16\x03\x01 this is not postgres at all \xff\xfe" * 10)
     assert drain_until_closed(s), "the server closes a connection that speaks garbage"
-    with server.connect() as c:
-        assert c.execute("SELECT 1").fetchone() == (1,)
+    assert_server_alive(server)
 
 
 def test_garbage_after_startup(server):
@@ -61,8 +65,7 @@ def test_garbage_after_startup(server):
     assert b"Z" in read_until_ready(s)
     s.sendall(b"\x00\x01\x02garbage" * 100)
     assert drain_until_closed(s), "the server closes a connection that speaks garbage"
-    with server.connect() as c:
-        assert c.execute("SELECT 1").fetchone() == (1,)
+    assert_server_alive(server)
 
 
 def test_oversize_message_is_refused(server):
@@ -72,8 +75,7 @@ def test_oversize_message_is_refused(server):
     # A Query message claiming 2 GiB.
     s.sendall(b"Q" + struct.pack("!I", 0x7FFFFFF0) + b"SELECT 1")
     assert drain_until_closed(s), "an oversize message ends the connection instead of being buffered"
-    with server.connect() as c:
-        assert c.execute("SELECT 1").fetchone() == (1,)
+    assert_server_alive(server)
 
 
 def test_client_vanishing_mid_copy_leaves_nothing(server):
