@@ -7,6 +7,11 @@ mod server;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: the write path allocates many small Arrow buffers per
+/// statement, and glibc's malloc/free showed as ~15% of server CPU under single-row INSERTs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "streamhouse", version, about = "A streaming warehouse: stream tables over the Postgres wire protocol")]
 struct Cli {

@@ -6,11 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{
-    Array, ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-    UInt32Array,
-};
-use arrow::compute::{concat_batches, take};
+use arrow::array::{Array, RecordBatch};
+use arrow::compute::concat_batches;
 use arrow::datatypes::Schema;
 use object_store::ObjectStore;
 use streamhouse_catalog::{Catalog, TableEntry, TableOptions};
@@ -18,11 +15,11 @@ use streamhouse_wal::{Lsn, Wal, WalConfig};
 use tokio::sync::{Mutex, Notify};
 use tracing::{info, warn};
 
-use crate::columns::timestamp_type;
+use crate::columns::stored_batch;
 use crate::config::StreamsConfig;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionState, TailBatch};
-use crate::record::{self, RecordEntry};
+use crate::record;
 use crate::routing::route;
 use crate::store::OpenedStore;
 use crate::table::{StreamTable, TableSnapshot};
@@ -93,8 +90,9 @@ impl Streams {
         let mut tail_bytes = 0usize;
         let wal = Wal::open(wal_config, |lsn, payload| {
             replayed_records += 1;
-            let entries = record::decode(payload).map_err(|e| streamhouse_wal::Error::Replay(e.to_string()))?;
-            for e in entries {
+            let wal_schema_of = |id: i64| tables.by_id.get(&id).map(|t| t.wal_schema());
+            let record = record::decode(payload, wal_schema_of).map_err(|e| streamhouse_wal::Error::Replay(e.to_string()))?;
+            for e in record.entries {
                 let Some(table) = tables.by_id.get(&e.table_id) else { continue };
                 let Some(partition) = table.partitions.get(e.partition as usize) else { continue };
                 let mut state = partition.write();
@@ -103,8 +101,10 @@ impl Streams {
                 if end <= committed.max(state.next_offset) {
                     continue; // already in a segment (or replayed twice)
                 }
+                let stored = stored_batch(&table.stored_schema(), &e.batch, e.partition, e.base_offset, record.timestamp_us)
+                    .map_err(|err| streamhouse_wal::Error::Replay(err.to_string()))?;
                 let skip = (committed.max(state.next_offset) - e.base_offset).max(0) as usize;
-                let batch = e.batch.slice(skip, e.batch.num_rows() - skip);
+                let batch = stored.slice(skip, stored.num_rows() - skip);
                 let bytes = batch.get_array_memory_size();
                 replayed_rows += batch.num_rows() as u64;
                 tail_bytes += bytes;
@@ -272,41 +272,57 @@ impl Streams {
             return Ok(AppendReceipt { rows: 0, lsn: self.visible_lsn() });
         }
         self.wait_for_memory().await;
+        // Outside the append lock: route the rows and encode them for the WAL. Only the
+        // offsets and the timestamp are left to fill in under the lock.
+        let mut record = record::RecordBuilder::new(prepared.iter().map(|(_, b)| b.get_array_memory_size()).sum());
+        let mut parts: Vec<PartitionWrite> = Vec::new();
+        for (table, batch) in &prepared {
+            let key = table.key_index.map(|i| batch.column(i).clone());
+            let partitions = table.partition_count() as u32;
+            let rr_start = table.round_robin.load(Ordering::Relaxed);
+            let routing = route(key.as_ref(), batch.num_rows(), partitions, rr_start)?;
+            table.round_robin.fetch_add(routing.round_robin_steps, Ordering::Relaxed);
+            for (p, rows) in routing.rows.iter().enumerate() {
+                if rows.is_empty() {
+                    continue;
+                }
+                let mut columns = batch.columns().iter().map(|c| rows.cut(c)).collect::<Result<Vec<_>>>()?;
+                columns.push(match &routing.keys {
+                    Some(keys) => rows.cut(keys)?,
+                    None => arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, rows.len()),
+                });
+                let wal_rows = RecordBatch::try_new(table.wal_schema(), columns)?;
+                let entry = record.add(table.id(), p as u32, &wal_rows)?;
+                parts.push(PartitionWrite { table: table.clone(), partition: p, entry, wal_rows });
+            }
+        }
         let pending = {
             let _appends = self.append_lock.lock().await;
-            let now_us = now_micros();
-            let mut entries = Vec::new();
-            for (table, batch) in &prepared {
-                if table.is_dropped() {
-                    return Err(Error::TableNotFound(format!("{}.{}", table.schema_name(), table.name())));
-                }
-                let key = table.key_index.map(|i| batch.column(i).clone());
-                let rr_start = table.round_robin.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                let routing = route(key.as_ref(), batch.num_rows(), table.partition_count() as u32, rr_start)?;
-                for (p, indices) in routing.rows.iter().enumerate() {
-                    if indices.is_empty() {
-                        continue;
-                    }
-                    let base_offset = table.partitions[p].read().next_offset;
-                    let stored = stamp(table, batch, indices, routing.keys.as_ref(), p as u32, base_offset, now_us)?;
-                    entries.push(RecordEntry { table_id: table.id(), partition: p as u32, base_offset, batch: stored });
-                }
+            if let Some(dropped) = parts.iter().find(|w| w.table.is_dropped()) {
+                let table = &dropped.table;
+                return Err(Error::TableNotFound(format!("{}.{}", table.schema_name(), table.name())));
             }
-            let payload = record::encode(&entries)?;
-            let pending = self.wal.enqueue(payload).await?;
+            let now_us = now_micros();
+            let mut tail = Vec::with_capacity(parts.len());
+            for w in &parts {
+                let base_offset = w.table.partitions[w.partition].read().next_offset;
+                record.set_base_offset(w.entry, base_offset);
+                let stored = stored_batch(&w.table.stored_schema(), &w.wal_rows, w.partition as u32, base_offset, now_us)?;
+                tail.push((base_offset, stored));
+            }
+            let pending = self.wal.enqueue(record.finish(now_us)).await?;
             let mut added = 0;
-            for e in entries {
-                let table = prepared.iter().find(|(t, _)| t.id() == e.table_id).expect("entry of a prepared table");
-                let mut state = table.0.partitions[e.partition as usize].write();
-                let bytes = e.batch.get_array_memory_size();
+            for (w, (base_offset, batch)) in parts.iter().zip(tail) {
+                let mut state = w.table.partitions[w.partition].write();
+                let bytes = batch.get_array_memory_size();
                 added += bytes;
                 state.tail_bytes += bytes;
-                state.next_offset = e.base_offset + e.batch.num_rows() as i64;
+                state.next_offset = base_offset + batch.num_rows() as i64;
                 state.tail.push_back(TailBatch {
                     lsn: pending.lsn,
                     first_lsn: pending.lsn,
-                    base_offset: e.base_offset,
-                    batch: e.batch,
+                    base_offset,
+                    batch,
                     appended_at: Instant::now(),
                 });
             }
@@ -431,42 +447,23 @@ fn prepare(table: &StreamTable, batches: Vec<RecordBatch>) -> Result<RecordBatch
             }
         }
     }
-    let batches: Vec<RecordBatch> = batches
+    let mut batches: Vec<RecordBatch> = batches
         .into_iter()
         .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
         .collect::<std::result::Result<_, _>>()?;
+    if batches.len() == 1 {
+        return Ok(batches.pop().expect("one batch"));
+    }
     Ok(concat_batches(&schema, &batches)?)
 }
 
-/// Takes one partition's rows and adds the system columns.
-fn stamp(
-    table: &StreamTable,
-    batch: &RecordBatch,
-    indices: &[u32],
-    keys: Option<&StringArray>,
-    partition: u32,
-    base_offset: i64,
-    now_us: i64,
-) -> Result<RecordBatch> {
-    let n = indices.len();
-    let all_rows = n == batch.num_rows();
-    let idx = UInt32Array::from(indices.to_vec());
-    let mut columns: Vec<ArrayRef> = if all_rows {
-        batch.columns().to_vec()
-    } else {
-        batch.columns().iter().map(|c| take(c.as_ref(), &idx, None)).collect::<std::result::Result<_, _>>()?
-    };
-    columns.push(Arc::new(Int32Array::from(vec![partition as i32; n])));
-    columns.push(Arc::new(Int64Array::from_iter_values(base_offset..base_offset + n as i64)));
-    columns.push(Arc::new(
-        TimestampMicrosecondArray::from(vec![now_us; n]).with_data_type(timestamp_type()),
-    ));
-    columns.push(match keys {
-        Some(k) if all_rows => Arc::new(k.clone()),
-        Some(k) => take(k, &idx, None)?,
-        None => arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, n),
-    });
-    Ok(RecordBatch::try_new(table.stored_schema(), columns)?)
+/// One partition's share of an append, encoded and waiting for its offsets.
+struct PartitionWrite {
+    table: Arc<StreamTable>,
+    partition: usize,
+    /// Its entry in the WAL record.
+    entry: usize,
+    wal_rows: RecordBatch,
 }
 
 fn now_micros() -> i64 {

@@ -33,6 +33,9 @@ const FLUSH_POLL: Duration = Duration::from_millis(100);
 /// A tail with more visible batches than this gets them merged into one: one-row INSERTs
 /// would otherwise leave thousands of tiny batches for every scan and flush to walk.
 const TAIL_COMPACT_BATCHES: usize = 64;
+/// A tail batch with at least this many rows is left as it is by compaction, so rows are
+/// copied about once instead of on every compaction pass (which was quadratic).
+const COMPACTED_BATCH_ROWS: usize = 8192;
 /// Rows per Parquet row group: big enough for good scans, small enough for pruning.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
@@ -170,30 +173,34 @@ async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Res
 fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
     let visible = s.visible_lsn();
     let partition = &table.partitions[p];
-    let prefix: Vec<TailBatch> = {
+    // The visible run of small batches after the leading large ones.
+    let (skip, run): (usize, Vec<TailBatch>) = {
         let state = partition.read();
         if state.tail.len() <= TAIL_COMPACT_BATCHES {
             return Ok(());
         }
-        state.tail.iter().take_while(|t| t.lsn <= visible).cloned().collect()
+        let visible_batches = state.tail.iter().take_while(|t| t.lsn <= visible);
+        let skip = visible_batches.clone().take_while(|t| t.batch.num_rows() >= COMPACTED_BATCH_ROWS).count();
+        (skip, visible_batches.skip(skip).cloned().collect())
     };
-    if prefix.len() <= 1 {
+    if run.len() <= 1 {
         return Ok(());
     }
-    let batches: Vec<_> = prefix.iter().map(|t| t.batch.clone()).collect();
+    let batches: Vec<_> = run.iter().map(|t| t.batch.clone()).collect();
     let merged = TailBatch {
-        lsn: prefix.last().expect("non-empty").lsn,
-        first_lsn: prefix.iter().map(|t| t.first_lsn).min().expect("non-empty"),
-        base_offset: prefix[0].base_offset,
+        lsn: run.last().expect("non-empty").lsn,
+        first_lsn: run.iter().map(|t| t.first_lsn).min().expect("non-empty"),
+        base_offset: run[0].base_offset,
         batch: concat_batches(&table.stored_schema(), &batches)?,
-        appended_at: prefix[0].appended_at,
+        appended_at: run[0].appended_at,
     };
     let old_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let new_bytes = merged.batch.get_array_memory_size();
     {
+        // Only the flusher removes or replaces tail batches, so the run is still in place.
         let mut state = partition.write();
-        state.tail.drain(..prefix.len());
-        state.tail.push_front(merged);
+        state.tail.drain(skip..skip + run.len());
+        state.tail.insert(skip, merged);
         state.tail_bytes = state.tail_bytes + new_bytes - old_bytes;
     }
     s.tail_bytes.fetch_add(new_bytes, Ordering::AcqRel);

@@ -2,21 +2,35 @@
 //!
 //! A record is the unit of atomicity: a multi-row INSERT, a COPY batch or a transaction's
 //! writes become one record, so after a crash either all of it is replayed or none.
-//! Layout (little endian): `MAGIC u32, entry_count u32`, then per entry
-//! `table_id i64, partition u32, base_offset i64, ipc_len u32, ipc bytes` where the bytes
-//! are an Arrow IPC stream holding the stored rows (user + system columns).
+//!
+//! Layout (little endian): `MAGIC u32, timestamp_us i64, entry_count u32`, then per entry
+//! `table_id i64, partition u32, base_offset i64, message_len u32, message, body_len u32,
+//! body`, where message + body are one Arrow IPC record-batch message without its schema:
+//! the reader knows each table's schema from the catalog, and encoding the schema into
+//! every single-row INSERT cost more than the row. The rows are in the *WAL layout*
+//! ([`crate::columns::wal_schema`]: the user's columns and `_key`); `_partition`,
+//! `_offset` and `_timestamp` follow from the entry header and the record's timestamp.
+//!
+//! A record is built in two steps so that the expensive part runs outside the append lock:
+//! [`RecordBuilder::add`] encodes rows, then, under the lock, the base offsets and the
+//! timestamp are patched in ([`RecordBuilder::set_base_offset`], [`RecordBuilder::finish`]).
 
-use std::io::Cursor;
+use std::collections::HashMap;
 
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use arrow::buffer::Buffer;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::read_record_batch;
+use arrow::ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
+use arrow::ipc::root_as_message;
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 
-const MAGIC: u32 = 0x5348_5231; // "SHR1"
+const MAGIC: u32 = 0x5348_5232; // "SHR2"
+const TIMESTAMP_AT: usize = 4;
+const HEADER_LEN: usize = 16;
 
-/// The rows appended to one partition by one record.
+/// Rows of one partition read back from a record, in the WAL layout.
 #[derive(Debug, Clone)]
 pub struct RecordEntry {
     pub table_id: i64,
@@ -25,48 +39,95 @@ pub struct RecordEntry {
     pub batch: RecordBatch,
 }
 
-pub fn encode(entries: &[RecordEntry]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(64 + entries.iter().map(|e| e.batch.get_array_memory_size()).sum::<usize>());
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    for e in entries {
-        out.extend_from_slice(&e.table_id.to_le_bytes());
-        out.extend_from_slice(&e.partition.to_le_bytes());
-        out.extend_from_slice(&e.base_offset.to_le_bytes());
-        let len_at = out.len();
-        out.extend_from_slice(&0u32.to_le_bytes());
-        let start = out.len();
-        {
-            let mut w = StreamWriter::try_new(&mut out, &e.batch.schema())?;
-            w.write(&e.batch)?;
-            w.finish()?;
-        }
-        let len = (out.len() - start) as u32;
-        out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
-    }
-    Ok(out)
+/// A decoded record.
+#[derive(Debug)]
+pub struct Record {
+    pub timestamp_us: i64,
+    pub entries: Vec<RecordEntry>,
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Vec<RecordEntry>> {
+/// Encodes a record entry by entry; see the module documentation.
+pub struct RecordBuilder {
+    out: Vec<u8>,
+    base_offset_at: Vec<usize>,
+}
+
+impl RecordBuilder {
+    pub fn new(capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(HEADER_LEN + capacity);
+        out.extend_from_slice(&MAGIC.to_le_bytes());
+        out.extend_from_slice(&0i64.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        RecordBuilder { out, base_offset_at: Vec::new() }
+    }
+
+    /// Adds one partition's rows (WAL layout); returns the entry's index.
+    pub fn add(&mut self, table_id: i64, partition: u32, batch: &RecordBatch) -> Result<usize> {
+        let (dictionaries, encoded) = IpcDataGenerator::default().encode(
+            batch,
+            &mut DictionaryTracker::new(false),
+            &IpcWriteOptions::default(),
+            &mut IpcWriteContext::default(),
+        )?;
+        if !dictionaries.is_empty() {
+            return Err(Error::SchemaMismatch("dictionary-encoded columns cannot be stored".into()));
+        }
+        self.out.extend_from_slice(&table_id.to_le_bytes());
+        self.out.extend_from_slice(&partition.to_le_bytes());
+        self.base_offset_at.push(self.out.len());
+        self.out.extend_from_slice(&0i64.to_le_bytes());
+        for part in [&encoded.ipc_message, &encoded.arrow_data] {
+            self.out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            self.out.extend_from_slice(part);
+        }
+        Ok(self.base_offset_at.len() - 1)
+    }
+
+    pub fn set_base_offset(&mut self, entry: usize, base_offset: i64) {
+        let at = self.base_offset_at[entry];
+        self.out[at..at + 8].copy_from_slice(&base_offset.to_le_bytes());
+    }
+
+    pub fn finish(mut self, timestamp_us: i64) -> Vec<u8> {
+        self.out[TIMESTAMP_AT..TIMESTAMP_AT + 8].copy_from_slice(&timestamp_us.to_le_bytes());
+        let count = self.base_offset_at.len() as u32;
+        self.out[12..16].copy_from_slice(&count.to_le_bytes());
+        self.out
+    }
+}
+
+/// Decodes a record. `wal_schema_of` gives the WAL layout of a table; entries of tables it
+/// does not know (dropped since) are skipped.
+pub fn decode(bytes: &[u8], wal_schema_of: impl Fn(i64) -> Option<SchemaRef>) -> Result<Record> {
     let mut r = Reader { bytes, at: 0 };
     if r.u32()? != MAGIC {
         return Err(Error::CorruptRecord("bad record magic".into()));
     }
+    let timestamp_us = r.i64()?;
     let count = r.u32()? as usize;
     let mut entries = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
         let table_id = r.i64()?;
         let partition = r.u32()?;
         let base_offset = r.i64()?;
-        let len = r.u32()? as usize;
-        let ipc = r.take(len)?;
-        let mut reader = StreamReader::try_new(Cursor::new(ipc), None)?;
-        let batch = reader
-            .next()
-            .ok_or_else(|| Error::CorruptRecord("entry without rows".into()))??;
+        let message_len = r.u32()? as usize;
+        let message = r.take(message_len)?;
+        let body_len = r.u32()? as usize;
+        let body = r.take(body_len)?;
+        let Some(schema) = wal_schema_of(table_id) else { continue };
+        let batch = decode_batch(message, body, schema)?;
         entries.push(RecordEntry { table_id, partition, base_offset, batch });
     }
-    Ok(entries)
+    Ok(Record { timestamp_us, entries })
+}
+
+fn decode_batch(message: &[u8], body: &[u8], schema: SchemaRef) -> Result<RecordBatch> {
+    let corrupt = |what: &str| Error::CorruptRecord(format!("entry rows: {what}"));
+    let message = root_as_message(message).map_err(|e| corrupt(&e.to_string()))?;
+    let header = message.header_as_record_batch().ok_or_else(|| corrupt("not a record batch"))?;
+    let batch = read_record_batch(&Buffer::from(body), header, schema, &HashMap::new(), None, &message.version())
+        .map_err(|e| corrupt(&e.to_string()))?;
+    Ok(batch)
 }
 
 struct Reader<'a> {
@@ -104,23 +165,32 @@ mod tests {
             Field::new("b", DataType::Utf8, true),
         ]));
         let batch = RecordBatch::try_new(
-            schema,
+            schema.clone(),
             vec![
                 Arc::new(Int64Array::from(vec![1, 2, 3])),
                 Arc::new(StringArray::from(vec![Some("x"), None, Some("z")])),
             ],
         )
         .unwrap();
-        let entries = vec![
-            RecordEntry { table_id: 7, partition: 1, base_offset: 10, batch: batch.clone() },
-            RecordEntry { table_id: 8, partition: 0, base_offset: 0, batch: batch.slice(1, 2) },
-        ];
-        let decoded = decode(&encode(&entries).unwrap()).unwrap();
-        assert_eq!(decoded.len(), 2);
-        assert_eq!(decoded[0].table_id, 7);
-        assert_eq!(decoded[0].base_offset, 10);
-        assert_eq!(decoded[0].batch, batch);
-        assert_eq!(decoded[1].batch, batch.slice(1, 2));
-        assert!(decode(&[1, 2, 3]).is_err());
+        let mut builder = RecordBuilder::new(0);
+        let first = builder.add(7, 1, &batch).unwrap();
+        let second = builder.add(8, 0, &batch.slice(1, 2)).unwrap();
+        let third = builder.add(9, 0, &batch).unwrap();
+        builder.set_base_offset(first, 10);
+        builder.set_base_offset(second, 20);
+        builder.set_base_offset(third, 30);
+        let bytes = builder.finish(1234);
+        // Table 9 has been dropped: its entry is skipped.
+        let schema_of = |id: i64| (id != 9).then(|| schema.clone());
+        let record = decode(&bytes, schema_of).unwrap();
+        assert_eq!(record.timestamp_us, 1234);
+        assert_eq!(record.entries.len(), 2);
+        assert_eq!((record.entries[0].table_id, record.entries[0].partition), (7, 1));
+        assert_eq!(record.entries[0].base_offset, 10);
+        assert_eq!(record.entries[0].batch, batch);
+        assert_eq!(record.entries[1].base_offset, 20);
+        assert_eq!(record.entries[1].batch, batch.slice(1, 2));
+        assert!(decode(&[1, 2, 3], schema_of).is_err());
+        assert!(decode(&bytes[..bytes.len() - 3], schema_of).is_err());
     }
 }

@@ -4,45 +4,85 @@
 //! modulo the partition count), so a Kafka producer and an SQL INSERT with the same key
 //! land in the same partition.
 
-use arrow::array::{Array, ArrayRef, StringArray};
-use arrow::compute::cast;
+use arrow::array::{Array, ArrayRef, StringArray, UInt32Array};
+use arrow::compute::{cast, take};
 use arrow::datatypes::DataType;
 
 use crate::error::Result;
 
-/// Which rows go to which partition, and the key text of each row.
-pub struct Routing {
-    /// `rows[p]` lists the row indices bound for partition `p`, in input order.
-    pub rows: Vec<Vec<u32>>,
-    /// The key of each row as text, when the table has a key column.
-    pub keys: Option<StringArray>,
+/// The rows of one append bound for one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionRows {
+    /// A contiguous run of the input (round-robin): taken without copying.
+    Range { start: usize, len: usize },
+    /// Scattered rows (hashed keys), in input order.
+    Indices(Vec<u32>),
 }
 
-/// Routes by the key column when there is one, else round-robin starting at `rr_start`.
+impl PartitionRows {
+    pub fn len(&self) -> usize {
+        match self {
+            PartitionRows::Range { len, .. } => *len,
+            PartitionRows::Indices(rows) => rows.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// These rows of `array`.
+    pub fn cut(&self, array: &ArrayRef) -> Result<ArrayRef> {
+        Ok(match self {
+            PartitionRows::Range { start, len } => array.slice(*start, *len),
+            PartitionRows::Indices(rows) => take(array.as_ref(), &UInt32Array::from(rows.clone()), None)?,
+        })
+    }
+}
+
+/// Which rows go to which partition, and the key text of each row.
+pub struct Routing {
+    /// `rows[p]`: the rows bound for partition `p`.
+    pub rows: Vec<PartitionRows>,
+    /// The key of each row as text, when the table has a key column.
+    pub keys: Option<ArrayRef>,
+    /// How many partitions the round-robin cursor advanced (0 when routed by key).
+    pub round_robin_steps: u64,
+}
+
+/// Routes by the key column when there is one. Without a key, the rows are cut into up to
+/// `partitions` contiguous runs of near-equal length, the first going to partition
+/// `rr_start % partitions`: consecutive single-row appends rotate over the partitions, and
+/// a batch spreads evenly without copying its columns.
 pub fn route(key: Option<&ArrayRef>, num_rows: usize, partitions: u32, rr_start: u64) -> Result<Routing> {
     let n = partitions.max(1) as usize;
-    let mut rows = vec![Vec::new(); n];
-    let keys = match key {
+    match key {
         Some(array) => {
             let text = cast(array, &DataType::Utf8)?;
-            let text = text
+            let strings = text
                 .as_any()
                 .downcast_ref::<StringArray>()
-                .expect("cast to Utf8 yields a StringArray")
-                .clone();
-            for (i, rows_of) in (0..num_rows).map(|i| (i, partition_of_key(&text, i, n))) {
-                rows[rows_of].push(i as u32);
+                .expect("cast to Utf8 yields a StringArray");
+            let mut rows = vec![Vec::new(); n];
+            for i in 0..num_rows {
+                rows[partition_of_key(strings, i, n)].push(i as u32);
             }
-            Some(text)
+            let rows = rows.into_iter().map(PartitionRows::Indices).collect();
+            Ok(Routing { rows, keys: Some(text), round_robin_steps: 0 })
         }
         None => {
-            for i in 0..num_rows {
-                rows[((rr_start + i as u64) % n as u64) as usize].push(i as u32);
+            let runs = n.min(num_rows);
+            let mut rows = vec![PartitionRows::Range { start: 0, len: 0 }; n];
+            let mut start = 0;
+            for run in 0..runs {
+                // The first `num_rows % runs` runs take one row more.
+                let len = num_rows / runs + usize::from(run < num_rows % runs);
+                rows[((rr_start + run as u64) % n as u64) as usize] = PartitionRows::Range { start, len };
+                start += len;
             }
-            None
+            Ok(Routing { rows, keys: None, round_robin_steps: runs as u64 })
         }
-    };
-    Ok(Routing { rows, keys })
+    }
 }
 
 fn partition_of_key(keys: &StringArray, row: usize, partitions: usize) -> usize {
@@ -110,9 +150,18 @@ mod tests {
     fn same_key_same_partition_and_round_robin_spreads() {
         let keys: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a", "c", "a"]));
         let r = route(Some(&keys), 5, 4, 0).unwrap();
-        let home = r.rows.iter().position(|rows| rows.contains(&0)).unwrap();
-        assert!(r.rows[home].contains(&2) && r.rows[home].contains(&4));
-        let rr = route(None, 8, 4, 1).unwrap();
-        assert_eq!(rr.rows, vec![vec![3, 7], vec![0, 4], vec![1, 5], vec![2, 6]]);
+        let holds = |rows: &PartitionRows, i: u32| matches!(rows, PartitionRows::Indices(r) if r.contains(&i));
+        let home = r.rows.iter().position(|rows| holds(rows, 0)).unwrap();
+        assert!(holds(&r.rows[home], 2) && holds(&r.rows[home], 4));
+        assert_eq!(r.rows.iter().map(PartitionRows::len).sum::<usize>(), 5);
+
+        let rr = route(None, 10, 4, 1).unwrap();
+        let range = |start, len| PartitionRows::Range { start, len };
+        assert_eq!(rr.rows, vec![range(8, 2), range(0, 3), range(3, 3), range(6, 2)]);
+        assert_eq!(rr.round_robin_steps, 4);
+        // Single rows rotate.
+        let one = route(None, 1, 4, 6).unwrap();
+        assert_eq!(one.rows[2], range(0, 1));
+        assert_eq!(one.round_robin_steps, 1);
     }
 }

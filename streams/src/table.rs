@@ -7,13 +7,14 @@ use arrow::datatypes::SchemaRef;
 use streamhouse_catalog::{TableEntry, TableOptions};
 use streamhouse_wal::Lsn;
 
-use crate::columns::stored_schema;
+use crate::columns::{stored_schema, wal_schema};
 use crate::partition::{Partition, PartitionSnapshot};
 
 #[derive(Debug)]
 pub struct StreamTable {
     pub entry: TableEntry,
     stored_schema: SchemaRef,
+    wal_schema: SchemaRef,
     pub(crate) partitions: Vec<Partition>,
     /// Index of the key column in the user schema.
     pub(crate) key_index: Option<usize>,
@@ -31,6 +32,7 @@ impl StreamTable {
             .and_then(|k| entry.arrow_schema.index_of(k).ok());
         StreamTable {
             stored_schema: stored_schema(&entry.arrow_schema),
+            wal_schema: wal_schema(&entry.arrow_schema),
             entry,
             partitions,
             key_index,
@@ -59,6 +61,11 @@ impl StreamTable {
     /// The user's columns followed by the system columns.
     pub fn stored_schema(&self) -> SchemaRef {
         self.stored_schema.clone()
+    }
+
+    /// The user's columns followed by `_key`: how rows are written to the WAL.
+    pub fn wal_schema(&self) -> SchemaRef {
+        self.wal_schema.clone()
     }
 
     pub fn options(&self) -> &TableOptions {
