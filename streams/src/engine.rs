@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Array, RecordBatch};
-use arrow::compute::concat_batches;
 use arrow::datatypes::Schema;
 use object_store::ObjectStore;
 use streamhouse_catalog::{Catalog, TableEntry, TableOptions};
@@ -259,13 +258,14 @@ impl Streams {
                 None => grouped.push((w.table, w.batches)),
             }
         }
-        let mut prepared = Vec::with_capacity(grouped.len());
+        let mut prepared: Vec<(Arc<StreamTable>, RecordBatch)> = Vec::new();
         let mut rows = 0u64;
         for (table, batches) in grouped {
-            let batch = prepare(&table, batches)?;
-            if batch.num_rows() > 0 {
-                rows += batch.num_rows() as u64;
-                prepared.push((table, batch));
+            for batch in prepare(&table, batches)? {
+                if batch.num_rows() > 0 {
+                    rows += batch.num_rows() as u64;
+                    prepared.push((table.clone(), batch));
+                }
             }
         }
         if prepared.is_empty() {
@@ -303,9 +303,16 @@ impl Streams {
                 return Err(Error::TableNotFound(format!("{}.{}", table.schema_name(), table.name())));
             }
             let now_us = now_micros();
+            // A partition may get several entries (one per input batch): their offsets follow
+            // one another.
+            let mut next_offsets: HashMap<(i64, usize), i64> = HashMap::new();
             let mut tail = Vec::with_capacity(parts.len());
             for w in &parts {
-                let base_offset = w.table.partitions[w.partition].read().next_offset;
+                let next = next_offsets
+                    .entry((w.table.id(), w.partition))
+                    .or_insert_with(|| w.table.partitions[w.partition].read().next_offset);
+                let base_offset = *next;
+                *next += w.wal_rows.num_rows() as i64;
                 record.set_base_offset(w.entry, base_offset);
                 let stored = stored_batch(&w.table.stored_schema(), &w.wal_rows, w.partition as u32, base_offset, now_us)?;
                 tail.push((base_offset, stored));
@@ -422,7 +429,8 @@ async fn load_table(catalog: &Catalog, entry: TableEntry) -> Result<StreamTable>
 }
 
 /// Checks the batches against the table's columns and joins them into one.
-fn prepare(table: &StreamTable, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+/// Checks the rows against the table's columns and gives them the table's schema.
+fn prepare(table: &StreamTable, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
     let schema = table.schema();
     for b in &batches {
         if b.num_columns() != schema.fields().len() {
@@ -447,14 +455,10 @@ fn prepare(table: &StreamTable, batches: Vec<RecordBatch>) -> Result<RecordBatch
             }
         }
     }
-    let mut batches: Vec<RecordBatch> = batches
+    Ok(batches
         .into_iter()
         .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-        .collect::<std::result::Result<_, _>>()?;
-    if batches.len() == 1 {
-        return Ok(batches.pop().expect("one batch"));
-    }
-    Ok(concat_batches(&schema, &batches)?)
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// One partition's share of an append, encoded and waiting for its offsets.

@@ -50,10 +50,15 @@ pub struct Routing {
     pub round_robin_steps: u64,
 }
 
+/// Without a key, rows go to partitions in contiguous runs of at least this many rows (or
+/// all of them, when fewer): small appends stay whole, like Kafka's sticky partitioner,
+/// and no partition gets slivers that the tail would have to merge again.
+pub const MIN_ROUND_ROBIN_RUN: usize = 8192;
+
 /// Routes by the key column when there is one. Without a key, the rows are cut into up to
-/// `partitions` contiguous runs of near-equal length, the first going to partition
-/// `rr_start % partitions`: consecutive single-row appends rotate over the partitions, and
-/// a batch spreads evenly without copying its columns.
+/// `partitions` contiguous runs of near-equal length (at least [`MIN_ROUND_ROBIN_RUN`]
+/// rows), the first going to partition `rr_start % partitions`: consecutive appends rotate
+/// over the partitions, and a large batch spreads evenly without copying its columns.
 pub fn route(key: Option<&ArrayRef>, num_rows: usize, partitions: u32, rr_start: u64) -> Result<Routing> {
     let n = partitions.max(1) as usize;
     match key {
@@ -71,7 +76,7 @@ pub fn route(key: Option<&ArrayRef>, num_rows: usize, partitions: u32, rr_start:
             Ok(Routing { rows, keys: Some(text), round_robin_steps: 0 })
         }
         None => {
-            let runs = n.min(num_rows);
+            let runs = n.min(num_rows.div_ceil(MIN_ROUND_ROBIN_RUN));
             let mut rows = vec![PartitionRows::Range { start: 0, len: 0 }; n];
             let mut start = 0;
             for run in 0..runs {
@@ -155,13 +160,17 @@ mod tests {
         assert!(holds(&r.rows[home], 2) && holds(&r.rows[home], 4));
         assert_eq!(r.rows.iter().map(PartitionRows::len).sum::<usize>(), 5);
 
-        let rr = route(None, 10, 4, 1).unwrap();
         let range = |start, len| PartitionRows::Range { start, len };
-        assert_eq!(rr.rows, vec![range(8, 2), range(0, 3), range(3, 3), range(6, 2)]);
-        assert_eq!(rr.round_robin_steps, 4);
-        // Single rows rotate.
-        let one = route(None, 1, 4, 6).unwrap();
-        assert_eq!(one.rows[2], range(0, 1));
-        assert_eq!(one.round_robin_steps, 1);
+        let run = MIN_ROUND_ROBIN_RUN;
+        let big = route(None, 3 * run + 1, 4, 1).unwrap();
+        assert_eq!(big.rows, vec![range(0, 0), range(0, run + 1), range(run + 1, run), range(2 * run + 1, run)]);
+        assert_eq!(big.round_robin_steps, 3);
+        let huge = route(None, 10 * run, 4, 3).unwrap();
+        assert!(huge.rows.iter().all(|r| r.len() == 10 * run / 4));
+        // Small appends stay whole and rotate.
+        let small = route(None, 10, 4, 6).unwrap();
+        assert_eq!(small.rows[2], range(0, 10));
+        assert_eq!(small.round_robin_steps, 1);
+        assert!(route(None, 0, 4, 0).unwrap().rows.iter().all(PartitionRows::is_empty));
     }
 }
