@@ -10,7 +10,10 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::timezone::Tz;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::pg_text::{needs_pg_text, to_pg_text};
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
 use crate::error::{Error, Result};
@@ -387,21 +390,23 @@ fn unescape_text(field: &[u8]) -> Vec<u8> {
 }
 
 /// Encodes one batch in COPY text or CSV format.
-pub fn encode_batch(batch: &RecordBatch, format: &CopyFormat, out: &mut Vec<u8>) -> Result<()> {
+pub fn encode_batch(batch: &RecordBatch, format: &CopyFormat, zone: &Tz, out: &mut Vec<u8>) -> Result<()> {
     let mut all = Vec::new();
-    encode_rows(batch, format, |row| all.extend_from_slice(row))?;
+    encode_rows(batch, format, zone, |row| all.extend_from_slice(row))?;
     out.extend_from_slice(&all);
     Ok(())
 }
 
 /// Encodes a batch row by row, handing each encoded line (with its newline) to `emit`.
-pub fn encode_rows(batch: &RecordBatch, format: &CopyFormat, mut emit: impl FnMut(&[u8])) -> Result<()> {
-    let options = FormatOptions::default()
-        .with_null(&format.null)
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
-    let formatters: Vec<ArrayFormatter> = batch
+/// Values are in PostgreSQL's text forms; `zone` is the session's, for timestamptz.
+pub fn encode_rows(batch: &RecordBatch, format: &CopyFormat, zone: &Tz, mut emit: impl FnMut(&[u8])) -> Result<()> {
+    let options = FormatOptions::default().with_null(&format.null);
+    let columns: Vec<ArrayRef> = batch
         .columns()
+        .iter()
+        .map(|c| if needs_pg_text(c.data_type()) { to_pg_text(c, zone) } else { c.clone() })
+        .collect();
+    let formatters: Vec<ArrayFormatter> = columns
         .iter()
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
         .collect::<std::result::Result<_, _>>()?;
@@ -409,7 +414,7 @@ pub fn encode_rows(batch: &RecordBatch, format: &CopyFormat, mut emit: impl FnMu
     let mut out = Vec::new();
     for row in 0..batch.num_rows() {
         out.clear();
-        for (i, (f, column)) in formatters.iter().zip(batch.columns()).enumerate() {
+        for (i, (f, column)) in formatters.iter().zip(&columns).enumerate() {
             if i > 0 {
                 out.push(format.delimiter);
             }
@@ -489,7 +494,7 @@ mod tests {
         assert_eq!(s.value(0), "a\tb");
         assert!(s.is_null(1));
         let mut out = Vec::new();
-        encode_batch(b, &CopyFormat::default(), &mut out).unwrap();
+        encode_batch(b, &CopyFormat::default(), &"UTC".parse().unwrap(), &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "1\ta\\tb\n2\t\\N\n3\tx\n");
     }
 

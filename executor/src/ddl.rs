@@ -35,27 +35,39 @@ pub async fn create_schema(session: &Session, name: &SchemaName, if_not_exists: 
 }
 
 pub async fn create_table(session: &Session, create: &CreateTable) -> Result<Output> {
-    if create.query.is_some() {
-        return Err(Error::not_supported(
-            "CREATE TABLE ... AS SELECT is not supported yet",
-            "CREATE TABLE with columns, then INSERT INTO ... SELECT",
-        ));
-    }
     let (schema_name, table_name) = resolve_name(&create.name, &session.default_schema())
         .ok_or_else(|| Error::InvalidParameter(format!("bad table name {}", create.name)))?;
     if !session.streams().schema_exists(&schema_name) {
         return Err(Error::UndefinedSchema(schema_name));
     }
     let user_schema = column_schema(session, create).await?;
+    if create.or_replace {
+        session.streams().drop_table(&schema_name, &table_name).await?;
+    }
+    create_table_with_schema(session, create, &schema_name, &table_name, user_schema).await?;
+    Ok(Output::Command(CommandTag::new("CREATE TABLE")))
+}
+
+/// Creates a stream table with these columns and the statement's options (`WITH (...)`).
+pub(crate) async fn create_table_with_schema(
+    session: &Session,
+    create: &CreateTable,
+    schema_name: &str,
+    table_name: &str,
+    user_schema: Schema,
+) -> Result<()> {
+    if !session.streams().schema_exists(schema_name) {
+        return Err(Error::UndefinedSchema(schema_name.to_string()));
+    }
     let options = table_options(&create.table_options, &user_schema)?;
     let created = session
         .streams()
-        .create_table(&schema_name, &table_name, &user_schema, &options, create.if_not_exists)
+        .create_table(schema_name, table_name, &user_schema, &options, create.if_not_exists)
         .await;
     match created {
-        Ok(_) => Ok(Output::Command(CommandTag::new("CREATE TABLE"))),
+        Ok(_) => Ok(()),
         Err(streamhouse_streams::Error::Catalog(streamhouse_catalog::Error::AlreadyExists(_))) => {
-            Err(Error::DuplicateTable(table_name))
+            Err(Error::DuplicateTable(table_name.to_string()))
         }
         Err(streamhouse_streams::Error::Catalog(streamhouse_catalog::Error::SchemaNotFound(s))) => {
             Err(Error::UndefinedSchema(s))
@@ -65,7 +77,7 @@ pub async fn create_table(session: &Session, create: &CreateTable) -> Result<Out
 }
 
 /// Lets DataFusion turn the SQL column types into Arrow types (json becomes text, marked).
-async fn column_schema(session: &Session, create: &CreateTable) -> Result<Schema> {
+pub(crate) async fn column_schema(session: &Session, create: &CreateTable) -> Result<Schema> {
     let mut plain = create.clone();
     plain.table_options = CreateTableOptions::None;
     plain.if_not_exists = false;

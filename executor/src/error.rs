@@ -20,6 +20,10 @@ pub enum Error {
     DuplicateSchema(String),
     #[error("column \"{0}\" does not exist")]
     UndefinedColumn(String),
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
+    #[error("unrecognized configuration parameter \"{0}\"")]
+    UndefinedParameter(String),
     /// Valid SQL that StreamHouse deliberately does not do (with a hint on what to do instead).
     #[error("{message}")]
     NotSupported { message: String, hint: Option<String> },
@@ -69,6 +73,8 @@ impl Error {
             Error::UndefinedSchema(_) => "3F000",
             Error::DuplicateSchema(_) => "42P06",
             Error::UndefinedColumn(_) => "42703",
+            Error::DuplicateColumn(_) => "42701",
+            Error::UndefinedParameter(_) => "42704",
             Error::NotSupported { .. } => "0A000",
             Error::InvalidValue(_) => "22P02",
             Error::NotNullViolation(_) => "23502",

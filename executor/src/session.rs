@@ -64,6 +64,11 @@ impl Engine {
         }
     }
 
+    /// The DataFusion options every new session starts with (`RESET`).
+    pub(crate) fn base_options(&self) -> datafusion::config::ConfigOptions {
+        self.base_state.config().options().as_ref().clone()
+    }
+
     /// Parses SQL text into statements (Postgres dialect, with pg-compat rewrites).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         self.parser.parse(sql).map_err(|e| Error::Syntax { message: e.to_string(), position: None })
@@ -104,6 +109,12 @@ impl Session {
         self.txn.fail();
     }
 
+    /// The session's `TimeZone`, in which timestamptz values are shown.
+    pub fn time_zone(&self) -> arrow::array::timezone::Tz {
+        let utc = || "UTC".parse().expect("UTC is a time zone");
+        self.setting("timezone").and_then(|z| z.parse().ok()).unwrap_or_else(utc)
+    }
+
     /// A setting's current value (`SHOW x`, ParameterStatus).
     pub fn setting(&self, name: &str) -> Option<&str> {
         self.settings.get(name).map(String::as_str)
@@ -138,7 +149,10 @@ impl Session {
                 self.txn.release(&normalize(name))?;
                 Ok(Output::Command(CommandTag::new("RELEASE")))
             }
-            Statement::CreateTable(create) => crate::ddl::create_table(self, create).await,
+            Statement::CreateTable(create) => match &create.query {
+                Some(query) => crate::create_as::create_table_as(self, create, query).await,
+                None => crate::ddl::create_table(self, create).await,
+            },
             Statement::CreateSchema { schema_name, if_not_exists, .. } => {
                 crate::ddl::create_schema(self, schema_name, *if_not_exists).await
             }
@@ -166,13 +180,17 @@ impl Session {
                 crate::dml::copy(self, source, *to, target, options, legacy_options, params).await
             }
             Statement::Set(set) => crate::settings::set(self, set),
+            Statement::Reset(reset) => crate::settings::reset(self, reset),
             Statement::ShowVariable { variable } => crate::settings::show(self, variable).await,
             Statement::ShowTables { .. } => crate::settings::show_tables(self).await,
             Statement::ExplainTable { table_name, .. } => crate::settings::describe(self, table_name).await,
             Statement::Discard { .. } | Statement::Deallocate { .. } => Ok(Output::Command(CommandTag::new(
                 statement.to_string().split_whitespace().next().unwrap_or("DISCARD").to_uppercase(),
             ))),
-            _ => self.query(statement, params).await,
+            _ => match crate::create_as::select_into_as_create(statement) {
+                Some((create, query)) => crate::create_as::create_table_as(self, &create, &query).await,
+                None => self.query(statement, params).await,
+            },
         }
     }
 

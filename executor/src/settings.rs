@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::physical_plan::memory::MemoryStream;
-use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Set, Value};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Reset, ResetStatement, Set, Value};
 use streamhouse_streams::SYSTEM_COLUMNS;
 
 use crate::error::{Error, Result};
@@ -100,19 +100,56 @@ pub fn set(session: &mut Session, set: &Set) -> Result<Output> {
     Ok(Output::Command(CommandTag::new("SET")))
 }
 
+/// `RESET name` / `RESET ALL`: back to the values a new session starts with.
+pub fn reset(session: &mut Session, reset: &ResetStatement) -> Result<Output> {
+    match &reset.reset {
+        Reset::ALL => {
+            let base = session.engine().base_options();
+            *session.ctx.state_ref().write().config_mut().options_mut() = base;
+            session.settings = defaults();
+        }
+        Reset::ConfigurationParameter(name) => {
+            let name = key(&object_name(name));
+            if name.starts_with("datafusion.") {
+                let value = session.engine().base_options().entries().into_iter().find(|e| e.key == name);
+                let value = value.ok_or_else(|| Error::UndefinedParameter(name.clone()))?.value;
+                set_datafusion_option(session, &name, value.as_deref().unwrap_or(""))?;
+            } else {
+                let value = defaults().remove(&name).ok_or_else(|| Error::UndefinedParameter(name.clone()))?;
+                assign(session, &name, value)?;
+            }
+        }
+    }
+    Ok(Output::Command(CommandTag::new("RESET")))
+}
+
+fn set_datafusion_option(session: &mut Session, name: &str, value: &str) -> Result<()> {
+    let state = session.ctx.state_ref();
+    let mut state = state.write();
+    state.config_mut().options_mut().set(name, value)?;
+    Ok(())
+}
+
 fn assign(session: &mut Session, name: &str, value: String) -> Result<()> {
     let name = key(name);
     if name.starts_with("datafusion.") {
-        let state = session.ctx.state_ref();
-        let mut state = state.write();
-        state.config_mut().options_mut().set(&name, &value)?;
-        return Ok(());
+        return set_datafusion_option(session, &name, &value);
     }
     let value = if value.eq_ignore_ascii_case("default") {
         defaults().remove(&name).unwrap_or_default()
     } else {
         value
     };
+    let value = match name.as_str() {
+        "timezone" if ["utc", "gmt", "z", "zulu"].contains(&value.to_lowercase().as_str()) => "UTC".to_string(),
+        _ => value,
+    };
+    if name == "timezone" {
+        // DataFusion reads timestamptz literals and casts in this zone.
+        let invalid = || Error::InvalidParameter(format!("invalid value for parameter \"TimeZone\": \"{value}\""));
+        value.parse::<arrow::array::timezone::Tz>().map_err(|_| invalid())?;
+        set_datafusion_option(session, "datafusion.execution.time_zone", &value).map_err(|_| invalid())?;
+    }
     if name == "client_encoding" && !matches!(value.to_uppercase().replace('-', "").as_str(), "UTF8" | "UNICODE") {
         return Err(Error::not_supported(format!("client encoding {value} is not supported"), "use UTF8"));
     }
@@ -136,7 +173,11 @@ fn setting_value(e: &Expr) -> String {
 }
 
 pub async fn show(session: &mut Session, variable: &[Ident]) -> Result<Output> {
-    let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
+    // `SHOW datafusion.execution.batch_size` arrives as several identifiers, as do the
+    // multi-word names (`SHOW TIME ZONE`).
+    let parts: Vec<String> = variable.iter().map(|i| i.value.clone()).collect();
+    let separator = if parts.first().is_some_and(|p| p.eq_ignore_ascii_case("datafusion")) { "." } else { " " };
+    let name = parts.join(separator);
     let lower = match key(&name).as_str() {
         // Multi-word spellings PostgreSQL accepts for SHOW.
         "transaction isolation level" => "transaction_isolation".to_string(),
@@ -158,7 +199,7 @@ pub async fn show(session: &mut Session, variable: &[Ident]) -> Result<Output> {
     let value = session
         .settings
         .get(&lower)
-        .ok_or_else(|| Error::InvalidParameter(format!("unrecognized configuration parameter \"{name}\"")))?;
+        .ok_or_else(|| Error::UndefinedParameter(name.clone()))?;
     rows(vec![(lower.as_str(), strings(vec![value.as_str()]))])
 }
 

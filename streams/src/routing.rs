@@ -76,7 +76,7 @@ pub fn route(key: Option<&ArrayRef>, num_rows: usize, partitions: u32, rr_start:
             Ok(Routing { rows, keys: Some(text), round_robin_steps: 0 })
         }
         None => {
-            let runs = n.min(num_rows.div_ceil(MIN_ROUND_ROBIN_RUN));
+            let runs = n.min((num_rows / MIN_ROUND_ROBIN_RUN).max(1)).min(num_rows);
             let mut rows = vec![PartitionRows::Range { start: 0, len: 0 }; n];
             let mut start = 0;
             for run in 0..runs {

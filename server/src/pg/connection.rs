@@ -31,6 +31,8 @@ use tokio::sync::Mutex;
 use tracing::debug;
 
 use super::cancel::{CancelRegistry, CancelSignal, Canceller, Registration};
+use arrow::array::timezone::Tz;
+
 use super::respond::{command, copy_out, error_response, fields, rows, user_error};
 
 /// The pgwire handler set of one connection (pgwire asks for it per socket).
@@ -164,7 +166,7 @@ impl SimpleQueryHandler for Connection {
             match session.execute(&statement, None).await {
                 Ok(output) => {
                     let copy_in = matches!(output, Output::CopyIn(_));
-                    responses.push(self.respond(output, &Format::UnifiedText).await?);
+                    responses.push(self.respond(output, &Format::UnifiedText, session.time_zone()).await?);
                     if copy_in {
                         break;
                     }
@@ -186,11 +188,12 @@ impl Connection {
         self.cancel.get().map(|(signal, _)| signal.clone()).expect("registered at startup")
     }
 
-    async fn respond(&self, output: Output, format: &Format) -> PgWireResult<Response> {
+    /// `zone`: the session's TimeZone, for timestamptz text.
+    async fn respond(&self, output: Output, format: &Format, zone: Tz) -> PgWireResult<Response> {
         Ok(match output {
-            Output::Rows(stream) => rows(stream, format, &self.cancel_signal())?,
+            Output::Rows(stream) => rows(stream, format, zone, &self.cancel_signal())?,
             Output::Command(tag) => command(tag),
-            Output::CopyOut { rows, format } => copy_out(rows, format, &self.cancel_signal()),
+            Output::CopyOut { rows, format } => copy_out(rows, format, zone, &self.cancel_signal()),
             Output::CopyIn(target) => {
                 let columns = target.columns.len();
                 let decoder = CopyDecoder::new(target.format.clone(), target.data_schema());
@@ -275,7 +278,7 @@ impl ExtendedQueryHandler for Connection {
         };
         let mut session = self.session.lock().await;
         match session.execute(statement, params.as_ref()).await {
-            Ok(output) => self.respond(output, &portal.result_column_format).await,
+            Ok(output) => self.respond(output, &portal.result_column_format, session.time_zone()).await,
             Err(e) => Ok(error_response(&e)),
         }
     }

@@ -4,17 +4,19 @@
 
 use std::sync::Arc;
 
+use arrow::array::timezone::Tz;
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
 use super::cancel::CancelSignal;
-use streamhouse_executor::{CommandTag, CopyFormat, Error, TransactionEffect};
+use streamhouse_executor::{pg_text, CommandTag, CopyFormat, Error, TransactionEffect};
 
 pub fn error_info(e: &Error) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".to_owned(), e.sqlstate().to_owned(), e.to_string());
@@ -48,14 +50,15 @@ pub fn fields(schema: &arrow::datatypes::Schema, format: &Format) -> PgWireResul
 }
 
 /// Streams rows batch by batch (a huge result never sits whole in memory), until the
-/// client cancels.
-pub fn rows(stream: SendableRecordBatchStream, format: &Format, cancel: &CancelSignal) -> PgWireResult<Response> {
+/// client cancels. Text-format columns of the types PostgreSQL prints its own way are
+/// formatted by [`pg_text`] (in the session's time zone `zone`); the rest by `arrow-pg`.
+pub fn rows(stream: SendableRecordBatchStream, format: &Format, zone: Tz, cancel: &CancelSignal) -> PgWireResult<Response> {
     let fields = fields(&stream.schema(), format)?;
     let encode_fields = fields.clone();
     let rows = cancel
         .guard(stream)
         .map(move |batch| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
-            match batch {
+            match batch.and_then(|b| in_pg_text(b, &encode_fields, &zone)) {
                 Ok(batch) => arrow_pg::datatypes::encode_recordbatch(encode_fields.clone(), batch),
                 Err(e) => Box::new(std::iter::once(Err(user_error(&e)))),
             }
@@ -64,12 +67,30 @@ pub fn rows(stream: SendableRecordBatchStream, format: &Format, cancel: &CancelS
     Ok(Response::Query(QueryResponse::new(fields, rows)))
 }
 
+/// The batch with its text-format columns of [`pg_text::needs_pg_text`] types already
+/// turned into PostgreSQL's text (the row description keeps the original types).
+fn in_pg_text(batch: RecordBatch, fields: &[FieldInfo], zone: &Tz) -> Result<RecordBatch, Error> {
+    let text_columns: Vec<usize> = (0..batch.num_columns())
+        .filter(|&i| fields[i].format() == FieldFormat::Text && pg_text::needs_pg_text(batch.column(i).data_type()))
+        .collect();
+    if text_columns.is_empty() {
+        return Ok(batch);
+    }
+    let mut schema_fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = batch.columns().to_vec();
+    for i in text_columns {
+        columns[i] = pg_text::to_pg_text(&columns[i], zone);
+        schema_fields[i] = schema_fields[i].clone().with_data_type(DataType::Utf8);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// `COPY ... TO STDOUT`: one CopyData message per row, so the tag counts rows.
-pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, cancel: &CancelSignal) -> Response {
+pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, zone: Tz, cancel: &CancelSignal) -> Response {
     let columns = stream.schema().fields().len();
     let data = cancel.guard(stream).flat_map(move |batch| {
         let messages: Vec<PgWireResult<CopyData>> = match batch {
-            Ok(batch) => encode_rows(&batch, &format),
+            Ok(batch) => encode_rows(&batch, &format, &zone),
             Err(e) => vec![Err(user_error(&e))],
         };
         stream::iter(messages)
@@ -77,9 +98,9 @@ pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, cancel: &
     Response::CopyOut(CopyResponse::new(0, columns, data))
 }
 
-fn encode_rows(batch: &RecordBatch, format: &CopyFormat) -> Vec<PgWireResult<CopyData>> {
+fn encode_rows(batch: &RecordBatch, format: &CopyFormat, zone: &Tz) -> Vec<PgWireResult<CopyData>> {
     let mut out = Vec::with_capacity(batch.num_rows());
-    if let Err(e) = streamhouse_executor::encode_rows(batch, format, |line| {
+    if let Err(e) = streamhouse_executor::encode_rows(batch, format, zone, |line| {
         out.push(Ok(CopyData::new(Bytes::copy_from_slice(line))))
     }) {
         out.push(Err(user_error(&e)));
