@@ -1,4 +1,4 @@
-//! StreamHouse metadata catalog: schemas, tables, partitions and segments.
+//! StreamHouse metadata catalog: schemas, tables, views, partitions and segments.
 //!
 //! Why this crate exists: every other component needs one durable, transactional place
 //! for "what tables exist, what their Arrow schema is, and which offsets of each partition
@@ -15,6 +15,7 @@ mod error;
 mod schemas;
 mod segments;
 mod tables;
+mod views;
 
 use std::sync::Arc;
 
@@ -81,6 +82,16 @@ pub struct TableEntry {
     /// User columns only; system columns (`_offset`, …) are added by the engine.
     pub arrow_schema: SchemaRef,
     pub options: TableOptions,
+    pub created_at_ms: i64,
+}
+
+/// A view as stored in the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewEntry {
+    pub schema: String,
+    pub name: String,
+    /// The query's SQL text.
+    pub definition: String,
     pub created_at_ms: i64,
 }
 

@@ -45,7 +45,7 @@ impl Catalog {
         Ok(true)
     }
 
-    /// Drops schema `name`. Refuses with [`Error::NotEmpty`] while it contains tables.
+    /// Drops schema `name`. Refuses with [`Error::NotEmpty`] while it contains tables or views.
     /// Returns `false` if it did not exist and `if_exists` is set.
     pub async fn drop_schema(&self, name: &str, if_exists: bool) -> Result<bool, Error> {
         let mut tx = self.begin_write().await?;
@@ -54,7 +54,12 @@ impl Catalog {
             .fetch_optional(&mut *tx)
             .await?
             .is_some();
-        if has_tables {
+        let has_views = sqlx::query("SELECT 1 FROM sh_views WHERE schema_name = $1 LIMIT 1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if has_tables || has_views {
             return Err(Error::NotEmpty(name.to_string()));
         }
         let deleted = match sqlx::query("DELETE FROM sh_schemas WHERE name = $1")

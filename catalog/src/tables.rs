@@ -65,6 +65,15 @@ impl Catalog {
         {
             return existed();
         }
+        if sqlx::query("SELECT 1 FROM sh_views WHERE schema_name = $1 AND name = $2")
+            .bind(schema)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists(qualified));
+        }
 
         // Portable id allocation: bump a one-row counter inside this transaction. On
         // PostgreSQL the row lock serialises concurrent creators; ids are never reused.

@@ -1,32 +1,52 @@
 //! DataFusion's view of the StreamHouse catalog: one database (`streamhouse`) whose
-//! schemas and tables are read live from [`Streams`], so a table created on one
+//! schemas, tables and views are read live from [`Streams`], so a table created on one
 //! connection is visible to every other at once.
+//!
+//! A view is planned from its SQL each time it is used (with the engine's base session
+//! state), so it always reads the tables as they are now.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::catalog::view::ViewTable;
 use datafusion::datasource::TableProvider;
+use datafusion::execution::context::SessionState;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::error::{DataFusionError, Result};
-use streamhouse_streams::Streams;
+use streamhouse_streams::{Streams, ViewEntry};
 
 use crate::provider::StreamTableProvider;
+use crate::session::plan_statement;
 
 /// The database name clients see (`current_database()`, `\l`).
 pub const DATABASE_NAME: &str = "streamhouse";
 pub const DEFAULT_SCHEMA: &str = "public";
 
-#[derive(Debug)]
 pub struct StreamCatalog {
     streams: Arc<Streams>,
     /// Schemas that are not stream tables (pg_catalog): registered by DataFusion helpers.
     builtin: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
+    /// Plans view definitions; set once the engine's session state is complete.
+    planner: Arc<OnceLock<SessionState>>,
+}
+
+impl std::fmt::Debug for StreamCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamCatalog").finish_non_exhaustive()
+    }
 }
 
 impl StreamCatalog {
     pub fn new(streams: Arc<Streams>) -> Self {
-        StreamCatalog { streams, builtin: RwLock::new(HashMap::new()) }
+        StreamCatalog { streams, builtin: RwLock::new(HashMap::new()), planner: Arc::new(OnceLock::new()) }
+    }
+
+    /// Gives the catalog the session state that view definitions are planned with.
+    pub fn set_planner(&self, state: SessionState) {
+        let _ = self.planner.set(state);
     }
 }
 
@@ -41,9 +61,9 @@ impl CatalogProvider for StreamCatalog {
         if let Some(s) = self.builtin.read().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Some(s.clone());
         }
-        self.streams
-            .schema_exists(name)
-            .then(|| Arc::new(StreamSchema { streams: self.streams.clone(), name: name.to_string() }) as _)
+        self.streams.schema_exists(name).then(|| {
+            Arc::new(StreamSchema { streams: self.streams.clone(), name: name.to_string(), planner: self.planner.clone() }) as _
+        })
     }
 
     fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> Result<Option<Arc<dyn SchemaProvider>>> {
@@ -51,26 +71,58 @@ impl CatalogProvider for StreamCatalog {
     }
 }
 
-#[derive(Debug)]
 struct StreamSchema {
     streams: Arc<Streams>,
     name: String,
+    planner: Arc<OnceLock<SessionState>>,
+}
+
+impl std::fmt::Debug for StreamSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSchema").field("name", &self.name).finish()
+    }
+}
+
+impl StreamSchema {
+    async fn view(&self, view: ViewEntry) -> Result<Arc<dyn TableProvider>> {
+        let state = self.planner.get().ok_or_else(|| DataFusionError::Internal("views are not ready yet".into()))?;
+        let external = |e: crate::error::Error| DataFusionError::External(Box::new(e));
+        let statement = parse_view_definition(&view.definition).map_err(external)?;
+        let plan = plan_statement(state, &self.streams, &statement, &view.schema).await.map_err(external)?;
+        Ok(Arc::new(ViewTable::new(plan, Some(view.definition))))
+    }
 }
 
 #[async_trait]
 impl SchemaProvider for StreamSchema {
     fn table_names(&self) -> Vec<String> {
-        self.streams.tables_in(&self.name).iter().map(|t| t.name().to_string()).collect()
+        let mut names: Vec<String> = self.streams.tables_in(&self.name).iter().map(|t| t.name().to_string()).collect();
+        names.extend(self.streams.views_in(&self.name).into_iter().map(|v| v.name));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        Ok(self
-            .streams
-            .table(&self.name, name)
-            .map(|t| Arc::new(StreamTableProvider::new(self.streams.clone(), t)) as _))
+        if let Some(t) = self.streams.table(&self.name, name) {
+            return Ok(Some(Arc::new(StreamTableProvider::new(self.streams.clone(), t))));
+        }
+        match self.streams.view(&self.name, name) {
+            Some(view) => Ok(Some(self.view(view).await?)),
+            None => Ok(None),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.streams.table(&self.name, name).is_some()
+        self.streams.table(&self.name, name).is_some() || self.streams.view(&self.name, name).is_some()
+    }
+}
+
+/// A stored view definition as one query statement.
+pub(crate) fn parse_view_definition(sql: &str) -> crate::error::Result<Statement> {
+    let mut statements = PostgresCompatibilityParser::new()
+        .parse(sql)
+        .map_err(|e| crate::error::Error::Internal(format!("stored view definition does not parse: {e}")))?;
+    match (statements.pop(), statements.is_empty()) {
+        (Some(statement), true) => Ok(statement),
+        _ => Err(crate::error::Error::Internal("stored view definition is not one statement".into())),
     }
 }

@@ -24,6 +24,9 @@ pub enum Error {
     DuplicateColumn(String),
     #[error("unrecognized configuration parameter \"{0}\"")]
     UndefinedParameter(String),
+    /// A view (or other object) whose definition cannot be accepted, e.g. a cycle.
+    #[error("{0}")]
+    InvalidObjectDefinition(String),
     /// Valid SQL that StreamHouse deliberately does not do (with a hint on what to do instead).
     #[error("{message}")]
     NotSupported { message: String, hint: Option<String> },
@@ -75,6 +78,7 @@ impl Error {
             Error::UndefinedColumn(_) => "42703",
             Error::DuplicateColumn(_) => "42701",
             Error::UndefinedParameter(_) => "42704",
+            Error::InvalidObjectDefinition(_) => "42P17",
             Error::NotSupported { .. } => "0A000",
             Error::InvalidValue(_) => "22P02",
             Error::NotNullViolation(_) => "23502",
@@ -115,7 +119,18 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             datafusion::common::SchemaError::AmbiguousReference { .. } => "42702",
             _ => "42P10",
         },
+        // PostgreSQL: `function foo(text) does not exist` (undefined_function).
+        DataFusionError::Plan(m)
+            if m.starts_with("Invalid function") || m.contains("No function matches") || m.contains("Failed to coerce arguments") =>
+        {
+            "42883"
+        }
         DataFusionError::Plan(_) => "42804",
+        // Our own errors raised inside DataFusion (a view's definition) keep their code.
+        DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
+            Some(ours) => ours.sqlstate(),
+            None => "XX000",
+        },
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
             arrow::error::ArrowError::CastError(_) | arrow::error::ArrowError::ParseError(_) => "22P02",

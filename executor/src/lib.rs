@@ -21,6 +21,7 @@ mod session;
 mod settings;
 mod transaction;
 mod values_insert;
+mod views;
 
 pub use catalog::{DATABASE_NAME, DEFAULT_SCHEMA};
 pub use copy::{encode_batch, encode_rows, CopyDecoder, CopyFormat, COPY_MAX_BUFFER_BYTES};

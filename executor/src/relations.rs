@@ -22,6 +22,33 @@ pub fn check_relations(statement: &Statement, is_missing: &dyn Fn(&ObjectName) -
     }
 }
 
+/// The relation names a statement reads (CTE names excluded), in order of appearance.
+pub fn referenced_relations(statement: &Statement) -> Vec<ObjectName> {
+    let mut ctes = HashSet::new();
+    let _ = statement.visit(&mut CteNames(&mut ctes));
+    let mut names = Vec::new();
+    let _ = statement.visit(&mut Collect { ctes: &ctes, names: &mut names });
+    names
+}
+
+struct Collect<'a> {
+    ctes: &'a HashSet<String>,
+    names: &'a mut Vec<ObjectName>,
+}
+
+impl Visitor for Collect<'_> {
+    type Break = ();
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, args: None, .. } = factor {
+            let bare_cte = name.0.len() == 1 && name.0[0].as_ident().is_some_and(|i| self.ctes.contains(&normalize(i)));
+            if !bare_cte {
+                self.names.push(name.clone());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 struct CteNames<'a>(&'a mut HashSet<String>);
 
 impl Visitor for CteNames<'_> {

@@ -10,7 +10,9 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -43,11 +45,17 @@ impl Engine {
             // timestamptz columns carry a zone (UTC), as `_timestamp` does.
             .set_str("datafusion.execution.time_zone", "UTC");
         let ctx = SessionContext::new_with_config(config);
-        ctx.register_catalog(DATABASE_NAME, Arc::new(StreamCatalog::new(streams.clone())));
+        let catalog = Arc::new(StreamCatalog::new(streams.clone()));
+        ctx.register_catalog(DATABASE_NAME, catalog.clone());
         let url = url::Url::parse(SEGMENT_STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
         crate::functions::register(&ctx);
+        // json_get & co. and the `->` / `->>` operators over json text columns.
+        let mut json_functions = ctx.state();
+        datafusion_functions_json::register_all(&mut json_functions).map_err(Error::Query)?;
+        let ctx = SessionContext::new_with_state(json_functions);
+        catalog.set_planner(ctx.state());
         Ok(Arc::new(Engine { streams, base_state: ctx.state(), parser: PostgresCompatibilityParser::new() }))
     }
 
@@ -71,7 +79,13 @@ impl Engine {
 
     /// Parses SQL text into statements (Postgres dialect, with pg-compat rewrites).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        self.parser.parse(sql).map_err(|e| Error::Syntax { message: e.to_string(), position: None })
+        self.parser.parse(sql).map_err(|e| {
+            // The compatibility parser works on tokens without locations; plain sqlparser
+            // on the same text says where it failed.
+            let located = Parser::parse_sql(&PostgreSqlDialect {}, sql).err().map(|e| e.to_string());
+            let position = located.and_then(|m| syntax_error_position(sql, &m));
+            Error::Syntax { message: e.to_string(), position }
+        })
     }
 }
 
@@ -153,6 +167,10 @@ impl Session {
                 Some(query) => crate::create_as::create_table_as(self, create, query).await,
                 None => crate::ddl::create_table(self, create).await,
             },
+            Statement::CreateView(create) => crate::views::create_view(self, create).await,
+            Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
+                crate::views::drop_views(self, names, *if_exists).await
+            }
             Statement::CreateSchema { schema_name, if_not_exists, .. } => {
                 crate::ddl::create_schema(self, schema_name, *if_not_exists).await
             }
@@ -232,21 +250,7 @@ impl Session {
 
     /// Plans a statement after hiding system columns from wildcards.
     pub(crate) async fn logical_plan(&self, statement: &Statement) -> Result<LogicalPlan> {
-        let mut statement = statement.clone();
-        let streams = self.engine.streams.clone();
-        let default_schema = self.default_schema();
-        crate::relations::check_relations(&statement, &|name| {
-            // Only names that land in one of our schemas can be judged here; the rest
-            // (pg_catalog, information_schema) are DataFusion's to resolve.
-            resolve_name(name, &default_schema)
-                .is_some_and(|(s, t)| streams.schema_exists(&s) && streams.table(&s, &t).is_none() && !builtin_relation(&t))
-        })?;
-        hide_system_columns(&mut statement, &|name| {
-            resolve_name(name, &default_schema).is_some_and(|(s, t)| streams.table(&s, &t).is_some())
-        });
-        crate::naming::postgres_column_names(&mut statement);
-        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok(plan)
+        plan_statement(&self.ctx.state(), &self.engine.streams, statement, &self.default_schema()).await
     }
 
     pub(crate) fn default_schema(&self) -> String {
@@ -331,6 +335,41 @@ fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> 
 }
 
 /// Unqualified names DataFusion resolves itself (catalog tables without their schema).
+/// Plans a statement the way every query is planned: missing relations are 42P01, system
+/// columns are hidden from wildcards, result columns get PostgreSQL's names. Unqualified
+/// names resolve in `default_schema`.
+pub(crate) async fn plan_statement(
+    state: &SessionState,
+    streams: &Arc<Streams>,
+    statement: &Statement,
+    default_schema: &str,
+) -> Result<LogicalPlan> {
+    let mut statement = statement.clone();
+    crate::relations::check_relations(&statement, &|name| {
+        // Only names that land in one of our schemas can be judged here; the rest
+        // (pg_catalog, information_schema) are DataFusion's to resolve.
+        resolve_name(name, default_schema).is_some_and(|(s, t)| {
+            streams.schema_exists(&s) && streams.table(&s, &t).is_none() && streams.view(&s, &t).is_none() && !builtin_relation(&t)
+        })
+    })?;
+    hide_system_columns(&mut statement, &|name| {
+        resolve_name(name, default_schema).is_some_and(|(s, t)| streams.table(&s, &t).is_some())
+    });
+    crate::naming::postgres_column_names(&mut statement);
+    Ok(state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?)
+}
+
+/// sqlparser reports `... at Line: L, Column: C`; PostgreSQL reports a 1-based character
+/// position in the statement text, which psql turns into a caret under the error.
+fn syntax_error_position(sql: &str, message: &str) -> Option<usize> {
+    let at = message.rfind("at Line: ")?;
+    let (line, column) = message[at + "at Line: ".len()..].split_once(", Column: ")?;
+    let line: usize = line.trim().parse().ok()?;
+    let column: usize = column.trim().trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
+    let preceding: usize = sql.split('\n').take(line.checked_sub(1)?).map(|l| l.chars().count() + 1).sum();
+    Some(preceding + column)
+}
+
 fn builtin_relation(table: &str) -> bool {
     table.starts_with("pg_") || matches!(table, "tables" | "columns" | "views" | "schemata" | "df_settings")
 }
@@ -343,5 +382,20 @@ pub fn resolve_name(name: &ObjectName, default_schema: &str) -> Option<(String, 
         [s, t] => Some((s.clone(), t.clone())),
         [_db, s, t] => Some((s.clone(), t.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::syntax_error_position;
+
+    #[test]
+    fn line_and_column_become_a_character_position() {
+        let sql = "SELECT 1\nFRM t";
+        let found = "sql parser error: Expected: end of statement, found: FRM at Line: 2, Column: 1";
+        assert_eq!(syntax_error_position(sql, found), Some(10));
+        let found = "Expected: an SQL statement, found: SELEC at Line: 1, Column: 1";
+        assert_eq!(syntax_error_position("SELEC 1", found), Some(1));
+        assert_eq!(syntax_error_position("x", "no position here"), None);
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::Schema;
 use object_store::ObjectStore;
-use streamhouse_catalog::{Catalog, TableEntry, TableOptions};
+use streamhouse_catalog::{Catalog, TableEntry, TableOptions, ViewEntry};
 use streamhouse_wal::{Lsn, Wal, WalConfig};
 use tokio::sync::{Mutex, Notify};
 use tracing::{info, warn};
@@ -51,6 +51,8 @@ pub struct Streams {
     tables: RwLock<Tables>,
     /// Schema names, cached so DataFusion's synchronous catalog calls can list them.
     schemas: RwLock<std::collections::BTreeSet<String>>,
+    /// Views by (schema, name); the catalog holds them durably.
+    views: RwLock<std::collections::BTreeMap<(String, String), ViewEntry>>,
     /// Serializes offset assignment and WAL enqueue, so that offsets, LSNs and tail order agree.
     append_lock: Mutex<()>,
     /// Everything replayed at start-up is visible even before new appends are acknowledged.
@@ -83,6 +85,7 @@ impl Streams {
             tables.insert(table);
         }
         let schemas = catalog.list_schemas().await?.into_iter().collect();
+        let views = catalog.list_views().await?.into_iter().map(|v| ((v.schema.clone(), v.name.clone()), v)).collect();
         let started = Instant::now();
         let mut replayed_records = 0u64;
         let mut replayed_rows = 0u64;
@@ -134,6 +137,7 @@ impl Streams {
             config,
             tables: RwLock::new(tables),
             schemas: RwLock::new(schemas),
+            views: RwLock::new(views),
             append_lock: Mutex::new(()),
             recovered_lsn,
             tail_bytes: AtomicUsize::new(tail_bytes),
@@ -171,6 +175,29 @@ impl Streams {
         let dropped = self.catalog.drop_schema(name, if_exists).await?;
         self.schemas.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(dropped)
+    }
+
+    /// Creates or (with `or_replace`) redefines a view. The caller has checked the SQL.
+    pub async fn create_view(&self, schema: &str, name: &str, definition: &str, or_replace: bool) -> Result<()> {
+        let entry = self.catalog.create_view(schema, name, definition, or_replace).await?;
+        self.views.write().unwrap_or_else(|p| p.into_inner()).insert((schema.to_string(), name.to_string()), entry);
+        Ok(())
+    }
+
+    pub async fn drop_view(&self, schema: &str, name: &str) -> Result<bool> {
+        let dropped = self.catalog.drop_view(schema, name).await?;
+        self.views.write().unwrap_or_else(|p| p.into_inner()).remove(&(schema.to_string(), name.to_string()));
+        Ok(dropped)
+    }
+
+    pub fn view(&self, schema: &str, name: &str) -> Option<ViewEntry> {
+        self.views.read().unwrap_or_else(|p| p.into_inner()).get(&(schema.to_string(), name.to_string())).cloned()
+    }
+
+    /// Views of one schema, by name.
+    pub fn views_in(&self, schema: &str) -> Vec<ViewEntry> {
+        let views = self.views.read().unwrap_or_else(|p| p.into_inner());
+        views.values().filter(|v| v.schema == schema).cloned().collect()
     }
 
     /// Tables of one schema, by name.

@@ -29,5 +29,5 @@ pub use error::Error;
 pub use partition::{PartitionSnapshot, TailBatch};
 pub use table::{StreamTable, TableSnapshot};
 
-pub use streamhouse_catalog::{Catalog, SegmentEntry, TableEntry, TableOptions};
+pub use streamhouse_catalog::{Catalog, SegmentEntry, TableEntry, TableOptions, ViewEntry};
 pub use streamhouse_wal::Durability;

@@ -16,7 +16,8 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
 use super::cancel::CancelSignal;
-use streamhouse_executor::{pg_text, CommandTag, CopyFormat, Error, TransactionEffect};
+use pgwire::api::Type;
+use streamhouse_executor::{pg_text, CommandTag, CopyFormat, Error, TransactionEffect, PG_TYPE_METADATA};
 
 pub fn error_info(e: &Error) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".to_owned(), e.sqlstate().to_owned(), e.to_string());
@@ -45,8 +46,20 @@ pub fn command(tag: CommandTag) -> Response {
     }
 }
 
+/// The row description: `arrow-pg`'s mapping, except that columns declared json or jsonb
+/// (stored as text, marked in the field metadata) are reported as such, so drivers decode
+/// them as JSON.
 pub fn fields(schema: &arrow::datatypes::Schema, format: &Format) -> PgWireResult<Arc<Vec<FieldInfo>>> {
-    Ok(Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)?))
+    let mut fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)?;
+    for (info, field) in fields.iter_mut().zip(schema.fields()) {
+        let declared = match field.metadata().get(PG_TYPE_METADATA).map(String::as_str) {
+            Some("json") => Type::JSON,
+            Some("jsonb") => Type::JSONB,
+            _ => continue,
+        };
+        *info = FieldInfo::new(info.name().to_string(), info.table_id(), info.column_id(), declared, info.format());
+    }
+    Ok(Arc::new(fields))
 }
 
 /// Streams rows batch by batch (a huge result never sits whole in memory), until the
@@ -67,23 +80,47 @@ pub fn rows(stream: SendableRecordBatchStream, format: &Format, zone: Tz, cancel
     Ok(Response::Query(QueryResponse::new(fields, rows)))
 }
 
-/// The batch with its text-format columns of [`pg_text::needs_pg_text`] types already
-/// turned into PostgreSQL's text (the row description keeps the original types).
+/// The batch as PostgreSQL's encodings need it (the row description keeps the original
+/// types): text-format columns of [`pg_text::needs_pg_text`] types already turned into
+/// PostgreSQL's text, and binary-format jsonb as its binary form (version byte 1, then
+/// the text).
 fn in_pg_text(batch: RecordBatch, fields: &[FieldInfo], zone: &Tz) -> Result<RecordBatch, Error> {
-    let text_columns: Vec<usize> = (0..batch.num_columns())
-        .filter(|&i| fields[i].format() == FieldFormat::Text && pg_text::needs_pg_text(batch.column(i).data_type()))
+    let rewrite: Vec<usize> = (0..batch.num_columns())
+        .filter(|&i| match fields[i].format() {
+            FieldFormat::Text => pg_text::needs_pg_text(batch.column(i).data_type()),
+            FieldFormat::Binary => fields[i].datatype() == &Type::JSONB,
+        })
         .collect();
-    if text_columns.is_empty() {
+    if rewrite.is_empty() {
         return Ok(batch);
     }
     let mut schema_fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut columns = batch.columns().to_vec();
-    for i in text_columns {
+    for i in rewrite {
+        if fields[i].format() == FieldFormat::Binary {
+            columns[i] = jsonb_binary(&columns[i])?;
+            schema_fields[i] = schema_fields[i].clone().with_data_type(DataType::Binary);
+            continue;
+        }
         columns[i] = pg_text::to_pg_text(&columns[i], zone);
         schema_fields[i] = schema_fields[i].clone().with_data_type(DataType::Utf8);
     }
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).map_err(|e| Error::Internal(e.to_string()))
 }
+
+/// jsonb's binary wire form: a version byte (1) followed by the JSON text.
+fn jsonb_binary(column: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRef, Error> {
+    let text = arrow::compute::cast(column, &DataType::Utf8).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = text.as_any().downcast_ref::<arrow::array::StringArray>().expect("cast to Utf8 gives strings");
+    let binary: arrow::array::BinaryArray = text
+        .iter()
+        .map(|v| v.map(|json| [&[JSONB_VERSION][..], json.as_bytes()].concat()))
+        .collect();
+    Ok(Arc::new(binary))
+}
+
+/// The only jsonb binary format version PostgreSQL has.
+const JSONB_VERSION: u8 = 1;
 
 /// `COPY ... TO STDOUT`: one CopyData message per row, so the tag counts rows.
 pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, zone: Tz, cancel: &CancelSignal) -> Response {

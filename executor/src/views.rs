@@ -1,0 +1,95 @@
+//! `CREATE [OR REPLACE] VIEW` and `DROP VIEW`: named queries, stored in the catalog as SQL
+//! and planned again at each use (see `catalog.rs`).
+//!
+//! A definition is checked by planning it before it is stored, and a view may not read
+//! itself, directly or through other views: PostgreSQL refuses that too (42P17), and a
+//! stored cycle would make every later use recurse.
+
+use std::collections::HashSet;
+
+use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Query, Statement};
+
+use crate::catalog::parse_view_definition;
+use crate::error::{Error, Result};
+use crate::output::{CommandTag, Output};
+use crate::relations::referenced_relations;
+use crate::session::{resolve_name, Session};
+
+/// How deep a chain of views may be checked for cycles before it is refused.
+const MAX_VIEW_DEPTH: usize = 64;
+
+pub async fn create_view(session: &Session, create: &CreateView) -> Result<Output> {
+    if create.materialized {
+        return Err(Error::not_supported(
+            "CREATE MATERIALIZED VIEW is not supported yet",
+            "use CREATE VIEW (computed at each query) or CREATE TABLE ... AS SELECT (a snapshot)",
+        ));
+    }
+    let (schema, name) = resolve_name(&create.name, &session.default_schema())
+        .ok_or_else(|| Error::InvalidParameter(format!("bad view name {}", create.name)))?;
+    if !session.streams().schema_exists(&schema) {
+        return Err(Error::UndefinedSchema(schema));
+    }
+    if session.streams().table(&schema, &name).is_some() {
+        return Err(Error::DuplicateTable(name));
+    }
+    if session.streams().view(&schema, &name).is_some() && create.if_not_exists {
+        return Ok(Output::Command(CommandTag::new("CREATE VIEW")));
+    }
+    let definition = definition_sql(&create.query, &create.columns.iter().map(|c| c.name.to_string()).collect::<Vec<_>>());
+    // The definition must plan now, in the view's own schema, as it will at each use.
+    let statement = parse_view_definition(&definition)?;
+    crate::session::plan_statement(&session.ctx.state(), session.streams(), &statement, &schema).await?;
+    refuse_cycles(session, &schema, &name, &statement)?;
+    session.streams().create_view(&schema, &name, &definition, create.or_replace).await.map_err(|e| match e {
+        streamhouse_streams::Error::Catalog(streamhouse_catalog::Error::AlreadyExists(_)) => Error::DuplicateTable(name.clone()),
+        streamhouse_streams::Error::Catalog(streamhouse_catalog::Error::SchemaNotFound(s)) => Error::UndefinedSchema(s),
+        other => other.into(),
+    })?;
+    Ok(Output::Command(CommandTag::new("CREATE VIEW")))
+}
+
+pub async fn drop_views(session: &Session, names: &[ObjectName], if_exists: bool) -> Result<Output> {
+    for name in names {
+        let (schema, view) =
+            resolve_name(name, &session.default_schema()).ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        if !session.streams().drop_view(&schema, &view).await? && !if_exists {
+            return Err(Error::UndefinedTable(name.to_string()));
+        }
+    }
+    Ok(Output::Command(CommandTag::new("DROP VIEW")))
+}
+
+/// The stored SQL: the query, with the declared column names applied as an alias list.
+fn definition_sql(query: &Query, columns: &[String]) -> String {
+    if columns.is_empty() {
+        query.to_string()
+    } else {
+        format!("SELECT * FROM ({query}) AS v({})", columns.join(", "))
+    }
+}
+
+/// Refuses a definition that reaches `schema.name` through the views it reads.
+fn refuse_cycles(session: &Session, schema: &str, name: &str, statement: &Statement) -> Result<()> {
+    let target = (schema.to_string(), name.to_string());
+    let mut seen = HashSet::new();
+    let mut frontier: Vec<(String, Statement)> = vec![(schema.to_string(), statement.clone())];
+    for _ in 0..MAX_VIEW_DEPTH {
+        let Some((default_schema, statement)) = frontier.pop() else { return Ok(()) };
+        for relation in referenced_relations(&statement) {
+            let Some(resolved) = resolve_name(&relation, &default_schema) else { continue };
+            if resolved == target {
+                return Err(Error::InvalidObjectDefinition(format!(
+                    "infinite recursion detected in view \"{name}\": it reads itself"
+                )));
+            }
+            if !seen.insert(resolved.clone()) {
+                continue;
+            }
+            if let Some(view) = session.streams().view(&resolved.0, &resolved.1) {
+                frontier.push((view.schema.clone(), parse_view_definition(&view.definition)?));
+            }
+        }
+    }
+    Err(Error::InvalidObjectDefinition(format!("view \"{name}\" reads views nested more than {MAX_VIEW_DEPTH} deep")))
+}
