@@ -136,7 +136,44 @@ on_both_backends!(
     reopen_persists,
     concurrent_commit_one_wins,
     concurrent_create_table_one_wins,
+    views_create_replace_drop,
 );
+
+/// Views share the relation namespace with tables, survive reopening, keep a schema
+/// from being dropped, and are replaced only when asked.
+async fn views_create_replace_drop(db: &TestDb) {
+    let cat = db.open().await;
+    let schema = arrow_schema::Schema::new(vec![arrow_schema::Field::new("a", arrow_schema::DataType::Int64, true)]);
+    cat.create_table("public", "t", &schema, &TableOptions::default(), false).await.unwrap();
+    cat.create_view("public", "v", "SELECT a FROM t", false).await.unwrap();
+    assert!(matches!(cat.create_view("public", "v", "SELECT 1", false).await, Err(Error::AlreadyExists(_))));
+    assert!(matches!(cat.create_view("public", "t", "SELECT 1", true).await, Err(Error::AlreadyExists(_))));
+    assert!(matches!(
+        cat.create_table("public", "v", &schema, &TableOptions::default(), false).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(cat.create_view("nosuch", "v", "SELECT 1", false).await, Err(Error::SchemaNotFound(_))));
+    cat.create_view("public", "v", "SELECT a + 1 FROM t", true).await.unwrap();
+
+    cat.create_schema("other", false).await.unwrap();
+    cat.create_view("other", "w", "SELECT 2", false).await.unwrap();
+    assert!(matches!(cat.drop_schema("other", false).await, Err(Error::NotEmpty(_))));
+
+    drop(cat);
+    let cat = db.open().await;
+    let mut views: Vec<_> = cat.list_views().await.unwrap().into_iter().map(|v| (v.schema, v.name, v.definition)).collect();
+    views.sort();
+    assert_eq!(
+        views,
+        vec![
+            ("other".into(), "w".into(), "SELECT 2".into()),
+            ("public".into(), "v".into(), "SELECT a + 1 FROM t".into())
+        ]
+    );
+    assert!(cat.drop_view("other", "w").await.unwrap());
+    assert!(!cat.drop_view("other", "w").await.unwrap());
+    assert!(cat.drop_schema("other", false).await.unwrap());
+}
 
 fn simple_schema() -> Schema {
     Schema::new(vec![
