@@ -123,7 +123,23 @@ def bench_copy(db, rows, seed):
     return rows / elapsed, sum(len(c) for c in chunks) / elapsed / 1e6
 
 
-async def bench_insert(db, seconds, conns):
+def cpu_seconds(pid):
+    """User + system CPU of a process and its children (PostgreSQL's backends), by pid."""
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    out = {}
+    for p in pids:
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            out[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return out
+
+
+async def bench_insert(db, seconds, conns, server_pid):
+    """Rows/s, p50 and p99 latency, and server CPU microseconds per row (sampled over the
+    middle of the run, while every connection is open: CPU per row is steadier than
+    rows/s on a 2-core machine shared with the client)."""
     latencies, stop_at = [], time.perf_counter() + seconds
     with psycopg.connect(db.dsn, autocommit=True) as c:
         c.execute("DROP TABLE IF EXISTS ins")
@@ -140,12 +156,22 @@ async def bench_insert(db, seconds, conns):
             i += 1
         await conn.close()
 
+    cpu = {}
+
+    async def sample():
+        await asyncio.sleep(seconds * 0.2)
+        cpu["before"], cpu["rows_before"], cpu["t0"] = cpu_seconds(server_pid), len(latencies), time.perf_counter()
+        await asyncio.sleep(seconds * 0.6)
+        after = cpu_seconds(server_pid)
+        cpu["used"] = sum(v - cpu["before"].get(p, 0) for p, v in after.items())
+        cpu["rows"] = len(latencies) - cpu["rows_before"]
+
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(conns)))
+    await asyncio.gather(sample(), *(worker(w) for w in range(conns)))
     elapsed = time.perf_counter() - t0
     latencies.sort()
     pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-    return len(latencies) / elapsed, pct(0.5), pct(0.99)
+    return len(latencies) / elapsed, pct(0.5), pct(0.99), cpu["used"] / max(cpu["rows"], 1) * 1e6
 
 
 def to_url(dsn):
@@ -202,7 +228,9 @@ def main():
             try:
                 r = {}
                 r["copy_rows_s"], r["copy_mb_s"] = bench_copy(db, args.rows, args.seed)
-                r["ins_rows_s"], r["ins_p50_ms"], r["ins_p99_ms"] = asyncio.run(bench_insert(db, args.insert_seconds, args.connections))
+                server_pid = db.pid if cls is StreamHouse else db.postmaster
+                r["ins_rows_s"], r["ins_p50_ms"], r["ins_p99_ms"], r["ins_cpu_us"] = asyncio.run(
+                    bench_insert(db, args.insert_seconds, args.connections, server_pid))
                 bench_copy(db, args.scan_rows, args.seed)
                 if cls is StreamHouse:
                     with psycopg.connect(db.dsn, autocommit=True) as c:
@@ -225,6 +253,7 @@ def main():
     line(f"INSERT 1 row x {args.connections} conns, rows/s", sh["ins_rows_s"], pg["ins_rows_s"], "{:,.0f}")
     line("  INSERT latency p50, ms", sh["ins_p50_ms"], pg["ins_p50_ms"], "{:.2f}", higher=False)
     line("  INSERT latency p99, ms", sh["ins_p99_ms"], pg["ins_p99_ms"], "{:.2f}", higher=False)
+    line("  INSERT server CPU per row, us", sh["ins_cpu_us"], pg["ins_cpu_us"], "{:.1f}", higher=False)
     line(f"GROUP BY over {args.scan_rows:,} rows, s", sh["scan_s"], pg["scan_s"], "{:.3f}", higher=False)
     print(f"{'peak server memory, MiB':<44}{sh['peak_mib']:>14.0f}{pg['peak_mib']:>14.0f}")
     if sh.get("duckdb_scan_s"):
