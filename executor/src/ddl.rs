@@ -7,7 +7,7 @@ use arrow::datatypes::{Field, Schema};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
+    ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
     Statement, Value,
 };
 use streamhouse_streams::{is_system_column, TableOptions};
@@ -84,6 +84,13 @@ pub(crate) async fn column_schema(session: &Session, create: &CreateTable) -> Re
     let mut pg_types = HashMap::new();
     for column in &mut plain.columns {
         let name = normalize(&column.name);
+        if column.options.iter().any(|o| matches!(o.option, ColumnOption::Default(_))) {
+            // Ignoring it would store NULLs where the user expects the default.
+            return Err(Error::not_supported(
+                format!("DEFAULT for column \"{name}\" is not supported yet"),
+                "write the value explicitly in INSERT and COPY",
+            ));
+        }
         if is_system_column(&name) {
             return Err(Error::InvalidParameter(format!(
                 "column name \"{name}\" is reserved for a system column"

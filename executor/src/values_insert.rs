@@ -22,6 +22,8 @@ enum Cell {
     /// A literal, kept as text and cast to the column type the way PostgreSQL reads
     /// an untyped literal.
     Text(String),
+    /// A numeric literal, as written.
+    Number(String),
     /// `$n`, zero-based.
     Param(usize),
 }
@@ -130,14 +132,14 @@ fn cell(expr: &Expr) -> Option<Cell> {
     match expr {
         Expr::Value(v) => match &v.value {
             Value::Null => Some(Cell::Null),
-            Value::Number(n, _) => Some(Cell::Text(n.to_string())),
+            Value::Number(n, _) => Some(Cell::Number(n.to_string())),
             Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(Cell::Text(s.clone())),
             Value::Boolean(b) => Some(Cell::Text(b.to_string())),
             Value::Placeholder(p) => p.strip_prefix('$')?.parse::<usize>().ok().filter(|n| *n >= 1).map(|n| Cell::Param(n - 1)),
             _ => None,
         },
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match cell(expr)? {
-            Cell::Text(n) if n.starts_with(|c: char| c.is_ascii_digit() || c == '.') => Some(Cell::Text(format!("-{n}"))),
+            Cell::Number(n) => Some(Cell::Number(format!("-{n}"))),
             _ => None,
         },
         Expr::Nested(inner) => cell(inner),
@@ -151,6 +153,13 @@ fn value_array(cell: &Cell, params: &[&ScalarValue], field: &Field) -> Result<Ar
     let source: ArrayRef = match cell {
         Cell::Null => return Ok(new_null_array(target, 1)),
         Cell::Text(s) => Arc::new(StringArray::from(vec![s.as_str()])),
+        // A numeric literal with a fraction written to an integer column is rounded, as
+        // PostgreSQL's numeric-to-integer assignment does (half away from zero).
+        Cell::Number(n) if target.is_integer() && n.contains(['.', 'e', 'E']) => {
+            let value: f64 = n.parse().map_err(|_| Error::InvalidValue(format!("invalid number {n}")))?;
+            Arc::new(arrow::array::Float64Array::from(vec![value.round()]))
+        }
+        Cell::Number(n) => Arc::new(StringArray::from(vec![n.as_str()])),
         Cell::Param(i) => params
             .get(*i)
             .ok_or_else(|| Error::InvalidParameter(format!("there is no parameter ${}", i + 1)))?
