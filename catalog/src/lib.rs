@@ -123,6 +123,27 @@ pub struct SegmentEntry {
     pub created_at_ms: i64,
 }
 
+/// The two kinds of relation, which share one namespace per schema.
+#[derive(Clone, Copy)]
+pub(crate) enum Relation {
+    Table,
+    View,
+}
+
+/// Whether `schema.name` exists as this kind of relation, seen from `conn` (a transaction).
+pub(crate) async fn relation_exists(
+    conn: &mut sqlx::AnyConnection,
+    kind: Relation,
+    schema: &str,
+    name: &str,
+) -> Result<bool, Error> {
+    let sql = match kind {
+        Relation::Table => "SELECT 1 FROM sh_tables WHERE schema_name = $1 AND name = $2",
+        Relation::View => "SELECT 1 FROM sh_views WHERE schema_name = $1 AND name = $2",
+    };
+    Ok(sqlx::query(sql).bind(schema).bind(name).fetch_optional(conn).await?.is_some())
+}
+
 /// Wall-clock milliseconds since the Unix epoch, for `created_at_ms` columns.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{Catalog, Error, PartitionEntry, TableEntry, TableOptions};
+use crate::{relation_exists, Catalog, Error, PartitionEntry, Relation, TableEntry, TableOptions};
 
 const TABLE_COLUMNS: &str = "id, schema_name, name, arrow_schema, options, created_at_ms";
 
@@ -56,22 +56,10 @@ impl Catalog {
         {
             return Err(Error::SchemaNotFound(schema.to_string()));
         }
-        if sqlx::query("SELECT 1 FROM sh_tables WHERE schema_name = $1 AND name = $2")
-            .bind(schema)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some()
-        {
+        if relation_exists(&mut tx, Relation::Table, schema, name).await? {
             return existed();
         }
-        if sqlx::query("SELECT 1 FROM sh_views WHERE schema_name = $1 AND name = $2")
-            .bind(schema)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some()
-        {
+        if relation_exists(&mut tx, Relation::View, schema, name).await? {
             return Err(Error::AlreadyExists(qualified));
         }
 

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use crate::{Catalog, Error, ViewEntry};
+use crate::{relation_exists, Catalog, Error, Relation, ViewEntry};
 
 impl Catalog {
     /// Creates (or with `or_replace`, redefines) view `schema.name`.
@@ -13,21 +13,10 @@ impl Catalog {
         if sqlx::query("SELECT 1 FROM sh_schemas WHERE name = $1").bind(schema).fetch_optional(&mut *tx).await?.is_none() {
             return Err(Error::SchemaNotFound(schema.to_string()));
         }
-        if sqlx::query("SELECT 1 FROM sh_tables WHERE schema_name = $1 AND name = $2")
-            .bind(schema)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some()
-        {
+        if relation_exists(&mut tx, Relation::Table, schema, name).await? {
             return Err(Error::AlreadyExists(qualified));
         }
-        let existing = sqlx::query("SELECT 1 FROM sh_views WHERE schema_name = $1 AND name = $2")
-            .bind(schema)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let existing = relation_exists(&mut tx, Relation::View, schema, name).await?;
         if existing && !or_replace {
             return Err(Error::AlreadyExists(qualified));
         }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use datafusion::sql::sqlparser::ast::{CreateTable, ObjectName, Query, SetExpr, Statement};
+use datafusion::sql::sqlparser::ast::{CreateTable, Query, SetExpr, Statement};
 use futures::TryStreamExt;
 use streamhouse_streams::{is_system_column, TableWrite};
 
@@ -56,10 +56,10 @@ pub async fn create_table_as(session: &mut Session, create: &CreateTable, query:
     let mut plain = create.clone();
     plain.query = None;
     crate::ddl::create_table_with_schema(session, &plain, &schema_name, &table_name, columns).await?;
-    let table = session.resolve_table(&ObjectName::from(vec![
-        datafusion::sql::sqlparser::ast::Ident::with_quote('"', &schema_name),
-        datafusion::sql::sqlparser::ast::Ident::with_quote('"', &table_name),
-    ]))?;
+    let table = session
+        .streams()
+        .table(&schema_name, &table_name)
+        .ok_or_else(|| Error::Internal(format!("table {schema_name}.{table_name} vanished after CREATE")))?;
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let all_columns: Vec<usize> = (0..table.schema().fields().len()).collect();
     let written = match crate::dml::widen_to_table(&table, &all_columns, batches) {

@@ -10,9 +10,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, StringArray, StringBuilder,
-};
+use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::array::timezone::Tz;
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
@@ -147,11 +145,6 @@ pub fn to_pg_text(array: &ArrayRef, zone: &Tz) -> ArrayRef {
         }
         _ => array.clone(),
     }
-}
-
-/// Convenience for tests and callers holding a plain string column.
-pub fn as_strings(array: &ArrayRef) -> Option<&StringArray> {
-    array.as_any().downcast_ref::<StringArray>()
 }
 
 fn timestamp_micros<'a>(array: &'a ArrayRef, unit: &TimeUnit) -> Box<dyn Fn(usize) -> i64 + 'a> {
@@ -350,7 +343,11 @@ pub fn interval(months: i32, days: i32, micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Float64Array, TimestampMicrosecondArray};
+    use arrow::array::{Float64Array, StringArray, TimestampMicrosecondArray};
+
+    fn as_strings(array: &ArrayRef) -> Option<&StringArray> {
+        array.as_any().downcast_ref::<StringArray>()
+    }
 
     // Every expected string below was printed by PostgreSQL 15.
 
