@@ -218,7 +218,9 @@ def main():
     ap.add_argument("--insert-seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--only", default="copy,insert,scan", help="comma-separated subset of copy,insert,scan")
     args = ap.parse_args()
+    only = set(args.only.split(","))
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="streamhouse-bench-") as tmp:
@@ -227,18 +229,21 @@ def main():
             db = cls(tmp)
             try:
                 r = {}
-                r["copy_rows_s"], r["copy_mb_s"] = bench_copy(db, args.rows, args.seed)
+                if "copy" in only:
+                    r["copy_rows_s"], r["copy_mb_s"] = bench_copy(db, args.rows, args.seed)
                 server_pid = db.pid if cls is StreamHouse else db.postmaster
-                r["ins_rows_s"], r["ins_p50_ms"], r["ins_p99_ms"], r["ins_cpu_us"] = asyncio.run(
-                    bench_insert(db, args.insert_seconds, args.connections, server_pid))
-                bench_copy(db, args.scan_rows, args.seed)
-                if cls is StreamHouse:
-                    with psycopg.connect(db.dsn, autocommit=True) as c:
-                        c.execute("SELECT 1")
-                    time.sleep(1)
-                r["scan_s"] = bench_scan(db)
+                if "insert" in only:
+                    r["ins_rows_s"], r["ins_p50_ms"], r["ins_p99_ms"], r["ins_cpu_us"] = asyncio.run(
+                        bench_insert(db, args.insert_seconds, args.connections, server_pid))
+                if "scan" in only:
+                    bench_copy(db, args.scan_rows, args.seed)
+                    if cls is StreamHouse:
+                        with psycopg.connect(db.dsn, autocommit=True) as c:
+                            c.execute("SELECT 1")
+                        time.sleep(1)
+                    r["scan_s"] = bench_scan(db)
                 r["peak_mib"] = peak_rss_mib(db.pid if cls is StreamHouse else db.postmaster)
-                if cls is StreamHouse:
+                if cls is StreamHouse and "scan" in only:
                     db.stop()  # flushes every tail to Parquet for DuckDB
                     r["duckdb_scan_s"] = bench_duckdb(db.parquet_glob())
                 results[db.name] = r
@@ -248,17 +253,20 @@ def main():
     sh, pg = results["streamhouse"], results["postgresql"]
     print(f"\nStreamHouse vs PostgreSQL 15 on this machine ({os.cpu_count()} cores), same client, same data (~100-byte rows)\n")
     print(f"{'benchmark':<44}{'streamhouse':>14}{'postgresql':>14}{'ratio':>9}")
-    line = lambda name, a, b, fmt, higher=True: print(f"{name:<44}{fmt.format(a):>14}{fmt.format(b):>14}{(a / b if higher else b / a):>8.2f}x")
-    line(f"COPY FROM STDIN, rows/s ({args.rows:,} rows)", sh["copy_rows_s"], pg["copy_rows_s"], "{:,.0f}")
-    line(f"INSERT 1 row x {args.connections} conns, rows/s", sh["ins_rows_s"], pg["ins_rows_s"], "{:,.0f}")
-    line("  INSERT latency p50, ms", sh["ins_p50_ms"], pg["ins_p50_ms"], "{:.2f}", higher=False)
-    line("  INSERT latency p99, ms", sh["ins_p99_ms"], pg["ins_p99_ms"], "{:.2f}", higher=False)
-    line("  INSERT server CPU per row, us", sh["ins_cpu_us"], pg["ins_cpu_us"], "{:.1f}", higher=False)
-    line(f"GROUP BY over {args.scan_rows:,} rows, s", sh["scan_s"], pg["scan_s"], "{:.3f}", higher=False)
+    def line(name, key, fmt, higher=True):
+        if key in sh:
+            a, b = sh[key], pg[key]
+            print(f"{name:<44}{fmt.format(a):>14}{fmt.format(b):>14}{(a / b if higher else b / a):>8.2f}x")
+    line(f"COPY FROM STDIN, rows/s ({args.rows:,} rows)", "copy_rows_s", "{:,.0f}")
+    line(f"INSERT 1 row x {args.connections} conns, rows/s", "ins_rows_s", "{:,.0f}")
+    line("  INSERT latency p50, ms", "ins_p50_ms", "{:.2f}", higher=False)
+    line("  INSERT latency p99, ms", "ins_p99_ms", "{:.2f}", higher=False)
+    line("  INSERT server CPU per row, us", "ins_cpu_us", "{:.1f}", higher=False)
+    line(f"GROUP BY over {args.scan_rows:,} rows, s", "scan_s", "{:.3f}", higher=False)
     print(f"{'peak server memory, MiB':<44}{sh['peak_mib']:>14.0f}{pg['peak_mib']:>14.0f}")
-    if sh.get("duckdb_scan_s"):
+    if "scan" in only and sh.get("duckdb_scan_s"):
         print(f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}{'':>14}{sh['scan_s'] / sh['duckdb_scan_s']:>8.2f}x slower" if sh['scan_s'] > sh['duckdb_scan_s'] else f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}")
-    else:
+    elif "scan" in only:
         print("DuckDB: not installed (pip install duckdb) — skipped")
     print("\nratio: > 1 means StreamHouse is better (faster or higher throughput).")
     print(json.dumps(results))

@@ -79,6 +79,9 @@ impl Engine {
 
     /// Parses SQL text into statements (Postgres dialect, with pg-compat rewrites).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        if let Some(insert) = crate::values_insert::parse_constant_insert(sql) {
+            return Ok(vec![insert]);
+        }
         self.parser.parse(sql).map_err(|e| {
             // The compatibility parser works on tokens without locations; plain sqlparser
             // on the same text says where it failed.
@@ -146,10 +149,12 @@ impl Session {
         result
     }
 
+    /// Heavy arms are boxed so this future, which every statement (the one-row INSERT
+    /// too) builds and moves, stays small.
     async fn dispatch(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
         match statement {
             Statement::StartTransaction { .. } => Ok(self.begin()),
-            Statement::Commit { .. } => self.commit().await,
+            Statement::Commit { .. } => Box::pin(self.commit()).await,
             Statement::Rollback { savepoint: None, .. } => Ok(self.rollback()),
             Statement::Rollback { savepoint: Some(name), .. } => {
                 self.txn.rollback_to(&normalize(name))?;
@@ -164,23 +169,23 @@ impl Session {
                 Ok(Output::Command(CommandTag::new("RELEASE")))
             }
             Statement::CreateTable(create) => match &create.query {
-                Some(query) => crate::create_as::create_table_as(self, create, query).await,
-                None => crate::ddl::create_table(self, create).await,
+                Some(query) => Box::pin(crate::create_as::create_table_as(self, create, query)).await,
+                None => Box::pin(crate::ddl::create_table(self, create)).await,
             },
-            Statement::CreateView(create) => crate::views::create_view(self, create).await,
+            Statement::CreateView(create) => Box::pin(crate::views::create_view(self, create)).await,
             Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
-                crate::views::drop_views(self, names, *if_exists).await
+                Box::pin(crate::views::drop_views(self, names, *if_exists)).await
             }
             Statement::CreateSchema { schema_name, if_not_exists, .. } => {
-                crate::ddl::create_schema(self, schema_name, *if_not_exists).await
+                Box::pin(crate::ddl::create_schema(self, schema_name, *if_not_exists)).await
             }
             Statement::Drop { object_type, if_exists, names, cascade, .. } => {
-                crate::ddl::drop(self, object_type, *if_exists, names, *cascade).await
+                Box::pin(crate::ddl::drop(self, object_type, *if_exists, names, *cascade)).await
             }
             Statement::Insert(insert) => {
                 let writes = match ValuesInsert::plan(self, insert)? {
                     Some(values) => values.execute(params)?,
-                    None => crate::dml::insert(self, insert, params).await?,
+                    None => Box::pin(crate::dml::insert(self, insert, params)).await?,
                 };
                 let rows: u64 = writes.batches.iter().map(|b| b.num_rows() as u64).sum();
                 self.write(vec![writes]).await?;
@@ -195,19 +200,19 @@ impl Session {
                 "stream tables are append-only: rows leave by retention (WITH (retention = '7 days')) or DROP TABLE",
             )),
             Statement::Copy { source, to, target, options, legacy_options, .. } => {
-                crate::dml::copy(self, source, *to, target, options, legacy_options, params).await
+                Box::pin(crate::dml::copy(self, source, *to, target, options, legacy_options, params)).await
             }
             Statement::Set(set) => crate::settings::set(self, set),
             Statement::Reset(reset) => crate::settings::reset(self, reset),
-            Statement::ShowVariable { variable } => crate::settings::show(self, variable).await,
-            Statement::ShowTables { .. } => crate::settings::show_tables(self).await,
-            Statement::ExplainTable { table_name, .. } => crate::settings::describe(self, table_name).await,
+            Statement::ShowVariable { variable } => Box::pin(crate::settings::show(self, variable)).await,
+            Statement::ShowTables { .. } => Box::pin(crate::settings::show_tables(self)).await,
+            Statement::ExplainTable { table_name, .. } => Box::pin(crate::settings::describe(self, table_name)).await,
             Statement::Discard { .. } | Statement::Deallocate { .. } => Ok(Output::Command(CommandTag::new(
                 statement.to_string().split_whitespace().next().unwrap_or("DISCARD").to_uppercase(),
             ))),
             _ => match crate::create_as::select_into_as_create(statement) {
-                Some((create, query)) => crate::create_as::create_table_as(self, &create, &query).await,
-                None => self.query(statement, params).await,
+                Some((create, query)) => Box::pin(crate::create_as::create_table_as(self, &create, &query)).await,
+                None => Box::pin(self.query(statement, params)).await,
             },
         }
     }

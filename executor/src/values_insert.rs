@@ -9,7 +9,9 @@ use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch, StringArray};
 use arrow::compute::concat;
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::sql::sqlparser::ast::{Expr, Insert, SetExpr, TableObject, UnaryOperator, Value};
+use datafusion::sql::sqlparser::ast::{Expr, Insert, SetExpr, Statement, TableObject, UnaryOperator, Value};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use streamhouse_streams::{StreamTable, TableWrite};
 
 use crate::error::{Error, Result};
@@ -128,6 +130,24 @@ impl ValuesInsert {
     }
 }
 
+/// Parses `sql` when it is one `INSERT … VALUES` of constants and `$n` parameters, the
+/// statement drivers send most. Such a statement holds nothing the pg-compatibility
+/// rewrites of [`crate::Engine::parse`] act on (they fix clients' catalog queries), and
+/// skipping them roughly halves the cost of parsing it. `None` for anything else, and for
+/// SQL that does not parse (the full parser reports the error).
+pub fn parse_constant_insert(sql: &str) -> Option<Statement> {
+    if !sql.trim_start().get(..6)?.eq_ignore_ascii_case("insert") {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let [Statement::Insert(insert)] = statements.as_slice() else { return None };
+    let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else { return None };
+    if !values.rows.iter().all(|row| row.iter().all(|e| cell(e).is_some())) {
+        return None;
+    }
+    statements.pop()
+}
+
 fn cell(expr: &Expr) -> Option<Cell> {
     match expr {
         Expr::Value(v) => match &v.value {
@@ -166,4 +186,33 @@ fn value_array(cell: &Cell, params: &[&ScalarValue], field: &Field) -> Result<Ar
             .to_array_of_size(1)?,
     };
     crate::cast::to_column_type(&source, field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_constant_insert;
+    use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+    #[test]
+    fn constant_inserts_skip_the_compatibility_parser_with_the_same_result() {
+        let sql = "  insert INTO s.t (a, b, c) VALUES (1, 'x', $1), (-2.5, NULL, true)";
+        let fast = parse_constant_insert(sql).expect("a constant insert");
+        let full = PostgresCompatibilityParser::new().parse(sql).unwrap();
+        assert_eq!(vec![fast.to_string()], full.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn anything_else_takes_the_full_parser() {
+        for sql in [
+            "SELECT 1",
+            "INSERT INTO t SELECT 1",
+            "INSERT INTO t VALUES (now())",
+            "INSERT INTO t VALUES ('1'::regclass)",
+            "INSERT INTO t VALUES (1); SELECT 1",
+            "INSERT INTO t VALUES (1",
+            "INSERTX",
+        ] {
+            assert!(parse_constant_insert(sql).is_none(), "{sql}");
+        }
+    }
 }

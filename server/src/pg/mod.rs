@@ -4,6 +4,7 @@
 mod cancel;
 mod connection;
 mod respond;
+mod socket;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, max_connections: 
                         let handlers = Handlers::new(engine.clone(), manager.clone(), cancels.clone());
                         tasks.spawn(async move {
                             let _permit = permit;
-                            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            if let Err(e) = socket::process(socket, handlers).await {
                                 debug!(%peer, error = %e, "connection ended with an error");
                             }
                         });
