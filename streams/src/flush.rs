@@ -86,7 +86,7 @@ async fn flush_due(s: &Streams) -> Result<()> {
             if due {
                 flush_partition(s, &table, p).await?;
             } else {
-                compact_tail(s, &table, p)?;
+                compact_tail(s, &table, p).await?;
             }
         }
     }
@@ -116,7 +116,14 @@ async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Res
     if count == 0 {
         return Ok(());
     }
-    let batch = concat_batches(&table.stored_schema(), &batches)?;
+    // Merging and encoding take a CPU for a while: off the async workers serving clients.
+    let schema = table.stored_schema();
+    let (batch, bytes) = run_blocking(move || -> Result<_> {
+        let batch = concat_batches(&schema, &batches)?;
+        let bytes = encode_parquet(&batch)?;
+        Ok((batch, bytes))
+    })
+    .await??;
     let offsets = batch.column(table.schema().fields().len() + 1).as_primitive::<arrow::datatypes::Int64Type>();
     let base_offset = offsets.value(0);
     let end_offset = offsets.value(offsets.len() - 1) + 1;
@@ -128,15 +135,12 @@ async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Res
         arrow::compute::min(times).unwrap_or(0) / 1000,
         arrow::compute::max(times).unwrap_or(0) / 1000,
     );
-    let bytes = encode_parquet(&batch)?;
     let path = segment_path(table.id(), p as u32, base_offset);
     let size = bytes.len() as i64;
     s.store.put(&path, PutPayload::from(bytes)).await?;
     let sync_path = path.to_string();
     let opened = s.opened_store.clone();
-    tokio::task::spawn_blocking(move || opened.sync(&sync_path))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    run_blocking(move || opened.sync(&sync_path)).await??;
     let segment = SegmentEntry {
         table_id: table.id(),
         partition: p as i32,
@@ -174,7 +178,7 @@ async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Res
 /// Merges the visible prefix of a tail into one batch. Only the flusher removes tail
 /// entries from the front and appends only add at the back, so the prefix read under the
 /// read lock is still there when it is replaced under the write lock.
-fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
+async fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
     let visible = s.visible_lsn();
     let partition = &table.partitions[p];
     // The visible run of small batches after the leading large ones.
@@ -191,11 +195,13 @@ fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
         return Ok(());
     }
     let batches: Vec<_> = run.iter().map(|t| t.batch.clone()).collect();
+    let schema = table.stored_schema();
+    let to_merge = batches.clone();
     let merged = TailBatch {
         lsn: run.last().expect("non-empty").lsn,
         first_lsn: run.iter().map(|t| t.first_lsn).min().expect("non-empty"),
         base_offset: run[0].base_offset,
-        batch: concat_batches(&table.stored_schema(), &batches)?,
+        batch: run_blocking(move || concat_batches(&schema, &to_merge)).await??,
         appended_at: run[0].appended_at,
     };
     let old_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
@@ -210,6 +216,11 @@ fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
     s.tail_bytes.fetch_add(new_bytes, Ordering::AcqRel);
     s.tail_bytes.fetch_sub(old_bytes, Ordering::AcqRel);
     Ok(())
+}
+
+/// Runs CPU-heavy or blocking work on tokio's blocking pool.
+async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| std::io::Error::other(e.to_string()).into())
 }
 
 fn encode_parquet(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>> {
