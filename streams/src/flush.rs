@@ -195,16 +195,15 @@ async fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result
         return Ok(());
     }
     let batches: Vec<_> = run.iter().map(|t| t.batch.clone()).collect();
+    let old_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let schema = table.stored_schema();
-    let to_merge = batches.clone();
     let merged = TailBatch {
         lsn: run.last().expect("non-empty").lsn,
         first_lsn: run.iter().map(|t| t.first_lsn).min().expect("non-empty"),
         base_offset: run[0].base_offset,
-        batch: run_blocking(move || concat_batches(&schema, &to_merge)).await??,
+        batch: run_blocking(move || concat_batches(&schema, &batches)).await??,
         appended_at: run[0].appended_at,
     };
-    let old_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let new_bytes = merged.batch.get_array_memory_size();
     {
         // Only the flusher removes or replaces tail batches, so the run is still in place.
