@@ -48,7 +48,8 @@ class StreamHouse:
     def __init__(self, tmp):
         self.data = Path(tmp) / "sh"
         self.proc = subprocess.Popen(
-            [BIN, "--data-dir", str(self.data), "--pg-addr", "127.0.0.1:0", "--durability", "fsync"],
+            [BIN, "--data-dir", str(self.data), "--pg-addr", "127.0.0.1:0", "--flight-addr", "127.0.0.1:0",
+             "--durability", "fsync"],
             stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "sh.log", "wb"))
         deadline = time.time() + 60
         while not (self.data / "listeners.json").exists():
@@ -121,6 +122,74 @@ def bench_copy(db, rows, seed):
         elapsed = time.perf_counter() - t0
         assert c.execute("SELECT count(*) FROM bench").fetchone()[0] == rows
     return rows / elapsed, sum(len(c) for c in chunks) / elapsed / 1e6
+
+
+def flight_table(start, n, seed):
+    """The COPY benchmark's ~100-byte rows as an Arrow table."""
+    import pyarrow as pa
+    rng = random.Random(seed)
+    ids = range(start, start + n)
+    return pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "region": pa.array([REGIONS[i % len(REGIONS)] for i in ids]),
+        "x": pa.array([rng.random() * 1000 for _ in ids], pa.float64()),
+        "payload": pa.array([f"{'p' * 48}{i:012d}" for i in ids]),
+    })
+
+
+def bench_flight(db, rows, seed, chunk_rows=1_000_000, writers=2):
+    """Flight SQL bulk ingest (ADBC adbc_ingest, `writers` concurrent clients, one put per
+    chunk) and Flight read of the whole table (ADBC fetch_arrow_table); the read is compared
+    with psycopg's binary COPY of the same SELECT over the Postgres protocol."""
+    import concurrent.futures
+    import adbc_driver_flightsql.dbapi as flight_sql
+    uri = "grpc://" + json.loads((db.data / "listeners.json").read_text())["flight"]
+    chunks = [flight_table(s, min(chunk_rows, rows - s), seed + s) for s in range(0, rows, chunk_rows)]
+    arrow_bytes = sum(c.nbytes for c in chunks)
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP TABLE IF EXISTS fbench")
+        c.execute(TABLE_SQL.replace("bench", "fbench") + " WITH (partitions = 4)")
+
+    def put(part):
+        with flight_sql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+            return sum(cur.adbc_ingest("fbench", chunk, mode="append") for chunk in part)
+
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(writers) as pool:
+        ingested = sum(pool.map(put, [chunks[i::writers] for i in range(writers)]))
+    ingest_s = time.perf_counter() - t0
+    assert ingested == rows, (ingested, rows)
+
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM fbench").fetchone()[0] == rows
+    with flight_sql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetchall()
+        t0 = time.perf_counter()
+        cur.execute("SELECT * FROM fbench")
+        table = cur.fetch_arrow_table()
+        read_s = time.perf_counter() - t0
+    assert table.num_rows == rows
+    read_bytes = table.nbytes
+    del table
+    pg_copy_s, pg_copy_bytes = binary_copy_read(db.dsn, "SELECT * FROM fbench", rows)
+    return {
+        "fl_ingest_rows_s": rows / ingest_s, "fl_ingest_mb_s": arrow_bytes / ingest_s / 1e6,
+        "fl_read_rows_s": rows / read_s, "fl_read_mb_s": read_bytes / read_s / 1e6,
+        "pgwire_copy_read_rows_s": rows / pg_copy_s, "pgwire_copy_read_mb_s": pg_copy_bytes / pg_copy_s / 1e6,
+    }
+
+
+def binary_copy_read(dsn, query, rows):
+    """psycopg's binary COPY of a query's rows (read, not decoded); seconds and bytes."""
+    total = 0
+    with psycopg.connect(dsn, autocommit=True) as c:
+        t0 = time.perf_counter()
+        with c.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as cp:
+            for data in cp:
+                total += len(data)
+        elapsed = time.perf_counter() - t0
+    return elapsed, total
 
 
 def cpu_seconds(pid):
@@ -257,7 +326,8 @@ def main():
     ap.add_argument("--insert-seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--only", default="copy,insert,scan", help="comma-separated subset of copy,insert,scan")
+    ap.add_argument("--flight-rows", type=int, default=10_000_000, help="rows for the Flight ingest/read benchmark")
+    ap.add_argument("--only", default="copy,insert,scan,flight", help="comma-separated subset of copy,insert,scan,flight")
     args = ap.parse_args()
     only = set(args.only.split(","))
 
@@ -284,6 +354,19 @@ def main():
                             c.execute("SELECT 1")
                         time.sleep(1)
                     r["scan_s"] = bench_scan(db)
+                if "flight" in only:
+                    if cls is StreamHouse:
+                        r.update(bench_flight(db, args.flight_rows, args.seed))
+                    else:
+                        with psycopg.connect(db.dsn, autocommit=True) as c:
+                            c.execute("DROP TABLE IF EXISTS fbench")
+                            c.execute(TABLE_SQL.replace("bench", "fbench"))
+                            with c.cursor().copy("COPY fbench FROM STDIN") as cp:
+                                rng = random.Random(args.seed)
+                                for s0 in range(0, args.flight_rows, COPY_CHUNK_ROWS):
+                                    cp.write(rows_text(s0, min(COPY_CHUNK_ROWS, args.flight_rows - s0), rng))
+                        s_, b_ = binary_copy_read(db.dsn, "SELECT * FROM fbench", args.flight_rows)
+                        r["pgwire_copy_read_rows_s"], r["pgwire_copy_read_mb_s"] = args.flight_rows / s_, b_ / s_ / 1e6
                 r["peak_mib"] = peak_rss_mib(db.pid if cls is StreamHouse else db.postmaster)
                 if cls is StreamHouse and "scan" in only:
                     db.stop()  # flushes every tail to Parquet for DuckDB
@@ -309,6 +392,18 @@ def main():
     line("  INSERT latency p99, ms", "pgb_p99_ms", "{:.2f}", higher=False)
     line("  INSERT server CPU per row, us", "pgb_cpu_us", "{:.1f}", higher=False)
     line(f"GROUP BY over {args.scan_rows:,} rows, s", "scan_s", "{:.3f}", higher=False)
+    if "flight" in only:
+        print(f"\nArrow Flight SQL ({args.flight_rows:,} rows; StreamHouse only, peers in the same run)")
+        ingest, read = sh["fl_ingest_rows_s"], sh["fl_read_rows_s"]
+        print(f"{'Flight bulk ingest (ADBC, fsync), rows/s':<44}{ingest:>14,.0f}   {sh['fl_ingest_mb_s']:,.0f} MB/s Arrow;"
+              f" {ingest / sh['copy_rows_s']:.2f}x our COPY" if "copy_rows_s" in sh else
+              f"{'Flight bulk ingest (ADBC, fsync), rows/s':<44}{ingest:>14,.0f}   {sh['fl_ingest_mb_s']:,.0f} MB/s Arrow")
+        if "copy_rows_s" in pg:
+            print(f"{'  vs PostgreSQL COPY FROM STDIN':<44}{'':>14}{pg['copy_rows_s']:>14,.0f}{ingest / pg['copy_rows_s']:>8.2f}x")
+        print(f"{'  share of the disk limit (1.3 GB/s durable)':<44}{sh['fl_ingest_mb_s'] / 1300:>14.1%}")
+        print(f"{'Flight read SELECT *, rows/s':<44}{read:>14,.0f}   {sh['fl_read_mb_s']:,.0f} MB/s Arrow")
+        print(f"{'  vs binary COPY TO over pgwire, rows/s':<44}{sh['pgwire_copy_read_rows_s']:>14,.0f}{pg['pgwire_copy_read_rows_s']:>14,.0f}"
+              f"{read / sh['pgwire_copy_read_rows_s']:>8.2f}x (Flight / our pgwire)")
     print(f"{'peak server memory, MiB':<44}{sh['peak_mib']:>14.0f}{pg['peak_mib']:>14.0f}")
     if "scan" in only and sh.get("duckdb_scan_s"):
         print(f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}{'':>14}{sh['scan_s'] / sh['duckdb_scan_s']:>8.2f}x slower" if sh['scan_s'] > sh['duckdb_scan_s'] else f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}")

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
@@ -32,9 +33,10 @@ pub const SEGMENT_STORE_URL: &str = "streamhouse://segments";
 pub struct StreamTableProvider {
     streams: Arc<Streams>,
     table: Arc<StreamTable>,
-    /// The stored layout with every column nullable. NOT NULL is enforced by the write
-    /// path (`dml::widen_to_table`, `Streams::append`) with SQLSTATE 23502; declaring it to
-    /// DataFusion as well would make it fail earlier, inside VALUES, with an untyped error.
+    /// The stored layout with every column nullable and text as `Utf8View`. NOT
+    /// NULL is enforced by the write path (`dml::widen_to_table`, `Streams::append`) with
+    /// SQLSTATE 23502; declaring it to DataFusion as well would make it fail earlier,
+    /// inside VALUES, with an untyped error.
     schema: SchemaRef,
 }
 
@@ -47,7 +49,14 @@ impl std::fmt::Debug for StreamTableProvider {
 impl StreamTableProvider {
     pub fn new(streams: Arc<Streams>, table: Arc<StreamTable>) -> Self {
         let stored = table.stored_schema();
-        let fields: Vec<_> = stored.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        let fields: Vec<_> = stored
+            .fields()
+            .iter()
+            .map(|f| {
+                let scan_type = scan_type(f.data_type());
+                f.as_ref().clone().with_nullable(true).with_data_type(scan_type)
+            })
+            .collect();
         let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, stored.metadata().clone()));
         StreamTableProvider { streams, table, schema }
     }
@@ -87,7 +96,7 @@ impl TableProvider for StreamTableProvider {
             }
             files.extend(p.segments.iter().filter(|s| bounds.segment_may_match(s)).map(segment_file));
             if !p.tail.is_empty() {
-                let batches = p.tail.iter().map(|b| b.clone().with_schema(schema.clone())).collect::<Result<Vec<_>, _>>()?;
+                let batches = p.tail.iter().map(|b| to_scan_layout(b, &schema)).collect::<Result<Vec<_>>>()?;
                 tail_partitions.push(batches);
             }
         }
@@ -118,6 +127,31 @@ impl TableProvider for StreamTableProvider {
             _ => UnionExec::try_new(inputs)?,
         })
     }
+}
+
+/// The type a scan produces for a stored column type (see the module comment).
+fn scan_type(stored: &DataType) -> DataType {
+    match stored {
+        DataType::Utf8 => DataType::Utf8View,
+        other => other.clone(),
+    }
+}
+
+/// A tail batch (stored layout) in the scan layout: view-typed columns cast, others shared.
+fn to_scan_layout(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 fn segment_file(s: &SegmentEntry) -> PartitionedFile {

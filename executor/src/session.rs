@@ -284,9 +284,21 @@ impl Session {
 
     /// `COPY FROM STDIN` data has been decoded: append it like an INSERT.
     pub async fn copy_in(&mut self, target: &CopyIn, batches: Vec<arrow::record_batch::RecordBatch>) -> Result<u64> {
-        let batches = crate::dml::widen_to_table(&target.table, &target.columns, batches)?;
+        self.ingest(&target.table, &target.columns, batches).await
+    }
+
+    /// Appends decoded batches (COPY, Flight bulk ingest) like one INSERT: each batch's
+    /// columns go to the table columns at `columns`, cast to their types; missing columns
+    /// are null. All or nothing; returns the row count.
+    pub async fn ingest(
+        &mut self,
+        table: &Arc<StreamTable>,
+        columns: &[usize],
+        batches: Vec<arrow::record_batch::RecordBatch>,
+    ) -> Result<u64> {
+        let batches = crate::dml::widen_to_table(table, columns, batches)?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let result = self.write(vec![TableWrite { table: target.table.clone(), batches }]).await;
+        let result = self.write(vec![TableWrite { table: table.clone(), batches }]).await;
         if result.is_err() {
             self.txn.fail();
         }

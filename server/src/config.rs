@@ -17,6 +17,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Postgres wire protocol listener. Port 0 picks a free port (see listeners.json).
     pub pg_addr: SocketAddr,
+    /// Arrow Flight SQL listener (gRPC). Port 0 picks a free port (see listeners.json).
+    pub flight_addr: SocketAddr,
+    /// PEM certificate chain and private key: when both are set, Flight serves TLS only.
+    pub flight_tls_cert: Option<PathBuf>,
+    pub flight_tls_key: Option<PathBuf>,
     /// `sqlite://…` (default: DATA_DIR/catalog.db) or `postgres://…`.
     pub catalog_url: String,
     /// A folder (default: DATA_DIR/segments), `s3://bucket/prefix` or `memory://`.
@@ -61,6 +66,9 @@ pub enum LogFormat {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     pg_addr: Option<SocketAddr>,
+    flight_addr: Option<SocketAddr>,
+    flight_tls_cert: Option<PathBuf>,
+    flight_tls_key: Option<PathBuf>,
     catalog_url: Option<String>,
     object_store: Option<String>,
     durability: Option<DurabilityMode>,
@@ -84,6 +92,12 @@ pub struct Flags {
     pub data_dir: Option<PathBuf>,
     #[arg(long, global = true)]
     pub pg_addr: Option<SocketAddr>,
+    #[arg(long, global = true)]
+    pub flight_addr: Option<SocketAddr>,
+    #[arg(long, global = true)]
+    pub flight_tls_cert: Option<PathBuf>,
+    #[arg(long, global = true)]
+    pub flight_tls_key: Option<PathBuf>,
     #[arg(long, global = true)]
     pub catalog_url: Option<String>,
     #[arg(long, global = true)]
@@ -125,6 +139,9 @@ impl Config {
         layer.merge(FileConfig {
             data_dir: flags.data_dir.clone(),
             pg_addr: flags.pg_addr,
+            flight_addr: flags.flight_addr,
+            flight_tls_cert: flags.flight_tls_cert.clone(),
+            flight_tls_key: flags.flight_tls_key.clone(),
             catalog_url: flags.catalog_url.clone(),
             object_store: flags.object_store.clone(),
             durability: flags.durability,
@@ -140,6 +157,9 @@ impl Config {
         let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from("./streamhouse-data"));
         let config = Config {
             pg_addr: layer.pg_addr.unwrap_or_else(|| "127.0.0.1:5433".parse().expect("valid default")),
+            flight_addr: layer.flight_addr.unwrap_or_else(|| "127.0.0.1:50051".parse().expect("valid default")),
+            flight_tls_cert: layer.flight_tls_cert,
+            flight_tls_key: layer.flight_tls_key,
             catalog_url: layer
                 .catalog_url
                 .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("catalog.db").display())),
@@ -160,11 +180,15 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !self.allow_remote && !self.pg_addr.ip().is_loopback() {
-            return Err(format!(
-                "refusing to listen on {} (not loopback) without authentication; pass --allow-remote to do it anyway",
-                self.pg_addr
-            ));
+        for addr in [self.pg_addr, self.flight_addr] {
+            if !self.allow_remote && !addr.ip().is_loopback() {
+                return Err(format!(
+                    "refusing to listen on {addr} (not loopback) without authentication; pass --allow-remote to do it anyway"
+                ));
+            }
+        }
+        if self.flight_tls_cert.is_some() != self.flight_tls_key.is_some() {
+            return Err("flight_tls_cert and flight_tls_key must be set together".into());
         }
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());
@@ -180,7 +204,7 @@ impl FileConfig {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
         take!(
-            data_dir, pg_addr, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
+            data_dir, pg_addr, flight_addr, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
             max_connections, log_format, flush_interval_ms, segment_target_bytes, max_tail_bytes, wal_file_size
         );
     }

@@ -52,10 +52,18 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let pg_listener = TcpListener::bind(config.pg_addr).await.map_err(|e| format!("bind {}: {e}", config.pg_addr))?;
     let pg_addr = pg_listener.local_addr().map_err(|e| e.to_string())?;
-    write_listeners(&config, &[("pg", pg_addr)])?;
-    info!(%pg_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
+    let flight_listener =
+        TcpListener::bind(config.flight_addr).await.map_err(|e| format!("bind {}: {e}", config.flight_addr))?;
+    let flight_addr = flight_listener.local_addr().map_err(|e| e.to_string())?;
+    write_listeners(&config, &[("pg", pg_addr), ("flight", flight_addr)])?;
+    info!(%pg_addr, %flight_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tls = match (&config.flight_tls_cert, &config.flight_tls_key) {
+        (Some(cert), Some(key)) => Some(streamhouse_flight::TlsFiles { cert: cert.clone(), key: key.clone() }),
+        _ => None,
+    };
+    let flight = tokio::spawn(streamhouse_flight::serve(flight_listener, engine.clone(), tls, stop_rx.clone()));
     let pg = tokio::spawn(crate::pg::serve(pg_listener, engine, config.max_connections, stop_rx));
     shutdown_signal().await;
     info!("shutting down: no new connections");
@@ -63,6 +71,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     match tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), pg).await {
         Ok(_) => {}
         Err(_) => info!("connections did not finish in time; closing them"),
+    }
+    match tokio::time::timeout(SHUTDOWN_GRACE, flight).await {
+        Ok(Ok(Err(e))) => tracing::error!("{e}"),
+        Ok(_) => {}
+        Err(_) => info!("Flight calls did not finish in time; closing them"),
     }
     streams.shutdown().await.map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(config.data_dir.join("listeners.json"));

@@ -26,6 +26,7 @@ class Server:
         self.log_path = self.data_dir / "server.log"
         self.host = "127.0.0.1"
         self.port = None
+        self.flight_addr = None  # "127.0.0.1:PORT" of the Arrow Flight SQL listener
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -35,7 +36,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data-dir", str(self.data_dir), "--pg-addr", "127.0.0.1:0",
-             "--flush-interval-ms", "500", *self.extra_args],
+             "--flight-addr", "127.0.0.1:0", "--flush-interval-ms", "500", *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
         deadline = time.time() + START_TIMEOUT_S
@@ -44,7 +45,8 @@ class Server:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             if listeners.exists():
                 try:
-                    addr = json.loads(listeners.read_text())["pg"]
+                    bound = json.loads(listeners.read_text())
+                    addr, self.flight_addr = bound["pg"], bound["flight"]
                 except (ValueError, KeyError):
                     time.sleep(0.02)
                     continue
@@ -58,6 +60,10 @@ class Server:
         params = {"host": self.host, "port": self.port, "user": "tester", "dbname": "streamhouse"}
         params.update(kw)
         return " ".join(f"{k}={v}" for k, v in params.items())
+
+    @property
+    def flight_uri(self):
+        return f"grpc://{self.flight_addr}"
 
     def url(self):
         return f"postgresql://tester@{self.host}:{self.port}/streamhouse"
