@@ -72,7 +72,9 @@ async fn receive(data: PeekableFlightDataStream) -> Result<(Arc<Schema>, Vec<Rec
     let mut bytes = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Status::from)?;
-        bytes += batch.get_array_memory_size();
+        // The batch's own bytes: its columns share the message body, so
+        // `get_array_memory_size` would count the body once per column.
+        bytes += batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum::<usize>();
         if bytes > COPY_MAX_BUFFER_BYTES {
             return Err(Status::resource_exhausted(format!(
                 "one ingest may carry at most {COPY_MAX_BUFFER_BYTES} bytes of decoded data; split it into several puts"
