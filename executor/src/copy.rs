@@ -30,6 +30,8 @@ pub const COPY_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyFormat {
+    /// PostgreSQL's binary COPY format (COPY TO only; the front end encodes it).
+    pub binary: bool,
     pub csv: bool,
     pub delimiter: u8,
     pub null: String,
@@ -40,7 +42,7 @@ pub struct CopyFormat {
 
 impl Default for CopyFormat {
     fn default() -> Self {
-        CopyFormat { csv: false, delimiter: b'\t', null: "\\N".into(), header: false, quote: b'"', escape: b'"' }
+        CopyFormat { binary: false, csv: false, delimiter: b'\t', null: "\\N".into(), header: false, quote: b'"', escape: b'"' }
     }
 }
 
@@ -52,14 +54,10 @@ impl CopyFormat {
         for o in options {
             match o {
                 CopyOption::Format(ident) => match ident.value.to_lowercase().as_str() {
-                    "text" => f.csv = false,
-                    "csv" => f.csv = true,
-                    other => {
-                        return Err(Error::not_supported(
-                            format!("COPY format \"{other}\" is not supported"),
-                            "use FORMAT text or FORMAT csv",
-                        ))
-                    }
+                    "text" => (f.csv, f.binary) = (false, false),
+                    "csv" => (f.csv, f.binary) = (true, false),
+                    "binary" => (f.csv, f.binary) = (false, true),
+                    other => return Err(Error::InvalidParameter(format!("COPY format \"{other}\" not recognized"))),
                 },
                 CopyOption::Delimiter(c) => delimiter = Some(ascii(*c, "DELIMITER")?),
                 CopyOption::Null(s) => null = Some(s.clone()),
@@ -85,9 +83,17 @@ impl CopyFormat {
                         }
                     }
                 }
+                CopyLegacyOption::Binary => f.binary = true,
                 CopyLegacyOption::Delimiter(c) => delimiter = Some(ascii(*c, "DELIMITER")?),
                 CopyLegacyOption::Null(s) => null = Some(s.clone()),
                 other => return Err(Error::not_supported(format!("COPY option {other} is not supported"), "remove the option")),
+            }
+        }
+        if f.binary {
+            // As PostgreSQL: the text/CSV options make no sense in binary mode.
+            let text_only = [(delimiter.is_some(), "DELIMITER"), (null.is_some(), "NULL"), (f.header, "HEADER")];
+            if let Some((_, option)) = text_only.iter().find(|(given, _)| *given) {
+                return Err(Error::Syntax { message: format!("cannot specify {option} in BINARY mode"), position: None });
             }
         }
         f.delimiter = delimiter.unwrap_or(if f.csv { b',' } else { b'\t' });

@@ -161,6 +161,12 @@ pub async fn copy(
             let CopySource::Table { table_name, columns } = source else {
                 return Err(Error::InvalidParameter("COPY FROM needs a table".into()));
             };
+            if format.binary {
+                return Err(Error::not_supported(
+                    "COPY FROM with FORMAT binary is not supported",
+                    "use FORMAT text or FORMAT csv (COPY TO supports binary)",
+                ));
+            }
             let table = session.resolve_table(table_name)?;
             let schema = table.schema();
             let columns = if columns.is_empty() {

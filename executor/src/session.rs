@@ -227,6 +227,8 @@ impl Session {
             })
         };
         match statement {
+            // SELECT … INTO creates a table and returns no rows (a command).
+            Statement::Query(_) if crate::create_as::select_into_as_create(statement).is_some() => Ok(Description::default()),
             Statement::Query(_) | Statement::Explain { .. } => from_plan(&self.logical_plan(statement).await?, true),
             Statement::Insert(insert) => match ValuesInsert::plan(self, insert)? {
                 Some(values) => Ok(Description { parameters: values.parameter_types(), columns: None }),

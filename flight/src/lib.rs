@@ -39,35 +39,43 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// Serves Flight SQL on `listener` until `stop` turns true; in-flight calls are cut
-/// when the returned future is dropped.
-pub async fn serve(
-    listener: TcpListener,
-    engine: Arc<Engine>,
-    tls: Option<TlsFiles>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), String> {
-    let service = FlightServiceServer::new(StreamHouseFlightSql::new(engine))
-        .max_decoding_message_size(MAX_FLIGHT_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_FLIGHT_MESSAGE_BYTES);
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        let cert = std::fs::read(&tls.cert).map_err(|e| format!("flight_tls_cert {}: {e}", tls.cert.display()))?;
-        let key = std::fs::read(&tls.key).map_err(|e| format!("flight_tls_key {}: {e}", tls.key.display()))?;
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
-            .map_err(|e| format!("flight TLS: {e}"))?;
+/// The Flight SQL service, ready to serve: TLS material is read and checked here, so a
+/// bad certificate stops the server at startup rather than leaving a dead port.
+pub struct FlightServer {
+    router: tonic::transport::server::Router,
+}
+
+impl FlightServer {
+    pub fn new(engine: Arc<Engine>, tls: Option<TlsFiles>) -> Result<FlightServer, String> {
+        let service = FlightServiceServer::new(StreamHouseFlightSql::new(engine))
+            .max_decoding_message_size(MAX_FLIGHT_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_FLIGHT_MESSAGE_BYTES);
+        let mut builder = Server::builder();
+        if let Some(tls) = tls {
+            let cert = std::fs::read(&tls.cert).map_err(|e| format!("flight_tls_cert {}: {e}", tls.cert.display()))?;
+            let key = std::fs::read(&tls.key).map_err(|e| format!("flight_tls_key {}: {e}", tls.key.display()))?;
+            // rustls needs one process-wide crypto provider; several are linked in.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+                .map_err(|e| format!("flight TLS: {e}"))?;
+        }
+        Ok(FlightServer { router: builder.add_service(service) })
     }
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    builder
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
+
+    /// Serves on `listener` until `stop` turns true; in-flight calls are cut when the
+    /// returned future is dropped.
+    pub async fn serve(self, listener: TcpListener, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), String> {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        self.router
+            .serve_with_incoming_shutdown(incoming, async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
                 }
-            }
-        })
-        .await
-        .map_err(|e| format!("flight server: {e}"))
+            })
+            .await
+            .map_err(|e| format!("flight server: {e}"))
+    }
 }

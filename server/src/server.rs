@@ -55,15 +55,16 @@ pub async fn run(config: Config) -> Result<(), String> {
     let flight_listener =
         TcpListener::bind(config.flight_addr).await.map_err(|e| format!("bind {}: {e}", config.flight_addr))?;
     let flight_addr = flight_listener.local_addr().map_err(|e| e.to_string())?;
-    write_listeners(&config, &[("pg", pg_addr), ("flight", flight_addr)])?;
-    info!(%pg_addr, %flight_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tls = match (&config.flight_tls_cert, &config.flight_tls_key) {
         (Some(cert), Some(key)) => Some(streamhouse_flight::TlsFiles { cert: cert.clone(), key: key.clone() }),
         _ => None,
     };
-    let flight = tokio::spawn(streamhouse_flight::serve(flight_listener, engine.clone(), tls, stop_rx.clone()));
+    let flight_server = streamhouse_flight::FlightServer::new(engine.clone(), tls)?;
+    write_listeners(&config, &[("pg", pg_addr), ("flight", flight_addr)])?;
+    info!(%pg_addr, %flight_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let flight = tokio::spawn(flight_server.serve(flight_listener, stop_rx.clone()));
     let pg = tokio::spawn(crate::pg::serve(pg_listener, engine, config.max_connections, stop_rx));
     shutdown_signal().await;
     info!("shutting down: no new connections");

@@ -4,6 +4,8 @@ import asyncio
 import subprocess
 
 import asyncpg
+import psycopg
+import pytest
 import pandas as pd
 import sqlalchemy as sa
 
@@ -69,3 +71,38 @@ def test_sqlalchemy_inspect_and_pandas(server):
     assert list(df["name"]) == ["x", "y"]
     assert df["amount"].sum() == 6.0
     engine.dispose()
+
+
+def test_binary_copy_to_stdout_decodes_in_psycopg(server):
+    """psycopg's binary COPY reader gets PostgreSQL's binary COPY format: every value in its
+    binary wire form, NULLs as -1 lengths, the header and the trailer."""
+    import datetime
+    import decimal
+    with server.connect() as c:
+        c.execute("CREATE TABLE bc (id BIGINT NOT NULL, name TEXT, x DOUBLE PRECISION, ok BOOLEAN, "
+                  "at TIMESTAMP, n INT, d DATE, amount NUMERIC(10,2), raw BYTEA)")
+        c.execute("INSERT INTO bc VALUES (1, 'one', 1.5, true, '2024-01-02 03:04:05.5', 7, '2024-02-29', 12.34, '\\x0102'), "
+                  "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
+        types = ["int8", "text", "float8", "bool", "timestamp", "int4", "date", "numeric", "bytea"]
+        with c.cursor().copy("COPY (SELECT * FROM bc ORDER BY id) TO STDOUT (FORMAT binary)") as cp:
+            cp.set_types(types)
+            rows = list(cp.rows())
+        assert rows == [
+            (1, "one", 1.5, True, datetime.datetime(2024, 1, 2, 3, 4, 5, 500000), 7, datetime.date(2024, 2, 29),
+             decimal.Decimal("12.34"), b"\x01\x02"),
+            (2, None, None, None, None, None, None, None, None),
+        ]
+        with c.cursor().copy("COPY bc TO STDOUT (FORMAT binary)") as cp:
+            raw = b"".join(bytes(chunk) for chunk in cp)
+        assert raw.startswith(b"PGCOPY\n\xff\r\n\x00") and raw.endswith(b"\xff\xff")
+        # No rows: header and trailer in one message, byte for byte what PostgreSQL 15 sends
+        # (psycopg's rows() cannot parse that from PostgreSQL either).
+        with c.cursor().copy("COPY (SELECT id FROM bc WHERE false) TO STDOUT (FORMAT binary)") as cp:
+            assert [bytes(chunk) for chunk in cp] == [b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + b"\xff\xff"]
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            with c.cursor().copy("COPY bc FROM STDIN (FORMAT binary)") as cp:
+                pass
+        with pytest.raises(psycopg.errors.SyntaxError, match="cannot specify DELIMITER in BINARY mode"):
+            c.execute("COPY bc TO STDOUT (FORMAT binary, DELIMITER ',')")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match='COPY format "parquet" not recognized'):
+            c.execute("COPY bc TO STDOUT (FORMAT parquet)")

@@ -193,7 +193,7 @@ impl Connection {
         Ok(match output {
             Output::Rows(stream) => rows(stream, format, zone, &self.cancel_signal())?,
             Output::Command(tag) => command(tag),
-            Output::CopyOut { rows, format } => copy_out(rows, format, zone, &self.cancel_signal()),
+            Output::CopyOut { rows, format } => copy_out(rows, format, zone, &self.cancel_signal())?,
             Output::CopyIn(target) => {
                 let columns = target.columns.len();
                 let decoder = CopyDecoder::new(target.format.clone(), target.data_schema());

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{CopyResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyEncoder, CopyResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
@@ -123,7 +123,10 @@ fn jsonb_binary(column: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRe
 const JSONB_VERSION: u8 = 1;
 
 /// `COPY ... TO STDOUT`: one CopyData message per row, so the tag counts rows.
-pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, zone: Tz, cancel: &CancelSignal) -> Response {
+pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, zone: Tz, cancel: &CancelSignal) -> PgWireResult<Response> {
+    if format.binary {
+        return copy_out_binary(stream, zone, cancel);
+    }
     let columns = stream.schema().fields().len();
     let data = cancel.guard(stream).flat_map(move |batch| {
         let messages: Vec<PgWireResult<CopyData>> = match batch {
@@ -132,7 +135,61 @@ pub fn copy_out(stream: SendableRecordBatchStream, format: CopyFormat, zone: Tz,
         };
         stream::iter(messages)
     });
-    Response::CopyOut(CopyResponse::new(0, columns, data))
+    Ok(Response::CopyOut(CopyResponse::new(0, columns, data)))
+}
+
+/// A binary COPY of no rows: the file header (signature, flags, no extension) and the
+/// trailer (-1 field count), in one message as PostgreSQL sends it.
+const EMPTY_BINARY_COPY: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0\xff\xff";
+
+/// `COPY ... TO STDOUT (FORMAT binary)`: PostgreSQL's binary COPY stream, each value in
+/// its binary wire form (`arrow-pg`'s encoders, as for binary-format results; jsonb with
+/// its version byte). pgwire's encoder writes the file header before the first row; we
+/// end with the trailer ourselves (rather than `CopyResponse::new(1, …)`, which appends
+/// one even after an empty result, whose header must come with it). pgwire counts the
+/// header+trailer message of an empty result as a row: the tag then says `COPY 1`.
+fn copy_out_binary(stream: SendableRecordBatchStream, zone: Tz, cancel: &CancelSignal) -> PgWireResult<Response> {
+    let schema = stream.schema();
+    let fields = fields(&schema, &Format::UnifiedBinary)?;
+    let columns = fields.len();
+    let mut encoder = CopyEncoder::new_binary(fields.clone());
+    let wrote_rows = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = wrote_rows.clone();
+    let rows = cancel.guard(stream).flat_map(move |batch| {
+        let messages = match batch.and_then(|b| in_pg_text(b, &fields, &zone)) {
+            Ok(batch) => encode_binary_rows(&batch, &fields, &mut encoder),
+            Err(e) => vec![Err(user_error(&e))],
+        };
+        if !messages.is_empty() {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        stream::iter(messages)
+    });
+    let end = stream::once(async move {
+        Ok(if wrote_rows.load(std::sync::atomic::Ordering::Relaxed) {
+            CopyEncoder::finish_copy_binary()
+        } else {
+            CopyData::new(Bytes::from_static(EMPTY_BINARY_COPY))
+        })
+    });
+    let mut response = CopyResponse::new(0, columns, rows.chain(end));
+    response.format = 1;
+    Ok(Response::CopyOut(response))
+}
+
+fn encode_binary_rows(batch: &RecordBatch, fields: &[FieldInfo], encoder: &mut CopyEncoder) -> Vec<PgWireResult<CopyData>> {
+    let schema = batch.schema();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        for (i, column) in batch.columns().iter().enumerate() {
+            if let Err(e) = arrow_pg::encoder::encode_value(encoder, column, row, schema.field(i), &fields[i]) {
+                out.push(Err(e));
+                return out;
+            }
+        }
+        out.push(Ok(arrow_pg::encoder::Encoder::take_row(encoder)));
+    }
+    out
 }
 
 fn encode_rows(batch: &RecordBatch, format: &CopyFormat, zone: &Tz) -> Vec<PgWireResult<CopyData>> {
