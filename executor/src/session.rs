@@ -137,7 +137,7 @@ impl Session {
         self.settings.get(name).map(String::as_str)
     }
 
-    /// Executes one statement. `params` are the bound values of `$n` placeholders.
+    /// Executes one statement. `params` are the bound values of the `$n` parameters.
     pub async fn execute(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
         if self.txn.is_failed() && !matches!(statement, Statement::Rollback { .. } | Statement::Commit { .. }) {
             return Err(Error::TransactionAborted);

@@ -4,19 +4,15 @@
 //! The whole upload is decoded and checked against the table before anything is
 //! written, then appended as one WAL record: a put that fails (bad schema, bad value,
 //! client gone) leaves nothing behind. That bounds one put to
-//! [`streamhouse_executor::COPY_MAX_BUFFER_BYTES`] of decoded data, like one COPY;
+//! [`crate::upload::MAX_UPLOAD_BYTES`] of decoded data, like one COPY;
 //! bigger loads are several puts.
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{CommandStatementIngest, TableExistsOption, TableNotExistOption};
-use futures::{StreamExt, TryStreamExt};
-use streamhouse_executor::{sql_type_name, Engine, Error, Output, COPY_MAX_BUFFER_BYTES};
+use streamhouse_executor::{sql_type_name, Engine, Error, Output};
 use streamhouse_streams::StreamTable;
 use tonic::Status;
 
@@ -39,7 +35,8 @@ pub async fn ingest(engine: &Arc<Engine>, command: CommandStatementIngest, data:
     let if_not_exist = TableNotExistOption::try_from(options.if_not_exist).unwrap_or(TableNotExistOption::Unspecified);
     let if_exists = TableExistsOption::try_from(options.if_exists).unwrap_or(TableExistsOption::Unspecified);
 
-    let (schema, batches) = receive(data).await?;
+    let (schema, batches) = crate::upload::receive(data).await?;
+    let schema = schema.ok_or_else(|| Status::invalid_argument("the upload carried no Arrow schema"))?;
     let mut session = engine.session();
     let table = match engine.streams().table(&schema_name, &command.table) {
         Some(table) => match if_exists {
@@ -63,27 +60,6 @@ pub async fn ingest(engine: &Arc<Engine>, command: CommandStatementIngest, data:
     let columns = column_positions(&table, &schema)?;
     let rows = session.ingest(&table, &columns, batches).await.map_err(|e| status::from_sql(&e))?;
     Ok(rows as i64)
-}
-
-/// Decodes the whole upload, within the size limit.
-async fn receive(data: PeekableFlightDataStream) -> Result<(Arc<Schema>, Vec<RecordBatch>), Status> {
-    let mut stream = FlightRecordBatchStream::new_from_flight_data(data.map_err(FlightError::from));
-    let mut batches = Vec::new();
-    let mut bytes = 0usize;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(Status::from)?;
-        // The batch's own bytes: its columns share the message body, so
-        // `get_array_memory_size` would count the body once per column.
-        bytes += batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum::<usize>();
-        if bytes > COPY_MAX_BUFFER_BYTES {
-            return Err(Status::resource_exhausted(format!(
-                "one ingest may carry at most {COPY_MAX_BUFFER_BYTES} bytes of decoded data; split it into several puts"
-            )));
-        }
-        batches.push(batch);
-    }
-    let schema = stream.schema().cloned().ok_or_else(|| Status::invalid_argument("the upload carried no Arrow schema"))?;
-    Ok((schema, batches))
 }
 
 async fn create_table(session: &mut streamhouse_executor::Session, schema: &str, table: &str, columns: &Schema) -> Result<Arc<StreamTable>, Status> {

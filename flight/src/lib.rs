@@ -17,6 +17,7 @@ mod prepared;
 mod results;
 mod service;
 mod status;
+mod upload;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::IpcWriteOptions;
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
@@ -25,7 +23,7 @@ use arrow_flight::{
 };
 use datafusion::common::ParamValues;
 use datafusion::sql::sqlparser::ast::Statement;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::Stream;
 use prost::Message;
 use streamhouse_executor::{Engine, Output, Session};
 use tonic::metadata::MetadataMap;
@@ -156,12 +154,7 @@ fn parameter_schema(types: &[Option<DataType>]) -> Schema {
 
 /// All batches of a DoPut's data, as one batch (None when it carried no rows).
 async fn bound_values(data: PeekableFlightDataStream) -> Result<Option<RecordBatch>, Status> {
-    let mut stream = FlightRecordBatchStream::new_from_flight_data(data.map_err(FlightError::from));
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.next().await {
-        batches.push(batch.map_err(Status::from)?);
-    }
-    let Some(schema) = stream.schema().cloned() else { return Ok(None) };
+    let (Some(schema), batches) = crate::upload::receive(data).await? else { return Ok(None) };
     let batch = arrow::compute::concat_batches(&schema, &batches).map_err(status::from_arrow)?;
     Ok((batch.num_rows() > 0).then_some(batch))
 }
