@@ -193,7 +193,10 @@ pub async fn copy(
                         columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
                     };
                     let sql = format!("SELECT {list} FROM {table_name}");
-                    session.parse(&sql)?.pop().ok_or_else(|| Error::Internal("empty COPY query".into()))?
+                    match session.parse(&sql)?.pop() {
+                        Some(crate::statement::Statement::Sql(query)) => query,
+                        _ => return Err(Error::Internal("COPY's table query did not parse as a query".into())),
+                    }
                 }
             };
             let mut plan = session.logical_plan(&query).await?;

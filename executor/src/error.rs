@@ -51,6 +51,13 @@ pub enum Error {
     DependentObjects(String),
     #[error("canceling statement due to user request")]
     Canceled,
+    #[error("cursor \"{0}\" does not exist")]
+    UndefinedCursor(String),
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
+    /// A cursor asked for something its kind cannot do (e.g. scroll backward).
+    #[error("{0}")]
+    CursorState(String),
     /// Planning or execution failed inside DataFusion.
     #[error("{0}")]
     Query(DataFusionError),
@@ -89,6 +96,9 @@ impl Error {
             Error::NoActiveTransaction(_) => "25P01",
             Error::DependentObjects(_) => "2BP01",
             Error::Canceled => "57014",
+            Error::UndefinedCursor(_) => "34000",
+            Error::DuplicateCursor(_) => "42P03",
+            Error::CursorState(_) => "55000",
             Error::Query(e) => datafusion_sqlstate(e),
             Error::Storage(e) => storage_sqlstate(e),
             Error::Internal(_) => "XX000",

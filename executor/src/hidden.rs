@@ -143,7 +143,7 @@ fn untouched(opts: &WildcardAdditionalOptions) -> bool {
     opts.opt_exclude.is_none() && opts.opt_except.is_none() && opts.opt_ilike.is_none()
 }
 
-fn with_exclusion(mut opts: WildcardAdditionalOptions) -> WildcardAdditionalOptions {
+pub(crate) fn with_exclusion(mut opts: WildcardAdditionalOptions) -> WildcardAdditionalOptions {
     opts.opt_exclude = Some(ExcludeSelectItem::Multiple(
         SYSTEM_COLUMNS.iter().map(|c| ObjectName::from(vec![Ident::new(*c)])).collect(),
     ));

@@ -17,6 +17,10 @@ pub enum Output {
     CopyIn(CopyIn),
     /// `COPY ... TO STDOUT`: the rows to encode in `format`.
     CopyOut { rows: SendableRecordBatchStream, format: CopyFormat },
+    /// An endless result (`SUBSCRIBE`): rows arrive as they commit, with pauses between.
+    /// Front ends send each batch as it comes instead of buffering, as a result set or,
+    /// with `copy`, as `COPY … TO STDOUT` in that format.
+    Feed { rows: SendableRecordBatchStream, copy: Option<CopyFormat> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,18 +48,23 @@ impl std::fmt::Debug for StreamTableProvider {
 
 impl StreamTableProvider {
     pub fn new(streams: Arc<Streams>, table: Arc<StreamTable>) -> Self {
-        let stored = table.stored_schema();
-        let fields: Vec<_> = stored
-            .fields()
-            .iter()
-            .map(|f| {
-                let scan_type = scan_type(f.data_type());
-                f.as_ref().clone().with_nullable(true).with_data_type(scan_type)
-            })
-            .collect();
-        let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, stored.metadata().clone()));
+        let schema = scan_schema(&table);
         StreamTableProvider { streams, table, schema }
     }
+}
+
+/// The layout scans produce: the stored columns, all nullable, text as `Utf8View`.
+pub(crate) fn scan_schema(table: &StreamTable) -> SchemaRef {
+    let stored = table.stored_schema();
+    let fields: Vec<_> = stored
+        .fields()
+        .iter()
+        .map(|f| {
+            let scan_type = scan_type(f.data_type());
+            f.as_ref().clone().with_nullable(true).with_data_type(scan_type)
+        })
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, stored.metadata().clone()))
 }
 
 #[async_trait]
@@ -138,7 +143,7 @@ fn scan_type(stored: &DataType) -> DataType {
 }
 
 /// A tail batch (stored layout) in the scan layout: view-typed columns cast, others shared.
-fn to_scan_layout(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+pub(crate) fn to_scan_layout(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let columns = batch
         .columns()
         .iter()
@@ -167,7 +172,7 @@ fn split_into_groups(files: Vec<PartitionedFile>, groups: usize) -> Vec<FileGrou
     out.into_iter().map(FileGroup::new).collect()
 }
 
-fn conjunction(exprs: impl Iterator<Item = Expr>) -> Option<Expr> {
+pub(crate) fn conjunction(exprs: impl Iterator<Item = Expr>) -> Option<Expr> {
     exprs.reduce(|a, b| a.and(b))
 }
 

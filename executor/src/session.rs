@@ -10,7 +10,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
+use datafusion::sql::sqlparser::ast::{CloseCursor, Declare, ObjectName, ObjectType, Statement as SqlStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
@@ -21,7 +21,9 @@ use streamhouse_streams::{StreamTable, Streams, TableWrite};
 use crate::catalog::{StreamCatalog, DATABASE_NAME, DEFAULT_SCHEMA};
 use crate::error::{Error, Result};
 use crate::hidden::{hide_system_columns, normalize};
+use crate::cursor::Cursors;
 use crate::output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
+use crate::statement::{Delivery, Fetch, Statement, SubscribeStatement};
 use crate::provider::SEGMENT_STORE_URL;
 use crate::transaction::{Ending, Transaction};
 use crate::values_insert::ValuesInsert;
@@ -47,6 +49,7 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
         let catalog = Arc::new(StreamCatalog::new(streams.clone()));
         ctx.register_catalog(DATABASE_NAME, catalog.clone());
+        ctx.register_udtf(crate::subscribe::SUBSCRIBE_FUNCTION, Arc::new(crate::subscribe::SubscribeFunction::new(streams.clone())));
         let url = url::Url::parse(SEGMENT_STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
@@ -69,6 +72,7 @@ impl Engine {
             ctx: SessionContext::new_with_state(self.base_state.clone()),
             txn: Transaction::default(),
             settings: crate::settings::defaults(),
+            cursors: Cursors::default(),
         }
     }
 
@@ -77,18 +81,23 @@ impl Engine {
         self.base_state.config().options().as_ref().clone()
     }
 
-    /// Parses SQL text into statements (Postgres dialect, with pg-compat rewrites).
+    /// Parses SQL text into statements (Postgres dialect, with pg-compat rewrites), and
+    /// StreamHouse's own statements (SUBSCRIBE, FETCH with a timeout).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        if let Some(insert) = crate::values_insert::parse_constant_insert(sql) {
-            return Ok(vec![insert]);
+        if let Some(ours) = crate::subscribe::parse(sql) {
+            return Ok(vec![ours?]);
         }
-        self.parser.parse(sql).map_err(|e| {
+        if let Some(insert) = crate::values_insert::parse_constant_insert(sql) {
+            return Ok(vec![insert.into()]);
+        }
+        let statements = self.parser.parse(sql).map_err(|e| {
             // The compatibility parser works on tokens without locations; plain sqlparser
             // on the same text says where it failed.
             let located = Parser::parse_sql(&PostgreSqlDialect {}, sql).err().map(|e| e.to_string());
             let position = located.and_then(|m| syntax_error_position(sql, &m));
             Error::Syntax { message: e.to_string(), position }
-        })
+        })?;
+        Ok(statements.into_iter().map(Statement::Sql).collect())
     }
 }
 
@@ -98,6 +107,7 @@ pub struct Session {
     pub(crate) ctx: SessionContext,
     txn: Transaction,
     pub(crate) settings: BTreeMap<String, String>,
+    cursors: Cursors,
 }
 
 impl Session {
@@ -139,7 +149,8 @@ impl Session {
 
     /// Executes one statement. `params` are the bound values of the `$n` parameters.
     pub async fn execute(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
-        if self.txn.is_failed() && !matches!(statement, Statement::Rollback { .. } | Statement::Commit { .. }) {
+        let ends_transaction = matches!(statement, Statement::Sql(SqlStatement::Rollback { .. } | SqlStatement::Commit { .. }));
+        if self.txn.is_failed() && !ends_transaction {
             return Err(Error::TransactionAborted);
         }
         let result = self.dispatch(statement, params).await;
@@ -149,9 +160,18 @@ impl Session {
         result
     }
 
+    async fn dispatch(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
+        match statement {
+            Statement::Sql(sql) => self.dispatch_sql(sql, params).await,
+            Statement::Subscribe(subscribe) => Box::pin(self.subscribe(subscribe)).await,
+            Statement::Fetch(fetch) => Box::pin(self.fetch(fetch)).await,
+        }
+    }
+
     /// Heavy arms are boxed so this future, which every statement (the one-row INSERT
     /// too) builds and moves, stays small.
-    async fn dispatch(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
+    async fn dispatch_sql(&mut self, statement: &SqlStatement, params: Option<&ParamValues>) -> Result<Output> {
+        use SqlStatement as Statement;
         match statement {
             Statement::StartTransaction { .. } => Ok(self.begin()),
             Statement::Commit { .. } => Box::pin(self.commit()).await,
@@ -207,6 +227,15 @@ impl Session {
             Statement::ShowVariable { variable } => Box::pin(crate::settings::show(self, variable)).await,
             Statement::ShowTables { .. } => Box::pin(crate::settings::show_tables(self)).await,
             Statement::ExplainTable { table_name, .. } => Box::pin(crate::settings::describe(self, table_name)).await,
+            Statement::Declare { stmts } => Box::pin(self.declare(stmts, params)).await,
+            Statement::Close { cursor } => {
+                let (name, tag) = match cursor {
+                    CloseCursor::All => (None, "CLOSE CURSOR ALL"),
+                    CloseCursor::Specific { name } => (Some(normalize(name)), "CLOSE CURSOR"),
+                };
+                self.cursors.close(name.as_deref())?;
+                Ok(Output::Command(CommandTag::new(tag)))
+            }
             Statement::Discard { .. } | Statement::Deallocate { .. } => Ok(Output::Command(CommandTag::new(
                 statement.to_string().split_whitespace().next().unwrap_or("DISCARD").to_uppercase(),
             ))),
@@ -220,6 +249,19 @@ impl Session {
     /// What the extended protocol's Describe reports: the parameter types (`$1`, `$2`…)
     /// and, for statements that return rows, their columns.
     pub async fn describe(&mut self, statement: &Statement) -> Result<Description> {
+        match statement {
+            Statement::Sql(sql) => self.describe_sql(sql).await,
+            Statement::Subscribe(SubscribeStatement { subscribe, delivery: Delivery::Rows }) => {
+                let (_, plan) = crate::subscribe::plan(self, subscribe).await?;
+                Ok(Description { parameters: Vec::new(), columns: Some(Arc::new(plan.schema().as_arrow().clone())) })
+            }
+            Statement::Subscribe(_) => Ok(Description::default()),
+            Statement::Fetch(fetch) => Ok(Description { parameters: Vec::new(), columns: Some(self.cursors.schema(&fetch.cursor)?) }),
+        }
+    }
+
+    async fn describe_sql(&mut self, statement: &SqlStatement) -> Result<Description> {
+        use SqlStatement as Statement;
         let from_plan = |plan: &LogicalPlan, rows: bool| -> Result<Description> {
             Ok(Description {
                 parameters: ordered_parameter_types(plan)?,
@@ -236,7 +278,7 @@ impl Session {
             },
             // No side effects: running them is the honest way to know their columns.
             Statement::ShowVariable { .. } | Statement::ShowTables { .. } | Statement::ExplainTable { .. } => {
-                match self.dispatch(statement, None).await? {
+                match self.dispatch_sql(statement, None).await? {
                     Output::Rows(stream) => Ok(Description { parameters: Vec::new(), columns: Some(stream.schema()) }),
                     _ => Ok(Description::default()),
                 }
@@ -246,7 +288,7 @@ impl Session {
     }
 
     /// Runs a query through DataFusion and streams its rows.
-    async fn query(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
+    async fn query(&mut self, statement: &SqlStatement, params: Option<&ParamValues>) -> Result<Output> {
         let mut plan = self.logical_plan(statement).await?;
         if let Some(params) = params {
             plan = plan.with_param_values(params.clone())?;
@@ -256,7 +298,7 @@ impl Session {
     }
 
     /// Plans a statement after hiding system columns from wildcards.
-    pub(crate) async fn logical_plan(&self, statement: &Statement) -> Result<LogicalPlan> {
+    pub(crate) async fn logical_plan(&self, statement: &SqlStatement) -> Result<LogicalPlan> {
         plan_statement(&self.ctx.state(), &self.engine.streams, statement, &self.default_schema()).await
     }
 
@@ -307,6 +349,66 @@ impl Session {
         result.map(|_| rows)
     }
 
+    /// `SUBSCRIBE`, `COPY (SUBSCRIBE …) TO STDOUT`, `DECLARE … CURSOR FOR SUBSCRIBE`.
+    async fn subscribe(&mut self, statement: &SubscribeStatement) -> Result<Output> {
+        match &statement.delivery {
+            Delivery::Rows => Ok(Output::Feed { rows: crate::subscribe::execute(self, &statement.subscribe).await?, copy: None }),
+            Delivery::Copy(copy) => {
+                let SqlStatement::Copy { options, legacy_options, .. } = copy.as_ref() else {
+                    return Err(Error::Internal("COPY delivery without a COPY statement".into()));
+                };
+                let format = crate::copy::CopyFormat::from_options(options, legacy_options)?;
+                let rows = crate::subscribe::execute(self, &statement.subscribe).await?;
+                Ok(Output::Feed { rows, copy: Some(format) })
+            }
+            Delivery::Cursor { name, hold } => {
+                self.require_block_for_cursor(*hold)?;
+                let rows = crate::subscribe::execute(self, &statement.subscribe).await?;
+                self.cursors.declare(name, rows, *hold, true)?;
+                Ok(Output::Command(CommandTag::new("DECLARE CURSOR")))
+            }
+        }
+    }
+
+    /// `DECLARE name CURSOR [WITH HOLD] FOR query`.
+    async fn declare(&mut self, declarations: &[Declare], params: Option<&ParamValues>) -> Result<Output> {
+        for declare in declarations {
+            let (Some(query), [name]) = (&declare.for_query, declare.names.as_slice()) else {
+                return Err(Error::not_supported("DECLARE declares cursors only", "DECLARE name CURSOR FOR query"));
+            };
+            if declare.binary == Some(true) || declare.scroll == Some(true) {
+                return Err(Error::not_supported("cursors are forward-only text cursors", "declare it without BINARY and SCROLL"));
+            }
+            let hold = declare.hold == Some(true);
+            self.require_block_for_cursor(hold)?;
+            let Output::Rows(rows) = self.query(&SqlStatement::Query(query.clone()), params).await? else {
+                return Err(Error::Internal("a query gave no rows".into()));
+            };
+            self.cursors.declare(&normalize(name), rows, hold, false)?;
+        }
+        Ok(Output::Command(CommandTag::new("DECLARE CURSOR")))
+    }
+
+    /// As in PostgreSQL, a cursor without HOLD belongs to a transaction block.
+    fn require_block_for_cursor(&self, hold: bool) -> Result<()> {
+        if hold || self.txn.status() == TransactionStatus::InBlock {
+            return Ok(());
+        }
+        Err(Error::NoActiveTransaction("DECLARE CURSOR can only be used in transaction blocks".into()))
+    }
+
+    /// The columns of an open cursor (a driver describing it as a portal).
+    pub fn cursor_schema(&mut self, name: &str) -> Result<SchemaRef> {
+        self.cursors.schema(name)
+    }
+
+    async fn fetch(&mut self, fetch: &Fetch) -> Result<Output> {
+        let schema = self.cursors.schema(&fetch.cursor)?;
+        let batches = self.cursors.fetch(fetch).await?;
+        let rows = datafusion::physical_plan::memory::MemoryStream::try_new(batches, schema, None)?;
+        Ok(Output::Rows(Box::pin(rows)))
+    }
+
     fn begin(&mut self) -> Output {
         self.txn.begin();
         Output::Command(CommandTag { tag: "BEGIN".into(), rows: None, transaction: TransactionEffect::Begin })
@@ -315,8 +417,12 @@ impl Session {
     async fn commit(&mut self) -> Result<Output> {
         let end = |tag: &str| Output::Command(CommandTag { tag: tag.into(), rows: None, transaction: TransactionEffect::End });
         match self.txn.commit() {
-            Ending::RolledBack => Ok(end("ROLLBACK")),
+            Ending::RolledBack => {
+                self.cursors.end_transaction();
+                Ok(end("ROLLBACK"))
+            }
             Ending::Commit(writes) => {
+                self.cursors.end_transaction();
                 self.engine.streams.append(writes).await?;
                 Ok(end("COMMIT"))
             }
@@ -325,6 +431,7 @@ impl Session {
 
     fn rollback(&mut self) -> Output {
         self.txn.rollback();
+        self.cursors.end_transaction();
         Output::Command(CommandTag { tag: "ROLLBACK".into(), rows: None, transaction: TransactionEffect::End })
     }
 }
@@ -360,7 +467,7 @@ fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> 
 pub(crate) async fn plan_statement(
     state: &SessionState,
     streams: &Arc<Streams>,
-    statement: &Statement,
+    statement: &SqlStatement,
     default_schema: &str,
 ) -> Result<LogicalPlan> {
     let mut statement = statement.clone();
@@ -380,7 +487,7 @@ pub(crate) async fn plan_statement(
 
 /// sqlparser reports `... at Line: L, Column: C`; PostgreSQL reports a 1-based character
 /// position in the statement text, which psql turns into a caret under the error.
-fn syntax_error_position(sql: &str, message: &str) -> Option<usize> {
+pub(crate) fn syntax_error_position(sql: &str, message: &str) -> Option<usize> {
     let at = message.rfind("at Line: ")?;
     let (line, column) = message[at + "at Line: ".len()..].split_once(", Column: ")?;
     let line: usize = line.trim().parse().ok()?;

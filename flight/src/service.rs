@@ -22,10 +22,10 @@ use arrow_flight::{
     Ticket,
 };
 use datafusion::common::ParamValues;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::Stream;
 use prost::Message;
-use streamhouse_executor::{Engine, Output, Session};
+use streamhouse_executor::{Engine, Output, Session, Statement};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -69,9 +69,10 @@ impl StreamHouseFlightSql {
         let mut session = self.engine.session();
         let statement = self.parse_one(&session, sql)?;
         match session.execute(&statement, params).await.map_err(|e| status::from_sql(&e))? {
-            Output::Rows(rows) => Ok(results::stream_rows(rows)),
+            // A subscription streams for as long as the client reads.
+            Output::Rows(rows) | Output::Feed { rows, copy: None } => Ok(results::stream_rows(rows)),
             Output::Command(_) => Ok(results::stream_empty(metadata::empty_schema())),
-            Output::CopyIn(_) | Output::CopyOut { .. } => Err(copy_refused()),
+            Output::CopyIn(_) | Output::CopyOut { .. } | Output::Feed { copy: Some(_), .. } => Err(copy_refused()),
         }
     }
 
@@ -91,8 +92,10 @@ impl StreamHouseFlightSql {
     async fn run_update(&self, session: &mut Session, statement: &Statement, params: Option<&ParamValues>) -> Result<i64, Status> {
         match session.execute(statement, params).await.map_err(|e| status::from_sql(&e))? {
             Output::Command(tag) => Ok(tag.rows.map(|r| r as i64).unwrap_or(-1)),
-            Output::Rows(_) => Err(Status::invalid_argument("the statement returns rows; run it as a query")),
-            Output::CopyIn(_) | Output::CopyOut { .. } => Err(copy_refused()),
+            Output::Rows(_) | Output::Feed { copy: None, .. } => {
+                Err(Status::invalid_argument("the statement returns rows; run it as a query"))
+            }
+            Output::CopyIn(_) | Output::CopyOut { .. } | Output::Feed { copy: Some(_), .. } => Err(copy_refused()),
         }
     }
 }
@@ -102,12 +105,15 @@ fn copy_refused() -> Status {
 }
 
 fn refuse_transaction_control(statement: &Statement) -> Result<(), Status> {
-    match statement {
-        Statement::StartTransaction { .. }
-        | Statement::Commit { .. }
-        | Statement::Rollback { .. }
-        | Statement::Savepoint { .. }
-        | Statement::ReleaseSavepoint { .. } => Err(Status::failed_precondition(
+    match statement.as_sql() {
+        Some(
+            SqlStatement::StartTransaction { .. }
+            | SqlStatement::Commit { .. }
+            | SqlStatement::Rollback { .. }
+            | SqlStatement::Savepoint { .. }
+            | SqlStatement::ReleaseSavepoint { .. }
+            | SqlStatement::Declare { .. },
+        ) => Err(Status::failed_precondition(
             "transactions are not available over Flight SQL: each statement commits on its own",
         )),
         _ => Ok(()),

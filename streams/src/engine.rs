@@ -62,6 +62,9 @@ pub struct Streams {
     pub(crate) memory_freed: Notify,
     /// Wakes the flusher early (memory pressure, shutdown).
     pub(crate) flush_wanted: Notify,
+    /// One flush pass at a time (the background flusher, shutdown, `flush()`): two passes
+    /// over one partition would write the same segment twice and pop each other's rows.
+    pub(crate) flush_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Streams {
@@ -143,6 +146,7 @@ impl Streams {
             tail_bytes: AtomicUsize::new(tail_bytes),
             memory_freed: Notify::new(),
             flush_wanted: Notify::new(),
+            flush_lock: Mutex::new(()),
         });
         crate::flush::spawn_flusher(Arc::downgrade(&streams));
         Ok(streams)

@@ -69,6 +69,7 @@ pub(crate) fn segment_path(table_id: i64, partition: u32, base_offset: i64) -> P
 }
 
 async fn flush_due(s: &Streams) -> Result<()> {
+    let _one_pass = s.flush_lock.lock().await;
     let under_pressure = s.tail_bytes.load(Ordering::Acquire) > s.config.max_tail_bytes / 2;
     for table in s.tables() {
         for p in 0..table.partition_count() {
@@ -95,6 +96,7 @@ async fn flush_due(s: &Streams) -> Result<()> {
 }
 
 pub(crate) async fn flush_all(s: &Streams) -> Result<()> {
+    let _one_pass = s.flush_lock.lock().await;
     for table in s.tables() {
         for p in 0..table.partition_count() {
             flush_partition(s, &table, p).await?;
@@ -175,8 +177,8 @@ async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Res
     Ok(())
 }
 
-/// Merges the visible prefix of a tail into one batch. Only the flusher removes tail
-/// entries from the front and appends only add at the back, so the prefix read under the
+/// Merges the visible prefix of a tail into one batch. Only a flush pass (one at a time,
+/// under `flush_lock`) removes tail entries from the front and appends only add at the back, so the prefix read under the
 /// read lock is still there when it is replaced under the write lock.
 async fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
     let visible = s.visible_lsn();

@@ -14,6 +14,7 @@ mod engine;
 mod error;
 mod flush;
 mod partition;
+mod reader;
 mod record;
 mod routing;
 pub mod store;
@@ -27,6 +28,7 @@ pub use config::{StreamsConfig, MAX_TAIL_BYTES_DEFAULT, SEGMENT_TARGET_BYTES_DEF
 pub use engine::{AppendReceipt, Streams, TableWrite};
 pub use error::Error;
 pub use partition::{PartitionSnapshot, TailBatch};
+pub use reader::{PartitionBounds, PartitionRead};
 pub use table::{StreamTable, TableSnapshot};
 
 pub use streamhouse_catalog::{Catalog, SegmentEntry, TableEntry, TableOptions, ViewEntry};

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
-use datafusion::sql::sqlparser::ast::Statement;
 use futures::Sink;
 use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, ServerParameterProvider,
@@ -26,11 +25,14 @@ use pgwire::api::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use streamhouse_executor::{CopyDecoder, CopyIn, Description, Engine, Error, Output, Session, COPY_MAX_BUFFER_BYTES, REPORTED_SETTINGS};
+use streamhouse_executor::{
+    CopyDecoder, CopyIn, Description, Engine, Error, Output, Session, Statement, COPY_MAX_BUFFER_BYTES, REPORTED_SETTINGS,
+};
 use tokio::sync::Mutex;
 use tracing::debug;
 
 use super::cancel::{CancelRegistry, CancelSignal, Canceller, Registration};
+use super::socket::FlushNow;
 use arrow::array::timezone::Tz;
 
 use super::respond::{command, copy_out, error_response, fields, rows, user_error};
@@ -39,7 +41,7 @@ use super::respond::{command, copy_out, error_response, fields, rows, user_error
 pub struct Handlers(Arc<Connection>);
 
 impl Handlers {
-    pub fn new(engine: Arc<Engine>, manager: Arc<ConnectionManager>, cancels: Arc<CancelRegistry>) -> Self {
+    pub fn new(engine: Arc<Engine>, manager: Arc<ConnectionManager>, cancels: Arc<CancelRegistry>, flush_now: FlushNow) -> Self {
         let session = Arc::new(Mutex::new(engine.session()));
         let parser = Arc::new(StatementParser { session: session.clone() });
         Handlers(Arc::new(Connection {
@@ -49,6 +51,7 @@ impl Handlers {
             session,
             parser,
             copy: Mutex::new(None),
+            flush_now,
         }))
     }
 }
@@ -83,6 +86,8 @@ pub struct Connection {
     parser: Arc<StatementParser>,
     /// A COPY FROM STDIN in progress.
     copy: Mutex<Option<CopyState>>,
+    /// Makes the socket write at once (endless results, see `feed`).
+    flush_now: FlushNow,
 }
 
 struct CopyState {
@@ -166,7 +171,13 @@ impl SimpleQueryHandler for Connection {
             match session.execute(&statement, None).await {
                 Ok(output) => {
                     let copy_in = matches!(output, Output::CopyIn(_));
-                    responses.push(self.respond(output, &Format::UnifiedText, session.time_zone()).await?);
+                    let feed = matches!(output, Output::Feed { .. });
+                    let mut response = self.respond(output, &Format::UnifiedText, session.time_zone()).await?;
+                    if feed {
+                        // A feed is always the only statement of its query (the parser sees to it).
+                        response = super::feed::send(client, response, true, &self.flush_now).await?;
+                    }
+                    responses.push(response);
                     if copy_in {
                         break;
                     }
@@ -178,7 +189,6 @@ impl SimpleQueryHandler for Connection {
                 }
             }
         }
-        let _ = client;
         Ok(responses)
     }
 }
@@ -193,7 +203,10 @@ impl Connection {
         Ok(match output {
             Output::Rows(stream) => rows(stream, format, zone, &self.cancel_signal())?,
             Output::Command(tag) => command(tag),
-            Output::CopyOut { rows, format } => copy_out(rows, format, zone, &self.cancel_signal())?,
+            Output::CopyOut { rows, format } | Output::Feed { rows, copy: Some(format) } => {
+                copy_out(rows, format, zone, &self.cancel_signal())?
+            }
+            Output::Feed { rows: stream, copy: None } => rows(stream, format, zone, &self.cancel_signal())?,
             Output::CopyIn(target) => {
                 let columns = target.columns.len();
                 let decoder = CopyDecoder::new(target.format.clone(), target.data_schema());
@@ -259,6 +272,29 @@ impl ExtendedQueryHandler for Connection {
         self.parser.clone()
     }
 
+    /// A SQL cursor (DECLARE) is also a portal of the same name, as in PostgreSQL:
+    /// drivers describe it before fetching (psycopg's server-side cursors do).
+    async fn on_describe<C>(&self, client: &mut C, message: pgwire::messages::extendedquery::Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL {
+            let name = message.name.clone().unwrap_or_default();
+            if !name.is_empty() && client.portal_store().get_portal(&name).is_none() {
+                let schema = self.session.lock().await.cursor_schema(&name);
+                if let Ok(schema) = schema {
+                    let fields = fields(&schema, &Format::UnifiedText)?.as_ref().clone();
+                    let response = pgwire::api::results::DescribePortalResponse::new(fields);
+                    return pgwire::api::query::send_describe_response(client, &response).await;
+                }
+            }
+        }
+        self._on_describe(client, message).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -266,7 +302,6 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let _ = client;
         let prepared = &portal.statement.statement;
         let Some(statement) = &prepared.statement else { return Ok(Response::EmptyQuery) };
         let inferred: Vec<Option<&arrow::datatypes::DataType>> =
@@ -278,7 +313,14 @@ impl ExtendedQueryHandler for Connection {
         };
         let mut session = self.session.lock().await;
         match session.execute(statement, params.as_ref()).await {
-            Ok(output) => self.respond(output, &portal.result_column_format, session.time_zone()).await,
+            Ok(output) => {
+                let feed = matches!(output, Output::Feed { .. });
+                let response = self.respond(output, &portal.result_column_format, session.time_zone()).await?;
+                if feed {
+                    return super::feed::send(client, response, false, &self.flush_now).await;
+                }
+                Ok(response)
+            }
             Err(e) => Ok(error_response(&e)),
         }
     }

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod connection;
+mod feed;
 mod respond;
 mod socket;
 
@@ -45,10 +46,11 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, max_connections: 
                 let _ = socket.set_nodelay(true);
                 match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        let handlers = Handlers::new(engine.clone(), manager.clone(), cancels.clone());
+                        let flush_now = socket::FlushNow::default();
+                        let handlers = Handlers::new(engine.clone(), manager.clone(), cancels.clone(), flush_now.clone());
                         tasks.spawn(async move {
                             let _permit = permit;
-                            if let Err(e) = socket::process(socket, handlers).await {
+                            if let Err(e) = socket::process(socket, handlers, flush_now).await {
                                 debug!(%peer, error = %e, "connection ended with an error");
                             }
                         });

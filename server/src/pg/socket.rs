@@ -9,12 +9,18 @@
 //! deferred until the loop next reads from the socket, unless [`OUTPUT_HIGH_WATER`] bytes
 //! are waiting, so long results still stream.
 //!
+//! An endless result (SUBSCRIBE) cannot wait for the next read: its rows must leave
+//! whenever the feed pauses. [`FlushNow`] is the connection handler's way to ask for that
+//! one real flush.
+//!
 //! The loop itself is pgwire's (`process_message` / `process_error` per message), with the
 //! SSL negotiation that plain TCP needs: SSLRequest and GSSENCRequest are refused with `N`
 //! until TLS is configured.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -33,10 +39,11 @@ pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves one client socket until it disconnects, terminates or fails fatally.
-pub async fn process<H: PgWireServerHandlers>(socket: TcpStream, handlers: H) -> io::Result<()> {
+/// `flush_now` is shared with the connection's handlers.
+pub async fn process<H: PgWireServerHandlers>(socket: TcpStream, handlers: H, flush_now: FlushNow) -> io::Result<()> {
     let peer = socket.peer_addr()?;
     let client = DefaultClient::new(peer, false);
-    let mut framed = Framed::new(FlushBeforeRead::new(socket), PgWireMessageServerCodec::new(client));
+    let mut framed = Framed::new(FlushBeforeRead::new(socket, flush_now), PgWireMessageServerCodec::new(client));
 
     let startup = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup);
@@ -119,17 +126,37 @@ where
     }
 }
 
+/// A request, set before flushing the connection's sink, that this flush really write
+/// (see the module docs). Cleared once the held-back output has been written.
+#[derive(Debug, Clone, Default)]
+pub struct FlushNow(Arc<AtomicBool>);
+
+impl FlushNow {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn requested(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn done(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// A socket whose flushes wait for the next read (see the module docs).
 pub struct FlushBeforeRead<IO> {
     inner: IO,
     pending: Vec<u8>,
     /// How much of `pending` has already been written.
     written: usize,
+    flush_now: FlushNow,
 }
 
 impl<IO: AsyncWrite + Unpin> FlushBeforeRead<IO> {
-    pub fn new(inner: IO) -> Self {
-        FlushBeforeRead { inner, pending: Vec::with_capacity(8 * 1024), written: 0 }
+    pub fn new(inner: IO, flush_now: FlushNow) -> Self {
+        FlushBeforeRead { inner, pending: Vec::with_capacity(8 * 1024), written: 0, flush_now }
     }
 
     fn held_back(&self) -> usize {
@@ -173,7 +200,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FlushBeforeRead<IO> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.held_back() >= OUTPUT_HIGH_WATER {
+        if this.flush_now.requested() {
+            ready!(this.poll_drain(cx))?;
+            this.flush_now.done();
+        } else if this.held_back() >= OUTPUT_HIGH_WATER {
             ready!(this.poll_drain(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -194,7 +224,7 @@ mod tests {
     #[tokio::test]
     async fn flushes_wait_for_the_next_read() {
         let (server, mut client) = tokio::io::duplex(1 << 20);
-        let mut socket = FlushBeforeRead::new(server);
+        let mut socket = FlushBeforeRead::new(server, FlushNow::default());
         socket.write_all(b"BindComplete").await.unwrap();
         socket.flush().await.unwrap();
         socket.write_all(b"+ReadyForQuery").await.unwrap();
@@ -213,7 +243,7 @@ mod tests {
     #[tokio::test]
     async fn large_output_streams_without_a_read() {
         let (server, mut client) = tokio::io::duplex(1 << 20);
-        let mut socket = FlushBeforeRead::new(server);
+        let mut socket = FlushBeforeRead::new(server, FlushNow::default());
         let chunk = vec![7u8; 1024];
         for _ in 0..(OUTPUT_HIGH_WATER / chunk.len() + 1) {
             socket.write_all(&chunk).await.unwrap();
@@ -225,9 +255,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_requested_flush_writes_at_once() {
+        let (server, mut client) = tokio::io::duplex(1 << 20);
+        let flush_now = FlushNow::default();
+        let mut socket = FlushBeforeRead::new(server, flush_now.clone());
+        socket.write_all(b"DataRow").await.unwrap();
+        flush_now.request();
+        socket.flush().await.unwrap();
+        let mut got = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut got)).await.unwrap().unwrap();
+        assert_eq!(&got[..n], b"DataRow");
+        // The request was for that flush only.
+        socket.write_all(b"more").await.unwrap();
+        socket.flush().await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(50), client.read(&mut got)).await.is_err());
+    }
+
+    #[tokio::test]
     async fn shutdown_writes_what_was_held_back() {
         let (server, mut client) = tokio::io::duplex(1 << 20);
-        let mut socket = FlushBeforeRead::new(server);
+        let mut socket = FlushBeforeRead::new(server, FlushNow::default());
         socket.write_all(b"CommandComplete").await.unwrap();
         socket.flush().await.unwrap();
         socket.shutdown().await.unwrap();
