@@ -395,3 +395,40 @@ def test_dropping_the_table_ends_the_subscription_with_an_error(server):
         sub.execute("FETCH 1 g WITH (timeout = '2s')")
     assert err.value.sqlstate == "42P01"
     sub.close()
+
+
+def test_flight_sql_subscribe_streams_batches_while_the_client_reads(server):
+    """A DoGet for SUBSCRIBE streams for as long as the client reads (ADBC)."""
+    from test_flight import adbc_connect
+
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE fl (n int, tag text)")
+        conn.execute("INSERT INTO fl VALUES (1, 'a'), (2, 'b')")
+    seen = []
+    done = threading.Event()
+
+    def consume():
+        with adbc_connect(server) as flight_conn:
+            cur = flight_conn.cursor()
+            cur.execute("SUBSCRIBE (SELECT n, tag FROM fl WHERE n <> 3)")
+            reader = cur.fetch_record_batch()
+            assert reader.schema.names == ["_partition", "_offset", "n", "tag"]
+            while len(seen) < 3:
+                seen.extend(reader.read_next_batch().column(2).to_pylist())
+            done.set()
+            # Leaving mid-stream: the cursor's close cancels the DoGet.
+
+    reader_thread = threading.Thread(target=consume, daemon=True)
+    reader_thread.start()
+    deadline = time.time() + DELIVERY_TIMEOUT_S
+    while len(seen) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    assert seen == [1, 2]
+    with server.connect() as conn:
+        conn.execute("INSERT INTO fl VALUES (3, 'filtered out')")
+        conn.execute("INSERT INTO fl VALUES (4, 'd')")
+    assert done.wait(DELIVERY_TIMEOUT_S), f"only {seen} arrived"
+    assert seen == [1, 2, 4]
+    reader_thread.join(DELIVERY_TIMEOUT_S)
+    with server.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM fl").fetchone()[0] == 4
