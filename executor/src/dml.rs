@@ -59,6 +59,9 @@ pub async fn insert_plan(session: &Session, insert: &Insert) -> Result<LogicalPl
             .collect();
     }
     bytea_literals_as_hex(&mut insert, &table);
+    let mut insert = Statement::Insert(insert);
+    crate::windows::rewrite_windows(&mut insert)?;
+    let Statement::Insert(insert) = insert else { unreachable!("rewriting keeps the statement kind") };
     let plan = session.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(Statement::Insert(insert)))).await?;
     Ok(plan)
 }

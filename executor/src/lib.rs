@@ -25,6 +25,7 @@ mod subscribe;
 mod transaction;
 mod values_insert;
 mod views;
+mod windows;
 
 pub use catalog::{DATABASE_NAME, DEFAULT_SCHEMA};
 pub use copy::{encode_batch, encode_rows, CopyDecoder, CopyFormat, COPY_MAX_BUFFER_BYTES};

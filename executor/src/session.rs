@@ -460,10 +460,10 @@ fn ordered_parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>> 
     Ok(out)
 }
 
-/// Unqualified names DataFusion resolves itself (catalog tables without their schema).
-/// Plans a statement the way every query is planned: missing relations are 42P01, system
-/// columns are hidden from wildcards, result columns get PostgreSQL's names. Unqualified
-/// names resolve in `default_schema`.
+/// Plans a statement the way every query is planned: window table functions (TUMBLE,
+/// HOP, SESSION) become SQL, missing relations are 42P01, system columns are hidden from
+/// wildcards, result columns get PostgreSQL's names. Unqualified names resolve in
+/// `default_schema`.
 pub(crate) async fn plan_statement(
     state: &SessionState,
     streams: &Arc<Streams>,
@@ -471,6 +471,7 @@ pub(crate) async fn plan_statement(
     default_schema: &str,
 ) -> Result<LogicalPlan> {
     let mut statement = statement.clone();
+    crate::windows::rewrite_windows(&mut statement)?;
     crate::relations::check_relations(&statement, &|name| {
         // Only names that land in one of our schemas can be judged here; the rest
         // (pg_catalog, information_schema) are DataFusion's to resolve.
