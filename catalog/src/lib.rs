@@ -56,6 +56,17 @@ pub struct TableOptions {
     pub retention_ms: Option<i64>,
     /// Delete the oldest segments while a partition is larger than this.
     pub retention_bytes: Option<i64>,
+    /// Set when the table holds a materialized view's rows: written only by its maintenance.
+    pub materialized: Option<MaterializedView>,
+}
+
+/// What a materialized view's table is kept equal to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterializedView {
+    /// The view's query (SQL), planned in the view's schema.
+    pub definition: String,
+    /// The stream table it reads.
+    pub source_table_id: i64,
 }
 
 /// Written by hand rather than derived so that the default is a usable table
@@ -67,6 +78,7 @@ impl Default for TableOptions {
             key: None,
             retention_ms: None,
             retention_bytes: None,
+            materialized: None,
         }
     }
 }

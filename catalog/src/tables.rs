@@ -264,7 +264,8 @@ mod tests {
                 partitions: 3,
                 key: Some("a".into()),
                 retention_ms: None,
-                retention_bytes: None
+                retention_bytes: None,
+                materialized: None,
             }
         );
     }

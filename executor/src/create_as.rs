@@ -89,7 +89,7 @@ pub fn select_into_as_create(statement: &Statement) -> Option<(CreateTable, Quer
 }
 
 /// The query's columns as a stream table's: unique, not system names, storable types.
-fn storable_columns(produced: &Schema) -> Result<Schema> {
+pub(crate) fn storable_columns(produced: &Schema) -> Result<Schema> {
     let mut seen = HashSet::new();
     let fields = produced
         .fields()

@@ -246,6 +246,9 @@ pub async fn drop(
             for name in names {
                 let (schema, table) = resolve_name(name, &session.default_schema())
                     .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+                if let Some(existing) = session.streams().table(&schema, &table) {
+                    crate::materialized::check_drop_table(session.streams(), &existing)?;
+                }
                 let dropped = session.streams().drop_table(&schema, &table).await?;
                 if !dropped && !if_exists {
                     return Err(Error::UndefinedTable(name.to_string()));

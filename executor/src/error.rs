@@ -51,6 +51,9 @@ pub enum Error {
     DependentObjects(String),
     #[error("canceling statement due to user request")]
     Canceled,
+    /// The object exists but is of another kind (a materialized view written to, …).
+    #[error("{0}")]
+    WrongObjectType(String),
     #[error("cursor \"{0}\" does not exist")]
     UndefinedCursor(String),
     #[error("cursor \"{0}\" already exists")]
@@ -96,6 +99,7 @@ impl Error {
             Error::NoActiveTransaction(_) => "25P01",
             Error::DependentObjects(_) => "2BP01",
             Error::Canceled => "57014",
+            Error::WrongObjectType(_) => "42809",
             Error::UndefinedCursor(_) => "34000",
             Error::DuplicateCursor(_) => "42P03",
             Error::CursorState(_) => "55000",

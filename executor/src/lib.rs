@@ -13,6 +13,7 @@ mod dml;
 mod error;
 mod functions;
 mod hidden;
+mod materialized;
 mod naming;
 mod output;
 pub mod pg_text;

@@ -51,6 +51,11 @@ impl StreamTableProvider {
         let schema = scan_schema(&table);
         StreamTableProvider { streams, table, schema }
     }
+
+    /// The stream table this provider scans.
+    pub(crate) fn table(&self) -> &Arc<StreamTable> {
+        &self.table
+    }
 }
 
 /// The layout scans produce: the stored columns, all nullable, text as `Utf8View`.

@@ -34,6 +34,7 @@ pub struct Engine {
     streams: Arc<Streams>,
     base_state: SessionState,
     parser: PostgresCompatibilityParser,
+    maintainers: crate::materialized::Maintainers,
 }
 
 impl Engine {
@@ -59,7 +60,23 @@ impl Engine {
         datafusion_functions_json::register_all(&mut json_functions).map_err(Error::Query)?;
         let ctx = SessionContext::new_with_state(json_functions);
         catalog.set_planner(ctx.state());
-        Ok(Arc::new(Engine { streams, base_state: ctx.state(), parser: PostgresCompatibilityParser::new() }))
+        let engine = Arc::new(Engine {
+            streams,
+            base_state: ctx.state(),
+            parser: PostgresCompatibilityParser::new(),
+            maintainers: Default::default(),
+        });
+        crate::materialized::start_all(&engine);
+        Ok(engine)
+    }
+
+    /// The session state every session starts from (background work plans with it).
+    pub(crate) fn base_state(&self) -> SessionState {
+        self.base_state.clone()
+    }
+
+    pub(crate) fn maintainers(&self) -> &crate::materialized::Maintainers {
+        &self.maintainers
     }
 
     pub fn streams(&self) -> &Arc<Streams> {
@@ -165,6 +182,7 @@ impl Session {
             Statement::Sql(sql) => self.dispatch_sql(sql, params).await,
             Statement::Subscribe(subscribe) => Box::pin(self.subscribe(subscribe)).await,
             Statement::Fetch(fetch) => Box::pin(self.fetch(fetch)).await,
+            Statement::ShowMaterializedViews => crate::materialized::show(self),
         }
     }
 
@@ -193,6 +211,9 @@ impl Session {
                 None => Box::pin(crate::ddl::create_table(self, create)).await,
             },
             Statement::CreateView(create) => Box::pin(crate::views::create_view(self, create)).await,
+            Statement::Drop { object_type: ObjectType::MaterializedView, if_exists, names, .. } => {
+                Box::pin(crate::materialized::drop(self, names, *if_exists)).await
+            }
             Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
                 Box::pin(crate::views::drop_views(self, names, *if_exists)).await
             }
@@ -257,6 +278,10 @@ impl Session {
             }
             Statement::Subscribe(_) => Ok(Description::default()),
             Statement::Fetch(fetch) => Ok(Description { parameters: Vec::new(), columns: Some(self.cursors.schema(&fetch.cursor)?) }),
+            Statement::ShowMaterializedViews => match crate::materialized::show(self)? {
+                Output::Rows(rows) => Ok(Description { parameters: Vec::new(), columns: Some(rows.schema()) }),
+                _ => Ok(Description::default()),
+            },
         }
     }
 
@@ -320,6 +345,9 @@ impl Session {
 
     /// Appends now, or holds the rows until COMMIT inside a transaction block.
     pub async fn write(&mut self, writes: Vec<TableWrite>) -> Result<()> {
+        for w in &writes {
+            crate::materialized::check_writable(&w.table)?;
+        }
         if let Some(now) = self.txn.hold(writes)? {
             self.engine.streams.append(now).await?;
         }

@@ -13,6 +13,8 @@ pub enum Statement {
     Sql(ast::Statement),
     Subscribe(SubscribeStatement),
     Fetch(Fetch),
+    /// `SHOW MATERIALIZED VIEWS`.
+    ShowMaterializedViews,
 }
 
 impl From<ast::Statement> for Statement {

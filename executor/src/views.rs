@@ -20,10 +20,7 @@ const MAX_VIEW_DEPTH: usize = 64;
 
 pub async fn create_view(session: &Session, create: &CreateView) -> Result<Output> {
     if create.materialized {
-        return Err(Error::not_supported(
-            "CREATE MATERIALIZED VIEW is not supported yet",
-            "use CREATE VIEW (computed at each query) or CREATE TABLE ... AS SELECT (a snapshot)",
-        ));
+        return crate::materialized::create(session, create).await;
     }
     let (schema, name) = resolve_name(&create.name, &session.default_schema())
         .ok_or_else(|| Error::InvalidParameter(format!("bad view name {}", create.name)))?;
@@ -61,7 +58,7 @@ pub async fn drop_views(session: &Session, names: &[ObjectName], if_exists: bool
 }
 
 /// The stored SQL: the query, with the declared column names applied as an alias list.
-fn definition_sql(query: &Query, columns: &[String]) -> String {
+pub(crate) fn definition_sql(query: &Query, columns: &[String]) -> String {
     if columns.is_empty() {
         query.to_string()
     } else {

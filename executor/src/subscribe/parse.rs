@@ -28,6 +28,12 @@ pub fn parse(sql: &str) -> Option<Result<Statement>> {
     let statement = match first.as_str() {
         "SUBSCRIBE" => subscribe(&mut parser, sql, Delivery::Rows),
         "FETCH" => fetch(&mut parser).map(Statement::Fetch),
+        "SHOW" if word(&parser.peek_nth_token(1).token) == "MATERIALIZED" && word(&parser.peek_nth_token(2).token) == "VIEWS" => {
+            for _ in 0..3 {
+                parser.next_token();
+            }
+            Ok(Statement::ShowMaterializedViews)
+        }
         "COPY" if parser.peek_nth_token(1).token == Token::LParen && word(&parser.peek_nth_token(2).token) == "SUBSCRIBE" => {
             copy_subscribe(&mut parser, sql)
         }

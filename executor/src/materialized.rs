@@ -1,0 +1,458 @@
+//! Materialized views: `CREATE MATERIALIZED VIEW v AS query`, kept up to date by a
+//! background maintainer as rows arrive, exactly once across crashes.
+//!
+//! The view's rows live in a stream table named like the view (so `SELECT` and
+//! `SUBSCRIBE` read it as any table). Its maintainer follows the source table partition
+//! by partition ([`Streams::read_partition`], bounded chunks), runs the view's plan over
+//! each chunk (the source scan swapped for the chunk), and appends the result rows
+//! *together with* the chunk's end position, as a row of [`PROGRESS_SCHEMA`].[`PROGRESS_TABLE`],
+//! in one append: one WAL record. After a crash the view and its progress are both there
+//! or both not, and the maintainer resumes from the progress it finds: no row is lost or
+//! applied twice. Creation backfills the source's existing rows before it returns.
+//!
+//! Maintained incrementally here: queries that filter and project one stream table. Any
+//! other operator (aggregates, joins, sorts, limits…) is refused with 0A000 naming it;
+//! it is never recomputed behind the user's back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::sql::sqlparser::ast::{CreateView, ObjectName};
+use streamhouse_streams::{MaterializedView, StreamTable, Streams, TableOptions, TableWrite};
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::output::{CommandTag, Output};
+use crate::provider::{scan_schema, to_scan_layout, StreamTableProvider};
+use crate::session::{plan_statement, resolve_name, Engine, Session};
+
+/// Where maintainers record how far they have read their source.
+pub const PROGRESS_SCHEMA: &str = "streamhouse";
+pub const PROGRESS_TABLE: &str = "mv_progress";
+/// Source rows per partition per maintenance step (one append).
+const CHUNK_ROWS: usize = 8192;
+/// How long a maintainer waits after a failed step before trying again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The running maintainers, by view table id.
+#[derive(Default)]
+pub(crate) struct Maintainers {
+    running: Mutex<HashMap<i64, Arc<Maintainer>>>,
+}
+
+/// One view's maintenance state, shared with `SHOW MATERIALIZED VIEWS`.
+struct Maintainer {
+    view: Arc<StreamTable>,
+    source: Arc<StreamTable>,
+    /// Next source offset to apply, per source partition.
+    positions: Mutex<Vec<i64>>,
+    /// When the last step applied rows (ms since the epoch; 0: never).
+    applied_at_ms: AtomicI64,
+    last_error: Mutex<Option<String>>,
+    stop: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Maintainers {
+    fn get(&self, id: i64) -> Option<Arc<Maintainer>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    fn insert(&self, m: Arc<Maintainer>) {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(m.view.id(), m);
+    }
+
+    fn remove(&self, id: i64) -> Option<Arc<Maintainer>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
+    }
+}
+
+/// Starts the maintainers of every existing materialized view (server start).
+pub(crate) fn start_all(engine: &Arc<Engine>) {
+    for table in engine.streams().tables() {
+        if let Some(mv) = table.options().materialized.clone() {
+            if let Err(e) = start(engine, table.clone(), &mv) {
+                warn!(view = table.name(), error = %e, "materialized view not maintained");
+            }
+        }
+    }
+}
+
+/// `CREATE MATERIALIZED VIEW [IF NOT EXISTS] v AS query`.
+pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
+    let tag = || Output::Command(CommandTag::new("CREATE MATERIALIZED VIEW"));
+    let streams = session.streams().clone();
+    let (schema, name) = resolve_name(&create.name, &session.default_schema())
+        .ok_or_else(|| Error::InvalidParameter(format!("bad view name {}", create.name)))?;
+    if !streams.schema_exists(&schema) {
+        return Err(Error::UndefinedSchema(schema));
+    }
+    if streams.table(&schema, &name).is_some() || streams.view(&schema, &name).is_some() {
+        if create.if_not_exists {
+            return Ok(tag());
+        }
+        return Err(Error::DuplicateTable(name));
+    }
+    if create.or_replace {
+        return Err(Error::not_supported("CREATE OR REPLACE MATERIALIZED VIEW is not supported", "DROP MATERIALIZED VIEW, then CREATE it again"));
+    }
+    let definition = crate::views::definition_sql(&create.query, &create.columns.iter().map(|c| c.name.to_string()).collect::<Vec<_>>());
+    let plan = plan_definition(session.engine(), &definition, &schema).await?;
+    let source = maintainable(&plan)?;
+    let columns = crate::create_as::storable_columns(plan.schema().as_arrow())?;
+
+    ensure_progress_table(&streams).await?;
+    let options = TableOptions {
+        partitions: 1,
+        materialized: Some(MaterializedView { definition, source_table_id: source.id() }),
+        ..Default::default()
+    };
+    streams.create_table(&schema, &name, &columns, &options, false).await?;
+    let view = streams.table(&schema, &name).ok_or_else(|| Error::Internal("the view's table vanished".into()))?;
+    let maintainer = start(session.engine(), view.clone(), options.materialized.as_ref().expect("set above"))?;
+    // Backfill: the rows the source holds now are in the view before CREATE returns.
+    let targets: Vec<i64> = (0..source.partition_count() as u32)
+        .map(|p| streams.partition_bounds(&source, p).map(|b| b.high_watermark))
+        .collect::<std::result::Result<_, _>>()?;
+    loop {
+        let caught_up = maintainer.positions().iter().zip(&targets).all(|(at, target)| at >= target);
+        if caught_up {
+            break;
+        }
+        if let Some(e) = maintainer.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(Error::Internal(format!("materialized view {name} failed while backfilling: {e}")));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    info!(view = name, source = source.name(), "materialized view created");
+    Ok(tag())
+}
+
+/// `DROP MATERIALIZED VIEW [IF EXISTS] v, …`.
+pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool) -> Result<Output> {
+    for name in names {
+        let (schema, view) = resolve_name(name, &session.default_schema()).ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        match session.streams().table(&schema, &view) {
+            Some(table) if table.options().materialized.is_some() => {
+                if let Some(m) = session.engine().maintainers().remove(table.id()) {
+                    m.stop.store(true, Ordering::Release);
+                    m.wake.notify_one();
+                }
+                session.streams().drop_table(&schema, &view).await?;
+            }
+            Some(_) => return Err(Error::WrongObjectType(format!("\"{view}\" is not a materialized view"))),
+            None if if_exists => {}
+            None => return Err(Error::UndefinedTable(name.to_string())),
+        }
+    }
+    Ok(Output::Command(CommandTag::new("DROP MATERIALIZED VIEW")))
+}
+
+/// `SHOW MATERIALIZED VIEWS`: each view with its source, how many source rows it has
+/// yet to apply (lag) and when it last applied some (freshness).
+pub fn show(session: &Session) -> Result<Output> {
+    let streams = session.streams();
+    let (mut schemas, mut names, mut sources, mut lags, mut applied, mut errors, mut definitions) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for table in streams.tables() {
+        let Some(mv) = &table.options().materialized else { continue };
+        let maintainer = session.engine().maintainers().get(table.id());
+        let source = streams.tables().into_iter().find(|t| t.id() == mv.source_table_id);
+        schemas.push(table.schema_name().to_string());
+        names.push(table.name().to_string());
+        sources.push(source.as_ref().map(|s| format!("{}.{}", s.schema_name(), s.name())));
+        definitions.push(mv.definition.clone());
+        let lag = match (&maintainer, &source) {
+            (Some(m), Some(source)) => {
+                let positions = m.positions();
+                let mut behind = 0i64;
+                for (p, at) in positions.iter().enumerate() {
+                    let high = streams.partition_bounds(source, p as u32).map(|b| b.high_watermark).unwrap_or(*at);
+                    behind += (high - at).max(0);
+                }
+                Some(behind)
+            }
+            _ => None,
+        };
+        lags.push(lag);
+        applied.push(maintainer.as_ref().map(|m| m.applied_at_ms.load(Ordering::Acquire)).filter(|ms| *ms > 0));
+        errors.push(maintainer.as_ref().and_then(|m| m.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()));
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("schema", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, true),
+        Field::new("lag_rows", DataType::Int64, true),
+        Field::new("last_applied", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+        Field::new("last_error", DataType::Utf8, true),
+        Field::new("definition", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(schemas)),
+            Arc::new(StringArray::from(names)),
+            Arc::new(StringArray::from(sources)),
+            Arc::new(Int64Array::from(lags)),
+            Arc::new(TimestampMillisecondArray::from(applied).with_timezone("UTC")),
+            Arc::new(StringArray::from(errors)),
+            Arc::new(StringArray::from(definitions)),
+        ],
+    )
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Output::Rows(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?)))
+}
+
+/// The definition's logical plan, over the real tables.
+async fn plan_definition(engine: &Arc<Engine>, definition: &str, schema: &str) -> Result<LogicalPlan> {
+    let statement = crate::catalog::parse_view_definition(definition)?;
+    plan_statement(&engine.base_state(), engine.streams(), &statement, schema).await
+}
+
+/// The one stream table a maintainable plan reads; any operator but projection and
+/// filter is refused, naming it.
+fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
+    let mut refused = None;
+    let mut sources = Vec::new();
+    let _ = plan.apply(|node| {
+        match node {
+            LogicalPlan::TableScan(scan) => match stream_table_of(scan) {
+                Some(table) => sources.push(table),
+                None => refused = Some(format!("a scan of {}, which is not a stream table", scan.table_name)),
+            },
+            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {}
+            other => refused = Some(other.display().to_string().split(':').next().unwrap_or("operator").trim().to_string()),
+        }
+        Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    if let Some(operator) = refused {
+        return Err(Error::not_supported(
+            format!("materialized views cannot maintain {operator} incrementally yet"),
+            "materialized views maintain filters and projections of one stream table; use a VIEW (computed at each query) for the rest",
+        ));
+    }
+    match sources.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(Error::not_supported("a materialized view reads exactly one stream table", "use a VIEW for the rest")),
+    }
+}
+
+fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<StreamTable>> {
+    let provider = source_as_provider(&scan.source).ok()?;
+    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone())
+}
+
+async fn ensure_progress_table(streams: &Arc<Streams>) -> Result<()> {
+    if streams.table(PROGRESS_SCHEMA, PROGRESS_TABLE).is_some() {
+        return Ok(());
+    }
+    streams.create_schema(PROGRESS_SCHEMA, true).await?;
+    let schema = progress_schema();
+    streams.create_table(PROGRESS_SCHEMA, PROGRESS_TABLE, &schema, &TableOptions::default(), true).await?;
+    Ok(())
+}
+
+fn progress_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("view_id", DataType::Int64, false),
+        Field::new("partition", DataType::Int32, false),
+        Field::new("next_offset", DataType::Int64, false),
+    ])
+}
+
+/// Registers and spawns the maintainer of one view.
+fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) -> Result<Arc<Maintainer>> {
+    let streams = engine.streams();
+    let source = streams
+        .tables()
+        .into_iter()
+        .find(|t| t.id() == mv.source_table_id)
+        .ok_or_else(|| Error::UndefinedTable(format!("source of materialized view {}", view.name())))?;
+    let maintainer = Arc::new(Maintainer {
+        positions: Mutex::new(vec![0; source.partition_count()]),
+        view,
+        source,
+        applied_at_ms: AtomicI64::new(0),
+        last_error: Mutex::new(None),
+        stop: AtomicBool::new(false),
+        wake: tokio::sync::Notify::new(),
+    });
+    engine.maintainers().insert(maintainer.clone());
+    let (engine, m, definition) = (engine.clone(), maintainer.clone(), mv.definition.clone());
+    tokio::spawn(async move { m.run(&engine, &definition).await });
+    Ok(maintainer)
+}
+
+impl Maintainer {
+    fn positions(&self) -> Vec<i64> {
+        self.positions.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire) || self.view.is_dropped() || self.source.is_dropped()
+    }
+
+    /// Recovers the progress, then applies source rows as they come until dropped.
+    async fn run(&self, engine: &Arc<Engine>, definition: &str) {
+        let mut recovered = false;
+        let mut plan = None;
+        while !self.stopped() {
+            let step = async {
+                if !recovered {
+                    self.recover_progress(engine).await?;
+                    recovered = true;
+                }
+                if plan.is_none() {
+                    plan = Some(plan_definition(engine, definition, self.view.schema_name()).await?);
+                }
+                self.catch_up(engine, plan.as_ref().expect("planned")).await
+            };
+            match step.await {
+                Ok(()) => *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None,
+                Err(_) if self.stopped() => return,
+                Err(e) => {
+                    warn!(view = self.view.name(), error = %e, "materialized view maintenance failed; retrying");
+                    *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+            }
+        }
+    }
+
+    /// Applies everything the source holds now, then waits for more (returns to be re-entered).
+    async fn catch_up(&self, engine: &Arc<Engine>, plan: &LogicalPlan) -> Result<()> {
+        let streams = engine.streams();
+        let mut appends = streams.subscribe_appends();
+        appends.borrow_and_update();
+        let mut applied_any = false;
+        for p in 0..self.source.partition_count() {
+            let from = self.positions()[p];
+            let read = streams.read_partition(&self.source, p as u32, from, CHUNK_ROWS).await?;
+            if read.next_offset == from {
+                continue;
+            }
+            let rows = self.apply(engine, plan, &read.batches).await?;
+            let progress = RecordBatch::try_new(
+                Arc::new(progress_schema()),
+                vec![
+                    Arc::new(Int64Array::from(vec![self.view.id()])),
+                    Arc::new(Int32Array::from(vec![p as i32])),
+                    Arc::new(Int64Array::from(vec![read.next_offset])),
+                ],
+            )?;
+            let progress_table = streams
+                .table(PROGRESS_SCHEMA, PROGRESS_TABLE)
+                .ok_or_else(|| Error::Internal(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is missing")))?;
+            // The rows and the position that produced them: one append, one WAL record.
+            let mut writes = vec![TableWrite { table: progress_table, batches: vec![progress] }];
+            if !rows.is_empty() {
+                writes.push(TableWrite { table: self.view.clone(), batches: rows });
+            }
+            streams.append(writes).await?;
+            self.positions.lock().unwrap_or_else(|p| p.into_inner())[p] = read.next_offset;
+            self.applied_at_ms.store(now_ms(), Ordering::Release);
+            applied_any = true;
+        }
+        if !applied_any {
+            tokio::select! {
+                _ = appends.changed() => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The view's rows for one chunk of source rows (stored layout).
+    async fn apply(&self, engine: &Arc<Engine>, plan: &LogicalPlan, chunk: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        let scan = scan_schema(&self.source);
+        let batches = chunk.iter().map(|b| to_scan_layout(b, &scan)).collect::<datafusion::error::Result<Vec<_>>>()?;
+        let chunk_source = provider_as_source(Arc::new(MemTable::try_new(scan, vec![batches])?));
+        let source_id = self.source.id();
+        let over_chunk = plan
+            .clone()
+            .transform_up(|node| match node {
+                LogicalPlan::TableScan(mut scan) if stream_table_of(&scan).is_some_and(|t| t.id() == source_id) => {
+                    scan.source = chunk_source.clone();
+                    Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                }
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        let state: SessionState = engine.base_state();
+        let physical = state.create_physical_plan(&over_chunk).await?;
+        let produced = datafusion::physical_plan::collect(physical, state.task_ctx()).await?;
+        let columns: Vec<usize> = (0..self.view.schema().fields().len()).collect();
+        let produced: Vec<RecordBatch> = produced.into_iter().filter(|b| b.num_rows() > 0).collect();
+        crate::dml::widen_to_table(&self.view, &columns, produced)
+    }
+
+    /// Where the last committed step left off, from the progress table.
+    async fn recover_progress(&self, engine: &Arc<Engine>) -> Result<()> {
+        let mut session = engine.session();
+        let sql = format!(
+            "SELECT partition, max(next_offset) FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {} GROUP BY partition",
+            self.view.id()
+        );
+        let statement = session.parse(&sql)?.pop().ok_or_else(|| Error::Internal("no statement".into()))?;
+        let Output::Rows(rows) = session.execute(&statement, None).await? else {
+            return Err(Error::Internal("progress query returned no rows".into()));
+        };
+        let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(rows).await?;
+        let mut positions = self.positions.lock().unwrap_or_else(|p| p.into_inner());
+        for batch in batches {
+            let partitions = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int32Type>(batch.column(0));
+            let offsets = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(batch.column(1));
+            for i in 0..batch.num_rows() {
+                if let Some(at) = positions.get_mut(partitions.value(i) as usize) {
+                    *at = offsets.value(i);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `DROP TABLE` of a view's table, or of a table a view reads: refused, naming the view.
+pub(crate) fn check_drop_table(streams: &Streams, table: &StreamTable) -> Result<()> {
+    if table.options().materialized.is_some() {
+        return Err(Error::WrongObjectType(format!(
+            "\"{}\" is a materialized view: use DROP MATERIALIZED VIEW",
+            table.name()
+        )));
+    }
+    let dependents: Vec<String> = streams
+        .tables()
+        .iter()
+        .filter(|t| t.options().materialized.as_ref().is_some_and(|m| m.source_table_id == table.id()))
+        .map(|t| t.name().to_string())
+        .collect();
+    if !dependents.is_empty() {
+        return Err(Error::DependentObjects(format!(
+            "cannot drop table {} because materialized view {} depends on it",
+            table.name(),
+            dependents.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Writes by anyone but the maintainer are refused: the view equals its query.
+pub(crate) fn check_writable(table: &StreamTable) -> Result<()> {
+    match table.options().materialized {
+        Some(_) => Err(Error::WrongObjectType(format!("cannot change materialized view \"{}\"", table.name()))),
+        None => Ok(()),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
