@@ -230,6 +230,8 @@ fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
                 None => refused = Some(format!("a scan of {}, which is not a stream table", scan.table_name)),
             },
             LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {}
+            // No table at all: said below, as "exactly one stream table".
+            LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {}
             other => refused = Some(other.display().to_string().split(':').next().unwrap_or("operator").trim().to_string()),
         }
         Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })

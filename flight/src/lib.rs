@@ -11,6 +11,7 @@
 //! offered). Prepared statements live in a server-wide registry keyed by handle.
 
 mod auth;
+mod cancel;
 mod ingest;
 mod metadata;
 mod prepared;

@@ -16,10 +16,11 @@ use arrow_flight::sql::{
     CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
     CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest, CommandStatementQuery,
     CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCancelQueryRequest, ActionCancelQueryResult,
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc,
-    Ticket,
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightDescriptor, FlightEndpoint,
+    FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket,
 };
 use datafusion::common::ParamValues;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -30,6 +31,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Tokens;
+use crate::cancel::{Queries, StatementTicket};
 use crate::metadata;
 use crate::prepared::{parameter_sets, Prepared, Registry};
 use crate::results::{self, wire_schema, FlightDataStream};
@@ -39,11 +41,12 @@ pub struct StreamHouseFlightSql {
     engine: Arc<Engine>,
     tokens: Tokens,
     prepared: Registry,
+    queries: Arc<Queries>,
 }
 
 impl StreamHouseFlightSql {
     pub fn new(engine: Arc<Engine>) -> Self {
-        StreamHouseFlightSql { engine, tokens: Tokens::default(), prepared: Registry::default() }
+        StreamHouseFlightSql { engine, tokens: Tokens::default(), prepared: Registry::default(), queries: Arc::default() }
     }
 
     fn admit(&self, metadata: &MetadataMap) -> Result<(), Status> {
@@ -165,8 +168,14 @@ async fn bound_values(data: PeekableFlightDataStream) -> Result<Option<RecordBat
     Ok((batch.num_rows() > 0).then_some(batch))
 }
 
-fn text(bytes: &[u8], what: &str) -> Result<String, Status> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| Status::invalid_argument(format!("{what} is not UTF-8")))
+/// The action type of the core Flight protocol's cancellation.
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+
+/// The query id in a statement ticket (None for other tickets).
+fn statement_id(ticket: &Ticket) -> Option<u64> {
+    let any = arrow_flight::sql::Any::decode(ticket.ticket.clone()).ok()?;
+    let statement = any.unpack::<TicketStatementQuery>().ok()??;
+    StatementTicket::decode(&statement.statement_handle).ok().map(|t| t.id)
 }
 
 #[tonic::async_trait]
@@ -186,6 +195,46 @@ impl FlightSqlService for StreamHouseFlightSql {
         Ok(response)
     }
 
+    // ---- cancellation
+
+    async fn do_action_fallback(&self, request: Request<Action>) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        self.admit(request.metadata())?;
+        let action = request.into_inner();
+        if action.r#type != CANCEL_FLIGHT_INFO {
+            return Err(Status::invalid_argument(format!("unknown action \"{}\"", action.r#type)));
+        }
+        let cancel = CancelFlightInfoRequest::decode(action.body)
+            .map_err(|e| Status::invalid_argument(format!("malformed CancelFlightInfoRequest: {e}")))?;
+        let info = cancel.info.ok_or_else(|| Status::invalid_argument("CancelFlightInfoRequest without a FlightInfo"))?;
+        let result = CancelFlightInfoResult::new(self.queries.cancel(&info, statement_id));
+        let body = arrow_flight::Result { body: result.encode_to_vec().into() };
+        Ok(Response::new(Box::pin(futures::stream::once(async move { Ok(body) }))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(vec![Ok(ActionType {
+            r#type: CANCEL_FLIGHT_INFO.into(),
+            description: "Cancel a query: the request holds the FlightInfo GetFlightInfo returned".into(),
+        })])
+    }
+
+    /// Flight SQL's older spelling of CancelFlightInfo.
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        self.admit(request.metadata())?;
+        let info = FlightInfo::decode(query.info).map_err(|e| Status::invalid_argument(format!("malformed FlightInfo: {e}")))?;
+        // ActionCancelQueryResult.CancelResult shares CancelStatus's numbering
+        // (arrow-flight does not export that nested enum).
+        let result = match self.queries.cancel(&info, statement_id) {
+            status @ (CancelStatus::Cancelled | CancelStatus::Cancelling) => status,
+            _ => CancelStatus::NotCancellable,
+        };
+        Ok(ActionCancelQueryResult { result: result as i32 })
+    }
+
     // ---- statements
 
     async fn get_flight_info_statement(
@@ -202,7 +251,8 @@ impl FlightSqlService for StreamHouseFlightSql {
         let description = session.describe(&statement).await.map_err(|e| status::from_sql(&e))?;
         match description.columns {
             Some(columns) => {
-                let ticket = TicketStatementQuery { statement_handle: query.query.into_bytes().into() };
+                let handle = StatementTicket { id: self.queries.new_id(), sql: query.query }.encode();
+                let ticket = TicketStatementQuery { statement_handle: handle.into() };
                 flight_info(&wire_schema(&columns), ticket, request.into_inner())
             }
             None => {
@@ -218,8 +268,9 @@ impl FlightSqlService for StreamHouseFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.admit(request.metadata())?;
-        let sql = text(&ticket.statement_handle, "the ticket")?;
-        Ok(Response::new(self.run_query(&sql, None).await?))
+        let ticket = StatementTicket::decode(&ticket.statement_handle)?;
+        let rows = self.run_query(&ticket.sql, None).await?;
+        Ok(Response::new(self.queries.track(ticket.id, rows)?))
     }
 
     async fn do_put_statement_update(

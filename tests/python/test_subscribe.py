@@ -432,3 +432,54 @@ def test_flight_sql_subscribe_streams_batches_while_the_client_reads(server):
     reader_thread.join(DELIVERY_TIMEOUT_S)
     with server.connect() as conn:
         assert conn.execute("SELECT count(*) FROM fl").fetchone()[0] == 4
+
+
+def test_flight_cancel_flight_info_ends_a_running_subscription(server):
+    """CancelFlightInfo (the Flight action) cancels the DoGet its FlightInfo names."""
+    import pyarrow as pa
+    import pyarrow.flight as flight
+    from test_flight import _bytes_field, bearer, statement_query
+
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE cf (n int)")
+        conn.execute("INSERT INTO cf VALUES (1), (2)")
+    client = flight.FlightClient(server.flight_uri)
+    options = bearer(client)
+
+    def cancel(info):
+        request = _bytes_field(1, info.serialize())  # CancelFlightInfoRequest { info }
+        (result,) = list(client.do_action(flight.Action("CancelFlightInfo", request), options))
+        body = result.body.to_pybytes()
+        return body[1] if body else 0  # CancelFlightInfoResult { status }: 1 cancelled, 3 not cancellable
+
+    try:
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query("SUBSCRIBE cf")), options)
+        reader = client.do_get(info.endpoints[0].ticket, options)
+        first = reader.read_chunk().data
+        assert first.column(2).to_pylist() == [1, 2]
+        outcome = {}
+
+        def read_on():
+            try:
+                while True:
+                    reader.read_chunk()
+            except (pa.ArrowException, flight.FlightError, StopIteration) as e:
+                outcome["error"] = e
+
+        waiter = threading.Thread(target=read_on, daemon=True)
+        waiter.start()
+        assert cancel(info) == 1
+        waiter.join(DELIVERY_TIMEOUT_S)
+        assert "cancel" in str(outcome.get("error", "")).lower(), outcome
+        assert cancel(info) == 3, "an ended query is not cancellable"
+
+        # Cancelled before its DoGet: the DoGet is refused.
+        early = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query("SUBSCRIBE cf")), options)
+        assert cancel(early) == 1
+        with pytest.raises(flight.FlightCancelledError):
+            client.do_get(early.endpoints[0].ticket, options).read_all()
+        assert [a.type for a in client.list_actions(options)].count("CancelFlightInfo") == 1
+    finally:
+        client.close()
+    with server.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM cf").fetchone()[0] == 2
