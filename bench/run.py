@@ -285,6 +285,83 @@ def bench_pgbench(db, seconds, conns, server_pid, tmp):
     return tps, pct(0.5), pct(0.99), used / max(in_window, 1) * 1e6
 
 
+FEED_EVENTS = 1000
+FEED_PAUSE_S = 0.002
+
+
+def bench_feed(db, events=FEED_EVENTS):
+    """Insert-to-delivery latency of a change feed: one writer INSERTs single rows (a short
+    pause between them, so this measures latency, not queueing); a subscriber notes when
+    each arrives. StreamHouse: COPY (SUBSCRIBE …) TO STDOUT. PostgreSQL: the usual way to
+    push new rows, a trigger calling pg_notify and a LISTENing connection. p50/p99 in ms."""
+    import threading
+    sent, got = {}, {}
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP TABLE IF EXISTS feed")
+        c.execute("CREATE TABLE feed (id BIGINT, payload TEXT)")
+        if isinstance(db, Postgres):
+            c.execute("CREATE OR REPLACE FUNCTION feed_notify() RETURNS trigger AS $$ BEGIN "
+                      "PERFORM pg_notify('feed', NEW.id::text); RETURN NEW; END $$ LANGUAGE plpgsql")
+            c.execute("CREATE TRIGGER feed_notify AFTER INSERT ON feed FOR EACH ROW EXECUTE FUNCTION feed_notify()")
+    listener = psycopg.connect(db.dsn, autocommit=True)
+    ready = threading.Event()
+
+    def listen():
+        if isinstance(db, Postgres):
+            listener.execute("LISTEN feed")
+            ready.set()
+            for note in listener.notifies():
+                got[int(note.payload)] = time.perf_counter()
+                if len(got) == events:
+                    return
+        else:
+            with listener.cursor().copy("COPY (SUBSCRIBE feed FROM LATEST) TO STDOUT") as copy:
+                ready.set()
+                for row in copy.rows():
+                    got[int(row[2])] = time.perf_counter()
+                    if len(got) == events:
+                        listener.cancel_safe()
+                        try:
+                            for _ in copy.rows():
+                                pass
+                        except psycopg.Error:
+                            pass
+                        return
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    ready.wait(30)
+    time.sleep(0.2)
+    with psycopg.connect(db.dsn, autocommit=True) as w:
+        for i in range(events):
+            sent[i] = time.perf_counter()
+            w.execute("INSERT INTO feed VALUES (%s, 'x')", (i,))
+            time.sleep(FEED_PAUSE_S)
+    t.join(60)
+    listener.close()
+    lat = sorted((got[i] - sent[i]) * 1000 for i in sent if i in got)
+    if len(lat) < events:
+        sys.exit(f"{db.name}: only {len(lat)} of {events} feed events arrived")
+    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+
+
+def bench_mv_backfill(db, rows, seed):
+    """CREATE MATERIALIZED VIEW over `rows` rows already stored (a filter and projection):
+    StreamHouse backfills before CREATE returns and then maintains the view; PostgreSQL
+    computes a snapshot. Seconds, and source rows/s."""
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP MATERIALIZED VIEW IF EXISTS bench_eu")
+    bench_copy(db, rows, seed)
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        t0 = time.perf_counter()
+        c.execute("CREATE MATERIALIZED VIEW bench_eu AS SELECT id, x * 2 AS x2, payload FROM bench WHERE region LIKE 'eu%'")
+        elapsed = time.perf_counter() - t0
+        n = c.execute("SELECT count(*) FROM bench_eu").fetchone()[0]
+        if n != rows // 4:
+            sys.exit(f"{db.name}: the materialized view has {n} rows, expected {rows // 4}")
+    return elapsed, rows / elapsed
+
+
 def to_url(dsn):
     if dsn.startswith("postgres"):
         return dsn
@@ -330,7 +407,9 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--flight-rows", type=int, default=10_000_000, help="rows for the Flight ingest/read benchmark")
-    ap.add_argument("--only", default="copy,insert,scan,flight", help="comma-separated subset of copy,insert,scan,flight")
+    ap.add_argument("--mv-rows", type=int, default=2_000_000, help="rows for the materialized view backfill")
+    ap.add_argument("--only", default="copy,insert,scan,flight,feed",
+                    help="comma-separated subset of copy,insert,scan,flight,feed")
     args = ap.parse_args()
     only = set(args.only.split(","))
 
@@ -370,6 +449,9 @@ def main():
                                     cp.write(rows_text(s0, min(COPY_CHUNK_ROWS, args.flight_rows - s0), rng))
                         s_, b_ = copy_read(db.dsn, "SELECT * FROM fbench", "binary")
                         r["pgwire_copy_read_rows_s"], r["pgwire_copy_read_mb_s"] = args.flight_rows / s_, b_ / s_ / 1e6
+                if "feed" in only:
+                    r["feed_p50_ms"], r["feed_p99_ms"] = bench_feed(db)
+                    r["mv_s"], r["mv_rows_s"] = bench_mv_backfill(db, args.mv_rows, args.seed)
                 r["peak_mib"] = peak_rss_mib(db.pid if cls is StreamHouse else db.postmaster)
                 if cls is StreamHouse and "scan" in only:
                     db.stop()  # flushes every tail to Parquet for DuckDB
@@ -395,6 +477,9 @@ def main():
     line("  INSERT latency p99, ms", "pgb_p99_ms", "{:.2f}", higher=False)
     line("  INSERT server CPU per row, us", "pgb_cpu_us", "{:.1f}", higher=False)
     line(f"GROUP BY over {args.scan_rows:,} rows, s", "scan_s", "{:.3f}", higher=False)
+    line(f"INSERT-to-delivery p50, ms (SUBSCRIBE | NOTIFY)", "feed_p50_ms", "{:.2f}", higher=False)
+    line(f"INSERT-to-delivery p99, ms (SUBSCRIBE | NOTIFY)", "feed_p99_ms", "{:.2f}", higher=False)
+    line(f"CREATE MATERIALIZED VIEW over {args.mv_rows:,} rows, s", "mv_s", "{:.3f}", higher=False)
     if "flight" in only:
         print(f"\nArrow Flight SQL ({args.flight_rows:,} rows; StreamHouse only, peers in the same run)")
         ingest, read = sh["fl_ingest_rows_s"], sh["fl_read_rows_s"]

@@ -39,7 +39,7 @@ use crate::session::{plan_statement, resolve_name, Engine, Session};
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
 pub const PROGRESS_TABLE: &str = "mv_progress";
 /// Source rows per partition per maintenance step (one append).
-const CHUNK_ROWS: usize = 8192;
+const CHUNK_ROWS: usize = 65_536;
 /// How long a maintainer waits after a failed step before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
