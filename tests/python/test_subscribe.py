@@ -483,3 +483,39 @@ def test_flight_cancel_flight_info_ends_a_running_subscription(server):
         client.close()
     with server.connect() as conn:
         assert conn.execute("SELECT count(*) FROM cf").fetchone()[0] == 2
+
+
+def test_a_subscriber_that_vanishes_from_a_quiet_table_is_noticed(server):
+    """Nothing is written on a quiet table, so the feed probes the client now and then
+    (a ParameterStatus it already knows): a live client is not disturbed, a gone one is
+    noticed and its reader freed."""
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE quiet (n int)")
+    live = server.connect()
+    got = []
+
+    def consume():
+        with live.cursor().copy("COPY (SUBSCRIBE quiet) TO STDOUT") as copy:
+            for row in copy.rows():
+                got.append(row)
+                return
+
+    # The live subscriber starts first: by the time the gone one is noticed, it was probed too.
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    gone = psycopg.pq.PGconn.connect(server.dsn().encode())
+    gone.send_query(b"COPY (SUBSCRIBE quiet) TO STDOUT")
+    time.sleep(0.2)
+    sock = socket.socket(fileno=os.dup(gone.socket))
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    gone.finish()
+    deadline = time.time() + 30
+    while "subscriber gone" not in server.log() and time.time() < deadline:
+        time.sleep(0.5)
+    assert "subscriber gone" in server.log(), "the vanished subscriber was never noticed"
+    with server.connect() as conn:
+        conn.execute("INSERT INTO quiet VALUES (1)")
+    reader.join(DELIVERY_TIMEOUT_S)
+    assert got == [("0", "0", "1")], "the live subscriber, probed too, still gets its rows"

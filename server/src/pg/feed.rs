@@ -7,17 +7,30 @@
 //! it commits. The response handed back to pgwire is only the closing command tag, for
 //! the day a feed ends (its table dropped; otherwise it ends by an error or the client
 //! cancelling).
+//!
+//! A client that vanishes is noticed when a write to it fails. On a quiet table nothing
+//! would be written, so after [`FEED_IDLE_PROBE`] without rows the feed sends a
+//! ParameterStatus that repeats a value the client already has (`server_version`):
+//! harmless to a live client, a failed write for a gone one, which ends the feed and
+//! frees its reader.
 
 use std::fmt::Debug;
+use std::time::Duration;
 
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyDone, CopyOutResponse};
 use pgwire::messages::data::RowDescription;
+use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::PgWireBackendMessage;
+use streamhouse_executor::SERVER_VERSION;
+use tracing::info;
 
 use super::socket::FlushNow;
+
+/// How long a feed may send nothing before it probes the client.
+pub const FEED_IDLE_PROBE: Duration = Duration::from_secs(5);
 
 /// Sends a feed's response (as built by `respond::rows` or `respond::copy_out`) as its
 /// rows come. `describe`: send the RowDescription (the simple protocol; the extended one
@@ -66,7 +79,20 @@ where
             None => {
                 flush_now.request();
                 client.flush().await?;
-                messages.next().await
+                loop {
+                    match tokio::time::timeout(FEED_IDLE_PROBE, messages.next()).await {
+                        Ok(next) => break next,
+                        Err(_idle) => {
+                            let probe = ParameterStatus::new("server_version".into(), SERVER_VERSION.into());
+                            client.feed(PgWireBackendMessage::ParameterStatus(probe)).await?;
+                            flush_now.request();
+                            if let Err(e) = client.flush().await {
+                                info!(error = ?e, "subscriber gone; feed ended");
+                                return Err(e.into());
+                            }
+                        }
+                    }
+                }
             }
         };
         match next {
