@@ -64,7 +64,7 @@ impl Cursors {
     pub async fn fetch(&mut self, fetch: &Fetch) -> Result<Vec<RecordBatch>> {
         let cursor = self.cursor(&fetch.cursor)?;
         let wanted = fetch.count.unwrap_or(u64::MAX);
-        let deadline = fetch.timeout.map(|t| Instant::now() + t);
+        let deadline = fetch.timeout.and_then(|t| Instant::now().checked_add(t));
         let mut out = Vec::new();
         let mut got = 0u64;
         while got < wanted {

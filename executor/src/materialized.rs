@@ -15,7 +15,7 @@
 //! it is never recomputed behind the user's back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +55,8 @@ struct Maintainer {
     source: Arc<StreamTable>,
     /// Next source offset to apply, per source partition.
     positions: Mutex<Vec<i64>>,
+    /// Source rows per step: halved when a step's rows exceed one WAL record.
+    chunk_rows: AtomicUsize,
     /// When the last step applied rows (ms since the epoch; 0: never).
     applied_at_ms: AtomicI64,
     last_error: Mutex<Option<String>>,
@@ -123,13 +125,15 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     let targets: Vec<i64> = (0..source.partition_count() as u32)
         .map(|p| streams.partition_bounds(&source, p).map(|b| b.high_watermark))
         .collect::<std::result::Result<_, _>>()?;
+    // A failing step is retried by the maintainer (and shown by SHOW MATERIALIZED VIEWS);
+    // the statement can be cancelled while it waits.
     loop {
         let caught_up = maintainer.positions().iter().zip(&targets).all(|(at, target)| at >= target);
         if caught_up {
             break;
         }
-        if let Some(e) = maintainer.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            return Err(Error::Internal(format!("materialized view {name} failed while backfilling: {e}")));
+        if maintainer.stopped() {
+            return Err(Error::UndefinedTable(format!("{name} (dropped while it was being created)")));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -143,6 +147,13 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool) -> R
         let (schema, view) = resolve_name(name, &session.default_schema()).ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
         match session.streams().table(&schema, &view) {
             Some(table) if table.options().materialized.is_some() => {
+                let readers = dependents(session.streams(), &table);
+                if !readers.is_empty() {
+                    return Err(Error::DependentObjects(format!(
+                        "cannot drop materialized view {view} because materialized view {} depends on it",
+                        readers.join(", ")
+                    )));
+                }
                 if let Some(m) = session.engine().maintainers().remove(table.id()) {
                     m.stop.store(true, Ordering::Release);
                     m.wake.notify_one();
@@ -224,6 +235,10 @@ fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
     let mut refused = None;
     let mut sources = Vec::new();
     let _ = plan.apply(|node| {
+        if crate::subscribe::has_subquery(node) {
+            refused = Some("subqueries".to_string());
+            return Ok(TreeNodeRecursion::Stop);
+        }
         match node {
             LogicalPlan::TableScan(scan) => match stream_table_of(scan) {
                 Some(table) => sources.push(table),
@@ -281,6 +296,7 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
         .ok_or_else(|| Error::UndefinedTable(format!("source of materialized view {}", view.name())))?;
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; source.partition_count()]),
+        chunk_rows: AtomicUsize::new(CHUNK_ROWS),
         view,
         source,
         applied_at_ms: AtomicI64::new(0),
@@ -333,12 +349,13 @@ impl Maintainer {
     /// Applies everything the source holds now, then waits for more (returns to be re-entered).
     async fn catch_up(&self, engine: &Arc<Engine>, plan: &LogicalPlan) -> Result<()> {
         let streams = engine.streams();
-        let mut appends = streams.subscribe_appends();
-        appends.borrow_and_update();
+        let mut changes = streams.subscribe_changes();
+        changes.mark_seen();
         let mut applied_any = false;
         for p in 0..self.source.partition_count() {
             let from = self.positions()[p];
-            let read = streams.read_partition(&self.source, p as u32, from, CHUNK_ROWS).await?;
+            let chunk_rows = self.chunk_rows.load(Ordering::Acquire);
+            let read = streams.read_partition(&self.source, p as u32, from, chunk_rows).await?;
             if read.next_offset == from {
                 continue;
             }
@@ -359,14 +376,21 @@ impl Maintainer {
             if !rows.is_empty() {
                 writes.push(TableWrite { table: self.view.clone(), batches: rows });
             }
-            streams.append(writes).await?;
+            if let Err(e) = streams.append(writes).await {
+                if e.is_record_too_large() && chunk_rows > 1 {
+                    // Wide rows: the same position again, in smaller steps.
+                    self.chunk_rows.store(chunk_rows / 2, Ordering::Release);
+                    return Ok(());
+                }
+                return Err(e.into());
+            }
             self.positions.lock().unwrap_or_else(|p| p.into_inner())[p] = read.next_offset;
             self.applied_at_ms.store(now_ms(), Ordering::Release);
             applied_any = true;
         }
         if !applied_any {
             tokio::select! {
-                _ = appends.changed() => {}
+                _ = changes.changed() => {}
                 _ = self.wake.notified() => {}
             }
         }
@@ -431,12 +455,10 @@ pub(crate) fn check_drop_table(streams: &Streams, table: &StreamTable) -> Result
             table.name()
         )));
     }
-    let dependents: Vec<String> = streams
-        .tables()
-        .iter()
-        .filter(|t| t.options().materialized.as_ref().is_some_and(|m| m.source_table_id == table.id()))
-        .map(|t| t.name().to_string())
-        .collect();
+    if is_progress_table(table) {
+        return Err(Error::DependentObjects(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} holds the materialized views' progress")));
+    }
+    let dependents = dependents(streams, table);
     if !dependents.is_empty() {
         return Err(Error::DependentObjects(format!(
             "cannot drop table {} because materialized view {} depends on it",
@@ -447,12 +469,30 @@ pub(crate) fn check_drop_table(streams: &Streams, table: &StreamTable) -> Result
     Ok(())
 }
 
-/// Writes by anyone but the maintainer are refused: the view equals its query.
+/// Writes by anyone but the maintainer are refused: the view equals its query (and the
+/// progress table says how far it got).
 pub(crate) fn check_writable(table: &StreamTable) -> Result<()> {
+    if is_progress_table(table) {
+        return Err(Error::WrongObjectType(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is written by materialized views only")));
+    }
     match table.options().materialized {
         Some(_) => Err(Error::WrongObjectType(format!("cannot change materialized view \"{}\"", table.name()))),
         None => Ok(()),
     }
+}
+
+fn is_progress_table(table: &StreamTable) -> bool {
+    table.schema_name() == PROGRESS_SCHEMA && table.name() == PROGRESS_TABLE
+}
+
+/// The materialized views that read `table`.
+fn dependents(streams: &Streams, table: &StreamTable) -> Vec<String> {
+    streams
+        .tables()
+        .iter()
+        .filter(|t| t.options().materialized.as_ref().is_some_and(|m| m.source_table_id == table.id()))
+        .map(|t| t.name().to_string())
+        .collect()
 }
 
 fn now_ms() -> i64 {

@@ -50,7 +50,6 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
         let catalog = Arc::new(StreamCatalog::new(streams.clone()));
         ctx.register_catalog(DATABASE_NAME, catalog.clone());
-        ctx.register_udtf(crate::subscribe::SUBSCRIBE_FUNCTION, Arc::new(crate::subscribe::SubscribeFunction::new(streams.clone())));
         let url = url::Url::parse(SEGMENT_STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;

@@ -95,7 +95,8 @@ impl Queries {
                 let ended = ended?;
                 tokio::select! {
                     biased;
-                    _ = cancelled.wait_for(|c| *c) => Some((Err(Status::cancelled("the query was cancelled")), (stream, None))),
+                    // Err: the handle was replaced (a second DoGet of the ticket); not a cancel.
+                    Ok(_) = cancelled.wait_for(|c| *c) => Some((Err(Status::cancelled("the query was cancelled")), (stream, None))),
                     item = stream.next() => item.map(|item| (item, (stream, Some(ended)))),
                 }
             }

@@ -62,6 +62,8 @@ pub struct Streams {
     pub(crate) memory_freed: Notify,
     /// Wakes the flusher early (memory pressure, shutdown).
     pub(crate) flush_wanted: Notify,
+    /// Bumped after rows reach a tail and when a table is dropped (see [`Changes`]).
+    changed: tokio::sync::watch::Sender<u64>,
     /// One flush pass at a time (the background flusher, shutdown, `flush()`): two passes
     /// over one partition would write the same segment twice and pop each other's rows.
     pub(crate) flush_lock: Mutex<()>,
@@ -147,6 +149,7 @@ impl Streams {
             memory_freed: Notify::new(),
             flush_wanted: Notify::new(),
             flush_lock: Mutex::new(()),
+            changed: tokio::sync::watch::Sender::new(0),
         });
         crate::flush::spawn_flusher(Arc::downgrade(&streams));
         Ok(streams)
@@ -254,6 +257,7 @@ impl Streams {
         let removed = self.write_tables().remove(entry.id);
         if let Some(table) = removed {
             table.dropped.store(true, Ordering::Release);
+            self.changed.send_modify(|n| *n += 1);
             let freed: usize = table.partitions.iter().map(|p| std::mem::take(&mut *p.write()).tail_bytes).sum();
             self.tail_bytes.fetch_sub(freed, Ordering::AcqRel);
             self.memory_freed.notify_waiters();
@@ -267,9 +271,9 @@ impl Streams {
         self.wal.acked_lsn().max(self.recovered_lsn)
     }
 
-    /// A receiver that changes whenever new appends are acknowledged.
-    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<Lsn> {
-        self.wal.subscribe_acked()
+    /// Wakes a reader when rows may have become visible or a table went away.
+    pub fn subscribe_changes(&self) -> Changes {
+        Changes { acked: self.wal.subscribe_acked(), changed: self.changed.subscribe() }
     }
 
     pub fn snapshot(&self, table: &Arc<StreamTable>) -> TableSnapshot {
@@ -365,6 +369,9 @@ impl Streams {
                 });
             }
             self.tail_bytes.fetch_add(added, Ordering::AcqRel);
+            // The WAL may acknowledge the record before the rows reach the tail: a reader
+            // woken by that ack could miss them, so the push wakes readers too.
+            self.changed.send_modify(|n| *n += 1);
             pending
         };
         let lsn = pending.acked().await?;
@@ -490,6 +497,29 @@ fn prepare(table: &StreamTable, batches: Vec<RecordBatch>) -> Result<Vec<RecordB
         .into_iter()
         .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
         .collect::<std::result::Result<_, _>>()?)
+}
+
+/// A reader's wake-up: rows become visible when their WAL record is acknowledged *and*
+/// they are in the tail, in either order, so both events wake it (and drops do).
+pub struct Changes {
+    acked: tokio::sync::watch::Receiver<Lsn>,
+    changed: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Changes {
+    /// Marks everything so far as seen; call before reading.
+    pub fn mark_seen(&mut self) {
+        self.acked.borrow_and_update();
+        self.changed.borrow_and_update();
+    }
+
+    /// Waits for the next change after [`Self::mark_seen`]. False when the engine is gone.
+    pub async fn changed(&mut self) -> bool {
+        tokio::select! {
+            r = self.acked.changed() => r.is_ok(),
+            r = self.changed.changed() => r.is_ok(),
+        }
+    }
 }
 
 /// One partition's share of an append, encoded and waiting for its offsets.

@@ -32,4 +32,11 @@ pub enum Error {
     ShuttingDown,
 }
 
+impl Error {
+    /// The rows of one append do not fit in one WAL record: split them.
+    pub fn is_record_too_large(&self) -> bool {
+        matches!(self, Error::Wal(streamhouse_wal::Error::RecordTooLarge { .. }))
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -208,8 +208,12 @@ async fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result
     };
     let new_bytes = merged.batch.get_array_memory_size();
     {
-        // Only the flusher removes or replaces tail batches, so the run is still in place.
+        // Only the flusher removes or replaces tail batches, so the run is still in place,
+        // unless the table was dropped meanwhile (its tail emptied).
         let mut state = partition.write();
+        if table.is_dropped() || state.tail.len() < skip + run.len() {
+            return Ok(());
+        }
         state.tail.drain(skip..skip + run.len());
         state.tail.insert(skip, merged);
         state.tail_bytes = state.tail_bytes + new_bytes - old_bytes;

@@ -19,7 +19,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use streamhouse_catalog::SegmentEntry;
 
 use crate::columns::TIMESTAMP_COLUMN;
@@ -27,6 +27,8 @@ use crate::engine::Streams;
 use crate::error::{Error, Result};
 use crate::table::StreamTable;
 
+/// Times a read is retried when its segment was deleted under it.
+const SEGMENT_GONE_RETRIES: usize = 3;
 /// Rows per batch when reading a segment back.
 const SEGMENT_READ_BATCH_ROWS: usize = 8192;
 
@@ -68,6 +70,24 @@ impl Streams {
     /// position older than retention kept moves to the oldest stored row, as a Kafka
     /// consumer resets to the earliest offset.
     pub async fn read_partition(
+        &self,
+        table: &Arc<StreamTable>,
+        partition: u32,
+        from: i64,
+        max_rows: usize,
+    ) -> Result<PartitionRead> {
+        let mut attempt = 0;
+        loop {
+            match self.read_partition_once(table, partition, from, max_rows).await {
+                // Retention deleted the segment between choosing it and reading it: the
+                // partition's start has moved on; read again from there.
+                Err(e) if segment_gone(&e) && attempt < SEGMENT_GONE_RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_partition_once(
         &self,
         table: &Arc<StreamTable>,
         partition: u32,
@@ -150,7 +170,9 @@ impl Streams {
             size: segment.size_bytes as u64,
         };
         let skip = (from - segment.base_offset).max(0) as usize;
-        let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
+        // The offset index lets the offset skip whole pages instead of decoding them.
+        let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
             .await?
             .with_batch_size(SEGMENT_READ_BATCH_ROWS)
             .with_offset(skip);
@@ -199,6 +221,18 @@ fn first_at_or_after(batch: &RecordBatch, timestamp_us: i64) -> Option<usize> {
     let column = batch.column_by_name(TIMESTAMP_COLUMN)?;
     let times = column.as_primitive::<TimestampMicrosecondType>();
     (0..times.len()).find(|&i| times.is_valid(i) && times.value(i) >= timestamp_us)
+}
+
+/// A segment object that no longer exists (retention removed it).
+fn segment_gone(e: &Error) -> bool {
+    let not_found = |inner: &(dyn std::error::Error + Send + Sync + 'static)| {
+        inner.downcast_ref::<object_store::Error>().is_some_and(|e| matches!(e, object_store::Error::NotFound { .. }))
+    };
+    match e {
+        Error::ObjectStore(object_store::Error::NotFound { .. }) => true,
+        Error::Parquet(ParquetError::External(inner)) => not_found(inner.as_ref()),
+        _ => false,
+    }
 }
 
 fn no_partition(table: &StreamTable, partition: u32) -> Error {

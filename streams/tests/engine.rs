@@ -313,3 +313,34 @@ async fn a_partition_reads_in_offset_order_across_segments_and_tail() {
     assert_eq!(streams.offset_at_time(&table, 0, 0).await.unwrap(), 0);
     assert_eq!(streams.offset_at_time(&table, 0, i64::MAX).await.unwrap(), 530);
 }
+
+#[tokio::test]
+async fn a_reader_woken_by_changes_always_finds_the_new_rows() {
+    let env = Env::new();
+    let streams = env.open(StreamsConfig::default()).await;
+    streams.create_table("public", "t", &user_schema(), &options(1), false).await.unwrap();
+    let table = streams.table("public", "t").unwrap();
+    let mut position = 0;
+    for i in 0..200 {
+        let mut changes = streams.subscribe_changes();
+        changes.mark_seen();
+        let writer = {
+            let (streams, table) = (streams.clone(), table.clone());
+            tokio::spawn(async move { streams.append(vec![TableWrite { table, batches: vec![batch(i..i + 1)] }]).await })
+        };
+        // The WAL may acknowledge the record before its rows reach the tail; a reader that
+        // waits for changes must still see the row without any further write.
+        loop {
+            let read = streams.read_partition(&table, 0, position, 100).await.unwrap();
+            if read.next_offset > position {
+                position = read.next_offset;
+                break;
+            }
+            let woke = tokio::time::timeout(Duration::from_secs(5), changes.changed()).await;
+            assert!(woke.is_ok(), "append {i}: the reader was never woken for its row");
+            changes.mark_seen();
+        }
+        writer.await.unwrap().unwrap();
+    }
+    assert_eq!(position, 200);
+}

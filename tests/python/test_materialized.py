@@ -55,6 +55,8 @@ def test_views_on_views_and_subscriptions(server):
         conn.execute("INSERT INTO t SELECT x, x * 1.5 FROM generate_series(1, 100) AS s(x)")
         conn.execute("CREATE MATERIALIZED VIEW big AS SELECT id, v FROM t WHERE v > 30")
         conn.execute("CREATE MATERIALIZED VIEW bigger AS SELECT id FROM big WHERE v > 120")
+        with pytest.raises(pg_errors.DependentObjectsStillExist):
+            conn.execute("DROP MATERIALIZED VIEW big")
         conn.execute("CREATE VIEW plain AS SELECT id, v FROM t WHERE id % 2 = 0")
         conn.execute("CREATE MATERIALIZED VIEW over_plain AS SELECT id FROM plain WHERE v < 30")
         conn.execute("INSERT INTO t SELECT x, x * 1.5 FROM generate_series(101, 120) AS s(x)")
@@ -74,6 +76,9 @@ def test_views_on_views_and_subscriptions(server):
     ("CREATE MATERIALIZED VIEW m AS SELECT a.region FROM src a JOIN src b ON a.ms = b.ms", "0A000", "Join"),
     ("CREATE MATERIALIZED VIEW m AS SELECT * FROM src LIMIT 5", "0A000", "Limit"),
     ("CREATE MATERIALIZED VIEW m AS SELECT 1 AS one", "0A000", "one stream table"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT * FROM src WHERE ms > (SELECT avg(ms) FROM src)", "0A000", "subqueries"),
+    ("INSERT INTO streamhouse.mv_progress VALUES (1, 0, 0)", "42809", "materialized views only"),
+    ("DROP TABLE streamhouse.mv_progress", "2BP01", "progress"),
     ("CREATE MATERIALIZED VIEW m AS SELECT * FROM nosuch", "42P01", "nosuch"),
     ("CREATE MATERIALIZED VIEW src AS SELECT * FROM src", "42P07", "src"),
     ("INSERT INTO mv VALUES ('x', 1)", "42809", "materialized view"),

@@ -12,7 +12,10 @@ mod source;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use std::sync::Arc;
+
 use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::{
@@ -23,7 +26,8 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 pub use parse::parse;
-pub use source::{SubscribeFunction, SUBSCRIBE_FUNCTION};
+pub use source::SUBSCRIBE_FUNCTION;
+use source::SubscribeFunction;
 
 use crate::error::{Error, Result};
 use crate::hidden::with_exclusion;
@@ -44,7 +48,11 @@ pub(crate) async fn plan(
     subscribe: &Subscribe,
 ) -> Result<(datafusion::execution::context::SessionState, LogicalPlan)> {
     let (query, default_schema) = source_query(session, &subscribe.source)?;
-    let mut state = session.ctx.state();
+    // The feed function exists only here: anywhere else (CREATE TABLE AS, INSERT …
+    // SELECT) an endless input would be collected forever.
+    let ctx = SessionContext::new_with_state(session.ctx.state());
+    ctx.register_udtf(SUBSCRIBE_FUNCTION, Arc::new(SubscribeFunction::new(session.streams().clone())));
+    let mut state = ctx.state();
     state.config_mut().options_mut().execution.target_partitions = 1;
     // The query as written, over the table itself, says which operators it needs.
     let as_written = SqlStatement::Query(Box::new(query.clone()));
@@ -148,6 +156,10 @@ fn refuse_unbounded_state(plan: &LogicalPlan) -> Result<()> {
     let mut refused = None;
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     let _ = plan.apply(|node| {
+        if has_subquery(node) {
+            refused = Some("subqueries".to_string());
+            return Ok(TreeNodeRecursion::Stop);
+        }
         match node {
             LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::TableScan(_) | LogicalPlan::SubqueryAlias(_) => {
                 Ok(TreeNodeRecursion::Continue)
@@ -162,6 +174,17 @@ fn refuse_unbounded_state(plan: &LogicalPlan) -> Result<()> {
         Some(operator) => Err(refusal(&operator)),
         None => Ok(()),
     }
+}
+
+/// Whether a node's expressions hold a subquery, which would read other data (or the
+/// same table again) at each evaluation.
+pub(crate) fn has_subquery(node: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::Expr as DfExpr;
+    node.expressions().iter().any(|e| {
+        e.exists(|e| Ok(matches!(e, DfExpr::ScalarSubquery(_) | DfExpr::InSubquery(_) | DfExpr::Exists(_) | DfExpr::SetComparison(_))))
+            .unwrap_or(true)
+    })
 }
 
 fn refusal(what: &str) -> Error {

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::provider::{conjunction, scan_schema, to_scan_layout};
 
-/// The table function's name (it is also callable directly: `SELECT * FROM streamhouse_subscribe('public', 't', 'earliest')`).
+/// The table function's name; it is registered only while a SUBSCRIBE is planned.
 pub const SUBSCRIBE_FUNCTION: &str = "streamhouse_subscribe";
 /// Rows read from one partition per round: with [`QUEUED_BATCHES`], what bounds the
 /// memory a subscriber holds, however far behind it is.
@@ -212,11 +212,11 @@ impl Reader {
     /// Reads until the client goes away (Ok) or reading fails (the error goes to the client).
     async fn run(&self, start: Start) -> datafusion::error::Result<()> {
         let mut positions = self.start_positions(&start).await?;
-        let mut appends = self.streams.subscribe_appends();
+        let mut changes = self.streams.subscribe_changes();
         loop {
-            // Marked seen before reading: an append acknowledged after this point wakes
-            // the wait below even if the reads raced with it.
-            appends.borrow_and_update();
+            // Marked seen before reading: a change after this point wakes the wait below
+            // even if the reads raced with it.
+            changes.mark_seen();
             let mut read_any = false;
             for (partition, position) in positions.iter_mut().enumerate() {
                 let read = self.streams.read_partition(&self.table, partition as u32, *position, READ_CHUNK_ROWS).await.map_err(storage)?;
@@ -231,7 +231,7 @@ impl Reader {
             }
             if !read_any {
                 tokio::select! {
-                    changed = appends.changed() => if changed.is_err() { return Ok(()) },
+                    alive = changes.changed() => if !alive { return Ok(()) },
                     _ = self.tx.closed() => return Ok(()),
                 }
             }
