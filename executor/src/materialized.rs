@@ -177,7 +177,7 @@ pub fn show(session: &Session) -> Result<Output> {
     for table in streams.tables() {
         let Some(mv) = &table.options().materialized else { continue };
         let maintainer = session.engine().maintainers().get(table.id());
-        let source = streams.tables().into_iter().find(|t| t.id() == mv.source_table_id);
+        let source = streams.table_by_id(mv.source_table_id);
         schemas.push(table.schema_name().to_string());
         names.push(table.name().to_string());
         sources.push(source.as_ref().map(|s| format!("{}.{}", s.schema_name(), s.name())));
@@ -235,19 +235,14 @@ fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
     let mut refused = None;
     let mut sources = Vec::new();
     let _ = plan.apply(|node| {
-        if crate::subscribe::has_subquery(node) {
-            refused = Some("subqueries".to_string());
-            return Ok(TreeNodeRecursion::Stop);
-        }
         match node {
             LogicalPlan::TableScan(scan) => match stream_table_of(scan) {
                 Some(table) => sources.push(table),
                 None => refused = Some(format!("a scan of {}, which is not a stream table", scan.table_name)),
             },
-            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {}
             // No table at all: said below, as "exactly one stream table".
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {}
-            other => refused = Some(other.display().to_string().split(':').next().unwrap_or("operator").trim().to_string()),
+            other => refused = crate::subscribe::not_row_by_row(other),
         }
         Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
@@ -290,9 +285,7 @@ fn progress_schema() -> Schema {
 fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) -> Result<Arc<Maintainer>> {
     let streams = engine.streams();
     let source = streams
-        .tables()
-        .into_iter()
-        .find(|t| t.id() == mv.source_table_id)
+        .table_by_id(mv.source_table_id)
         .ok_or_else(|| Error::UndefinedTable(format!("source of materialized view {}", view.name())))?;
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; source.partition_count()]),
@@ -351,6 +344,9 @@ impl Maintainer {
         let streams = engine.streams();
         let mut changes = streams.subscribe_changes();
         changes.mark_seen();
+        let progress_table = streams
+            .table(PROGRESS_SCHEMA, PROGRESS_TABLE)
+            .ok_or_else(|| Error::Internal(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is missing")))?;
         let mut applied_any = false;
         for p in 0..self.source.partition_count() {
             let from = self.positions()[p];
@@ -368,11 +364,8 @@ impl Maintainer {
                     Arc::new(Int64Array::from(vec![read.next_offset])),
                 ],
             )?;
-            let progress_table = streams
-                .table(PROGRESS_SCHEMA, PROGRESS_TABLE)
-                .ok_or_else(|| Error::Internal(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is missing")))?;
             // The rows and the position that produced them: one append, one WAL record.
-            let mut writes = vec![TableWrite { table: progress_table, batches: vec![progress] }];
+            let mut writes = vec![TableWrite { table: progress_table.clone(), batches: vec![progress] }];
             if !rows.is_empty() {
                 writes.push(TableWrite { table: self.view.clone(), batches: rows });
             }

@@ -218,6 +218,10 @@ impl Streams {
         self.read_tables().by_name.get(&(schema.to_string(), name.to_string())).cloned()
     }
 
+    pub fn table_by_id(&self, id: i64) -> Option<Arc<StreamTable>> {
+        self.read_tables().by_id.get(&id).cloned()
+    }
+
     pub fn tables(&self) -> Vec<Arc<StreamTable>> {
         let mut v: Vec<_> = self.read_tables().by_id.values().cloned().collect();
         v.sort_by_key(|t| t.id());

@@ -156,19 +156,8 @@ fn refuse_unbounded_state(plan: &LogicalPlan) -> Result<()> {
     let mut refused = None;
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     let _ = plan.apply(|node| {
-        if has_subquery(node) {
-            refused = Some("subqueries".to_string());
-            return Ok(TreeNodeRecursion::Stop);
-        }
-        match node {
-            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::TableScan(_) | LogicalPlan::SubqueryAlias(_) => {
-                Ok(TreeNodeRecursion::Continue)
-            }
-            other => {
-                refused = Some(other.display().to_string().split(':').next().unwrap_or("operator").trim().to_string());
-                Ok(TreeNodeRecursion::Stop)
-            }
-        }
+        refused = not_row_by_row(node);
+        Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     match refused {
         Some(operator) => Err(refusal(&operator)),
@@ -176,9 +165,22 @@ fn refuse_unbounded_state(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
+/// What keeps a plan node from handling each row as it comes (subscriptions and
+/// materialized views need that): a subquery, or an operator other than projection,
+/// filter, scan and alias, named as DataFusion names it. `None` for a row-by-row node.
+pub(crate) fn not_row_by_row(node: &LogicalPlan) -> Option<String> {
+    if has_subquery(node) {
+        return Some("subqueries".to_string());
+    }
+    match node {
+        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::TableScan(_) | LogicalPlan::SubqueryAlias(_) => None,
+        other => Some(other.display().to_string().split(':').next().unwrap_or("operator").trim().to_string()),
+    }
+}
+
 /// Whether a node's expressions hold a subquery, which would read other data (or the
 /// same table again) at each evaluation.
-pub(crate) fn has_subquery(node: &LogicalPlan) -> bool {
+fn has_subquery(node: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNode;
     use datafusion::logical_expr::Expr as DfExpr;
     node.expressions().iter().any(|e| {
