@@ -1,4 +1,5 @@
-//! StreamHouse metadata catalog: schemas, tables, views, partitions and segments.
+//! StreamHouse metadata catalog: schemas, tables, views, partitions, segments and
+//! consumer-group offsets.
 //!
 //! Why this crate exists: every other component needs one durable, transactional place
 //! for "what tables exist, what their Arrow schema is, and which offsets of each partition
@@ -11,6 +12,7 @@
 //! by requiring `base_offset == committed_offset`.
 
 mod connect;
+mod consumer_offsets;
 mod error;
 mod schemas;
 mod segments;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use consumer_offsets::ConsumerOffset;
 pub use error::Error;
 
 /// Shared Arrow schema, as used throughout DataFusion.

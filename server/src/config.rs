@@ -19,6 +19,12 @@ pub struct Config {
     pub pg_addr: SocketAddr,
     /// Arrow Flight SQL listener (gRPC). Port 0 picks a free port (see listeners.json).
     pub flight_addr: SocketAddr,
+    /// Kafka protocol listener. Port 0 picks a free port (see listeners.json).
+    pub kafka_addr: SocketAddr,
+    /// Create a raw topic when a Kafka client produces to or asks for an unknown one.
+    pub kafka_auto_create_topics: bool,
+    /// Partitions of a topic created automatically or with `num_partitions = -1`.
+    pub kafka_default_partitions: u32,
     /// PEM certificate chain and private key: when both are set, Flight serves TLS only.
     pub flight_tls_cert: Option<PathBuf>,
     pub flight_tls_key: Option<PathBuf>,
@@ -67,6 +73,9 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     pg_addr: Option<SocketAddr>,
     flight_addr: Option<SocketAddr>,
+    kafka_addr: Option<SocketAddr>,
+    kafka_auto_create_topics: Option<bool>,
+    kafka_default_partitions: Option<u32>,
     flight_tls_cert: Option<PathBuf>,
     flight_tls_key: Option<PathBuf>,
     catalog_url: Option<String>,
@@ -94,6 +103,12 @@ pub struct Flags {
     pub pg_addr: Option<SocketAddr>,
     #[arg(long, global = true)]
     pub flight_addr: Option<SocketAddr>,
+    #[arg(long, global = true)]
+    pub kafka_addr: Option<SocketAddr>,
+    #[arg(long, global = true)]
+    pub kafka_auto_create_topics: Option<bool>,
+    #[arg(long, global = true)]
+    pub kafka_default_partitions: Option<u32>,
     #[arg(long, global = true)]
     pub flight_tls_cert: Option<PathBuf>,
     #[arg(long, global = true)]
@@ -140,6 +155,9 @@ impl Config {
             data_dir: flags.data_dir.clone(),
             pg_addr: flags.pg_addr,
             flight_addr: flags.flight_addr,
+            kafka_addr: flags.kafka_addr,
+            kafka_auto_create_topics: flags.kafka_auto_create_topics,
+            kafka_default_partitions: flags.kafka_default_partitions,
             flight_tls_cert: flags.flight_tls_cert.clone(),
             flight_tls_key: flags.flight_tls_key.clone(),
             catalog_url: flags.catalog_url.clone(),
@@ -158,6 +176,9 @@ impl Config {
         let config = Config {
             pg_addr: layer.pg_addr.unwrap_or_else(|| "127.0.0.1:5433".parse().expect("valid default")),
             flight_addr: layer.flight_addr.unwrap_or_else(|| "127.0.0.1:50051".parse().expect("valid default")),
+            kafka_addr: layer.kafka_addr.unwrap_or_else(|| "127.0.0.1:9092".parse().expect("valid default")),
+            kafka_auto_create_topics: layer.kafka_auto_create_topics.unwrap_or(true),
+            kafka_default_partitions: layer.kafka_default_partitions.unwrap_or(1),
             flight_tls_cert: layer.flight_tls_cert,
             flight_tls_key: layer.flight_tls_key,
             catalog_url: layer
@@ -180,7 +201,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        for addr in [self.pg_addr, self.flight_addr] {
+        for addr in [self.pg_addr, self.flight_addr, self.kafka_addr] {
             if !self.allow_remote && !addr.ip().is_loopback() {
                 return Err(format!(
                     "refusing to listen on {addr} (not loopback) without authentication; pass --allow-remote to do it anyway"
@@ -189,6 +210,9 @@ impl Config {
         }
         if self.flight_tls_cert.is_some() != self.flight_tls_key.is_some() {
             return Err("flight_tls_cert and flight_tls_key must be set together".into());
+        }
+        if self.kafka_default_partitions == 0 {
+            return Err("kafka_default_partitions must be at least 1".into());
         }
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());
@@ -204,7 +228,7 @@ impl FileConfig {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
         take!(
-            data_dir, pg_addr, flight_addr, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
+            data_dir, pg_addr, flight_addr, kafka_addr, kafka_auto_create_topics, kafka_default_partitions, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
             max_connections, log_format, flush_interval_ms, segment_target_bytes, max_tail_bytes, wal_file_size
         );
     }

@@ -1,5 +1,5 @@
 //! Startup and graceful shutdown: open the catalog, the object store, the WAL and the
-//! engine; bind the listeners; write `DATA_DIR/listeners.json`; on SIGINT/SIGTERM stop
+//! engine; bind the listeners (Postgres, Flight SQL, Kafka); write `DATA_DIR/listeners.json`; on SIGINT/SIGTERM stop
 //! accepting, let connections finish for a grace period, flush tails, close the WAL.
 
 use std::time::Duration;
@@ -60,11 +60,21 @@ pub async fn run(config: Config) -> Result<(), String> {
         _ => None,
     };
     let flight_server = streamhouse_flight::FlightServer::new(engine.clone(), tls)?;
-    write_listeners(&config, &[("pg", pg_addr), ("flight", flight_addr)])?;
-    info!(%pg_addr, %flight_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
+    let kafka_listener =
+        TcpListener::bind(config.kafka_addr).await.map_err(|e| format!("bind {}: {e}", config.kafka_addr))?;
+    let kafka_addr = kafka_listener.local_addr().map_err(|e| e.to_string())?;
+    let kafka_config = streamhouse_kafka::KafkaConfig {
+        auto_create_topics: config.kafka_auto_create_topics,
+        default_partitions: config.kafka_default_partitions,
+        ..Default::default()
+    };
+    let kafka_server = streamhouse_kafka::KafkaServer::new(engine.clone(), kafka_config);
+    write_listeners(&config, &[("pg", pg_addr), ("flight", flight_addr), ("kafka", kafka_addr)])?;
+    info!(%pg_addr, %flight_addr, %kafka_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let flight = tokio::spawn(flight_server.serve(flight_listener, stop_rx.clone()));
+    let kafka = tokio::spawn(kafka_server.serve(kafka_listener, stop_rx.clone()));
     let pg = tokio::spawn(crate::pg::serve(pg_listener, engine, config.max_connections, stop_rx));
     shutdown_signal().await;
     info!("shutting down: no new connections");
@@ -77,6 +87,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         Ok(Ok(Err(e))) => tracing::error!("{e}"),
         Ok(_) => {}
         Err(_) => info!("Flight calls did not finish in time; closing them"),
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, kafka).await.is_err() {
+        info!("Kafka connections did not finish in time; closing them");
     }
     streams.shutdown().await.map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(config.data_dir.join("listeners.json"));

@@ -29,6 +29,16 @@ pub struct TableWrite {
     pub batches: Vec<RecordBatch>,
 }
 
+/// Rows for one chosen partition of a table (see [`Streams::append_to_partitions`]).
+pub struct PartitionAppend {
+    pub table: Arc<StreamTable>,
+    pub partition: u32,
+    /// In the table's user schema.
+    pub rows: RecordBatch,
+    /// `_key` of each row (Utf8), or none.
+    pub keys: Option<arrow::array::ArrayRef>,
+}
+
 /// What an acknowledged append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendReceipt {
@@ -335,7 +345,57 @@ impl Streams {
                 parts.push(PartitionWrite { table: table.clone(), partition: p, entry, wal_rows });
             }
         }
-        let pending = {
+        let (lsn, _) = self.commit(record, &parts).await?;
+        Ok(AppendReceipt { rows, lsn })
+    }
+
+    /// Appends rows to partitions the caller chose (the Kafka produce path: the client
+    /// picked them), as one WAL record, with the same durability and visibility as
+    /// [`Streams::append`]. `keys` fills `_key` (text, or null). Returns the base offset
+    /// of each write, in order.
+    pub async fn append_to_partitions(&self, writes: Vec<PartitionAppend>) -> Result<(AppendReceipt, Vec<i64>)> {
+        let mut rows = 0u64;
+        let mut record = record::RecordBuilder::new(writes.iter().map(|w| w.rows.get_array_memory_size()).sum());
+        let mut parts: Vec<PartitionWrite> = Vec::with_capacity(writes.len());
+        for w in writes {
+            let partition = w.partition as usize;
+            if partition >= w.table.partition_count() {
+                return Err(Error::Config(format!(
+                    "table {} has {} partitions; there is no partition {partition}",
+                    w.table.name(),
+                    w.table.partition_count()
+                )));
+            }
+            let batch = prepare(&w.table, vec![w.rows])?.pop().expect("one batch in, one out");
+            let n = batch.num_rows();
+            rows += n as u64;
+            let mut columns = batch.columns().to_vec();
+            columns.push(match w.keys {
+                Some(keys) if keys.len() == n && keys.data_type() == &arrow::datatypes::DataType::Utf8 => keys,
+                Some(_) => return Err(Error::Config("partition keys must be one text value per row".into())),
+                None => arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, n),
+            });
+            let wal_rows = RecordBatch::try_new(w.table.wal_schema(), columns)?;
+            let entry = record.add(w.table.id(), partition as u32, &wal_rows)?;
+            parts.push(PartitionWrite { table: w.table, partition, entry, wal_rows });
+        }
+        if rows == 0 {
+            return Ok((AppendReceipt { rows: 0, lsn: self.visible_lsn() }, parts.iter().map(|w| self.next_offset(w)).collect()));
+        }
+        self.wait_for_memory().await;
+        let (lsn, base_offsets) = self.commit(record, &parts).await?;
+        Ok((AppendReceipt { rows, lsn }, base_offsets))
+    }
+
+    fn next_offset(&self, w: &PartitionWrite) -> i64 {
+        w.table.partitions[w.partition].read().next_offset
+    }
+
+    /// The part of an append under the append lock: offsets, the WAL record, the tails;
+    /// then the wait for the acknowledgement. Returns the acknowledged LSN and each
+    /// part's base offset.
+    async fn commit(&self, mut record: record::RecordBuilder, parts: &[PartitionWrite]) -> Result<(Lsn, Vec<i64>)> {
+        let (pending, base_offsets) = {
             let _appends = self.append_lock.lock().await;
             if let Some(dropped) = parts.iter().find(|w| w.table.is_dropped()) {
                 let table = &dropped.table;
@@ -346,10 +406,8 @@ impl Streams {
             // one another.
             let mut next_offsets: HashMap<(i64, usize), i64> = HashMap::new();
             let mut tail = Vec::with_capacity(parts.len());
-            for w in &parts {
-                let next = next_offsets
-                    .entry((w.table.id(), w.partition))
-                    .or_insert_with(|| w.table.partitions[w.partition].read().next_offset);
+            for w in parts {
+                let next = next_offsets.entry((w.table.id(), w.partition)).or_insert_with(|| self.next_offset(w));
                 let base_offset = *next;
                 *next += w.wal_rows.num_rows() as i64;
                 record.set_base_offset(w.entry, base_offset);
@@ -358,12 +416,14 @@ impl Streams {
             }
             let pending = self.wal.enqueue(record.finish(now_us)).await?;
             let mut added = 0;
+            let mut base_offsets = Vec::with_capacity(parts.len());
             for (w, (base_offset, batch)) in parts.iter().zip(tail) {
                 let mut state = w.table.partitions[w.partition].write();
                 let bytes = batch.get_array_memory_size();
                 added += bytes;
                 state.tail_bytes += bytes;
                 state.next_offset = base_offset + batch.num_rows() as i64;
+                base_offsets.push(base_offset);
                 state.tail.push_back(TailBatch {
                     lsn: pending.lsn,
                     first_lsn: pending.lsn,
@@ -376,10 +436,9 @@ impl Streams {
             // The WAL may acknowledge the record before the rows reach the tail: a reader
             // woken by that ack could miss them, so the push wakes readers too.
             self.changed.send_modify(|n| *n += 1);
-            pending
+            (pending, base_offsets)
         };
-        let lsn = pending.acked().await?;
-        Ok(AppendReceipt { rows, lsn })
+        Ok((pending.acked().await?, base_offsets))
     }
 
     /// Back-pressure: while the tails hold more than their limit, wait for the flusher.

@@ -27,6 +27,7 @@ class Server:
         self.host = "127.0.0.1"
         self.port = None
         self.flight_addr = None  # "127.0.0.1:PORT" of the Arrow Flight SQL listener
+        self.kafka_addr = None  # "127.0.0.1:PORT" of the Kafka listener
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -36,7 +37,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data-dir", str(self.data_dir), "--pg-addr", "127.0.0.1:0",
-             "--flight-addr", "127.0.0.1:0", "--flush-interval-ms", "500", *self.extra_args],
+             "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--flush-interval-ms", "500", *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
         deadline = time.time() + START_TIMEOUT_S
@@ -46,7 +47,7 @@ class Server:
             if listeners.exists():
                 try:
                     bound = json.loads(listeners.read_text())
-                    addr, self.flight_addr = bound["pg"], bound["flight"]
+                    addr, self.flight_addr, self.kafka_addr = bound["pg"], bound["flight"], bound["kafka"]
                 except (ValueError, KeyError):
                     time.sleep(0.02)
                     continue

@@ -1,0 +1,170 @@
+//! Cluster and topic administration: ApiVersions, Metadata, CreateTopics, DeleteTopics.
+//!
+//! This server is a one-node cluster: node 0 at the advertised address leads every
+//! partition, and is its only replica.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use streamhouse_streams::StreamTable;
+
+use crate::topics::{self, BROKER_ID};
+use crate::{versions, Broker};
+
+/// Reported as the cluster id in Metadata.
+const CLUSTER_ID: &str = "streamhouse";
+
+pub fn api_versions() -> ApiVersionsResponse {
+    let api_keys = versions::SUPPORTED
+        .iter()
+        .map(|(key, lo, hi)| ApiVersion::default().with_api_key(*key as i16).with_min_version(*lo).with_max_version(*hi))
+        .collect();
+    ApiVersionsResponse::default().with_api_keys(api_keys)
+}
+
+fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+fn topic_metadata(table: &StreamTable) -> MetadataResponseTopic {
+    let partitions = (0..table.partition_count() as i32)
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(BrokerId(BROKER_ID))
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![BrokerId(BROKER_ID)])
+                .with_isr_nodes(vec![BrokerId(BROKER_ID)])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(text(topics::topic_name(table)))))
+        .with_topic_id(topics::topic_id(table))
+        .with_partitions(partitions)
+}
+
+pub async fn metadata(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let host = broker.advertised.ip().to_string();
+    let node = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(BROKER_ID))
+        .with_host(text(host))
+        .with_port(broker.advertised.port() as i32);
+    let mut topics_out = Vec::new();
+    match request.topics {
+        // Version 0 asks for every topic with an empty list; later versions with null.
+        None => topics_out.extend(topics::all(broker).iter().map(|t| topic_metadata(t))),
+        Some(list) if list.is_empty() && version == 0 => topics_out.extend(topics::all(broker).iter().map(|t| topic_metadata(t))),
+        Some(list) => {
+            for wanted in list {
+                let Some(name) = wanted.name else {
+                    topics_out.push(
+                        MetadataResponseTopic::default()
+                            .with_topic_id(wanted.topic_id)
+                            .with_error_code(ResponseError::UnknownTopicId.code()),
+                    );
+                    continue;
+                };
+                // Versions before 4 have no flag: auto-creation is implied.
+                let allowed = version < 4 || request.allow_auto_topic_creation;
+                match topics::lookup_or_create(broker, name.0.as_str(), allowed).await {
+                    Ok(table) => topics_out.push(topic_metadata(&table)),
+                    Err((code, _)) => topics_out.push(MetadataResponseTopic::default().with_name(Some(name)).with_error_code(code.code())),
+                }
+            }
+        }
+    }
+    MetadataResponse::default()
+        .with_brokers(vec![node])
+        .with_cluster_id(Some(text(CLUSTER_ID)))
+        .with_controller_id(BrokerId(BROKER_ID))
+        .with_topics(topics_out)
+}
+
+pub async fn create_topics(broker: &Broker, request: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.0.as_str().to_string();
+        let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
+        let partitions = if topic.num_partitions == -1 { broker.config.default_partitions as i32 } else { topic.num_partitions };
+        let outcome = if !topic.assignments.is_empty() {
+            Err((ResponseError::InvalidRequest, "manual replica assignments are not supported".to_string()))
+        } else if topic.replication_factor != -1 && topic.replication_factor != 1 {
+            Err((
+                ResponseError::InvalidReplicationFactor,
+                format!("replication factor {} is larger than the 1 node of this cluster", topic.replication_factor),
+            ))
+        } else if partitions <= 0 {
+            Err((ResponseError::InvalidPartitions, format!("{partitions} partitions: a topic needs at least one")))
+        } else if let Err(m) = topics::validate_name(&name) {
+            Err((ResponseError::InvalidTopicException, m))
+        } else if topics::lookup(broker, &name).is_some() {
+            Err((ResponseError::TopicAlreadyExists, format!("topic \"{name}\" already exists")))
+        } else if request.validate_only {
+            Ok(())
+        } else {
+            match topics::create_raw(broker, &name, partitions as u32).await {
+                Ok(Some(table)) => {
+                    result.topic_id = topics::topic_id(&table);
+                    Ok(())
+                }
+                Ok(None) => Err((ResponseError::TopicAlreadyExists, format!("topic \"{name}\" already exists"))),
+                Err(e) => Err(e),
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                result.num_partitions = partitions;
+                result.replication_factor = 1;
+            }
+            Err((code, message)) => {
+                result.error_code = code.code();
+                result.error_message = Some(text(message));
+                result.num_partitions = -1;
+                result.replication_factor = -1;
+            }
+        }
+        results.push(result);
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+/// Drops the tables through SQL, so the same rules as `DROP TABLE` apply (a table a
+/// materialized view reads cannot go).
+pub async fn delete_topics(broker: &Broker, request: DeleteTopicsRequest, _version: i16) -> DeleteTopicsResponse {
+    let mut names: Vec<TopicName> = request.topic_names;
+    names.extend(request.topics.into_iter().filter_map(|t| t.name));
+    let mut results = Vec::with_capacity(names.len());
+    for name in names {
+        let mut result = DeletableTopicResult::default().with_name(Some(name.clone()));
+        match topics::lookup(broker, name.0.as_str()) {
+            None => result.error_code = ResponseError::UnknownTopicOrPartition.code(),
+            Some(table) => {
+                result.topic_id = topics::topic_id(&table);
+                let sql = format!("DROP TABLE {}.{}", quote(table.schema_name()), quote(table.name()));
+                let mut session = broker.engine.session();
+                let outcome = match session.parse(&sql) {
+                    Ok(statements) => match statements.first() {
+                        Some(statement) => session.execute(statement, None).await.map(|_| ()),
+                        None => Ok(()),
+                    },
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = outcome {
+                    result.error_code = ResponseError::PolicyViolation.code();
+                    result.error_message = Some(text(e.to_string()));
+                }
+            }
+        }
+        results.push(result);
+    }
+    DeleteTopicsResponse::default().with_responses(results)
+}
+
+/// An SQL identifier in double quotes.
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}

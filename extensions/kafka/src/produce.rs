@@ -1,0 +1,196 @@
+//! Produce: record batches in, one durable append out.
+//!
+//! Every partition's records are checked and decoded first (CRC, compression, the
+//! table's columns); the partitions that passed are then appended together as one WAL
+//! record, so one fsync covers the whole request. A partition whose batch is refused
+//! gets an error code and none of its records are written; the others are unaffected.
+//! With `acks=1` or `acks=all` the response leaves after the durable acknowledgement (a
+//! single node: both mean the same); with `acks=0` no response is sent at all.
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_response::{BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
+use kafka_protocol::ResponseError;
+use streamhouse_streams::PartitionAppend;
+use tracing::warn;
+
+use crate::idempotence::{BatchSpan, Verdict};
+use crate::records::{to_rows, RecordError};
+use crate::topics::{self, lookup_or_create};
+use crate::Broker;
+
+/// Records one batch may declare: a guard against a forged count making the decoder
+/// reserve memory for billions of records.
+pub const MAX_RECORDS_PER_BATCH: i32 = 1_000_000;
+
+/// One partition of the request, with its outcome once known.
+struct Slot {
+    topic: usize,
+    partition: i32,
+    outcome: Result<i64, Refusal>,
+}
+
+struct Refusal {
+    code: ResponseError,
+    message: String,
+    record: Option<usize>,
+}
+
+impl Refusal {
+    fn new(code: ResponseError, message: impl Into<String>) -> Self {
+        Refusal { code, message: message.into(), record: None }
+    }
+}
+
+pub async fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let mut names = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut appends: Vec<(usize, PartitionAppend)> = Vec::new();
+    // Idempotent batches to remember once written: (slot, table id, partition, span).
+    let mut spans: Vec<(usize, i64, i32, BatchSpan)> = Vec::new();
+    for (t, topic) in request.topic_data.into_iter().enumerate() {
+        let name = topic.name.0.as_str().to_string();
+        let table = lookup_or_create(broker, &name, true).await;
+        names.push(topic.name.clone());
+        for data in topic.partition_data {
+            let slot = slots.len();
+            let outcome = match &table {
+                Err((code, message)) => Err(Refusal::new(*code, message.clone())),
+                Ok(table) => match decode(table, data.index, data.records) {
+                    Ok(Some((append, span))) => match span.map(|s| (s, broker.producers.check(table.id(), data.index, &s))) {
+                        Some((_, Verdict::Duplicate(base))) => Ok(base),
+                        Some((_, Verdict::Refuse(code))) => {
+                            Err(Refusal::new(code, "the producer's sequence number or epoch does not follow its last batch"))
+                        }
+                        Some((s, Verdict::Append)) => {
+                            spans.push((slot, table.id(), data.index, s));
+                            appends.push((slot, append));
+                            Ok(-1)
+                        }
+                        None => {
+                            appends.push((slot, append));
+                            Ok(-1)
+                        }
+                    },
+                    Ok(None) => Ok(broker.streams().partition_bounds(table, data.index as u32).map(|b| b.high_watermark).unwrap_or(0)),
+                    Err(refusal) => Err(refusal),
+                },
+            };
+            slots.push(Slot { topic: t, partition: data.index, outcome });
+        }
+    }
+    if !appends.is_empty() {
+        let (indices, writes): (Vec<usize>, Vec<PartitionAppend>) = appends.into_iter().unzip();
+        match broker.streams().append_to_partitions(writes).await {
+            Ok((_, base_offsets)) => {
+                for (slot, base) in indices.into_iter().zip(base_offsets) {
+                    slots[slot].outcome = Ok(base);
+                }
+                for (slot, table_id, partition, span) in &spans {
+                    if let Ok(base) = slots[*slot].outcome {
+                        broker.producers.record(*table_id, *partition, span, base);
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "Kafka produce failed");
+                let code = if e.is_record_too_large() { ResponseError::MessageTooLarge } else { ResponseError::KafkaStorageError };
+                for slot in indices {
+                    slots[slot].outcome = Err(Refusal::new(code, e.to_string()));
+                }
+            }
+        }
+    }
+    if acks == 0 {
+        return None;
+    }
+    let mut responses: Vec<TopicProduceResponse> = names
+        .into_iter()
+        .map(|name| TopicProduceResponse::default().with_name(name))
+        .collect();
+    for slot in slots {
+        let mut p = PartitionProduceResponse::default().with_index(slot.partition).with_log_append_time_ms(-1);
+        match slot.outcome {
+            Ok(base) => p.base_offset = base,
+            Err(r) => {
+                p.error_code = r.code.code();
+                p.base_offset = -1;
+                p.error_message = Some(StrBytes::from_string(r.message.clone()));
+                if let Some(i) = r.record {
+                    p.record_errors = vec![BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i as i32)
+                        .with_batch_index_error_message(Some(StrBytes::from_string(r.message)))];
+                }
+            }
+        }
+        responses[slot.topic].partition_responses.push(p);
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// The rows of one partition's record batches, ready to append (`None`: no records),
+/// with the producer's sequence span when the producer is idempotent.
+fn decode(
+    table: &std::sync::Arc<streamhouse_streams::StreamTable>,
+    partition: i32,
+    records: Option<Bytes>,
+) -> Result<Option<(PartitionAppend, Option<BatchSpan>)>, Refusal> {
+    if partition < 0 || partition as usize >= table.partition_count() {
+        return Err(Refusal::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic {} has {} partitions; there is no partition {partition}", topics::topic_name(table), table.partition_count()),
+        ));
+    }
+    if table.options().materialized.is_some() {
+        return Err(Refusal::new(
+            ResponseError::PolicyViolation,
+            format!("{} is a materialized view: only its maintenance writes it", topics::topic_name(table)),
+        ));
+    }
+    let Some(mut bytes) = records else { return Ok(None) };
+    let (records, span) = decode_batches(&mut bytes)?;
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let (rows, keys) = to_rows(topics::kind(table), &table.schema(), &records).map_err(|e: RecordError| Refusal {
+        code: ResponseError::InvalidRecord,
+        message: e.message,
+        record: e.index,
+    })?;
+    Ok(Some((PartitionAppend { table: table.clone(), partition: partition as u32, rows, keys }, span)))
+}
+
+/// Every record of the batches, checked (CRC, sizes) and decompressed, and the
+/// producer's sequence span when it is idempotent.
+fn decode_batches(bytes: &mut Bytes) -> Result<(Vec<Record>, Option<BatchSpan>), Refusal> {
+    let corrupt = |e: anyhow::Error| Refusal::new(ResponseError::CorruptMessage, format!("record batch does not decode: {e:#}"));
+    let infos = RecordBatchDecoder::decode_batch_info(&mut bytes.clone()).map_err(corrupt)?;
+    if let Some(info) = infos.iter().find(|i| i.record_count < 0 || i.record_count > MAX_RECORDS_PER_BATCH) {
+        return Err(Refusal::new(
+            ResponseError::CorruptMessage,
+            format!("a record batch declares {} records (at most {MAX_RECORDS_PER_BATCH})", info.record_count),
+        ));
+    }
+    if infos.iter().any(|i| i.transactional || i.control) {
+        return Err(Refusal::new(ResponseError::UnsupportedForMessageFormat, "transactional batches are not supported"));
+    }
+    let span = match infos.first() {
+        Some(first) if first.producer_id >= 0 => {
+            if infos.iter().any(|i| i.producer_id != first.producer_id || i.producer_epoch != first.producer_epoch) {
+                return Err(Refusal::new(ResponseError::InvalidRecord, "batches of one partition from different producers"));
+            }
+            Some(BatchSpan {
+                producer_id: first.producer_id,
+                epoch: first.producer_epoch,
+                first_sequence: first.base_sequence,
+                records: infos.iter().map(|i| i.record_count).sum(),
+            })
+        }
+        _ => None,
+    };
+    let sets = RecordBatchDecoder::decode_all(bytes).map_err(corrupt)?;
+    Ok((sets.into_iter().flat_map(|s| s.records).collect(), span))
+}
