@@ -53,6 +53,9 @@ impl StreamCatalog {
 impl CatalogProvider for StreamCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = self.streams.schema_names();
+        if !names.iter().any(|n| n == crate::system_tables::SYSTEM_SCHEMA) {
+            names.push(crate::system_tables::SYSTEM_SCHEMA.to_string());
+        }
         names.extend(self.builtin.read().unwrap_or_else(|p| p.into_inner()).keys().cloned());
         names
     }
@@ -61,7 +64,7 @@ impl CatalogProvider for StreamCatalog {
         if let Some(s) = self.builtin.read().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Some(s.clone());
         }
-        self.streams.schema_exists(name).then(|| {
+        (self.streams.schema_exists(name) || name == crate::system_tables::SYSTEM_SCHEMA).then(|| {
             Arc::new(StreamSchema { streams: self.streams.clone(), name: name.to_string(), planner: self.planner.clone() }) as _
         })
     }
@@ -84,6 +87,14 @@ impl std::fmt::Debug for StreamSchema {
 }
 
 impl StreamSchema {
+    fn system_table(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        if self.name == crate::system_tables::SYSTEM_SCHEMA {
+            crate::system_tables::lookup(&self.streams, name)
+        } else {
+            None
+        }
+    }
+
     async fn view(&self, view: ViewEntry) -> Result<Arc<dyn TableProvider>> {
         let state = self.planner.get().ok_or_else(|| DataFusionError::Internal("views are not ready yet".into()))?;
         let external = |e: crate::error::Error| DataFusionError::External(Box::new(e));
@@ -98,6 +109,9 @@ impl SchemaProvider for StreamSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.streams.tables_in(&self.name).iter().map(|t| t.name().to_string()).collect();
         names.extend(self.streams.views_in(&self.name).into_iter().map(|v| v.name));
+        if self.name == crate::system_tables::SYSTEM_SCHEMA {
+            names.extend(crate::system_tables::SYSTEM_TABLES.iter().map(|n| n.to_string()));
+        }
         names
     }
 
@@ -105,14 +119,16 @@ impl SchemaProvider for StreamSchema {
         if let Some(t) = self.streams.table(&self.name, name) {
             return Ok(Some(Arc::new(StreamTableProvider::new(self.streams.clone(), t))));
         }
-        match self.streams.view(&self.name, name) {
-            Some(view) => Ok(Some(self.view(view).await?)),
-            None => Ok(None),
+        if let Some(view) = self.streams.view(&self.name, name) {
+            return Ok(Some(self.view(view).await?));
         }
+        Ok(self.system_table(name))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.streams.table(&self.name, name).is_some() || self.streams.view(&self.name, name).is_some()
+        self.streams.table(&self.name, name).is_some()
+            || self.streams.view(&self.name, name).is_some()
+            || self.system_table(name).is_some()
     }
 }
 

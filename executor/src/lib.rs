@@ -23,6 +23,7 @@ mod session;
 mod settings;
 mod statement;
 mod subscribe;
+mod system_tables;
 mod transaction;
 mod values_insert;
 mod views;

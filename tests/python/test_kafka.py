@@ -14,7 +14,7 @@ from confluent_kafka import Consumer as CConsumer
 from confluent_kafka import KafkaException, TopicPartition as CTopicPartition
 from confluent_kafka import Producer as CProducer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, NewTopic
 from kafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError
 
 from conftest import Server
@@ -130,6 +130,9 @@ def test_admin_create_list_delete(server, conn):
     assert "events" in admin.list_topics()
     described = admin.describe_topics(["events"])
     assert len(described[0]["partitions"]) == 3
+    configs = admin.describe_configs([ConfigResource("TOPIC", "events")], config_filter="all")["topic"]["events"]
+    assert configs["cleanup.policy"]["value"] == "delete"
+    assert configs["message.timestamp.type"]["value"] == "CreateTime", "a raw topic keeps the producer's timestamp"
     # SQL sees the new table with its partitions.
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
     admin.delete_topics(["events"])
@@ -212,7 +215,7 @@ def test_consumer_group_shares_partitions_and_resumes(server):
     assert sorted(int(r.value) for r in got) == [200, 201, 202, 203]
 
 
-def test_group_listed_and_described(server):
+def test_group_listed_and_described(server, conn):
     p = producer(server)
     p.send("gl", value=b"x").get(timeout=10)
     p.close()
@@ -229,6 +232,13 @@ def test_group_listed_and_described(server):
     c.close()
     admin.close()
     assert offsets[TopicPartition("gl", 0)].offset == 1
+    # Lag per group and partition is visible in SQL.
+    p = producer(server)
+    p.send("gl", value=b"y").get(timeout=10)
+    p.close()
+    rows = conn.execute("SELECT group_id, table_schema, table_name, partition, committed_offset, high_watermark, lag "
+                        "FROM streamhouse.consumer_lag WHERE group_id = 'listed-group'").fetchall()
+    assert rows == [("listed-group", "public", "gl", 0, 1, 2, 1)]
 
 
 def test_acks_zero_and_unknown_topic_without_auto_create(tmp_path):

@@ -1,4 +1,5 @@
-//! Cluster and topic administration: ApiVersions, Metadata, CreateTopics, DeleteTopics.
+//! Cluster and topic administration: ApiVersions, Metadata, CreateTopics, DeleteTopics,
+//! DescribeConfigs.
 //!
 //! This server is a one-node cluster: node 0 at the advertised address leads every
 //! partition, and is its only replica.
@@ -167,4 +168,87 @@ pub async fn delete_topics(broker: &Broker, request: DeleteTopicsRequest, _versi
 /// An SQL identifier in double quotes.
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// DescribeConfigs resource types.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+/// Config sources and types (DescribeConfigs v1+ / v3+).
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+const TYPE_BOOLEAN: i8 = 1;
+const TYPE_STRING: i8 = 2;
+const TYPE_INT: i8 = 3;
+const TYPE_LONG: i8 = 5;
+
+/// The settings that mean something here, with their real values; everything is read-only.
+pub async fn describe_configs(broker: &Broker, request: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+    use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+    let mut results = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let mut result = DescribeConfigsResult::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        // (name, value, source, type)
+        let entries: Vec<(&str, String, i8, i8)> = match resource.resource_type {
+            RESOURCE_TOPIC => match topics::lookup(broker, resource.resource_name.as_str()) {
+                None => {
+                    result.error_code = ResponseError::UnknownTopicOrPartition.code();
+                    result.error_message = Some(text(format!("topic \"{}\" does not exist", resource.resource_name.as_str())));
+                    Vec::new()
+                }
+                Some(table) => {
+                    let options = table.options();
+                    let set_or_default = |v: Option<i64>| match v {
+                        Some(v) => (v.to_string(), SOURCE_TOPIC),
+                        None => ("-1".to_string(), SOURCE_DEFAULT),
+                    };
+                    let (retention_ms, ms_source) = set_or_default(options.retention_ms);
+                    let (retention_bytes, bytes_source) = set_or_default(options.retention_bytes);
+                    let timestamp_type = match topics::kind(&table) {
+                        topics::TopicKind::Raw => "CreateTime",
+                        topics::TopicKind::Typed => "LogAppendTime",
+                    };
+                    vec![
+                        ("cleanup.policy", "delete".to_string(), SOURCE_DEFAULT, TYPE_STRING),
+                        ("retention.ms", retention_ms, ms_source, TYPE_LONG),
+                        ("retention.bytes", retention_bytes, bytes_source, TYPE_LONG),
+                        ("message.timestamp.type", timestamp_type.to_string(), SOURCE_DEFAULT, TYPE_STRING),
+                        ("max.message.bytes", broker.config.max_frame_bytes.to_string(), SOURCE_DEFAULT, TYPE_INT),
+                        ("min.insync.replicas", "1".to_string(), SOURCE_DEFAULT, TYPE_INT),
+                    ]
+                }
+            },
+            RESOURCE_BROKER => vec![
+                ("auto.create.topics.enable", broker.config.auto_create_topics.to_string(), SOURCE_STATIC_BROKER, TYPE_BOOLEAN),
+                ("num.partitions", broker.config.default_partitions.to_string(), SOURCE_STATIC_BROKER, TYPE_INT),
+                ("socket.request.max.bytes", broker.config.max_frame_bytes.to_string(), SOURCE_STATIC_BROKER, TYPE_INT),
+                ("default.replication.factor", "1".to_string(), SOURCE_DEFAULT, TYPE_INT),
+            ],
+            other => {
+                result.error_code = ResponseError::InvalidRequest.code();
+                result.error_message = Some(text(format!("resource type {other} has no configuration here")));
+                Vec::new()
+            }
+        };
+        // No keys (null, or an empty list as some clients send) means every setting.
+        let wanted = |name: &str| {
+            resource.configuration_keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
+        };
+        result.configs = entries
+            .into_iter()
+            .filter(|(name, ..)| wanted(name))
+            .map(|(name, value, source, config_type)| {
+                DescribeConfigsResourceResult::default()
+                    .with_name(text(name))
+                    .with_value(Some(text(value)))
+                    .with_read_only(true)
+                    .with_config_source(source)
+                    .with_config_type(config_type)
+            })
+            .collect();
+        results.push(result);
+    }
+    DescribeConfigsResponse::default().with_results(results)
 }

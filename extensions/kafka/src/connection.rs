@@ -121,6 +121,7 @@ async fn handle(broker: &Broker, mut frame: Bytes) -> anyhow::Result<Option<Byte
         ApiKey::LeaveGroup => call!(LeaveGroupRequest, groups::leave_group),
         ApiKey::ListGroups => call!(ListGroupsRequest, groups::list_groups),
         ApiKey::DescribeGroups => call!(DescribeGroupsRequest, groups::describe_groups),
+        ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, admin::describe_configs),
         ApiKey::InitProducerId => call!(InitProducerIdRequest, idempotence::init_producer_id),
         other => bail!("{other:?} is advertised but has no handler"),
     }

@@ -64,13 +64,15 @@ pub async fn list_offsets(broker: &Broker, request: ListOffsetsRequest, _version
     ListOffsetsResponse::default().with_topics(topics_out)
 }
 
+/// A partition of an OffsetCommit: its index, and why it is refused (`None`: stored).
+type PartitionCommit = (i32, Option<ResponseError>);
+
 pub async fn offset_commit(broker: &Broker, request: OffsetCommitRequest, _version: i16) -> OffsetCommitResponse {
     let group = request.group_id.0.as_str().to_string();
     let check = broker.groups.check_commit(&group, request.member_id.as_str(), request.generation_id_or_member_epoch);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let mut to_store = Vec::new();
-    // Per partition: `None` when it is to be stored, or why it is refused.
-    let mut outcomes: Vec<(TopicName, Vec<(i32, Option<ResponseError>)>)> = Vec::with_capacity(request.topics.len());
+    let mut outcomes: Vec<(TopicName, Vec<PartitionCommit>)> = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let table = lookup(broker, topic.name.0.as_str());
         let mut partitions = Vec::with_capacity(topic.partitions.len());
