@@ -56,7 +56,9 @@ class StreamHouse:
             if time.time() > deadline or self.proc.poll() is not None:
                 sys.exit("streamhouse did not start; see " + str(Path(tmp) / "sh.log"))
             time.sleep(0.05)
-        host, port = json.loads((self.data / "listeners.json").read_text())["pg"].rsplit(":", 1)
+        listeners = json.loads((self.data / "listeners.json").read_text())
+        host, port = listeners["pg"].rsplit(":", 1)
+        self.kafka_addr = listeners["kafka"]
         self.dsn = f"host={host} port={port} user=bench dbname=streamhouse"
         self.pid = self.proc.pid
 
@@ -362,6 +364,64 @@ def bench_mv_backfill(db, rows, seed):
     return elapsed, rows / elapsed
 
 
+KAFKA_MESSAGE_BYTES = 100
+KAFKA_LATENCY_RATE = 50_000
+KAFKA_LATENCY_SECONDS = 5
+
+
+def bench_kafka(db, messages, tmp):
+    """Kafka protocol: kcat (librdkafka) producing `messages` 100-byte messages with acks=all
+    (acknowledged after fsync) into a 4-partition topic, kcat consuming them back, and the
+    produce latency of confluent-kafka at a steady 50 K messages/s."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": db.kafka_addr})
+    admin.create_topics([NewTopic("kbench", 4, 1)])["kbench"].result(10)
+    path = Path(tmp) / "kafka-messages.txt"
+    with open(path, "w") as f:
+        for i in range(messages):
+            f.write(f"{i:012d}" + "x" * (KAFKA_MESSAGE_BYTES - 12) + "\n")
+    common = ["-b", db.kafka_addr, "-t", "kbench", "-X", "queue.buffering.max.messages=2000000",
+              "-X", "queue.buffering.max.kbytes=1048576"]
+    t0 = time.perf_counter()
+    subprocess.run(["kcat", "-P", "-l", *common, "-X", "acks=all", "-X", "linger.ms=10",
+                    "-X", "batch.num.messages=100000", "-X", "batch.size=4000000", str(path)], check=True)
+    produce_s = time.perf_counter() - t0
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        stored = c.execute("SELECT count(*) FROM kbench").fetchone()[0]
+    assert stored == messages, f"{stored} of {messages} messages stored"
+    t0 = time.perf_counter()
+    out = subprocess.run(["kcat", "-C", *common, "-o", "beginning", "-e", "-q", "-f", "%o\n",
+                          "-X", "fetch.max.bytes=52428800"], check=True, capture_output=True).stdout
+    consume_s = time.perf_counter() - t0
+    consumed = out.count(b"\n")
+    assert consumed == messages, f"consumed {consumed} of {messages}"
+
+    latencies = []
+    p = Producer({"bootstrap.servers": db.kafka_addr, "acks": "all", "linger.ms": 0})
+    value = b"y" * KAFKA_MESSAGE_BYTES
+    interval = 1 / KAFKA_LATENCY_RATE
+    start = time.perf_counter()
+    sent = 0
+    while time.perf_counter() - start < KAFKA_LATENCY_SECONDS:
+        due = start + sent * interval
+        now = time.perf_counter()
+        if now < due:
+            p.poll(0)
+            continue
+        t_send = now
+        p.produce("kbench", value=value, on_delivery=lambda err, msg, t=t_send: latencies.append(time.perf_counter() - t))
+        sent += 1
+        if sent % 64 == 0:
+            p.poll(0)
+    p.flush(30)
+    achieved = sent / KAFKA_LATENCY_SECONDS
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+    return {"kafka_produce_msgs_s": messages / produce_s, "kafka_consume_msgs_s": messages / consume_s,
+            "kafka_lat_rate": achieved, "kafka_lat_p50_ms": pct(0.50), "kafka_lat_p99_ms": pct(0.99)}
+
+
 def to_url(dsn):
     if dsn.startswith("postgres"):
         return dsn
@@ -408,8 +468,9 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--flight-rows", type=int, default=10_000_000, help="rows for the Flight ingest/read benchmark")
     ap.add_argument("--mv-rows", type=int, default=2_000_000, help="rows for the materialized view backfill")
-    ap.add_argument("--only", default="copy,insert,scan,flight,feed",
-                    help="comma-separated subset of copy,insert,scan,flight,feed")
+    ap.add_argument("--kafka-messages", type=int, default=5_000_000, help="messages for the Kafka benchmark")
+    ap.add_argument("--only", default="copy,insert,scan,flight,feed,kafka",
+                    help="comma-separated subset of copy,insert,scan,flight,feed,kafka")
     args = ap.parse_args()
     only = set(args.only.split(","))
 
@@ -449,6 +510,8 @@ def main():
                                     cp.write(rows_text(s0, min(COPY_CHUNK_ROWS, args.flight_rows - s0), rng))
                         s_, b_ = copy_read(db.dsn, "SELECT * FROM fbench", "binary")
                         r["pgwire_copy_read_rows_s"], r["pgwire_copy_read_mb_s"] = args.flight_rows / s_, b_ / s_ / 1e6
+                if "kafka" in only and cls is StreamHouse:
+                    r.update(bench_kafka(db, args.kafka_messages, tmp))
                 if "feed" in only:
                     r["feed_p50_ms"], r["feed_p99_ms"] = bench_feed(db)
                     r["mv_s"], r["mv_rows_s"] = bench_mv_backfill(db, args.mv_rows, args.seed)
@@ -492,6 +555,14 @@ def main():
         print(f"{'Flight read SELECT *, rows/s':<44}{read:>14,.0f}   {sh['fl_read_mb_s']:,.0f} MB/s Arrow")
         print(f"{'  vs psycopg binary COPY TO, rows/s':<44}{sh['pgwire_copy_read_rows_s']:>14,.0f}{pg['pgwire_copy_read_rows_s']:>14,.0f}"
               f"{read / sh['pgwire_copy_read_rows_s']:>8.2f}x (Flight / our pgwire)")
+    if "kafka" in only:
+        print(f"\nKafka protocol ({args.kafka_messages:,} messages of {KAFKA_MESSAGE_BYTES} bytes, acks=all after fsync; goals from the issue)")
+        print(f"{'kcat produce, messages/s':<44}{sh['kafka_produce_msgs_s']:>14,.0f}   goal 1,000,000: {sh['kafka_produce_msgs_s'] / 1e6:.2f}x")
+        if "copy_rows_s" in pg:
+            print(f"{'  vs PostgreSQL COPY FROM STDIN, rows/s':<44}{'':>14}{pg['copy_rows_s']:>14,.0f}{sh['kafka_produce_msgs_s'] / pg['copy_rows_s']:>8.2f}x")
+        print(f"{'kcat consume, messages/s':<44}{sh['kafka_consume_msgs_s']:>14,.0f}   goal 2,000,000: {sh['kafka_consume_msgs_s'] / 2e6:.2f}x")
+        print(f"{'produce latency p50 / p99, ms':<44}{sh['kafka_lat_p50_ms']:>9.2f} / {sh['kafka_lat_p99_ms']:.2f}"
+              f"   at {sh['kafka_lat_rate']:,.0f} msg/s (goal p99 < 5 ms at 50,000)")
     print(f"{'peak server memory, MiB':<44}{sh['peak_mib']:>14.0f}{pg['peak_mib']:>14.0f}")
     if "scan" in only and sh.get("duckdb_scan_s"):
         print(f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}{'':>14}{sh['scan_s'] / sh['duckdb_scan_s']:>8.2f}x slower" if sh['scan_s'] > sh['duckdb_scan_s'] else f"{'DuckDB on the same Parquet segments, s':<44}{sh['duckdb_scan_s']:>14.3f}")

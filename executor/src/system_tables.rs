@@ -90,7 +90,7 @@ impl TableProvider for ConsumerLag {
                 Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.3))),
                 Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.4))),
                 Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.5))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| (r.5 - r.4).max(0)))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.5.saturating_sub(r.4).max(0)))),
                 Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.6)).with_timezone("UTC")),
             ],
         )?;

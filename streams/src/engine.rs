@@ -10,7 +10,7 @@ use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::Schema;
 use object_store::ObjectStore;
 use streamhouse_catalog::{Catalog, TableEntry, TableOptions, ViewEntry};
-use streamhouse_wal::{Lsn, Wal, WalConfig};
+use streamhouse_wal::{Lsn, Pending, Wal, WalConfig};
 use tokio::sync::{Mutex, Notify};
 use tracing::{info, warn};
 
@@ -37,6 +37,27 @@ pub struct PartitionAppend {
     pub rows: RecordBatch,
     /// `_key` of each row (Utf8), or none.
     pub keys: Option<arrow::array::ArrayRef>,
+}
+
+/// An append queued in the WAL (see [`Streams::begin_append_to_partitions`]).
+pub struct AppendInFlight {
+    rows: u64,
+    /// The first offset of each write, in order.
+    pub base_offsets: Vec<i64>,
+    pending: Option<Pending>,
+    /// Visible position when nothing had to be written.
+    visible: Lsn,
+}
+
+impl AppendInFlight {
+    /// Waits until the rows are durable (per the durability mode) and visible.
+    pub async fn durable(self) -> Result<AppendReceipt> {
+        let lsn = match self.pending {
+            Some(pending) => pending.acked().await?,
+            None => self.visible,
+        };
+        Ok(AppendReceipt { rows: self.rows, lsn })
+    }
 }
 
 /// What an acknowledged append did.
@@ -345,15 +366,18 @@ impl Streams {
                 parts.push(PartitionWrite { table: table.clone(), partition: p, entry, wal_rows });
             }
         }
-        let (lsn, _) = self.commit(record, &parts).await?;
-        Ok(AppendReceipt { rows, lsn })
+        let (pending, _) = self.enqueue(record, &parts).await?;
+        Ok(AppendReceipt { rows, lsn: pending.acked().await? })
     }
 
-    /// Appends rows to partitions the caller chose (the Kafka produce path: the client
-    /// picked them), as one WAL record, with the same durability and visibility as
-    /// [`Streams::append`]. `keys` fills `_key` (text, or null). Returns the base offset
-    /// of each write, in order.
-    pub async fn append_to_partitions(&self, writes: Vec<PartitionAppend>) -> Result<(AppendReceipt, Vec<i64>)> {
+    /// Starts an append of rows to partitions the caller chose (the Kafka produce path:
+    /// the client picked them), as one WAL record: when this returns, the rows have their
+    /// offsets and are queued in the WAL, in call order; [`AppendInFlight::durable`] waits
+    /// for the acknowledgement, after which they are durable and visible as with
+    /// [`Streams::append`]. Splitting the two lets a connection queue its next request
+    /// while the previous one waits for the disk, so one fsync covers both.
+    /// `keys` fills `_key` (text, or null).
+    pub async fn begin_append_to_partitions(&self, writes: Vec<PartitionAppend>) -> Result<AppendInFlight> {
         let mut rows = 0u64;
         let mut record = record::RecordBuilder::new(writes.iter().map(|w| w.rows.get_array_memory_size()).sum());
         let mut parts: Vec<PartitionWrite> = Vec::with_capacity(writes.len());
@@ -380,22 +404,22 @@ impl Streams {
             parts.push(PartitionWrite { table: w.table, partition, entry, wal_rows });
         }
         if rows == 0 {
-            return Ok((AppendReceipt { rows: 0, lsn: self.visible_lsn() }, parts.iter().map(|w| self.next_offset(w)).collect()));
+            let base_offsets = parts.iter().map(|w| self.next_offset(w)).collect();
+            return Ok(AppendInFlight { rows: 0, base_offsets, pending: None, visible: self.visible_lsn() });
         }
         self.wait_for_memory().await;
-        let (lsn, base_offsets) = self.commit(record, &parts).await?;
-        Ok((AppendReceipt { rows, lsn }, base_offsets))
+        let (pending, base_offsets) = self.enqueue(record, &parts).await?;
+        Ok(AppendInFlight { rows, base_offsets, pending: Some(pending), visible: self.visible_lsn() })
     }
 
     fn next_offset(&self, w: &PartitionWrite) -> i64 {
         w.table.partitions[w.partition].read().next_offset
     }
 
-    /// The part of an append under the append lock: offsets, the WAL record, the tails;
-    /// then the wait for the acknowledgement. Returns the acknowledged LSN and each
-    /// part's base offset.
-    async fn commit(&self, mut record: record::RecordBuilder, parts: &[PartitionWrite]) -> Result<(Lsn, Vec<i64>)> {
-        let (pending, base_offsets) = {
+    /// The part of an append under the append lock: offsets, the WAL record, the tails.
+    /// Returns the WAL's pending acknowledgement and each part's base offset.
+    async fn enqueue(&self, mut record: record::RecordBuilder, parts: &[PartitionWrite]) -> Result<(Pending, Vec<i64>)> {
+        let enqueued = {
             let _appends = self.append_lock.lock().await;
             if let Some(dropped) = parts.iter().find(|w| w.table.is_dropped()) {
                 let table = &dropped.table;
@@ -438,7 +462,7 @@ impl Streams {
             self.changed.send_modify(|n| *n += 1);
             (pending, base_offsets)
         };
-        Ok((pending.acked().await?, base_offsets))
+        Ok(enqueued)
     }
 
     /// Back-pressure: while the tails hold more than their limit, wait for the flusher.

@@ -4,6 +4,7 @@ queried with SQL through psycopg, and rows inserted with SQL are consumed with K
 
 import json
 import socket
+import subprocess
 import struct
 import threading
 import time
@@ -304,3 +305,48 @@ def test_view_and_materialized_view_over_a_topic(server, conn):
         admin.delete_topics(["temps"])
     admin.close()
     assert conn.execute("SELECT count(*) FROM temps").fetchone()[0] == 4
+
+
+def test_kcat_produces_and_consumes(server, conn):
+    """kcat (Debian's librdkafka tool) against the server, both ways."""
+    lines = "\n".join(f"k{i}:v{i}" for i in range(20)) + "\n"
+    subprocess.run(["kcat", "-b", server.kafka_addr, "-P", "-t", "kc", "-K", ":", "-X", "acks=all"],
+                   input=lines.encode(), check=True, timeout=30)
+    assert conn.execute("SELECT count(*) FROM kc").fetchone()[0] == 20
+    out = subprocess.run(["kcat", "-b", server.kafka_addr, "-C", "-t", "kc", "-o", "beginning", "-e",
+                          "-f", "%k=%s@%o\n"], capture_output=True, check=True, timeout=30).stdout.decode()
+    assert out.splitlines() == [f"k{i}=v{i}@{i}" for i in range(20)]
+    # Metadata as kcat lists it.
+    listing = subprocess.run(["kcat", "-b", server.kafka_addr, "-L", "-t", "kc"], capture_output=True,
+                             check=True, timeout=30).stdout.decode()
+    assert 'topic "kc" with 1 partitions' in listing
+
+
+def test_group_rebalances_when_a_member_leaves(server):
+    admin = KafkaAdminClient(bootstrap_servers=server.kafka_addr)
+    admin.create_topics([NewTopic("leaving", num_partitions=4, replication_factor=1)])
+    admin.close()
+    kw = dict(group_id="pair", session_timeout_ms=6000, heartbeat_interval_ms=300)
+    a = consumer(server, "leaving", **kw)
+    b = consumer(server, "leaving", **kw)
+    stop = time.time() + 30
+    both = threading.Event()
+
+    def run(c):
+        while time.time() < stop and not both.is_set():
+            c.poll(timeout_ms=100)
+            if a.assignment() and b.assignment() and len(a.assignment() | b.assignment()) == 4:
+                both.set()
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert both.is_set(), "the two members split the partitions"
+    b.close()  # LeaveGroup: the remaining member takes every partition
+    deadline = time.time() + 20
+    while time.time() < deadline and len(a.assignment()) < 4:
+        a.poll(timeout_ms=200)
+    assert {tp.partition for tp in a.assignment()} == {0, 1, 2, 3}
+    a.close()

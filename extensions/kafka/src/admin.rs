@@ -9,12 +9,11 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use streamhouse_streams::StreamTable;
 
 use crate::topics::{self, BROKER_ID};
-use crate::{versions, Broker};
+use crate::{text, versions, Broker};
 
 /// Reported as the cluster id in Metadata.
 const CLUSTER_ID: &str = "streamhouse";
@@ -25,10 +24,6 @@ pub fn api_versions() -> ApiVersionsResponse {
         .map(|(key, lo, hi)| ApiVersion::default().with_api_key(*key as i16).with_min_version(*lo).with_max_version(*hi))
         .collect();
     ApiVersionsResponse::default().with_api_keys(api_keys)
-}
-
-fn text(s: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(s.into())
 }
 
 fn topic_metadata(table: &StreamTable) -> MetadataResponseTopic {

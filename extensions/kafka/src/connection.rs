@@ -1,11 +1,14 @@
 //! One client connection: length-prefixed frames in, responses out in request order.
 //!
-//! Requests are answered one at a time, in order, as Kafka brokers do per connection
-//! (clients pipeline several and match responses by correlation id). A frame that is too
+//! Requests are decoded and applied one at a time, in order, and answered in order, as
+//! Kafka brokers do per connection (clients pipeline several and match responses by
+//! correlation id); a Produce's wait for the disk overlaps with the next requests. A frame that is too
 //! large, an API or version not advertised, or bytes that do not decode close the
 //! connection after a log line, which is what a Kafka broker does; the server goes on.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
@@ -15,6 +18,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use kafka_protocol::ResponseError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::{admin, fetch, groups, idempotence, offsets, produce, versions, Broker};
@@ -22,37 +26,60 @@ use crate::{admin, fetch, groups, idempotence, offsets, produce, versions, Broke
 /// Largest request accepted by default: Kafka's `socket.request.max.bytes` (100 MiB).
 pub const MAX_FRAME_BYTES_DEFAULT: usize = 100 * 1024 * 1024;
 
+/// Responses queued behind the one being written, at most: a client pipelining more
+/// requests than this waits (TCP back-pressure) until earlier responses have left.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A response still to be sent, in request order: produced by a request's durable
+/// acknowledgement (Produce) or already complete (everything else).
+type ResponseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Option<Bytes>>> + Send>>;
+
 pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr, mut stop: tokio::sync::watch::Receiver<bool>) {
     let (mut reader, mut writer) = socket.into_split();
-    loop {
-        let frame = tokio::select! {
-            _ = stop.changed() => return,
-            frame = read_frame(&mut reader, broker.config.max_frame_bytes) => frame,
-        };
-        let frame = match frame {
-            Ok(Some(f)) => f,
-            Ok(None) => return,
-            Err(e) => {
-                warn!(%peer, error = %e, "Kafka connection closed");
-                return;
-            }
-        };
-        match handle(&broker, frame).await {
-            Ok(Some(response)) => {
-                let mut out = BytesMut::with_capacity(4 + response.len());
-                out.put_u32(response.len() as u32);
-                out.extend_from_slice(&response);
-                if writer.write_all(&out).await.is_err() {
+    // Requests are decoded and applied in order here; their responses are awaited and
+    // written in the same order by the writer task, so a produce waiting for the disk
+    // does not stop the next request from being queued.
+    let (queue, mut responses) = mpsc::channel::<ResponseFuture>(MAX_IN_FLIGHT);
+    let writer_task = tokio::spawn(async move {
+        while let Some(response) = responses.recv().await {
+            match response.await {
+                Ok(Some(body)) => {
+                    let mut out = BytesMut::with_capacity(4 + body.len());
+                    out.put_u32(body.len() as u32);
+                    out.extend_from_slice(&body);
+                    if writer.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(%peer, error = format!("{e:#}"), "Kafka request refused; closing the connection");
                     return;
                 }
             }
-            Ok(None) => {}
-            Err(e) => {
-                warn!(%peer, error = format!("{e:#}"), "Kafka request refused; closing the connection");
-                return;
-            }
+        }
+    });
+    loop {
+        let frame = tokio::select! {
+            _ = stop.changed() => break,
+            frame = read_frame(&mut reader, broker.config.max_frame_bytes) => frame,
+        };
+        // After an error nothing more is read: the rest of the stream cannot be trusted
+        // to be frames. Earlier responses are still written, then the connection closes.
+        let (response, last): (ResponseFuture, bool) = match frame {
+            Ok(Some(frame)) => match dispatch(&broker, frame).await {
+                Ok(response) => (response, false),
+                Err(e) => (Box::pin(std::future::ready(Err(e))), true),
+            },
+            Ok(None) => break,
+            Err(e) => (Box::pin(std::future::ready(Err(e))), true),
+        };
+        if queue.send(response).await.is_err() || last {
+            break;
         }
     }
+    drop(queue);
+    let _ = writer_task.await;
 }
 
 /// The next frame, `None` at a clean end of stream.
@@ -70,8 +97,13 @@ async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, max_bytes: usiz
     Ok(Some(frame.into()))
 }
 
-/// Decodes one request, runs it, encodes the response (`None`: the client wants none).
-async fn handle(broker: &Broker, mut frame: Bytes) -> anyhow::Result<Option<Bytes>> {
+fn ready(response: anyhow::Result<Option<Bytes>>) -> anyhow::Result<ResponseFuture> {
+    Ok(Box::pin(std::future::ready(response)))
+}
+
+/// Decodes one request and runs it; the response (`None`: the client wants none) may
+/// still be waiting for a durable acknowledgement. An error closes the connection.
+async fn dispatch(broker: &Broker, mut frame: Bytes) -> anyhow::Result<ResponseFuture> {
     if frame.len() < 8 {
         bail!("frame of {} bytes is shorter than a request header", frame.len());
     }
@@ -85,7 +117,7 @@ async fn handle(broker: &Broker, mut frame: Bytes) -> anyhow::Result<Option<Byte
             // with our ranges, and retries with a version we speak.
             let mut response = admin::api_versions();
             response.error_code = ResponseError::UnsupportedVersion.code();
-            return encode_response(correlation_id, key, 0, &response).map(Some);
+            return ready(encode_response(correlation_id, key, 0, &response).map(Some));
         }
         bail!("{key:?} version {version} is not supported (see ApiVersions)");
     }
@@ -95,17 +127,20 @@ async fn handle(broker: &Broker, mut frame: Bytes) -> anyhow::Result<Option<Byte
         ($request:ty, $handler:path) => {{
             let request = <$request>::decode(&mut frame, version).with_context(|| format!("{key:?} v{version} request"))?;
             let response = $handler(broker, request, version).await;
-            encode_response(correlation_id, key, version, &response).map(Some)
+            ready(encode_response(correlation_id, key, version, &response).map(Some))
         }};
     }
     match key {
-        ApiKey::ApiVersions => encode_response(correlation_id, key, version, &admin::api_versions()).map(Some),
+        ApiKey::ApiVersions => ready(encode_response(correlation_id, key, version, &admin::api_versions()).map(Some)),
         ApiKey::Produce => {
             let request = ProduceRequest::decode(&mut frame, version).context("Produce request")?;
-            match produce::handle(broker, request, version).await {
-                Some(response) => encode_response(correlation_id, key, version, &response).map(Some),
-                None => Ok(None),
-            }
+            let pending = produce::start(broker, request, version).await;
+            Ok(Box::pin(async move {
+                match pending.await {
+                    Some(response) => encode_response(correlation_id, key, version, &response).map(Some),
+                    None => Ok(None),
+                }
+            }))
         }
         ApiKey::Fetch => call!(FetchRequest, fetch::handle),
         ApiKey::ListOffsets => call!(ListOffsetsRequest, offsets::list_offsets),

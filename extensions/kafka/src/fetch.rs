@@ -34,12 +34,15 @@ pub async fn handle(broker: &Broker, request: FetchRequest, _version: i16) -> Fe
     loop {
         changes.mark_seen();
         let (response, bytes, any_error) = fetch_once(broker, &request).await;
-        if bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
+        // min_bytes 0 answers at once, as Kafka does; otherwise wait for data or the deadline.
+        if bytes >= min_bytes || any_error || Instant::now() >= deadline {
             return response;
         }
         let wait = deadline.saturating_duration_since(Instant::now());
-        if tokio::time::timeout(wait, changes.changed()).await.is_err() {
-            return fetch_once(broker, &request).await.0;
+        match tokio::time::timeout(wait, changes.changed()).await {
+            Ok(true) => {}
+            // The deadline passed, or the engine is shutting down.
+            Ok(false) | Err(_) => return fetch_once(broker, &request).await.0,
         }
     }
 }

@@ -19,13 +19,12 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use streamhouse_streams::Streams;
 use tokio::sync::oneshot;
 
 use crate::topics::BROKER_ID;
-use crate::Broker;
+use crate::{text, Broker};
 
 /// A new group waits this long for more members before its first generation, so
 /// consumers started together share one rebalance (Kafka's
@@ -164,10 +163,10 @@ impl Group {
         for (member_id, waiter) in self.join_waiters.drain(..) {
             let mut response = JoinGroupResponse::default()
                 .with_generation_id(self.generation)
-                .with_protocol_type(Some(text(&self.protocol_type)))
-                .with_protocol_name(Some(text(&protocol)))
-                .with_leader(text(&leader))
-                .with_member_id(text(&member_id));
+                .with_protocol_type(Some(text(self.protocol_type.as_str())))
+                .with_protocol_name(Some(text(protocol.as_str())))
+                .with_leader(text(leader.as_str()))
+                .with_member_id(text(member_id.as_str()));
             if member_id == leader {
                 response.members = everyone.clone();
             }
@@ -255,6 +254,8 @@ impl Coordinator {
             }
             group.maybe_complete_join(now);
         }
+        // Groups nobody is in are forgotten (their committed offsets stay in the catalog).
+        groups.retain(|_, g| !(g.state == State::Empty && g.members.is_empty() && g.join_waiters.is_empty()));
     }
 }
 
@@ -267,12 +268,8 @@ pub async fn expire_members(broker: Arc<Broker>) {
     }
 }
 
-fn text(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
-
 pub async fn find_coordinator(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
-    let host = text(&broker.advertised.ip().to_string());
+    let host = text(broker.advertised.ip().to_string());
     let port = broker.advertised.port() as i32;
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
@@ -312,6 +309,15 @@ pub async fn join_group(broker: &Broker, request: JoinGroupRequest, version: i16
         return error(ResponseError::InconsistentGroupProtocol);
     }
     let mut member_id = request.member_id.as_str().to_string();
+    if member_id.is_empty() {
+        member_id = format!("{}-{}", request.group_instance_id.as_ref().map_or("consumer", |g| g.as_str()), uuid::Uuid::new_v4());
+        if version >= 4 {
+            // KIP-394: the client must come back with the id we chose.
+            let mut response = error(ResponseError::MemberIdRequired);
+            response.member_id = text(member_id.as_str());
+            return response;
+        }
+    }
     let receiver = {
         let mut groups = broker.groups.lock();
         let group = groups.entry(group_id.clone()).or_insert_with(|| Group::new(request.protocol_type.as_str()));
@@ -320,15 +326,6 @@ pub async fn join_group(broker: &Broker, request: JoinGroupRequest, version: i16
         }
         if group.members.is_empty() {
             group.protocol_type = request.protocol_type.as_str().to_string();
-        }
-        if member_id.is_empty() {
-            member_id = format!("{}-{}", request.group_instance_id.as_ref().map_or("consumer", |g| g.as_str()), uuid::Uuid::new_v4());
-            if version >= 4 {
-                // KIP-394: the client must come back with the id we chose.
-                let mut response = error(ResponseError::MemberIdRequired);
-                response.member_id = text(&member_id);
-                return response;
-            }
         }
         if !group.members.contains_key(&member_id) && group.members.len() >= MAX_GROUP_MEMBERS {
             return error(ResponseError::GroupMaxSizeReached);
@@ -382,7 +379,7 @@ pub async fn sync_group(broker: &Broker, request: SyncGroupRequest, _version: i1
             return error(ResponseError::IllegalGeneration);
         }
         let with_protocol = |mut r: SyncGroupResponse, group: &Group| {
-            r.protocol_type = Some(text(&group.protocol_type));
+            r.protocol_type = Some(text(group.protocol_type.as_str()));
             r.protocol_name = group.protocol.as_deref().map(text);
             r
         };
@@ -466,7 +463,7 @@ pub async fn leave_group(broker: &Broker, request: LeaveGroupRequest, version: i
         group.join_waiters.retain(|(w, _)| *w != id);
         group.remove_member(&id);
         let code = if known { 0 } else { ResponseError::UnknownMemberId.code() };
-        members.push(MemberResponse::default().with_member_id(text(&id)).with_error_code(code));
+        members.push(MemberResponse::default().with_member_id(text(id.as_str())).with_error_code(code));
     }
     let mut response = LeaveGroupResponse::default();
     if version >= 3 {
@@ -492,8 +489,8 @@ pub async fn list_groups(broker: &Broker, _request: ListGroupsRequest, _version:
         .into_iter()
         .map(|(id, (protocol_type, state))| {
             ListedGroup::default()
-                .with_group_id(GroupId(text(&id)))
-                .with_protocol_type(text(&protocol_type))
+                .with_group_id(GroupId(text(id.as_str())))
+                .with_protocol_type(text(protocol_type.as_str()))
                 .with_group_state(text(state))
                 .with_group_type(text("classic"))
         })
@@ -517,7 +514,7 @@ pub async fn describe_groups(broker: &Broker, request: DescribeGroupsRequest, _v
                         let metadata = m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, md)| md.clone()).unwrap_or_default();
                         DescribedGroupMember::default()
                             .with_member_id(text(member_id))
-                            .with_client_id(text(&m.client_id))
+                            .with_client_id(text(m.client_id.as_str()))
                             .with_member_metadata(metadata)
                             .with_member_assignment(m.assignment.clone())
                     })
@@ -525,8 +522,8 @@ pub async fn describe_groups(broker: &Broker, request: DescribeGroupsRequest, _v
                 DescribedGroup::default()
                     .with_group_id(id)
                     .with_group_state(text(group.state.name()))
-                    .with_protocol_type(text(&group.protocol_type))
-                    .with_protocol_data(text(&protocol))
+                    .with_protocol_type(text(group.protocol_type.as_str()))
+                    .with_protocol_data(text(protocol.as_str()))
                     .with_members(members)
             }
         })

@@ -31,7 +31,7 @@ pub struct BatchSpan {
 
 impl BatchSpan {
     fn last_sequence(&self) -> i32 {
-        self.first_sequence.wrapping_add(self.records - 1)
+        self.first_sequence.wrapping_add(self.records.saturating_sub(1))
     }
 }
 
@@ -55,6 +55,9 @@ struct PartitionState {
 pub struct Producers {
     next_id: Mutex<i64>,
     state: Mutex<HashMap<(i64, i64, i32), PartitionState>>,
+    /// Held from the check of a request's idempotent batches until they are remembered
+    /// (offsets assigned), so two copies of one batch cannot both pass the check.
+    pub sequencing: tokio::sync::Mutex<()>,
 }
 
 impl Producers {
@@ -62,7 +65,7 @@ impl Producers {
         // Ids from the clock in microseconds: a restarted server never hands out an id an
         // earlier run gave, without storing a counter.
         let start = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_micros() as i64);
-        Producers { next_id: Mutex::new(start), state: Mutex::new(HashMap::new()) }
+        Producers { next_id: Mutex::new(start), state: Mutex::new(HashMap::new()), sequencing: tokio::sync::Mutex::new(()) }
     }
 
     fn allocate(&self) -> i64 {
@@ -101,6 +104,14 @@ impl Producers {
             Verdict::Append
         } else {
             Verdict::Refuse(ResponseError::OutOfOrderSequenceNumber)
+        }
+    }
+
+    /// Forgets a batch whose write failed after it was remembered.
+    pub fn forget(&self, table_id: i64, partition: i32, span: &BatchSpan) {
+        let mut state = self.lock();
+        if let Some(entry) = state.get_mut(&(span.producer_id, table_id, partition)) {
+            entry.batches.retain(|(first, last, _)| !(*first == span.first_sequence && *last == span.last_sequence()));
         }
     }
 

@@ -65,7 +65,12 @@ pub(crate) struct Broker {
     /// Where clients are told to connect (this one node is every partition's leader).
     pub advertised: SocketAddr,
     pub groups: groups::Coordinator,
-    pub producers: idempotence::Producers,
+    pub producers: Arc<idempotence::Producers>,
+}
+
+/// A protocol string from text.
+pub(crate) fn text(s: impl Into<String>) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.into())
 }
 
 impl Broker {
@@ -97,7 +102,7 @@ impl KafkaServer {
         let advertised = self.config.advertised_addr.unwrap_or(bound);
         let broker = Arc::new(Broker {
             groups: groups::Coordinator::new(self.engine.streams().clone()),
-            producers: idempotence::Producers::new(),
+            producers: Arc::new(idempotence::Producers::new()),
             engine: self.engine,
             config: self.config,
             advertised,

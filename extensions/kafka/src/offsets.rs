@@ -14,6 +14,9 @@ use crate::groups::CommitCheck;
 use crate::topics::{self, lookup};
 use crate::Broker;
 
+/// Kafka's `offset.metadata.max.bytes`: longer commit metadata is refused.
+const MAX_OFFSET_METADATA_BYTES: usize = 4096;
+
 /// ListOffsets' special timestamps.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -79,6 +82,9 @@ pub async fn offset_commit(broker: &Broker, request: OffsetCommitRequest, _versi
         for p in topic.partitions {
             let refused = match (&check, &table) {
                 (CommitCheck::Refused(code), _) => Some(*code),
+                (CommitCheck::Allowed, _) if p.committed_metadata.as_ref().is_some_and(|m| m.len() > MAX_OFFSET_METADATA_BYTES) => {
+                    Some(ResponseError::OffsetMetadataTooLarge)
+                }
                 (CommitCheck::Allowed, Some(t)) if p.partition_index >= 0 && (p.partition_index as usize) < t.partition_count() => {
                     to_store.push(ConsumerOffset {
                         group_id: group.clone(),

@@ -5,11 +5,17 @@
 //! record, so one fsync covers the whole request. A partition whose batch is refused
 //! gets an error code and none of its records are written; the others are unaffected.
 //! With `acks=1` or `acks=all` the response leaves after the durable acknowledgement (a
-//! single node: both mean the same); with `acks=0` no response is sent at all.
+//! single node: both mean the same); with `acks=0` no response is sent at all. The wait for
+//! the acknowledgement is returned to the connection rather than awaited here, so the
+//! connection reads and queues the client's next request meanwhile and one fsync covers
+//! several requests (see `connection.rs`).
+
+use std::future::Future;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 use kafka_protocol::ResponseError;
@@ -21,9 +27,9 @@ use crate::records::{to_rows, RecordError};
 use crate::topics::{self, lookup_or_create};
 use crate::Broker;
 
-/// Records one batch may declare: a guard against a forged count making the decoder
-/// reserve memory for billions of records.
-pub const MAX_RECORDS_PER_BATCH: i32 = 1_000_000;
+/// Records one partition of one request may declare: a guard against a forged count
+/// making the decoder reserve memory for billions of records.
+pub const MAX_RECORDS_PER_PARTITION: i32 = 1_000_000;
 
 /// One partition of the request, with its outcome once known.
 struct Slot {
@@ -44,13 +50,19 @@ impl Refusal {
     }
 }
 
-pub async fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+/// What is left of a Produce once its rows are queued: the wait for durability, then the
+/// response (`None` for `acks=0`). Owns everything, so the connection can hold it while it
+/// reads the next request.
+pub type PendingResponse = Pin<Box<dyn Future<Output = Option<ProduceResponse>> + Send>>;
+
+/// Decodes a Produce and queues its rows in the WAL, in request order; the returned
+/// future finishes it.
+pub async fn start(broker: &Broker, request: ProduceRequest, _version: i16) -> PendingResponse {
     let acks = request.acks;
     let mut names = Vec::new();
     let mut slots: Vec<Slot> = Vec::new();
-    let mut appends: Vec<(usize, PartitionAppend)> = Vec::new();
-    // Idempotent batches to remember once written: (slot, table id, partition, span).
-    let mut spans: Vec<(usize, i64, i32, BatchSpan)> = Vec::new();
+    // Decoded partitions, before the idempotence check: (slot, table id, rows, span).
+    let mut decoded: Vec<(usize, i64, PartitionAppend, Option<BatchSpan>)> = Vec::new();
     for (t, topic) in request.topic_data.into_iter().enumerate() {
         let name = topic.name.0.as_str().to_string();
         let table = lookup_or_create(broker, &name, true).await;
@@ -60,21 +72,10 @@ pub async fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> 
             let outcome = match &table {
                 Err((code, message)) => Err(Refusal::new(*code, message.clone())),
                 Ok(table) => match decode(table, data.index, data.records) {
-                    Ok(Some((append, span))) => match span.map(|s| (s, broker.producers.check(table.id(), data.index, &s))) {
-                        Some((_, Verdict::Duplicate(base))) => Ok(base),
-                        Some((_, Verdict::Refuse(code))) => {
-                            Err(Refusal::new(code, "the producer's sequence number or epoch does not follow its last batch"))
-                        }
-                        Some((s, Verdict::Append)) => {
-                            spans.push((slot, table.id(), data.index, s));
-                            appends.push((slot, append));
-                            Ok(-1)
-                        }
-                        None => {
-                            appends.push((slot, append));
-                            Ok(-1)
-                        }
-                    },
+                    Ok(Some((append, span))) => {
+                        decoded.push((slot, table.id(), append, span));
+                        Ok(-1)
+                    }
                     Ok(None) => Ok(broker.streams().partition_bounds(table, data.index as u32).map(|b| b.high_watermark).unwrap_or(0)),
                     Err(refusal) => Err(refusal),
                 },
@@ -82,31 +83,73 @@ pub async fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> 
             slots.push(Slot { topic: t, partition: data.index, outcome });
         }
     }
-    if !appends.is_empty() {
-        let (indices, writes): (Vec<usize>, Vec<PartitionAppend>) = appends.into_iter().unzip();
-        match broker.streams().append_to_partitions(writes).await {
-            Ok((_, base_offsets)) => {
-                for (slot, base) in indices.into_iter().zip(base_offsets) {
-                    slots[slot].outcome = Ok(base);
+    // Idempotent batches are checked and remembered in one step with the offsets being
+    // assigned, so a retry arriving on another connection meanwhile is seen as a duplicate.
+    let _sequencing = match decoded.iter().any(|d| d.3.is_some()) {
+        true => Some(broker.producers.sequencing.lock().await),
+        false => None,
+    };
+    let mut appends: Vec<(usize, PartitionAppend)> = Vec::new();
+    let mut spans: Vec<(usize, i64, i32, BatchSpan)> = Vec::new();
+    for (slot, table_id, append, span) in decoded {
+        let partition = append.partition as i32;
+        match span.map(|s| (s, broker.producers.check(table_id, partition, &s))) {
+            Some((_, Verdict::Duplicate(base))) => slots[slot].outcome = Ok(base),
+            Some((_, Verdict::Refuse(code))) => {
+                slots[slot].outcome =
+                    Err(Refusal::new(code, "the producer's sequence number or epoch does not follow its last batch"))
+            }
+            Some((s, Verdict::Append)) => {
+                spans.push((slot, table_id, partition, s));
+                appends.push((slot, append));
+            }
+            None => appends.push((slot, append)),
+        }
+    }
+    let (indices, writes): (Vec<usize>, Vec<PartitionAppend>) = appends.into_iter().unzip();
+    let mut in_flight = None;
+    if !writes.is_empty() {
+        match broker.streams().begin_append_to_partitions(writes).await {
+            Ok(queued) => {
+                for (slot, base) in indices.iter().zip(&queued.base_offsets) {
+                    slots[*slot].outcome = Ok(*base);
                 }
                 for (slot, table_id, partition, span) in &spans {
                     if let Ok(base) = slots[*slot].outcome {
                         broker.producers.record(*table_id, *partition, span, base);
                     }
                 }
+                in_flight = Some(queued);
             }
-            Err(e) => {
-                warn!(error = %e, "Kafka produce failed");
-                let code = if e.is_record_too_large() { ResponseError::MessageTooLarge } else { ResponseError::KafkaStorageError };
-                for slot in indices {
-                    slots[slot].outcome = Err(Refusal::new(code, e.to_string()));
-                }
-            }
+            Err(e) => refuse(&mut slots, &indices, &e),
         }
     }
-    if acks == 0 {
-        return None;
+    drop(_sequencing);
+    let producers = broker.producers.clone();
+    Box::pin(async move {
+        if let Some(queued) = in_flight {
+            if let Err(e) = queued.durable().await {
+                // Not durable: a retry of these batches must be written again.
+                for (_, table_id, partition, span) in &spans {
+                    producers.forget(*table_id, *partition, span);
+                }
+                refuse(&mut slots, &indices, &e);
+            }
+        }
+        (acks != 0).then(|| response(names, slots))
+    })
+}
+
+/// Marks the appended partitions as failed.
+fn refuse(slots: &mut [Slot], appended: &[usize], e: &streamhouse_streams::Error) {
+    warn!(error = %e, "Kafka produce failed");
+    let code = if e.is_record_too_large() { ResponseError::MessageTooLarge } else { ResponseError::KafkaStorageError };
+    for slot in appended {
+        slots[*slot].outcome = Err(Refusal::new(code, e.to_string()));
     }
+}
+
+fn response(names: Vec<TopicName>, slots: Vec<Slot>) -> ProduceResponse {
     let mut responses: Vec<TopicProduceResponse> = names
         .into_iter()
         .map(|name| TopicProduceResponse::default().with_name(name))
@@ -128,7 +171,7 @@ pub async fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> 
         }
         responses[slot.topic].partition_responses.push(p);
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    ProduceResponse::default().with_responses(responses)
 }
 
 /// The rows of one partition's record batches, ready to append (`None`: no records),
@@ -168,11 +211,15 @@ fn decode(
 fn decode_batches(bytes: &mut Bytes) -> Result<(Vec<Record>, Option<BatchSpan>), Refusal> {
     let corrupt = |e: anyhow::Error| Refusal::new(ResponseError::CorruptMessage, format!("record batch does not decode: {e:#}"));
     let infos = RecordBatchDecoder::decode_batch_info(&mut bytes.clone()).map_err(corrupt)?;
-    if let Some(info) = infos.iter().find(|i| i.record_count < 0 || i.record_count > MAX_RECORDS_PER_BATCH) {
-        return Err(Refusal::new(
-            ResponseError::CorruptMessage,
-            format!("a record batch declares {} records (at most {MAX_RECORDS_PER_BATCH})", info.record_count),
-        ));
+    let declared = infos.iter().try_fold(0i32, |sum, i| if i.record_count < 0 { None } else { sum.checked_add(i.record_count) });
+    match declared {
+        Some(n) if n <= MAX_RECORDS_PER_PARTITION => {}
+        _ => {
+            return Err(Refusal::new(
+                ResponseError::CorruptMessage,
+                format!("the batches declare more than {MAX_RECORDS_PER_PARTITION} records for one partition"),
+            ))
+        }
     }
     if infos.iter().any(|i| i.transactional || i.control) {
         return Err(Refusal::new(ResponseError::UnsupportedForMessageFormat, "transactional batches are not supported"));
@@ -186,7 +233,7 @@ fn decode_batches(bytes: &mut Bytes) -> Result<(Vec<Record>, Option<BatchSpan>),
                 producer_id: first.producer_id,
                 epoch: first.producer_epoch,
                 first_sequence: first.base_sequence,
-                records: infos.iter().map(|i| i.record_count).sum(),
+                records: declared.unwrap_or(0),
             })
         }
         _ => None,

@@ -106,6 +106,10 @@ pub fn to_records(kind: TopicKind, user_columns: usize, batch: &RecordBatch) -> 
     let ingest = column(batch, TIMESTAMP_COLUMN)?.as_primitive::<TimestampMicrosecondType>().clone();
     let n = batch.num_rows();
     let mut records = Vec::with_capacity(n);
+    let first_offset = if n > 0 { offsets.value(0) } else { 0 };
+    // The encoder starts a new record batch whenever `offset - sequence` changes; a
+    // sequence of (offset delta - 1) keeps every row in one batch with no sequence (-1).
+    let sequence = |offset: i64| ((offset - first_offset) as i32).wrapping_sub(1);
     match kind {
         TopicKind::Raw => {
             let keys = batch.column(0).as_binary::<i32>();
@@ -127,6 +131,7 @@ pub fn to_records(kind: TopicKind, user_columns: usize, batch: &RecordBatch) -> 
                 let timestamp_us = if timestamps.is_valid(i) { timestamps.value(i) } else { ingest.value(i) };
                 records.push(record(
                     offsets.value(i),
+                    sequence(offsets.value(i)),
                     timestamp_us / 1000,
                     keys.is_valid(i).then(|| Bytes::copy_from_slice(keys.value(i))),
                     values.is_valid(i).then(|| Bytes::copy_from_slice(values.value(i))),
@@ -142,6 +147,7 @@ pub fn to_records(kind: TopicKind, user_columns: usize, batch: &RecordBatch) -> 
             for (i, value) in values.into_iter().enumerate() {
                 records.push(record(
                     offsets.value(i),
+                    sequence(offsets.value(i)),
                     ingest.value(i) / 1000,
                     keys.is_valid(i).then(|| Bytes::copy_from_slice(keys.value(i).as_bytes())),
                     Some(value),
@@ -153,7 +159,7 @@ pub fn to_records(kind: TopicKind, user_columns: usize, batch: &RecordBatch) -> 
     Ok(records)
 }
 
-fn record(offset: i64, timestamp_ms: i64, key: Option<Bytes>, value: Option<Bytes>, headers: IndexMap<StrBytes, Option<Bytes>>) -> Record {
+fn record(offset: i64, sequence: i32, timestamp_ms: i64, key: Option<Bytes>, value: Option<Bytes>, headers: IndexMap<StrBytes, Option<Bytes>>) -> Record {
     Record {
         transactional: false,
         control: false,
@@ -163,7 +169,7 @@ fn record(offset: i64, timestamp_ms: i64, key: Option<Bytes>, value: Option<Byte
         producer_epoch: -1,
         timestamp_type: TimestampType::Creation,
         offset,
-        sequence: -1,
+        sequence,
         timestamp: timestamp_ms,
         key,
         value,
@@ -210,7 +216,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (StrBytes::from_string(k.to_string()), v.map(|v| Bytes::from(v.to_string()))))
             .collect();
-        record(0, 1_700_000_000_123, key.map(|k| Bytes::from(k.to_string())), value.map(|v| Bytes::from(v.to_string())), headers)
+        record(0, -1, 1_700_000_000_123, key.map(|k| Bytes::from(k.to_string())), value.map(|v| Bytes::from(v.to_string())), headers)
     }
 
     #[test]
