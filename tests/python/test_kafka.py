@@ -126,6 +126,15 @@ def test_admin_create_list_delete(server, conn):
     admin.create_topics([NewTopic("events", num_partitions=3, replication_factor=1)])
     with pytest.raises(TopicAlreadyExistsError):
         admin.create_topics([NewTopic("events", num_partitions=1, replication_factor=1)])
+    # Retention maps to the table's options; a setting that cannot be honoured is refused.
+    admin.create_topics([NewTopic("short_lived", num_partitions=1, replication_factor=1,
+                                  topic_configs={"retention.ms": "60000"})])
+    kept = admin.describe_configs([ConfigResource("TOPIC", "short_lived")], config_filter="all")["topic"]["short_lived"]
+    assert kept["retention.ms"]["value"] == "60000"
+    with pytest.raises(Exception):
+        admin.create_topics([NewTopic("compacted", num_partitions=1, replication_factor=1,
+                                      topic_configs={"cleanup.policy": "compact"})])
+    assert "compacted" not in admin.list_topics()
     with pytest.raises(InvalidReplicationFactorError):
         admin.create_topics([NewTopic("replicated", num_partitions=1, replication_factor=3)])
     assert "events" in admin.list_topics()
@@ -220,7 +229,7 @@ def test_group_listed_and_described(server, conn):
     p = producer(server)
     p.send("gl", value=b"x").get(timeout=10)
     p.close()
-    c = consumer(server, "gl", group_id="listed-group")
+    c = consumer(server, "gl", group_id="listed-group", client_id="dashboard-1")
     assert len(drain(c, 1)) == 1
     admin = KafkaAdminClient(bootstrap_servers=server.kafka_addr)
     c.commit()
@@ -228,6 +237,7 @@ def test_group_listed_and_described(server, conn):
     desc = admin.describe_groups(["listed-group"])["listed-group"]
     assert desc["group_state"] == "Stable" and desc["protocol_data"] == "range"
     (member,) = desc["members"]
+    assert member["client_id"] == "dashboard-1"
     assert member["member_assignment"]["assigned_partitions"] == [{"topic": "gl", "partitions": [0]}]
     offsets = admin.list_group_offsets("listed-group")["listed-group"]
     c.close()

@@ -102,7 +102,9 @@ pub async fn create_topics(broker: &Broker, request: CreateTopicsRequest, _versi
         } else if request.validate_only {
             Ok(())
         } else {
-            match topics::create_raw(broker, &name, partitions as u32).await {
+            let configs: Vec<(String, Option<String>)> =
+                topic.configs.iter().map(|c| (c.name.as_str().to_string(), c.value.as_ref().map(|v| v.as_str().to_string()))).collect();
+            match topics::create_raw(broker, &name, partitions as u32, &configs).await {
                 Ok(Some(table)) => {
                     result.topic_id = topics::topic_id(&table);
                     Ok(())

@@ -150,7 +150,12 @@ async fn dispatch(broker: &Broker, mut frame: Bytes) -> anyhow::Result<ResponseF
         ApiKey::OffsetCommit => call!(OffsetCommitRequest, offsets::offset_commit),
         ApiKey::OffsetFetch => call!(OffsetFetchRequest, offsets::offset_fetch),
         ApiKey::FindCoordinator => call!(FindCoordinatorRequest, groups::find_coordinator),
-        ApiKey::JoinGroup => call!(JoinGroupRequest, groups::join_group),
+        ApiKey::JoinGroup => {
+            let request = JoinGroupRequest::decode(&mut frame, version).context("JoinGroup request")?;
+            let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
+            let response = groups::join_group(broker, request, version, client_id).await;
+            ready(encode_response(correlation_id, key, version, &response).map(Some))
+        }
         ApiKey::SyncGroup => call!(SyncGroupRequest, groups::sync_group),
         ApiKey::Heartbeat => call!(HeartbeatRequest, groups::heartbeat),
         ApiKey::LeaveGroup => call!(LeaveGroupRequest, groups::leave_group),

@@ -146,6 +146,8 @@ impl Group {
             .map(|(name, _)| name.clone())
             .find(|name| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == name)));
         self.state = State::CompletingRebalance;
+        // The leader has until then to hand out the assignment (see `Coordinator::tick`).
+        self.rebalance_deadline = now + self.members.values().map(|m| m.rebalance_timeout).max().unwrap_or_default();
         let Some(protocol) = self.protocol.clone() else {
             for (_, waiter) in self.join_waiters.drain(..) {
                 let _ = waiter.send(JoinGroupResponse::default().with_error_code(ResponseError::InconsistentGroupProtocol.code()));
@@ -252,6 +254,10 @@ impl Coordinator {
                 tracing::info!(member = %id, "Kafka group member's session expired");
                 group.remove_member(&id);
             }
+            if group.state == State::CompletingRebalance && now >= group.rebalance_deadline {
+                tracing::info!("Kafka group leader sent no assignment in time; rebalancing again");
+                group.prepare_rebalance(false);
+            }
             group.maybe_complete_join(now);
         }
         // Groups nobody is in are forgotten (their committed offsets stay in the catalog).
@@ -292,7 +298,8 @@ pub async fn find_coordinator(broker: &Broker, request: FindCoordinatorRequest, 
     response
 }
 
-pub async fn join_group(broker: &Broker, request: JoinGroupRequest, version: i16) -> JoinGroupResponse {
+/// `client_id` is the request header's, reported by DescribeGroups.
+pub async fn join_group(broker: &Broker, request: JoinGroupRequest, version: i16, client_id: &str) -> JoinGroupResponse {
     let error = |code: ResponseError| JoinGroupResponse::default().with_error_code(code.code()).with_generation_id(-1);
     let group_id = request.group_id.0.as_str().to_string();
     if group_id.is_empty() {
@@ -345,7 +352,7 @@ pub async fn join_group(broker: &Broker, request: JoinGroupRequest, version: i16
         member.session_timeout = session_timeout;
         member.rebalance_timeout = rebalance_timeout;
         member.last_seen = now;
-        member.client_id = request.group_instance_id.as_ref().map(|g| g.as_str().to_string()).unwrap_or_default();
+        member.client_id = client_id.to_string();
         group.prepare_rebalance(initial);
         if let Some(m) = group.members.get_mut(&member_id) {
             m.joined = true;

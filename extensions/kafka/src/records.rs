@@ -96,8 +96,15 @@ fn typed_rows(schema: &Arc<Schema>, records: &[Record]) -> Result<(RecordBatch, 
         .flush()
         .map_err(|e| RecordError::batch(format!("a value does not fit the table's columns: {e}")))?
         .unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
-    let keys: StringArray = records.iter().map(|r| r.key.as_deref().map(String::from_utf8_lossy)).collect();
-    Ok((batch, Some(Arc::new(keys))))
+    // `_key` is text: a binary key could not be given back as it came, so it is refused.
+    let mut keys = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        keys.push(match r.key.as_deref() {
+            None => None,
+            Some(k) => Some(std::str::from_utf8(k).map_err(|_| RecordError::at(i, "a typed table takes UTF-8 record keys only"))?),
+        });
+    }
+    Ok((batch, Some(Arc::new(StringArray::from(keys)))))
 }
 
 /// Kafka records for rows in the stored layout (user columns, then system columns).

@@ -84,7 +84,8 @@ pub fn lookup(broker: &Broker, name: &str) -> Option<Arc<StreamTable>> {
         return Some(t);
     }
     let (schema, table) = name.split_once('.')?;
-    if HIDDEN_SCHEMAS.contains(&schema) {
+    // `public.x` is the topic `x`, never a second name for it.
+    if HIDDEN_SCHEMAS.contains(&schema) || schema == TOPIC_SCHEMA {
         return None;
     }
     streams.table(schema, table)
@@ -117,12 +118,18 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 }
 
 /// Creates a raw topic; `Ok(None)` when it already exists.
-pub async fn create_raw(broker: &Broker, name: &str, partitions: u32) -> Result<Option<Arc<StreamTable>>, (ResponseError, String)> {
+pub async fn create_raw(
+    broker: &Broker,
+    name: &str,
+    partitions: u32,
+    configs: &[(String, Option<String>)],
+) -> Result<Option<Arc<StreamTable>>, (ResponseError, String)> {
     validate_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
     if partitions == 0 {
         return Err((ResponseError::InvalidPartitions, "a topic needs at least one partition".into()));
     }
-    let options = TableOptions { partitions, ..TableOptions::default() };
+    let mut options = TableOptions { partitions, ..TableOptions::default() };
+    apply_configs(&mut options, configs).map_err(|m| (ResponseError::InvalidConfig, m))?;
     let streams = broker.streams();
     match streams.create_table(TOPIC_SCHEMA, name, &raw_topic_schema(), &options, true).await {
         Ok(true) => Ok(streams.table(TOPIC_SCHEMA, name)),
@@ -134,6 +141,25 @@ pub async fn create_raw(broker: &Broker, name: &str, partitions: u32) -> Result<
     }
 }
 
+/// Topic settings given at creation (CreateTopics `configs`): the retention ones map to the
+/// table's options; anything else that would change behaviour is refused rather than
+/// silently ignored.
+pub fn apply_configs(options: &mut TableOptions, configs: &[(String, Option<String>)]) -> Result<(), String> {
+    for (name, value) in configs {
+        let value = value.as_deref().unwrap_or("");
+        let number = || value.parse::<i64>().map_err(|_| format!("{name} must be a whole number, not \"{value}\""));
+        match name.as_str() {
+            "retention.ms" => options.retention_ms = Some(number()?).filter(|v| *v >= 0),
+            "retention.bytes" => options.retention_bytes = Some(number()?).filter(|v| *v >= 0),
+            "cleanup.policy" if value == "delete" => {}
+            // Replication and durability are fixed by this node's WAL settings.
+            "min.insync.replicas" if value == "1" => {}
+            _ => return Err(format!("topic setting {name}={value} is not supported")),
+        }
+    }
+    Ok(())
+}
+
 /// The topic, created as a raw topic when missing and auto-creation is on and allowed by
 /// the request.
 pub async fn lookup_or_create(broker: &Broker, name: &str, allowed: bool) -> Result<Arc<StreamTable>, (ResponseError, String)> {
@@ -143,7 +169,7 @@ pub async fn lookup_or_create(broker: &Broker, name: &str, allowed: bool) -> Res
     if !(allowed && broker.config.auto_create_topics) {
         return Err((ResponseError::UnknownTopicOrPartition, format!("topic \"{name}\" does not exist")));
     }
-    match create_raw(broker, name, broker.config.default_partitions).await? {
+    match create_raw(broker, name, broker.config.default_partitions, &[]).await? {
         Some(t) => {
             tracing::info!(topic = name, partitions = broker.config.default_partitions, "topic created on first use");
             Ok(t)
