@@ -119,20 +119,20 @@ pub fn to_records(kind: TopicKind, user_columns: usize, batch: &RecordBatch) -> 
     let sequence = |offset: i64| ((offset - first_offset) as i32).wrapping_sub(1);
     match kind {
         TopicKind::Raw => {
-            let keys = batch.column(0).as_binary::<i32>();
-            let values = batch.column(1).as_binary::<i32>();
+            let keys = BinaryColumn::new(batch.column(0).as_binary::<i32>());
+            let values = BinaryColumn::new(batch.column(1).as_binary::<i32>());
             let headers = batch.column(2).as_list::<i32>();
+            // The header entries of all rows, flat; each row's are a range of them.
+            let entries = headers.values().as_struct();
+            let header_names = entries.column(0).as_string::<i32>();
+            let header_values = BinaryColumn::new(entries.column(1).as_binary::<i32>());
+            let header_offsets = headers.value_offsets();
             let timestamps = batch.column(3).as_primitive::<TimestampMicrosecondType>();
             for i in 0..n {
                 let mut map = IndexMap::new();
                 if headers.is_valid(i) {
-                    let entries = headers.value(i);
-                    let entries = entries.as_struct();
-                    let names = entries.column(0).as_string::<i32>();
-                    let values = entries.column(1).as_binary::<i32>();
-                    for j in 0..entries.len() {
-                        let value = values.is_valid(j).then(|| Bytes::copy_from_slice(values.value(j)));
-                        map.insert(StrBytes::from_string(names.value(j).to_string()), value);
+                    for j in header_offsets[i] as usize..header_offsets[i + 1] as usize {
+                        map.insert(StrBytes::from_string(header_names.value(j).to_string()), header_values.get(j));
                     }
                 }
                 let timestamp_us = if timestamps.is_valid(i) { timestamps.value(i) } else { ingest.value(i) };
@@ -140,8 +140,8 @@ pub fn to_records(kind: TopicKind, user_columns: usize, batch: &RecordBatch) -> 
                     offsets.value(i),
                     sequence(offsets.value(i)),
                     timestamp_us / 1000,
-                    keys.is_valid(i).then(|| Bytes::copy_from_slice(keys.value(i))),
-                    values.is_valid(i).then(|| Bytes::copy_from_slice(values.value(i))),
+                    keys.get(i),
+                    values.get(i),
                     map,
                 ));
             }
@@ -164,6 +164,33 @@ pub fn to_records(kind: TopicKind, user_columns: usize, batch: &RecordBatch) -> 
         }
     }
     Ok(records)
+}
+
+/// A binary column whose values are handed out as `Bytes` sharing the Arrow buffer
+/// (no copy per record).
+struct BinaryColumn<'a> {
+    array: &'a BinaryArray,
+    data: Bytes,
+}
+
+impl<'a> BinaryColumn<'a> {
+    fn new(array: &'a BinaryArray) -> Self {
+        BinaryColumn { array, data: Bytes::from_owner(SharedBuffer(array.values().clone())) }
+    }
+
+    fn get(&self, i: usize) -> Option<Bytes> {
+        let offsets = self.array.value_offsets();
+        self.array.is_valid(i).then(|| self.data.slice(offsets[i] as usize..offsets[i + 1] as usize))
+    }
+}
+
+/// An Arrow buffer as the owner of a `Bytes`.
+struct SharedBuffer(arrow::buffer::Buffer);
+
+impl AsRef<[u8]> for SharedBuffer {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 fn record(offset: i64, sequence: i32, timestamp_ms: i64, key: Option<Bytes>, value: Option<Bytes>, headers: IndexMap<StrBytes, Option<Bytes>>) -> Record {
