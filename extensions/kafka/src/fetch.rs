@@ -116,7 +116,7 @@ async fn read(
     first: bool,
 ) -> Result<Read, ResponseError> {
     let streams = broker.streams();
-    if partition < 0 || partition as usize >= table.partition_count() {
+    if !topics::has_partition(table, partition) {
         return Err(ResponseError::UnknownTopicOrPartition);
     }
     let bounds = streams.partition_bounds(table, partition as u32).map_err(|_| ResponseError::UnknownTopicOrPartition)?;

@@ -31,7 +31,7 @@ pub async fn list_offsets(broker: &Broker, request: ListOffsetsRequest, _version
             let mut out = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1);
             let bounds = table
                 .as_ref()
-                .filter(|t| p.partition_index >= 0 && (p.partition_index as usize) < t.partition_count())
+                .filter(|t| topics::has_partition(t, p.partition_index))
                 .and_then(|t| streams.partition_bounds(t, p.partition_index as u32).ok().map(|b| (t, b)));
             match bounds {
                 None => {
@@ -85,7 +85,7 @@ pub async fn offset_commit(broker: &Broker, request: OffsetCommitRequest, _versi
                 (CommitCheck::Allowed, _) if p.committed_metadata.as_ref().is_some_and(|m| m.len() > MAX_OFFSET_METADATA_BYTES) => {
                     Some(ResponseError::OffsetMetadataTooLarge)
                 }
-                (CommitCheck::Allowed, Some(t)) if p.partition_index >= 0 && (p.partition_index as usize) < t.partition_count() => {
+                (CommitCheck::Allowed, Some(t)) if topics::has_partition(t, p.partition_index) => {
                     to_store.push(ConsumerOffset {
                         group_id: group.clone(),
                         table_id: t.id(),

@@ -181,7 +181,7 @@ fn decode(
     partition: i32,
     records: Option<Bytes>,
 ) -> Result<Option<(PartitionAppend, Option<BatchSpan>)>, Refusal> {
-    if partition < 0 || partition as usize >= table.partition_count() {
+    if !topics::has_partition(table, partition) {
         return Err(Refusal::new(
             ResponseError::UnknownTopicOrPartition,
             format!("topic {} has {} partitions; there is no partition {partition}", topics::topic_name(table), table.partition_count()),

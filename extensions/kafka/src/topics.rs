@@ -65,6 +65,11 @@ pub fn kind(table: &StreamTable) -> TopicKind {
     }
 }
 
+/// Whether the table has partition `partition` (Kafka partition indexes are i32).
+pub fn has_partition(table: &StreamTable, partition: i32) -> bool {
+    usize::try_from(partition).is_ok_and(|p| p < table.partition_count())
+}
+
 pub fn topic_name(table: &StreamTable) -> String {
     if table.schema_name() == TOPIC_SCHEMA {
         table.name().to_string()
