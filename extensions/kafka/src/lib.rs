@@ -13,6 +13,7 @@
 
 mod admin;
 mod connection;
+mod decompress;
 mod fetch;
 mod groups;
 mod idempotence;

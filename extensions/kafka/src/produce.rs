@@ -238,6 +238,6 @@ fn decode_batches(bytes: &mut Bytes) -> Result<(Vec<Record>, Option<BatchSpan>),
         }
         _ => None,
     };
-    let sets = RecordBatchDecoder::decode_all(bytes).map_err(corrupt)?;
-    Ok((sets.into_iter().flat_map(|s| s.records).collect(), span))
+    let records = crate::decompress::decode_batches(bytes, crate::decompress::MAX_DECOMPRESSED_BYTES).map_err(corrupt)?;
+    Ok((records, span))
 }
