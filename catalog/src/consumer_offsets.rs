@@ -61,12 +61,4 @@ impl Catalog {
             })
             .collect()
     }
-
-    /// Forgets a group's positions (DeleteGroups); returns how many there were.
-    pub async fn delete_consumer_offsets(&self, group_id: &str) -> Result<u64, Error> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM sh_consumer_offsets WHERE group_id = $1").bind(group_id).execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
-        Ok(n)
-    }
 }

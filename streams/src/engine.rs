@@ -44,17 +44,22 @@ pub struct AppendInFlight {
     rows: u64,
     /// The first offset of each write, in order.
     pub base_offsets: Vec<i64>,
-    pending: Option<Pending>,
-    /// Visible position when nothing had to be written.
-    visible: Lsn,
+    ack: Ack,
+}
+
+/// The acknowledgement an [`AppendInFlight`] waits for.
+enum Ack {
+    Pending(Pending),
+    /// Nothing had to be written: the position visible then.
+    Nothing(Lsn),
 }
 
 impl AppendInFlight {
     /// Waits until the rows are durable (per the durability mode) and visible.
     pub async fn durable(self) -> Result<AppendReceipt> {
-        let lsn = match self.pending {
-            Some(pending) => pending.acked().await?,
-            None => self.visible,
+        let lsn = match self.ack {
+            Ack::Pending(pending) => pending.acked().await?,
+            Ack::Nothing(visible) => visible,
         };
         Ok(AppendReceipt { rows: self.rows, lsn })
     }
@@ -405,11 +410,11 @@ impl Streams {
         }
         if rows == 0 {
             let base_offsets = parts.iter().map(|w| self.next_offset(w)).collect();
-            return Ok(AppendInFlight { rows: 0, base_offsets, pending: None, visible: self.visible_lsn() });
+            return Ok(AppendInFlight { rows: 0, base_offsets, ack: Ack::Nothing(self.visible_lsn()) });
         }
         self.wait_for_memory().await;
         let (pending, base_offsets) = self.enqueue(record, &parts).await?;
-        Ok(AppendInFlight { rows, base_offsets, pending: Some(pending), visible: self.visible_lsn() })
+        Ok(AppendInFlight { rows, base_offsets, ack: Ack::Pending(pending) })
     }
 
     fn next_offset(&self, w: &PartitionWrite) -> i64 {

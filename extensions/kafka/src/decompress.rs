@@ -100,25 +100,11 @@ mod tests {
     use super::*;
     use bytes::BytesMut;
     use indexmap::IndexMap;
-    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions};
 
     fn batch(codec: Compression, value: Bytes, count: usize) -> Bytes {
         let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32 - 1,
-                timestamp: 0,
-                key: None,
-                value: Some(value.clone()),
-                headers: IndexMap::new(),
-            })
+            .map(|i| crate::records::record(i as i64, i as i32 - 1, 0, None, Some(value.clone()), IndexMap::new()))
             .collect();
         let mut buf = BytesMut::new();
         RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression: codec }).unwrap();

@@ -59,11 +59,9 @@ async fn fetch_once(broker: &Broker, request: &FetchRequest) -> (FetchResponse, 
         let table = lookup(broker, name);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            // Empty records rather than null: clients (kafka-python) expect bytes, as Kafka sends.
-            let mut data = PartitionData::default()
-                .with_partition_index(p.partition)
-                .with_aborted_transactions(Some(Vec::new()))
-                .with_records(Some(Bytes::new()));
+            // The default has empty (not null) records and aborted transactions, as clients
+            // (kafka-python) expect; a read replaces the records only when it found some.
+            let mut data = PartitionData::default().with_partition_index(p.partition);
             let result = match &table {
                 None => Err(ResponseError::UnknownTopicOrPartition),
                 Some(table) => {

@@ -193,7 +193,7 @@ impl AsRef<[u8]> for SharedBuffer {
     }
 }
 
-fn record(offset: i64, sequence: i32, timestamp_ms: i64, key: Option<Bytes>, value: Option<Bytes>, headers: IndexMap<StrBytes, Option<Bytes>>) -> Record {
+pub(crate) fn record(offset: i64, sequence: i32, timestamp_ms: i64, key: Option<Bytes>, value: Option<Bytes>, headers: IndexMap<StrBytes, Option<Bytes>>) -> Record {
     Record {
         transactional: false,
         control: false,
