@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::execution::FunctionRegistry;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Reset, ResetStatement, Set, Value};
 use streamhouse_streams::SYSTEM_COLUMNS;
@@ -105,7 +106,11 @@ pub fn reset(session: &mut Session, reset: &ResetStatement) -> Result<Output> {
     match &reset.reset {
         Reset::ALL => {
             let base = session.engine().base_options();
-            *session.ctx.state_ref().write().config_mut().options_mut() = base;
+            let state = session.ctx.state_ref();
+            let mut state = state.write();
+            *state.config_mut().options_mut() = base;
+            refresh_config_dependent_functions(&mut state)?;
+            drop(state);
             session.settings = defaults();
         }
         Reset::ConfigurationParameter(name) => {
@@ -127,6 +132,20 @@ fn set_datafusion_option(session: &mut Session, name: &str, value: &str) -> Resu
     let state = session.ctx.state_ref();
     let mut state = state.write();
     state.config_mut().options_mut().set(name, value)?;
+    refresh_config_dependent_functions(&mut state)
+}
+
+/// Functions such as `now()` capture settings (the time zone) when registered; like
+/// DataFusion's own `SET`, re-register them so the new value applies to the next query.
+fn refresh_config_dependent_functions(state: &mut datafusion::execution::SessionState) -> Result<()> {
+    let updated: Vec<_> = state
+        .scalar_functions()
+        .values()
+        .filter_map(|udf| udf.inner().with_updated_config(state.config().options()).map(std::sync::Arc::new))
+        .collect();
+    for udf in updated {
+        state.register_udf(udf)?;
+    }
     Ok(())
 }
 

@@ -33,10 +33,20 @@ fn wire_type(t: &DataType) -> DataType {
     }
 }
 
-/// The schema clients see for a result with `schema`.
+/// The schema clients see for a table with `schema`.
 pub fn wire_schema(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> =
         schema.fields().iter().map(|f| f.as_ref().clone().with_data_type(wire_type(f.data_type()))).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// The schema clients see for a query result: wire types, every column nullable.
+/// GetFlightInfo describes a query from its logical plan, DoGet streams what the optimized
+/// physical plan produces, and the optimizer may prove a column non-null (a folded
+/// `arrow_typeof(now())`); clients such as ADBC refuse a stream whose schema differs from
+/// the announced one, so both sides announce the weaker, always-true nullability.
+pub fn result_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = wire_schema(schema).fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
@@ -52,7 +62,7 @@ fn to_wire(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Flight
 
 /// Streams a query's rows.
 pub fn stream_rows(rows: SendableRecordBatchStream) -> FlightDataStream {
-    let schema = wire_schema(&rows.schema());
+    let schema = result_schema(&rows.schema());
     let batch_schema = schema.clone();
     let batches = rows.map(move |r| match r {
         Ok(batch) => to_wire(batch, &batch_schema),

@@ -34,7 +34,7 @@ use crate::auth::Tokens;
 use crate::cancel::{Queries, StatementTicket};
 use crate::metadata;
 use crate::prepared::{parameter_sets, Prepared, Registry};
-use crate::results::{self, wire_schema, FlightDataStream};
+use crate::results::{self, result_schema, FlightDataStream};
 use crate::status;
 
 pub struct StreamHouseFlightSql {
@@ -253,7 +253,7 @@ impl FlightSqlService for StreamHouseFlightSql {
             Some(columns) => {
                 let handle = StatementTicket { id: self.queries.new_id(), sql: query.query }.encode();
                 let ticket = TicketStatementQuery { statement_handle: handle.into() };
-                flight_info(&wire_schema(&columns), ticket, request.into_inner())
+                flight_info(&result_schema(&columns), ticket, request.into_inner())
             }
             None => {
                 let rows = self.run_update(&mut session, &statement, None).await?;
@@ -310,7 +310,7 @@ impl FlightSqlService for StreamHouseFlightSql {
         let mut session = self.engine.session();
         let statement = self.parse_one(&session, &query.query)?;
         let description = session.describe(&statement).await.map_err(|e| status::from_sql(&e))?;
-        let columns = description.columns.map(|c| wire_schema(&c));
+        let columns = description.columns.map(|c| result_schema(&c));
         let dataset_schema = schema_bytes(columns.as_deref().unwrap_or(&Schema::empty()))?;
         let parameter_schema = schema_bytes(&parameter_schema(&description.parameters))?;
         let handle = self.prepared.insert(Prepared {
