@@ -48,7 +48,7 @@ class StreamHouse:
     def __init__(self, tmp):
         self.data = Path(tmp) / "sh"
         self.proc = subprocess.Popen(
-            [BIN, "--data-dir", str(self.data), "--pg-addr", "127.0.0.1:0", "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0",
+            [BIN, "--data-dir", str(self.data), "--pg-addr", "127.0.0.1:0", "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0",
              "--durability", "fsync"],
             stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "sh.log", "wb"))
         deadline = time.time() + 60

@@ -1,5 +1,5 @@
-//! StreamHouse metadata catalog: schemas, tables, views, partitions, segments and
-//! consumer-group offsets.
+//! StreamHouse metadata catalog: schemas, tables, views, partitions, segments,
+//! consumer-group offsets and the schema registry's schemas.
 //!
 //! Why this crate exists: every other component needs one durable, transactional place
 //! for "what tables exist, what their Arrow schema is, and which offsets of each partition
@@ -14,6 +14,7 @@
 mod connect;
 mod consumer_offsets;
 mod error;
+mod schema_registry;
 mod schemas;
 mod segments;
 mod tables;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use consumer_offsets::ConsumerOffset;
 pub use error::Error;
+pub use schema_registry::{StoredSchema, SubjectVersion};
 
 /// Shared Arrow schema, as used throughout DataFusion.
 pub type SchemaRef = Arc<arrow_schema::Schema>;

@@ -82,6 +82,21 @@ impl Engine {
         &self.streams
     }
 
+    /// Appends rows outside any session transaction (ingest front ends such as gRPC):
+    /// like [`Session::ingest`], the batches' columns go to the table columns at
+    /// `columns`, cast to their types, missing ones null; all or nothing. Returns where
+    /// the rows went once they are durable.
+    pub async fn append_rows(
+        &self,
+        table: &Arc<StreamTable>,
+        columns: &[usize],
+        batches: Vec<arrow::record_batch::RecordBatch>,
+    ) -> Result<Vec<streamhouse_streams::WrittenRange>> {
+        crate::materialized::check_writable(table)?;
+        let batches = crate::dml::widen_to_table(table, columns, batches)?;
+        Ok(self.streams.append_reporting_offsets(vec![TableWrite { table: table.clone(), batches }]).await?.1)
+    }
+
     pub fn session(self: &Arc<Self>) -> Session {
         Session {
             engine: self.clone(),

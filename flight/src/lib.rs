@@ -17,7 +17,7 @@ mod metadata;
 mod prepared;
 mod results;
 mod service;
-mod status;
+pub mod status;
 mod upload;
 
 use std::path::PathBuf;

@@ -23,6 +23,10 @@ pub struct Config {
     pub kafka_addr: SocketAddr,
     /// Create a raw topic when a Kafka client produces to or asks for an unknown one.
     pub kafka_auto_create_topics: bool,
+    /// HTTP listener: the schema registry's REST API. Port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// gRPC ingest listener (`streamhouse.ingest.v1.Ingest`). Port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
     /// Partitions of a topic created automatically or with `num_partitions = -1`.
     pub kafka_default_partitions: u32,
     /// PEM certificate chain and private key: when both are set, Flight serves TLS only.
@@ -74,6 +78,8 @@ struct FileConfig {
     pg_addr: Option<SocketAddr>,
     flight_addr: Option<SocketAddr>,
     kafka_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     kafka_auto_create_topics: Option<bool>,
     kafka_default_partitions: Option<u32>,
     flight_tls_cert: Option<PathBuf>,
@@ -105,6 +111,10 @@ pub struct Flags {
     pub flight_addr: Option<SocketAddr>,
     #[arg(long, global = true)]
     pub kafka_addr: Option<SocketAddr>,
+    #[arg(long, global = true)]
+    pub http_addr: Option<SocketAddr>,
+    #[arg(long, global = true)]
+    pub grpc_addr: Option<SocketAddr>,
     #[arg(long, global = true)]
     pub kafka_auto_create_topics: Option<bool>,
     #[arg(long, global = true)]
@@ -156,6 +166,8 @@ impl Config {
             pg_addr: flags.pg_addr,
             flight_addr: flags.flight_addr,
             kafka_addr: flags.kafka_addr,
+            http_addr: flags.http_addr,
+            grpc_addr: flags.grpc_addr,
             kafka_auto_create_topics: flags.kafka_auto_create_topics,
             kafka_default_partitions: flags.kafka_default_partitions,
             flight_tls_cert: flags.flight_tls_cert.clone(),
@@ -177,6 +189,8 @@ impl Config {
             pg_addr: layer.pg_addr.unwrap_or_else(|| "127.0.0.1:5433".parse().expect("valid default")),
             flight_addr: layer.flight_addr.unwrap_or_else(|| "127.0.0.1:50051".parse().expect("valid default")),
             kafka_addr: layer.kafka_addr.unwrap_or_else(|| "127.0.0.1:9092".parse().expect("valid default")),
+            http_addr: layer.http_addr.unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
+            grpc_addr: layer.grpc_addr.unwrap_or_else(|| "127.0.0.1:50052".parse().expect("valid default")),
             kafka_auto_create_topics: layer.kafka_auto_create_topics.unwrap_or(true),
             kafka_default_partitions: layer.kafka_default_partitions.unwrap_or(1),
             flight_tls_cert: layer.flight_tls_cert,
@@ -201,7 +215,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        for addr in [self.pg_addr, self.flight_addr, self.kafka_addr] {
+        for addr in [self.pg_addr, self.flight_addr, self.kafka_addr, self.http_addr, self.grpc_addr] {
             if !self.allow_remote && !addr.ip().is_loopback() {
                 return Err(format!(
                     "refusing to listen on {addr} (not loopback) without authentication; pass --allow-remote to do it anyway"
@@ -228,7 +242,7 @@ impl FileConfig {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
         take!(
-            data_dir, pg_addr, flight_addr, kafka_addr, kafka_auto_create_topics, kafka_default_partitions, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
+            data_dir, pg_addr, flight_addr, kafka_addr, http_addr, grpc_addr, kafka_auto_create_topics, kafka_default_partitions, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
             max_connections, log_format, flush_interval_ms, segment_target_bytes, max_tail_bytes, wal_file_size
         );
     }

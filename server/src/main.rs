@@ -2,6 +2,7 @@
 //! both start the server.
 
 mod config;
+mod http;
 mod pg;
 mod server;
 

@@ -1,5 +1,5 @@
 //! Startup and graceful shutdown: open the catalog, the object store, the WAL and the
-//! engine; bind the listeners (Postgres, Flight SQL, Kafka); write `DATA_DIR/listeners.json`; on SIGINT/SIGTERM stop
+//! engine; bind the listeners (Postgres, Flight SQL, Kafka, HTTP, gRPC ingest); write `DATA_DIR/listeners.json`; on SIGINT/SIGTERM stop
 //! accepting, let connections finish for a grace period, flush tails, close the WAL.
 
 use std::time::Duration;
@@ -68,13 +68,23 @@ pub async fn run(config: Config) -> Result<(), String> {
         default_partitions: config.kafka_default_partitions,
         ..Default::default()
     };
-    let kafka_server = streamhouse_kafka::KafkaServer::new(engine.clone(), kafka_config);
-    write_listeners(&config, &[("pg", pg_addr), ("flight", flight_addr), ("kafka", kafka_addr)])?;
-    info!(%pg_addr, %flight_addr, %kafka_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
+    let registry = streamhouse_registry::Registry::open(streams.catalog().clone()).await.map_err(|e| format!("schema registry: {e}"))?;
+    let kafka_server = streamhouse_kafka::KafkaServer::new(engine.clone(), kafka_config, registry.clone());
+    let http_listener = TcpListener::bind(config.http_addr).await.map_err(|e| format!("bind {}: {e}", config.http_addr))?;
+    let http_addr = http_listener.local_addr().map_err(|e| e.to_string())?;
+    let grpc_listener = TcpListener::bind(config.grpc_addr).await.map_err(|e| format!("bind {}: {e}", config.grpc_addr))?;
+    let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
+    write_listeners(
+        &config,
+        &[("pg", pg_addr), ("flight", flight_addr), ("kafka", kafka_addr), ("http", http_addr), ("grpc", grpc_addr)],
+    )?;
+    info!(%pg_addr, %flight_addr, %kafka_addr, %http_addr, %grpc_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let flight = tokio::spawn(flight_server.serve(flight_listener, stop_rx.clone()));
     let kafka = tokio::spawn(kafka_server.serve(kafka_listener, stop_rx.clone()));
+    let http = tokio::spawn(crate::http::serve(http_listener, registry, stop_rx.clone()));
+    let grpc = tokio::spawn(streamhouse_grpc::GrpcServer::new(engine.clone()).serve(grpc_listener, stop_rx.clone()));
     let pg = tokio::spawn(crate::pg::serve(pg_listener, engine, config.max_connections, stop_rx));
     shutdown_signal().await;
     info!("shutting down: no new connections");
@@ -90,6 +100,14 @@ pub async fn run(config: Config) -> Result<(), String> {
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, kafka).await.is_err() {
         info!("Kafka connections did not finish in time; closing them");
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, http).await.is_err() {
+        info!("HTTP requests did not finish in time; closing them");
+    }
+    match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
+        Ok(Ok(Err(e))) => tracing::error!("{e}"),
+        Ok(_) => {}
+        Err(_) => info!("gRPC calls did not finish in time; closing them"),
     }
     streams.shutdown().await.map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(config.data_dir.join("listeners.json"));

@@ -72,6 +72,16 @@ pub struct AppendReceipt {
     pub lsn: Lsn,
 }
 
+/// Where an append put some of one table's rows: `rows` rows from `base_offset` on in
+/// `partition` (see [`Streams::append_reporting_offsets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenRange {
+    pub table_id: i64,
+    pub partition: u32,
+    pub base_offset: i64,
+    pub rows: u64,
+}
+
 #[derive(Default)]
 struct Tables {
     by_name: HashMap<(String, String), Arc<StreamTable>>,
@@ -324,6 +334,12 @@ impl Streams {
     /// resolves the rows are durable (per the durability mode) and visible, all together.
     /// Nothing is visible if it fails.
     pub async fn append(&self, writes: Vec<TableWrite>) -> Result<AppendReceipt> {
+        Ok(self.append_reporting_offsets(writes).await?.0)
+    }
+
+    /// [`Streams::append`], also telling where the rows went: one range per table and
+    /// partition written, in the order written.
+    pub async fn append_reporting_offsets(&self, writes: Vec<TableWrite>) -> Result<(AppendReceipt, Vec<WrittenRange>)> {
         // A transaction may write one table several times: its rows must get offsets in
         // one run, so the writes are grouped by table first (in first-write order).
         let mut grouped: Vec<(Arc<StreamTable>, Vec<RecordBatch>)> = Vec::with_capacity(writes.len());
@@ -344,7 +360,7 @@ impl Streams {
             }
         }
         if prepared.is_empty() {
-            return Ok(AppendReceipt { rows: 0, lsn: self.visible_lsn() });
+            return Ok((AppendReceipt { rows: 0, lsn: self.visible_lsn() }, Vec::new()));
         }
         self.wait_for_memory().await;
         // Outside the append lock: route the rows and encode them for the WAL. Only the
@@ -371,8 +387,18 @@ impl Streams {
                 parts.push(PartitionWrite { table: table.clone(), partition: p, entry, wal_rows });
             }
         }
-        let (pending, _) = self.enqueue(record, &parts).await?;
-        Ok(AppendReceipt { rows, lsn: pending.acked().await? })
+        let (pending, base_offsets) = self.enqueue(record, &parts).await?;
+        let ranges = parts
+            .iter()
+            .zip(base_offsets)
+            .map(|(w, base_offset)| WrittenRange {
+                table_id: w.table.id(),
+                partition: w.partition as u32,
+                base_offset,
+                rows: w.wal_rows.num_rows() as u64,
+            })
+            .collect();
+        Ok((AppendReceipt { rows, lsn: pending.acked().await? }, ranges))
     }
 
     /// Starts an append of rows to partitions the caller chose (the Kafka produce path:

@@ -25,7 +25,7 @@ pub use columns::{
     SYSTEM_COLUMNS, TIMESTAMP_COLUMN,
 };
 pub use config::{StreamsConfig, MAX_TAIL_BYTES_DEFAULT, SEGMENT_TARGET_BYTES_DEFAULT};
-pub use engine::{AppendInFlight, AppendReceipt, Changes, PartitionAppend, Streams, TableWrite};
+pub use engine::{AppendInFlight, AppendReceipt, Changes, PartitionAppend, Streams, TableWrite, WrittenRange};
 pub use error::Error;
 pub use partition::{PartitionSnapshot, TailBatch};
 pub use reader::{PartitionBounds, PartitionRead};

@@ -28,6 +28,8 @@ class Server:
         self.port = None
         self.flight_addr = None  # "127.0.0.1:PORT" of the Arrow Flight SQL listener
         self.kafka_addr = None  # "127.0.0.1:PORT" of the Kafka listener
+        self.http_addr = None  # "127.0.0.1:PORT" of the HTTP listener (schema registry)
+        self.grpc_addr = None  # "127.0.0.1:PORT" of the gRPC ingest listener
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data-dir", str(self.data_dir), "--pg-addr", "127.0.0.1:0",
-             "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--flush-interval-ms", "500", *self.extra_args],
+             "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--flush-interval-ms", "500", *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
         deadline = time.time() + START_TIMEOUT_S
@@ -47,7 +49,8 @@ class Server:
             if listeners.exists():
                 try:
                     bound = json.loads(listeners.read_text())
-                    addr, self.flight_addr, self.kafka_addr = bound["pg"], bound["flight"], bound["kafka"]
+                    addr, self.flight_addr, self.kafka_addr, self.http_addr, self.grpc_addr = (
+                        bound["pg"], bound["flight"], bound["kafka"], bound["http"], bound["grpc"])
                 except (ValueError, KeyError):
                     time.sleep(0.02)
                     continue
@@ -65,6 +68,10 @@ class Server:
     @property
     def flight_uri(self):
         return f"grpc://{self.flight_addr}"
+
+    @property
+    def registry_url(self):
+        return f"http://{self.http_addr}"
 
     def url(self):
         return f"postgresql://tester@{self.host}:{self.port}/streamhouse"

@@ -134,7 +134,7 @@ def test_half_a_tls_configuration_refuses_to_start_naming_both_options(tmp_path,
     cert, key = self_signed(tmp_path / "tls")
     data_dir = tmp_path / "data"
     proc = subprocess.run(
-        [BIN, "serve", "--data-dir", str(data_dir), "--pg-addr", "127.0.0.1:0", "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0",
+        [BIN, "serve", "--data-dir", str(data_dir), "--pg-addr", "127.0.0.1:0", "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0",
          given, str(cert if given == "--flight-tls-cert" else key)],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0, proc.stdout + proc.stderr

@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use streamhouse_executor::Engine;
+use streamhouse_registry::Registry;
 use streamhouse_streams::Streams;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -67,6 +68,8 @@ pub(crate) struct Broker {
     pub advertised: SocketAddr,
     pub groups: groups::Coordinator,
     pub producers: Arc<idempotence::Producers>,
+    /// Schemas of Confluent-framed (Avro, JSON Schema) values written to typed tables.
+    pub registry: Arc<Registry>,
 }
 
 /// A protocol string from text.
@@ -84,11 +87,12 @@ impl Broker {
 pub struct KafkaServer {
     engine: Arc<Engine>,
     config: KafkaConfig,
+    registry: Arc<Registry>,
 }
 
 impl KafkaServer {
-    pub fn new(engine: Arc<Engine>, config: KafkaConfig) -> KafkaServer {
-        KafkaServer { engine, config }
+    pub fn new(engine: Arc<Engine>, config: KafkaConfig, registry: Arc<Registry>) -> KafkaServer {
+        KafkaServer { engine, config, registry }
     }
 
     /// Accepts connections until `stop` turns true; each connection runs on its own task.
@@ -106,6 +110,7 @@ impl KafkaServer {
             producers: Arc::new(idempotence::Producers::new()),
             engine: self.engine,
             config: self.config,
+            registry: self.registry,
             advertised,
         });
         let expiry = tokio::spawn(groups::expire_members(broker.clone()));

@@ -23,7 +23,7 @@ use streamhouse_streams::PartitionAppend;
 use tracing::warn;
 
 use crate::idempotence::{BatchSpan, Verdict};
-use crate::records::{to_rows, RecordError};
+use crate::records::{to_rows, RecordError, SchemaLookup};
 use crate::topics::{self, lookup_or_create};
 use crate::Broker;
 
@@ -42,11 +42,13 @@ struct Refusal {
     code: ResponseError,
     message: String,
     record: Option<usize>,
+    /// The refusal names a schema id not loaded yet (see `decode_with_schemas`).
+    missing_schema: Option<u32>,
 }
 
 impl Refusal {
     fn new(code: ResponseError, message: impl Into<String>) -> Self {
-        Refusal { code, message: message.into(), record: None }
+        Refusal { code, message: message.into(), record: None, missing_schema: None }
     }
 }
 
@@ -71,7 +73,7 @@ pub async fn start(broker: &Broker, request: ProduceRequest, _version: i16) -> P
             let slot = slots.len();
             let outcome = match &table {
                 Err((code, message)) => Err(Refusal::new(*code, message.clone())),
-                Ok(table) => match decode(table, data.index, data.records) {
+                Ok(table) => match decode_with_schemas(broker, table, data.index, data.records).await {
                     Ok(Some((append, span))) => {
                         decoded.push((slot, table.id(), append, span));
                         Ok(-1)
@@ -176,10 +178,28 @@ fn response(names: Vec<TopicName>, slots: Vec<Slot>) -> ProduceResponse {
 
 /// The rows of one partition's record batches, ready to append (`None`: no records),
 /// with the producer's sequence span when the producer is idempotent.
+/// [`decode`], loading from the catalog a registered schema this process has not seen yet
+/// (registered through another node) and trying once more.
+async fn decode_with_schemas(
+    broker: &Broker,
+    table: &std::sync::Arc<streamhouse_streams::StreamTable>,
+    partition: i32,
+    records: Option<Bytes>,
+) -> Result<Option<(PartitionAppend, Option<BatchSpan>)>, Refusal> {
+    let lookup = |id: u32| broker.registry.cached(id);
+    match decode(table, partition, records.clone(), &lookup) {
+        Err(Refusal { missing_schema: Some(id), .. }) if broker.registry.schema(i64::from(id)).await.is_ok() => {
+            decode(table, partition, records, &lookup)
+        }
+        outcome => outcome,
+    }
+}
+
 fn decode(
     table: &std::sync::Arc<streamhouse_streams::StreamTable>,
     partition: i32,
     records: Option<Bytes>,
+    schemas: SchemaLookup,
 ) -> Result<Option<(PartitionAppend, Option<BatchSpan>)>, Refusal> {
     if !topics::has_partition(table, partition) {
         return Err(Refusal::new(
@@ -198,10 +218,11 @@ fn decode(
     if records.is_empty() {
         return Ok(None);
     }
-    let (rows, keys) = to_rows(topics::kind(table), &table.schema(), &records).map_err(|e: RecordError| Refusal {
+    let (rows, keys) = to_rows(topics::kind(table), &table.schema(), &records, schemas).map_err(|e: RecordError| Refusal {
         code: ResponseError::InvalidRecord,
         message: e.message,
         record: e.index,
+        missing_schema: e.unknown_schema,
     })?;
     Ok(Some((PartitionAppend { table: table.clone(), partition: partition as u32, rows, keys }, span)))
 }

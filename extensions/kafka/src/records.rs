@@ -3,8 +3,9 @@
 //! Raw topics keep each record whole: key, value and headers as bytes, the producer's
 //! timestamp. Typed tables take each value as one JSON object (field per column, decoded
 //! with the table's types by arrow-json) and give rows back as JSON objects; the record
-//! key becomes the row's `_key`. A batch with any record that does not decode is refused
-//! whole.
+//! key becomes the row's `_key`. A value in the Confluent wire format (a zero byte, a
+//! registered schema's id, then Avro or JSON) is first decoded with that schema. A batch
+//! with any record that does not decode is refused whole.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, TimestampType};
+use streamhouse_registry::{framed, ParsedSchema};
 use streamhouse_streams::{KEY_COLUMN, OFFSET_COLUMN, TIMESTAMP_COLUMN};
 
 use crate::topics::{header_fields, header_type, TopicKind};
@@ -26,22 +28,28 @@ use crate::topics::{header_fields, header_type, TopicKind};
 pub struct RecordError {
     pub index: Option<usize>,
     pub message: String,
+    /// A framed value named a schema id this process has not loaded (it may exist in the
+    /// catalog: the caller loads it and tries again).
+    pub unknown_schema: Option<u32>,
 }
 
 impl RecordError {
     fn at(index: usize, message: impl Into<String>) -> Self {
-        RecordError { index: Some(index), message: message.into() }
+        RecordError { index: Some(index), message: message.into(), unknown_schema: None }
     }
     fn batch(message: impl Into<String>) -> Self {
-        RecordError { index: None, message: message.into() }
+        RecordError { index: None, message: message.into(), unknown_schema: None }
     }
 }
 
+/// Finds a registered schema by id among those already loaded.
+pub type SchemaLookup<'a> = &'a dyn Fn(u32) -> Option<Arc<ParsedSchema>>;
+
 /// The rows for `records` in the table's schema, and the `_key` of each row.
-pub fn to_rows(kind: TopicKind, schema: &Arc<Schema>, records: &[Record]) -> Result<(RecordBatch, Option<ArrayRef>), RecordError> {
+pub fn to_rows(kind: TopicKind, schema: &Arc<Schema>, records: &[Record], schemas: SchemaLookup) -> Result<(RecordBatch, Option<ArrayRef>), RecordError> {
     match kind {
         TopicKind::Raw => Ok((raw_rows(schema, records)?, None)),
-        TopicKind::Typed => typed_rows(schema, records),
+        TopicKind::Typed => typed_rows(schema, records, schemas),
     }
 }
 
@@ -79,7 +87,7 @@ fn raw_rows(schema: &Arc<Schema>, records: &[Record]) -> Result<RecordBatch, Rec
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| RecordError::batch(e.to_string()))
 }
 
-fn typed_rows(schema: &Arc<Schema>, records: &[Record]) -> Result<(RecordBatch, Option<ArrayRef>), RecordError> {
+fn typed_rows(schema: &Arc<Schema>, records: &[Record], schemas: SchemaLookup) -> Result<(RecordBatch, Option<ArrayRef>), RecordError> {
     let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
         // One more than the records, so a value holding a second object shows as an extra row.
         .with_batch_size(records.len() + 1)
@@ -87,6 +95,17 @@ fn typed_rows(schema: &Arc<Schema>, records: &[Record]) -> Result<(RecordBatch, 
         .map_err(|e| RecordError::batch(e.to_string()))?;
     for (i, r) in records.iter().enumerate() {
         let value = r.value.as_deref().ok_or_else(|| RecordError::at(i, "a record without a value (tombstone) has no row to write"))?;
+        let unframed;
+        let value = match framed(value) {
+            None => value,
+            Some((id, payload)) => {
+                let Some(writer) = schemas(id) else {
+                    return Err(RecordError { unknown_schema: Some(id), ..RecordError::at(i, format!("schema id {id} is not registered")) });
+                };
+                unframed = writer.payload_to_json(payload).map_err(|e| RecordError::at(i, format!("value with schema id {id}: {e}")))?;
+                &unframed[..]
+            }
+        };
         decoder.decode(value).map_err(|e| RecordError::at(i, format!("value is not a JSON object of the table's columns: {e}")))?;
         if decoder.has_partial_record() || decoder.len() != i + 1 {
             return Err(RecordError::at(i, "value must be exactly one JSON object"));
@@ -257,7 +276,7 @@ mod tests {
     fn raw_rows_keep_everything() {
         let schema = Arc::new(raw_topic_schema());
         let records = vec![produced(Some("k"), Some("v"), &[("a", Some("1")), ("b", None)]), produced(None, None, &[])];
-        let (batch, keys) = to_rows(TopicKind::Raw, &schema, &records).unwrap();
+        let (batch, keys) = to_rows(TopicKind::Raw, &schema, &records, &|_| None).unwrap();
         assert!(keys.is_none());
         assert_eq!(batch.num_rows(), 2);
         let headers = batch.column(2).as_list::<i32>();
@@ -270,14 +289,14 @@ mod tests {
     fn typed_rows_refuse_a_bad_record_by_index() {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("name", DataType::Utf8, true)]));
         let ok = vec![produced(Some("1"), Some(r#"{"id": 1, "name": "a"}"#), &[]), produced(None, Some(r#"{"id": 2}"#), &[])];
-        let (batch, keys) = to_rows(TopicKind::Typed, &schema, &ok).unwrap();
+        let (batch, keys) = to_rows(TopicKind::Typed, &schema, &ok, &|_| None).unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(keys.unwrap().as_string::<i32>().value(0), "1");
         let bad = vec![ok[0].clone(), produced(None, Some("not json"), &[])];
-        assert_eq!(to_rows(TopicKind::Typed, &schema, &bad).unwrap_err().index, Some(1));
+        assert_eq!(to_rows(TopicKind::Typed, &schema, &bad, &|_| None).unwrap_err().index, Some(1));
         let two = vec![produced(None, Some(r#"{"id": 1}{"id": 2}"#), &[])];
-        assert_eq!(to_rows(TopicKind::Typed, &schema, &two).unwrap_err().index, Some(0));
+        assert_eq!(to_rows(TopicKind::Typed, &schema, &two, &|_| None).unwrap_err().index, Some(0));
         let tombstone = vec![produced(None, None, &[])];
-        assert_eq!(to_rows(TopicKind::Typed, &schema, &tombstone).unwrap_err().index, Some(0));
+        assert_eq!(to_rows(TopicKind::Typed, &schema, &tombstone, &|_| None).unwrap_err().index, Some(0));
     }
 }
