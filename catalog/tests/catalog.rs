@@ -137,7 +137,47 @@ on_both_backends!(
     concurrent_commit_one_wins,
     concurrent_create_table_one_wins,
     views_create_replace_drop,
+    schema_registry_store,
 );
+
+/// Schema ids are shared across subjects, versions count up (past soft-deleted ones),
+/// a stale compatibility check is fenced, deletes go soft then permanent, levels persist.
+async fn schema_registry_store(db: &TestDb) {
+    let c = db.open().await;
+    let (a, v1) = c.register_subject_version("s1", "AVRO", "\"long\"", "[]", None).await.unwrap();
+    assert_eq!(v1, 1);
+    // Same schema again: same id, no new version.
+    assert_eq!(c.register_subject_version("s1", "AVRO", "\"long\"", "[]", Some(1)).await.unwrap(), (a, 1));
+    let (b, v2) = c.register_subject_version("s1", "AVRO", "\"double\"", "[]", Some(1)).await.unwrap();
+    assert_ne!(a, b);
+    assert_eq!(v2, 2);
+    // Another subject reuses the id of an identical schema.
+    assert_eq!(c.register_subject_version("s2", "AVRO", "\"long\"", "[]", None).await.unwrap(), (a, 1));
+    // A registration checked against version 1 while 2 exists is refused.
+    assert!(matches!(c.register_subject_version("s1", "AVRO", "\"string\"", "[]", Some(1)).await, Err(Error::Conflict(_))));
+    assert_eq!(c.stored_schema(b).await.unwrap().unwrap().text, "\"double\"");
+    assert!(c.stored_schema(999).await.unwrap().is_none());
+    assert_eq!(c.stored_schemas().await.unwrap().len(), 2);
+
+    assert_eq!(c.delete_subject_versions("s1", Some(2), false).await.unwrap(), vec![2]);
+    let versions = c.subject_versions(Some("s1")).await.unwrap();
+    assert_eq!(versions.iter().map(|v| (v.version, v.deleted)).collect::<Vec<_>>(), vec![(1, false), (2, true)]);
+    // The next version number skips the soft-deleted one.
+    let (_, v3) = c.register_subject_version("s1", "AVRO", "\"string\"", "[]", Some(1)).await.unwrap();
+    assert_eq!(v3, 3);
+    assert_eq!(c.delete_subject_versions("s1", Some(2), true).await.unwrap(), vec![2]);
+    assert_eq!(c.subject_versions(None).await.unwrap().len(), 3);
+
+    assert_eq!(c.compatibility_level(None).await.unwrap(), None);
+    c.set_compatibility_level(None, Some("FULL")).await.unwrap();
+    c.set_compatibility_level(Some("s1"), Some("NONE")).await.unwrap();
+    c.set_compatibility_level(Some("s1"), Some("FORWARD")).await.unwrap();
+    assert_eq!(c.compatibility_level(None).await.unwrap().as_deref(), Some("FULL"));
+    assert_eq!(c.compatibility_level(Some("s1")).await.unwrap().as_deref(), Some("FORWARD"));
+    c.set_compatibility_level(Some("s1"), None).await.unwrap();
+    assert_eq!(c.compatibility_level(Some("s1")).await.unwrap(), None);
+    c.close().await;
+}
 
 /// Views share the relation namespace with tables, survive reopening, keep a schema
 /// from being dropped, and are replaced only when asked.

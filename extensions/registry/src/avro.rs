@@ -116,7 +116,7 @@ mod tests {
             ("a".into(), Value::Union(1, Box::new(Value::String("x".into())))),
             ("t".into(), Value::TimestampMillis(1_700_000_000_123)),
         ]);
-        let bytes = apache_avro::to_avro_datum(&s, value).unwrap();
+        let bytes = apache_avro::writer::datum::GenericDatumWriter::builder(&s).build().unwrap().write_value_to_vec(value).unwrap();
         let text = String::from_utf8(to_json(&s, &bytes).unwrap()).unwrap();
         assert_eq!(text, r#"{"a":"x","t":"2023-11-14T22:13:20.123+00:00"}"#);
         assert!(to_json(&s, &bytes[..bytes.len() - 1]).is_err());
