@@ -5,7 +5,8 @@
 CREATE TABLE sh_registry_schemas (
     schema_id   BIGINT PRIMARY KEY,
     schema_type TEXT   NOT NULL,  -- AVRO or JSON
-    schema_text TEXT   NOT NULL,  -- as registered, compacted JSON
+    schema_text TEXT   NOT NULL,  -- as the client sent it
+    canonical   TEXT   NOT NULL,  -- compacted JSON, keys sorted: what makes two schemas the same
     refs        TEXT   NOT NULL   -- the schema's references, a JSON array
 );
 

@@ -6,12 +6,14 @@ use sqlx::Row;
 
 use crate::{Catalog, Error};
 
-/// A schema as registered: one id for one (type, text), shared by every subject using it.
+/// A schema as registered: one id for one (type, canonical form), shared by every subject
+/// using it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSchema {
     pub id: i64,
     /// `AVRO` or `JSON`.
     pub schema_type: String,
+    /// As the client first sent it.
     pub text: String,
     /// The schema's references, a JSON array (kept as given; resolving them is the
     /// registry's business).
@@ -29,6 +31,9 @@ pub struct SubjectVersion {
 
 /// The global compatibility level is stored under this subject name.
 const GLOBAL: &str = "";
+
+/// PostgreSQL advisory lock key serializing registrations across nodes.
+const REGISTRY_LOCK: i64 = 0x5348_5245_4749; // "SHREGI"
 
 impl Catalog {
     /// Every registered schema (the registry loads them at start).
@@ -60,9 +65,9 @@ impl Catalog {
             .map(|r| {
                 Ok(SubjectVersion {
                     subject: r.try_get("subject")?,
-                    version: r.try_get::<i64, _>("version").or_else(|_| r.try_get::<i32, _>("version").map(i64::from))? as i32,
+                    version: r.try_get::<i64, _>("version")? as i32,
                     schema_id: r.try_get("schema_id")?,
-                    deleted: r.try_get::<i64, _>("deleted").or_else(|_| r.try_get::<i32, _>("deleted").map(i64::from))? != 0,
+                    deleted: r.try_get::<i64, _>("deleted")? != 0,
                 })
             })
             .collect()
@@ -70,8 +75,8 @@ impl Catalog {
 
     /// Adds `text` as the next version of `subject` and returns (schema id, version).
     ///
-    /// The schema keeps the id of an identical schema registered before (under any
-    /// subject). When the subject already has a live version with that schema, nothing is
+    /// The schema keeps the id of a schema with the same `canonical` form registered
+    /// before (under any subject). When the subject already has a live version with that schema, nothing is
     /// added and that version is returned. `checked_latest` is the latest live version the
     /// caller's compatibility check saw: if another registration got in first, this fails
     /// with [`Error::Conflict`] rather than adding an unchecked version.
@@ -80,15 +85,22 @@ impl Catalog {
         subject: &str,
         schema_type: &str,
         text: &str,
+        canonical: &str,
         references: &str,
         checked_latest: Option<i32>,
     ) -> Result<(i64, i32), Error> {
         let mut tx = self.begin_write().await?;
+        // Ids and version numbers are MAX + 1: registrations must not interleave. SQLite's
+        // BEGIN IMMEDIATE already serializes writers; on PostgreSQL (which several nodes
+        // may share) a transaction-scoped advisory lock does.
+        if self.backend == crate::connect::Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REGISTRY_LOCK).execute(&mut *tx).await?;
+        }
         let existing: Option<i64> = sqlx::query_scalar(
-            "SELECT schema_id FROM sh_registry_schemas WHERE schema_type = $1 AND schema_text = $2 AND refs = $3",
+            "SELECT schema_id FROM sh_registry_schemas WHERE schema_type = $1 AND canonical = $2 AND refs = $3",
         )
         .bind(schema_type)
-        .bind(text)
+        .bind(canonical)
         .bind(references)
         .fetch_optional(&mut *tx)
         .await?;
@@ -96,10 +108,11 @@ impl Catalog {
             Some(id) => id,
             None => {
                 let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(schema_id), 0) + 1 FROM sh_registry_schemas").fetch_one(&mut *tx).await?;
-                sqlx::query("INSERT INTO sh_registry_schemas (schema_id, schema_type, schema_text, refs) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO sh_registry_schemas (schema_id, schema_type, schema_text, canonical, refs) VALUES ($1, $2, $3, $4, $5)")
                     .bind(id)
                     .bind(schema_type)
                     .bind(text)
+                    .bind(canonical)
                     .bind(references)
                     .execute(&mut *tx)
                     .await?;
@@ -111,9 +124,11 @@ impl Catalog {
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(|r| Ok((r.try_get::<i64, _>(0).or_else(|_| r.try_get::<i32, _>(0).map(i64::from))?, r.try_get::<i64, _>(1)?)))
+            .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?)))
             .collect::<Result<_, sqlx::Error>>()?;
         if let Some((version, _)) = live.iter().find(|(_, schema)| *schema == id) {
+            // Nothing was inserted: an existing version implies the schema existed.
+            tx.rollback().await?;
             return Ok((id, *version as i32));
         }
         if live.last().map(|(v, _)| *v as i32) != checked_latest {
@@ -151,7 +166,7 @@ impl Catalog {
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(|r| r.try_get::<i64, _>(0).or_else(|_| r.try_get::<i32, _>(0).map(i64::from)).map(|v| v as i32))
+            .map(|r| r.try_get::<i64, _>(0).map(|v| v as i32))
             .collect::<Result<_, _>>()?;
         for v in &versions {
             let change = if permanent {

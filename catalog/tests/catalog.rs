@@ -144,17 +144,20 @@ on_both_backends!(
 /// a stale compatibility check is fenced, deletes go soft then permanent, levels persist.
 async fn schema_registry_store(db: &TestDb) {
     let c = db.open().await;
-    let (a, v1) = c.register_subject_version("s1", "AVRO", "\"long\"", "[]", None).await.unwrap();
+    let (a, v1) = c.register_subject_version("s1", "AVRO", "\"long\"", "\"long\"", "[]", None).await.unwrap();
     assert_eq!(v1, 1);
     // Same schema again: same id, no new version.
-    assert_eq!(c.register_subject_version("s1", "AVRO", "\"long\"", "[]", Some(1)).await.unwrap(), (a, 1));
-    let (b, v2) = c.register_subject_version("s1", "AVRO", "\"double\"", "[]", Some(1)).await.unwrap();
+    assert_eq!(c.register_subject_version("s1", "AVRO", "\"long\"", "\"long\"", "[]", Some(1)).await.unwrap(), (a, 1));
+    let (b, v2) = c.register_subject_version("s1", "AVRO", "\"double\"", "\"double\"", "[]", Some(1)).await.unwrap();
     assert_ne!(a, b);
     assert_eq!(v2, 2);
+    // The same canonical form sent as other text keeps the id (and the first text).
+    assert_eq!(c.register_subject_version("s1", "AVRO", " \"long\" ", "\"long\"", "[]", Some(2)).await.unwrap().0, a);
+    assert_eq!(c.stored_schema(a).await.unwrap().unwrap().text, "\"long\"");
     // Another subject reuses the id of an identical schema.
-    assert_eq!(c.register_subject_version("s2", "AVRO", "\"long\"", "[]", None).await.unwrap(), (a, 1));
+    assert_eq!(c.register_subject_version("s2", "AVRO", "\"long\"", "\"long\"", "[]", None).await.unwrap(), (a, 1));
     // A registration checked against version 1 while 2 exists is refused.
-    assert!(matches!(c.register_subject_version("s1", "AVRO", "\"string\"", "[]", Some(1)).await, Err(Error::Conflict(_))));
+    assert!(matches!(c.register_subject_version("s1", "AVRO", "\"string\"", "\"string\"", "[]", Some(1)).await, Err(Error::Conflict(_))));
     assert_eq!(c.stored_schema(b).await.unwrap().unwrap().text, "\"double\"");
     assert!(c.stored_schema(999).await.unwrap().is_none());
     assert_eq!(c.stored_schemas().await.unwrap().len(), 2);
@@ -163,7 +166,7 @@ async fn schema_registry_store(db: &TestDb) {
     let versions = c.subject_versions(Some("s1")).await.unwrap();
     assert_eq!(versions.iter().map(|v| (v.version, v.deleted)).collect::<Vec<_>>(), vec![(1, false), (2, true)]);
     // The next version number skips the soft-deleted one.
-    let (_, v3) = c.register_subject_version("s1", "AVRO", "\"string\"", "[]", Some(1)).await.unwrap();
+    let (_, v3) = c.register_subject_version("s1", "AVRO", "\"string\"", "\"string\"", "[]", Some(1)).await.unwrap();
     assert_eq!(v3, 3);
     assert_eq!(c.delete_subject_versions("s1", Some(2), true).await.unwrap(), vec![2]);
     assert_eq!(c.subject_versions(None).await.unwrap().len(), 3);

@@ -81,33 +81,35 @@ pub async fn run(config: Config) -> Result<(), String> {
     info!(%pg_addr, %flight_addr, %kafka_addr, %http_addr, %grpc_addr, data_dir = %config.data_dir.display(), catalog = streams.catalog().backend(), "StreamHouse is ready: psql -h {} -p {}", pg_addr.ip(), pg_addr.port());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let flight = tokio::spawn(flight_server.serve(flight_listener, stop_rx.clone()));
-    let kafka = tokio::spawn(kafka_server.serve(kafka_listener, stop_rx.clone()));
-    let http = tokio::spawn(crate::http::serve(http_listener, registry, stop_rx.clone()));
-    let grpc = tokio::spawn(streamhouse_grpc::GrpcServer::new(engine.clone()).serve(grpc_listener, stop_rx.clone()));
-    let pg = tokio::spawn(crate::pg::serve(pg_listener, engine, config.max_connections, stop_rx));
+    let logged = |what: &'static str, served: Result<(), String>| {
+        if let Err(e) = served {
+            tracing::error!("{what}: {e}");
+        }
+    };
+    let listeners: Vec<(&str, tokio::task::JoinHandle<()>)> = vec![
+        ("Postgres connections", tokio::spawn(crate::pg::serve(pg_listener, engine.clone(), config.max_connections, stop_rx.clone()))),
+        ("Flight calls", {
+            let served = flight_server.serve(flight_listener, stop_rx.clone());
+            tokio::spawn(async move { logged("Flight SQL", served.await) })
+        }),
+        ("Kafka connections", tokio::spawn(kafka_server.serve(kafka_listener, stop_rx.clone()))),
+        ("HTTP requests", tokio::spawn(crate::http::serve(http_listener, registry, stop_rx.clone()))),
+        ("gRPC calls", {
+            let served = streamhouse_grpc::GrpcServer::new(engine).serve(grpc_listener, stop_rx);
+            tokio::spawn(async move { logged("gRPC ingest", served.await) })
+        }),
+    ];
     shutdown_signal().await;
     info!("shutting down: no new connections");
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), pg).await {
-        Ok(_) => {}
-        Err(_) => info!("connections did not finish in time; closing them"),
-    }
-    match tokio::time::timeout(SHUTDOWN_GRACE, flight).await {
-        Ok(Ok(Err(e))) => tracing::error!("{e}"),
-        Ok(_) => {}
-        Err(_) => info!("Flight calls did not finish in time; closing them"),
-    }
-    if tokio::time::timeout(SHUTDOWN_GRACE, kafka).await.is_err() {
-        info!("Kafka connections did not finish in time; closing them");
-    }
-    if tokio::time::timeout(SHUTDOWN_GRACE, http).await.is_err() {
-        info!("HTTP requests did not finish in time; closing them");
-    }
-    match tokio::time::timeout(SHUTDOWN_GRACE, grpc).await {
-        Ok(Ok(Err(e))) => tracing::error!("{e}"),
-        Ok(_) => {}
-        Err(_) => info!("gRPC calls did not finish in time; closing them"),
+    // Every listener drains in parallel under one deadline; what is still running then is
+    // stopped before the tails are flushed and the WAL closed.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE + Duration::from_secs(1);
+    for (what, mut handle) in listeners {
+        if tokio::time::timeout_at(deadline, &mut handle).await.is_err() {
+            info!("{what} did not finish in time; closing them");
+            handle.abort();
+        }
     }
     streams.shutdown().await.map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(config.data_dir.join("listeners.json"));

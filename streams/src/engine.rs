@@ -388,16 +388,17 @@ impl Streams {
             }
         }
         let (pending, base_offsets) = self.enqueue(record, &parts).await?;
-        let ranges = parts
-            .iter()
-            .zip(base_offsets)
-            .map(|(w, base_offset)| WrittenRange {
-                table_id: w.table.id(),
-                partition: w.partition as u32,
-                base_offset,
-                rows: w.wal_rows.num_rows() as u64,
-            })
-            .collect();
+        // One range per table and partition: the batches of one partition got adjacent
+        // offsets (assigned together under the append lock), so they merge.
+        let mut ranges: Vec<WrittenRange> = Vec::new();
+        for (w, base_offset) in parts.iter().zip(base_offsets) {
+            let (table_id, partition, rows) = (w.table.id(), w.partition as u32, w.wal_rows.num_rows() as u64);
+            match ranges.iter_mut().find(|r| r.table_id == table_id && r.partition == partition) {
+                Some(r) if r.base_offset + r.rows as i64 == base_offset => r.rows += rows,
+                Some(_) => return Err(Error::Config("rows of one partition were not given adjacent offsets".into())),
+                None => ranges.push(WrittenRange { table_id, partition, base_offset, rows }),
+            }
+        }
         Ok((AppendReceipt { rows, lsn: pending.acked().await? }, ranges))
     }
 

@@ -55,23 +55,28 @@ def test_unary_json_and_arrow(server, conn, api, stub):
     answer = stub.Produce(pb.ProduceRequest(table="events", json=json_lines({"id": i, "name": f"n{i}", "score": i / 2} for i in range(10))))
     assert answer.rows == 10
     assert [(p.partition, p.base_offset, p.rows) for p in answer.partitions] == [(0, 0, 10)]
+    # Table names fold to lower case, as in SQL.
+    assert stub.Produce(pb.ProduceRequest(table="Events", json=b'{"id": -1}')).partitions[0].base_offset == 10
 
     # Arrow IPC by column name, in another order, with a missing column (null) and a cast.
     batch = pa.table({"name": ["a", "b"], "id": pa.array([100, 101], pa.int32())})
     answer = stub.Produce(pb.ProduceRequest(table="public.events", arrow_ipc=ipc(batch)))
-    assert answer.rows == 2 and answer.partitions[0].base_offset == 10
+    assert answer.rows == 2 and [(p.base_offset, p.rows) for p in answer.partitions] == [(11, 2)]
 
     rows = conn.execute("SELECT id, name, score, _offset FROM events ORDER BY _offset").fetchall()
-    assert len(rows) == 12
+    assert len(rows) == 13
     assert rows[3] == (3, "n3", 1.5, 3)
-    assert rows[11] == (101, "b", None, 11)
+    assert rows[12] == (101, "b", None, 12)
 
 
 def test_offsets_across_partitions(server, conn, api, stub):
     pb = api[0]
     conn.execute("CREATE TABLE keyed (k TEXT, v BIGINT) WITH (partitions = 3, key = 'k')")
-    answer = stub.Produce(pb.ProduceRequest(table="keyed", json=json_lines({"k": f"key{i % 7}", "v": i} for i in range(70))))
-    assert answer.rows == 70 and sum(p.rows for p in answer.partitions) == 70
+    # More rows than one decoded batch (1024): still one range per partition.
+    n = 5000
+    answer = stub.Produce(pb.ProduceRequest(table="keyed", json=json_lines({"k": f"key{i % 7}", "v": i} for i in range(n))))
+    assert answer.rows == n
+    assert sorted(p.partition for p in answer.partitions) == [0, 1, 2], "one range per partition"
     for p in answer.partitions:
         got = conn.execute("SELECT count(*), min(_offset), max(_offset) FROM keyed WHERE _partition = %s", (p.partition,)).fetchone()
         assert got == (p.rows, p.base_offset, p.base_offset + p.rows - 1)
@@ -122,6 +127,12 @@ def test_bad_requests(server, conn, api, stub):
     assert conn.execute("SELECT count(*) FROM strict").fetchone()[0] == 0
     # The server is fine afterwards.
     assert stub.Produce(pb.ProduceRequest(table="strict", json=b'{"a": 7}')).rows == 1
+
+    # A materialized view's table is written by its maintenance only.
+    conn.execute("CREATE MATERIALIZED VIEW strict_copy AS SELECT a, b FROM strict")
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Produce(pb.ProduceRequest(table="strict_copy", json=b'{"a": 1}'))
+    assert e.value.code() != grpc.StatusCode.OK and "materialized" in e.value.details()
 
     # An unknown method is UNIMPLEMENTED, not a crash.
     channel = grpc.insecure_channel(server.grpc_addr)

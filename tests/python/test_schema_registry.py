@@ -39,10 +39,11 @@ def test_rest_api_subjects_versions_and_errors(server):
     status, body = call(server, "POST", "/subjects/orders-value/versions", {"schema": avro_record(ID, ITEM)})
     assert status == 200, body
     first = body["id"]
-    # The same schema (other spacing) keeps its id and adds no version.
-    status, body = call(server, "POST", "/subjects/orders-value/versions",
-                        {"schema": json.dumps(json.loads(avro_record(ID, ITEM)), indent=2)})
-    assert (status, body["id"], body["version"]) == (200, first, 1)
+    # The same schema with other spacing and key order keeps its id and adds no version;
+    # the text stays as first registered.
+    reordered = json.dumps({"fields": [ID, ITEM], "name": "Order", "type": "record"}, indent=2)
+    status, body = call(server, "POST", "/subjects/orders-value/versions", {"schema": reordered})
+    assert (status, body["id"], body["version"], body["schema"]) == (200, first, 1, avro_record(ID, ITEM))
     # A new field with a default is BACKWARD compatible (the default level).
     status, body = call(server, "POST", "/subjects/orders-value/versions", {"schema": avro_record(ID, ITEM, AMOUNT_DEFAULT)})
     assert status == 200 and body["version"] == 2 and body["id"] != first
@@ -85,6 +86,9 @@ def test_compatibility_levels_and_checks(server):
     assert latest_only == (200, {"is_compatible": True, "messages": []})
     assert call(server, "POST", "/compatibility/subjects/c-value/versions/1", {"schema": avro_record(ID, ITEM, AMOUNT)}) == (200, {"is_compatible": False})
 
+    # Against "latest" of a subject with no versions, anything is compatible.
+    assert call(server, "POST", "/compatibility/subjects/new-value/versions/latest", {"schema": avro_record(ID)}) == (200, {"is_compatible": True})
+    assert call(server, "POST", "/compatibility/subjects/new-value/versions/3", {"schema": avro_record(ID)})[1]["error_code"] == 40402
     assert call(server, "GET", "/config") == (200, {"compatibilityLevel": "BACKWARD"})
     assert call(server, "GET", "/config/c-value")[1]["error_code"] == 40408
     assert call(server, "GET", "/config/c-value?defaultToGlobal=true") == (200, {"compatibilityLevel": "BACKWARD"})
@@ -117,25 +121,35 @@ def test_compatibility_levels_and_checks(server):
     # Changing the id's type from integer to string breaks BACKWARD.
     s3 = {"schema": closed({"id": {"type": "string"}, "note": {"type": "string"}}), "schemaType": "JSON"}
     assert call(server, "POST", "/subjects/j-value/versions", s3)[0] == 409
+    # A change inside $defs, reached through $ref, is seen.
+    nested = lambda t: {"schemaType": "JSON", "schema": json.dumps({
+        "type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}, "additionalProperties": False,
+        "$defs": {"A": {"type": "object", "properties": {"n": {"type": t}}, "additionalProperties": False}}})}
+    assert call(server, "POST", "/subjects/n-value/versions", nested("integer"))[0] == 200
+    status, body = call(server, "POST", "/subjects/n-value/versions", nested("string"))
+    assert status == 409 and "#/properties/a/properties/n" in body["message"], body
 
 
 def test_delete_and_restart(server):
     for fields in [(ID,), (ID, AMOUNT_DEFAULT)]:
         call(server, "POST", "/subjects/d-value/versions", {"schema": avro_record(*fields)})
-    assert call(server, "DELETE", "/subjects/d-value/versions/1?permanent=true")[1]["error_code"] == 40405
+    assert call(server, "DELETE", "/subjects/d-value/versions/1?permanent=true")[1]["error_code"] == 40407
     assert call(server, "DELETE", "/subjects/d-value/versions/1") == (200, 1)
+    assert call(server, "DELETE", "/subjects/d-value/versions/1")[1]["error_code"] == 40406
     assert call(server, "GET", "/subjects/d-value/versions") == (200, [2])
     assert call(server, "GET", "/subjects/d-value/versions?deleted=true") == (200, [1, 2])
     assert call(server, "DELETE", "/subjects/d-value/versions/1?permanent=true") == (200, 1)
     call(server, "POST", "/subjects/kept-value/versions", {"schema": avro_record(ID, ITEM)})
+    assert call(server, "DELETE", "/subjects/d-value?permanent=true")[1]["error_code"] == 40405
     assert call(server, "DELETE", "/subjects/d-value") == (200, [2])
+    assert call(server, "DELETE", "/subjects/d-value")[1]["error_code"] == 40404
     assert call(server, "GET", "/subjects") == (200, ["kept-value"])
     assert call(server, "DELETE", "/subjects/d-value?permanent=true") == (200, [2])
     assert call(server, "GET", "/subjects?deleted=true") == (200, ["kept-value"])
 
     server.restart()
     status, body = call(server, "GET", "/subjects/kept-value/versions/1")
-    assert status == 200 and json.loads(body["schema"]) == json.loads(avro_record(ID, ITEM))
+    assert status == 200 and body["schema"] == avro_record(ID, ITEM), "the text as registered, after a restart"
 
 
 def test_avro_producer_into_typed_table(server, conn):
@@ -202,8 +216,9 @@ def test_registry_client_errors(server):
     with pytest.raises(SchemaRegistryError) as e:
         registry.get_schema(12345)
     assert e.value.error_code == 40403
+    assert registry.test_compatibility("x-value", Schema(avro_record(ID), "AVRO")) is True, "no versions yet"
     schema_id = registry.register_schema("x-value", Schema(avro_record(ID), "AVRO"))
-    assert registry.get_schema(schema_id).schema_str and registry.get_versions("x-value") == [1]
+    assert registry.get_schema(schema_id).schema_str == avro_record(ID) and registry.get_versions("x-value") == [1]
     registry.set_compatibility("x-value", "FULL_TRANSITIVE")
     assert registry.get_compatibility("x-value") == "FULL_TRANSITIVE"
     assert registry.test_compatibility("x-value", Schema(avro_record(ID, AMOUNT_DEFAULT), "AVRO")) is True

@@ -32,8 +32,12 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Appends one request's rows; answers once they are durable.
-async fn produce(engine: &Engine, request: ProduceRequest) -> Result<ProduceResponse, Status> {
-    let decoded = rows::decode(engine, request)?;
+async fn produce(engine: &Arc<Engine>, request: ProduceRequest) -> Result<ProduceResponse, Status> {
+    // Decoding up to a 64 MiB message is CPU work: off the async workers.
+    let decoder = engine.clone();
+    let decoded = tokio::task::spawn_blocking(move || rows::decode(&decoder, request))
+        .await
+        .map_err(|e| Status::internal(format!("decoding failed: {e}")))??;
     let written = engine.append_rows(&decoded.table, &decoded.columns, decoded.batches).await.map_err(|e| rows::sql_status(&e))?;
     Ok(ProduceResponse {
         rows: written.iter().map(|w| w.rows).sum(),

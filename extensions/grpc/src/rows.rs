@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
-use streamhouse_executor::{Engine, Error, DEFAULT_SCHEMA};
+use streamhouse_executor::{Engine, Error, COPY_MAX_BUFFER_BYTES, DEFAULT_SCHEMA};
 use streamhouse_streams::StreamTable;
 use tonic::Status;
 
 use crate::proto::{ProduceRequest, Rows};
+
+/// Decoded bytes one request may expand to (an Arrow IPC stream may be compressed): the
+/// same bound as one COPY or one Flight ingest.
+pub const MAX_DECODED_BYTES: usize = COPY_MAX_BUFFER_BYTES;
 
 /// Rows ready to append: the table, the table column of each batch column, the batches.
 pub struct Decoded {
@@ -50,9 +54,18 @@ pub fn decode(engine: &Engine, request: ProduceRequest) -> Result<Decoded, Statu
             let reader = StreamReader::try_new(Cursor::new(bytes), None)
                 .map_err(|e| Status::invalid_argument(format!("not an Arrow IPC stream: {e}")))?;
             let uploaded = reader.schema();
-            let batches = reader
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Status::invalid_argument(format!("Arrow IPC stream does not decode: {e}")))?;
+            let mut batches = Vec::new();
+            let mut decoded = 0usize;
+            for batch in reader {
+                let batch = batch.map_err(|e| Status::invalid_argument(format!("Arrow IPC stream does not decode: {e}")))?;
+                decoded += batch.get_array_memory_size();
+                if decoded > MAX_DECODED_BYTES {
+                    return Err(Status::resource_exhausted(format!(
+                        "one request may expand to at most {MAX_DECODED_BYTES} bytes of rows; send several"
+                    )));
+                }
+                batches.push(batch);
+            }
             let target = table.schema();
             let mut columns = Vec::with_capacity(uploaded.fields().len());
             for field in uploaded.fields() {
@@ -67,9 +80,14 @@ pub fn decode(engine: &Engine, request: ProduceRequest) -> Result<Decoded, Statu
     }
 }
 
+/// `name` or `schema.name`, found as written or, as SQL folds unquoted names, lowercased.
 fn find_table(engine: &Engine, name: &str) -> Result<Arc<StreamTable>, Status> {
     let (schema, table) = name.split_once('.').unwrap_or((DEFAULT_SCHEMA, name));
-    engine.streams().table(schema, table).ok_or_else(|| sql_status(&Error::UndefinedTable(name.to_string())))
+    let streams = engine.streams();
+    streams
+        .table(schema, table)
+        .or_else(|| streams.table(&schema.to_lowercase(), &table.to_lowercase()))
+        .ok_or_else(|| sql_status(&Error::UndefinedTable(name.to_string())))
 }
 
 pub fn sql_status(error: &Error) -> Status {

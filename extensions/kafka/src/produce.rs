@@ -178,8 +178,12 @@ fn response(names: Vec<TopicName>, slots: Vec<Slot>) -> ProduceResponse {
 
 /// The rows of one partition's record batches, ready to append (`None`: no records),
 /// with the producer's sequence span when the producer is idempotent.
-/// [`decode`], loading from the catalog a registered schema this process has not seen yet
-/// (registered through another node) and trying once more.
+/// Distinct registered schemas one partition's records may name that are loaded from the
+/// catalog before the batch is refused.
+const MAX_SCHEMAS_LOADED_PER_PARTITION: usize = 8;
+
+/// [`decode`], loading from the catalog each registered schema this process has not seen
+/// yet (registered through another node) and decoding again.
 async fn decode_with_schemas(
     broker: &Broker,
     table: &std::sync::Arc<streamhouse_streams::StreamTable>,
@@ -187,11 +191,18 @@ async fn decode_with_schemas(
     records: Option<Bytes>,
 ) -> Result<Option<(PartitionAppend, Option<BatchSpan>)>, Refusal> {
     let lookup = |id: u32| broker.registry.cached(id);
-    match decode(table, partition, records.clone(), &lookup) {
-        Err(Refusal { missing_schema: Some(id), .. }) if broker.registry.schema(i64::from(id)).await.is_ok() => {
-            decode(table, partition, records, &lookup)
+    let mut loaded = 0;
+    loop {
+        match decode(table, partition, records.clone(), &lookup) {
+            Err(refusal @ Refusal { missing_schema: Some(_), .. }) if loaded == MAX_SCHEMAS_LOADED_PER_PARTITION => return Err(refusal),
+            Err(refusal @ Refusal { missing_schema: Some(id), .. }) => match broker.registry.schema(i64::from(id)).await {
+                Ok(_) => loaded += 1,
+                Err(streamhouse_registry::RegistryError::SchemaNotFound(_)) => return Err(refusal),
+                // The catalog failed, not the record: a retriable error.
+                Err(e) => return Err(Refusal::new(ResponseError::KafkaStorageError, format!("schema {id}: {e}"))),
+            },
+            outcome => return outcome,
         }
-        outcome => outcome,
     }
 }
 

@@ -62,7 +62,7 @@ fn json(value: Value) -> Result<Json, String> {
             Json::String(date.to_string())
         }
         Value::TimeMillis(ms) => time(i64::from(ms) * 1_000_000)?,
-        Value::TimeMicros(us) => time(us * 1_000)?,
+        Value::TimeMicros(us) => time(us.checked_mul(1_000).ok_or("time of day out of range")?)?,
         Value::TimestampMillis(v) => timestamp(split(v, 1_000).0, split(v, 1_000).1, true)?,
         Value::TimestampMicros(v) => timestamp(split(v, 1_000_000).0, split(v, 1_000_000).1, true)?,
         Value::TimestampNanos(v) => timestamp(split(v, 1_000_000_000).0, split(v, 1_000_000_000).1, true)?,

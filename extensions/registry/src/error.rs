@@ -14,8 +14,14 @@ pub enum RegistryError {
     SchemaNotFound(String),
     #[error("Subject '{0}' does not have subject-level compatibility configured")]
     SubjectConfigNotFound(String),
+    #[error("Subject '{0}' was soft deleted. Set permanent=true to delete permanently")]
+    SubjectSoftDeleted(String),
+    #[error("Subject '{0}' was not deleted first before being permanently deleted")]
+    SubjectNotSoftDeleted(String),
+    #[error("Subject '{subject}' Version {version} was soft deleted. Set permanent=true to delete permanently")]
+    VersionSoftDeleted { subject: String, version: i32 },
     #[error("Subject '{subject}' Version {version} was not deleted first before being permanently deleted")]
-    NotSoftDeleted { subject: String, version: String },
+    VersionNotSoftDeleted { subject: String, version: i32 },
     #[error("Invalid schema: {0}")]
     InvalidSchema(String),
     #[error("The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"")]
@@ -38,7 +44,10 @@ impl RegistryError {
             SubjectNotFound(_) => (StatusCode::NOT_FOUND, 40401),
             VersionNotFound(_) => (StatusCode::NOT_FOUND, 40402),
             SchemaNotFound(_) => (StatusCode::NOT_FOUND, 40403),
-            NotSoftDeleted { .. } => (StatusCode::NOT_FOUND, 40405),
+            SubjectSoftDeleted(_) => (StatusCode::NOT_FOUND, 40404),
+            SubjectNotSoftDeleted(_) => (StatusCode::NOT_FOUND, 40405),
+            VersionSoftDeleted { .. } => (StatusCode::NOT_FOUND, 40406),
+            VersionNotSoftDeleted { .. } => (StatusCode::NOT_FOUND, 40407),
             SubjectConfigNotFound(_) => (StatusCode::NOT_FOUND, 40408),
             InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42201),
             InvalidVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42202),

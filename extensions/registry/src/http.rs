@@ -70,14 +70,13 @@ fn flag(params: &HashMap<String, String>, name: &str) -> bool {
 struct SchemaRequest {
     schema: String,
     schema_type: Option<String>,
-    #[serde(default)]
-    references: Vec<Value>,
+    references: Option<Vec<Value>>,
 }
 
 impl SchemaRequest {
     fn from_body(body: &[u8]) -> Result<(SchemaType, String), RegistryError> {
         let request: SchemaRequest = serde_json::from_slice(body).map_err(|e| RegistryError::BadRequest(e.to_string()))?;
-        if !request.references.is_empty() {
+        if request.references.as_ref().is_some_and(|r| !r.is_empty()) {
             return Err(RegistryError::InvalidSchema("schema references are not supported; register a self-contained schema".into()));
         }
         Ok((SchemaType::parse(request.schema_type.as_deref())?, request.schema))

@@ -30,6 +30,10 @@ pub use schema::{framed, ParsedSchema, SchemaType};
 /// its compatibility check and its write.
 const REGISTER_ATTEMPTS: usize = 3;
 
+/// The most one Avro string, bytes, array or map in a record value may claim (its length
+/// prefix is read before the data): a few crafted bytes must not allocate gigabytes.
+const MAX_AVRO_ALLOCATION_BYTES: usize = 64 * 1024 * 1024;
+
 /// Which version of a subject a request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionSpec {
@@ -69,10 +73,17 @@ pub struct Registry {
 impl Registry {
     /// A registry over `catalog`, with every stored schema parsed into the cache.
     pub async fn open(catalog: Catalog) -> Result<Arc<Registry>, RegistryError> {
+        apache_avro::util::max_allocation_bytes(MAX_AVRO_ALLOCATION_BYTES);
         let mut schemas = HashMap::new();
         for stored in catalog.stored_schemas().await? {
-            let parsed = ParsedSchema::parse(SchemaType::parse(Some(&stored.schema_type))?, &stored.text)?;
-            schemas.insert(stored.id, Arc::new(parsed));
+            // One schema this version cannot parse must not keep the server down: it is
+            // reported, and requests for it fail alone.
+            match SchemaType::parse(Some(&stored.schema_type)).and_then(|t| ParsedSchema::parse(t, &stored.text)) {
+                Ok(parsed) => {
+                    schemas.insert(stored.id, Arc::new(parsed));
+                }
+                Err(e) => tracing::warn!(id = stored.id, error = %e, "a stored schema does not parse; it is left out"),
+            }
         }
         Ok(Arc::new(Registry { catalog, schemas: RwLock::new(schemas), registering: tokio::sync::Mutex::new(()) }))
     }
@@ -101,7 +112,7 @@ impl Registry {
         let _one_at_a_time = self.registering.lock().await;
         for attempt in 1..=REGISTER_ATTEMPTS {
             let live = self.live_versions(subject).await?;
-            if let Some(same) = live.iter().find(|v| v.schema.schema_type == schema_type && v.schema.text == parsed.text) {
+            if let Some(same) = live.iter().find(|v| v.schema.schema_type == schema_type && v.schema.canonical == parsed.canonical) {
                 return Ok(same.clone());
             }
             let level = self.level(Some(subject)).await?;
@@ -111,10 +122,11 @@ impl Registry {
                 return Err(RegistryError::Incompatible { subject: subject.to_string(), details: problems.join("; ") });
             }
             let latest = live.last().map(|v| v.version);
-            match self.catalog.register_subject_version(subject, schema_type.as_str(), &parsed.text, "[]", latest).await {
+            match self.catalog.register_subject_version(subject, schema_type.as_str(), &parsed.text, &parsed.canonical, "[]", latest).await {
                 Ok((id, version)) => {
-                    self.schemas.write().expect("schema cache lock").insert(id, parsed.clone());
-                    return Ok(VersionedSchema { subject: subject.to_string(), version, id, schema: parsed });
+                    // An existing id keeps the text it was first registered with.
+                    let schema = self.schema(id).await?;
+                    return Ok(VersionedSchema { subject: subject.to_string(), version, id, schema });
                 }
                 Err(streamhouse_catalog::Error::Conflict(_)) if attempt < REGISTER_ATTEMPTS => continue,
                 Err(e) => return Err(e.into()),
@@ -131,7 +143,7 @@ impl Registry {
             return Err(RegistryError::SubjectNotFound(subject.to_string()));
         }
         live.into_iter()
-            .find(|v| v.schema.schema_type == schema_type && v.schema.text == parsed.text)
+            .find(|v| v.schema.schema_type == schema_type && v.schema.canonical == parsed.canonical)
             .ok_or_else(|| RegistryError::SchemaNotFound(format!("for subject '{subject}'")))
     }
 
@@ -175,11 +187,14 @@ impl Registry {
     /// Deletes every version of `subject`: soft first, then permanently.
     pub async fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<i32>, RegistryError> {
         let all = self.catalog.subject_versions(Some(subject)).await?;
-        if all.is_empty() || (!permanent && all.iter().all(|v| v.deleted)) {
+        if all.is_empty() {
             return Err(RegistryError::SubjectNotFound(subject.to_string()));
         }
+        if !permanent && all.iter().all(|v| v.deleted) {
+            return Err(RegistryError::SubjectSoftDeleted(subject.to_string()));
+        }
         if permanent && all.iter().any(|v| !v.deleted) {
-            return Err(RegistryError::NotSoftDeleted { subject: subject.to_string(), version: "all".into() });
+            return Err(RegistryError::SubjectNotSoftDeleted(subject.to_string()));
         }
         Ok(self.catalog.delete_subject_versions(subject, None, permanent).await?)
     }
@@ -196,10 +211,8 @@ impl Registry {
         };
         let target = target.ok_or_else(|| RegistryError::VersionNotFound(version_text(spec)))?;
         match (target.deleted, permanent) {
-            (true, false) => return Err(RegistryError::VersionNotFound(target.version.to_string())),
-            (false, true) => {
-                return Err(RegistryError::NotSoftDeleted { subject: subject.to_string(), version: target.version.to_string() })
-            }
+            (true, false) => return Err(RegistryError::VersionSoftDeleted { subject: subject.to_string(), version: target.version }),
+            (false, true) => return Err(RegistryError::VersionNotSoftDeleted { subject: subject.to_string(), version: target.version }),
             _ => {}
         }
         self.catalog.delete_subject_versions(subject, Some(target.version), permanent).await?;
@@ -212,8 +225,13 @@ impl Registry {
         let parsed = ParsedSchema::parse(schema_type, text)?;
         let level = self.level(Some(subject)).await?;
         match spec {
+            // Nothing registered yet: anything is compatible with "latest" (as Confluent).
+            Some(VersionSpec::Latest) if self.live_versions(subject).await?.is_empty() => Ok(Vec::new()),
             Some(spec) => {
-                let old = self.version(subject, spec).await?;
+                let old = match self.version(subject, spec).await {
+                    Err(RegistryError::SubjectNotFound(_)) => return Err(RegistryError::VersionNotFound(version_text(spec))),
+                    other => other?,
+                };
                 Ok(level.problems(&parsed, &[old.schema.as_ref()]))
             }
             None => {

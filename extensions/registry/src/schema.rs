@@ -40,9 +40,11 @@ enum Form {
 /// A schema ready to compare and to decode values with.
 pub struct ParsedSchema {
     pub schema_type: SchemaType,
-    /// The schema as stored and returned: the client's JSON, compacted, so the same schema
-    /// sent with different spacing gets the same id.
+    /// The schema as the client sent it (stored and returned as is).
     pub text: String,
+    /// Compacted JSON with sorted keys: two schemas with the same canonical form are the
+    /// same schema (same id), however they were spaced or ordered.
+    pub canonical: String,
     form: Form,
 }
 
@@ -55,7 +57,8 @@ impl std::fmt::Debug for ParsedSchema {
 impl ParsedSchema {
     pub fn parse(schema_type: SchemaType, text: &str) -> Result<ParsedSchema, RegistryError> {
         let json: Value = serde_json::from_str(text).map_err(|e| RegistryError::InvalidSchema(format!("not JSON: {e}")))?;
-        let compact = json.to_string();
+        // serde_json's maps are ordered by key, so this also sorts object keys.
+        let canonical = json.to_string();
         let form = match schema_type {
             SchemaType::Avro => Form::Avro(apache_avro::Schema::parse(&json).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?),
             SchemaType::Json => {
@@ -63,7 +66,7 @@ impl ParsedSchema {
                 Form::Json(json)
             }
         };
-        Ok(ParsedSchema { schema_type, text: compact, form })
+        Ok(ParsedSchema { schema_type, text: text.to_string(), canonical, form })
     }
 
     /// Why data written with `writer` may not be readable with `self` (empty: it is).
