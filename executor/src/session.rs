@@ -38,7 +38,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(streams: Arc<Streams>) -> Result<Arc<Engine>> {
+    /// The engine over `streams`; `functions` are extra SQL functions (from extensions
+    /// such as `embed`) every session, view and materialized view can call.
+    pub fn new(streams: Arc<Streams>, functions: Vec<datafusion::logical_expr::ScalarUDF>) -> Result<Arc<Engine>> {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE_NAME, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -54,6 +56,9 @@ impl Engine {
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
         crate::functions::register(&ctx);
+        for function in functions {
+            ctx.register_udf(function);
+        }
         // json_get & co. and the `->` / `->>` operators over json text columns.
         let mut json_functions = ctx.state();
         datafusion_functions_json::register_all(&mut json_functions).map_err(Error::Query)?;

@@ -48,7 +48,16 @@ pub async fn run(config: Config) -> Result<(), String> {
         ..StreamsConfig::default()
     };
     let streams = Streams::open(catalog, store, wal_config, streams_config).await.map_err(|e| e.to_string())?;
-    let engine = Engine::new(streams.clone()).map_err(|e| e.to_string())?;
+    let embedder = match config.embedding_model_dir.clone() {
+        None => None,
+        Some(dir) => {
+            let loaded = tokio::task::spawn_blocking(move || streamhouse_nl::embed::Embedder::load(&dir).map_err(|e| format!("embedding model: {e}")));
+            let embedder = loaded.await.map_err(|e| e.to_string())??;
+            info!("embedding model loaded: embed() is available");
+            Some(std::sync::Arc::new(embedder))
+        }
+    };
+    let engine = Engine::new(streams.clone(), streamhouse_nl::functions(embedder)).map_err(|e| e.to_string())?;
 
     let pg_listener = TcpListener::bind(config.pg_addr).await.map_err(|e| format!("bind {}: {e}", config.pg_addr))?;
     let pg_addr = pg_listener.local_addr().map_err(|e| e.to_string())?;

@@ -1,0 +1,169 @@
+//! The SQL side: `embed(text) → real[]` (384 floats, unit length; NULL for NULL) and
+//! `cosine_similarity(a, b) → double precision` over two float arrays of one length.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float32Builder, Float64Array, ListBuilder};
+use arrow::datatypes::{DataType, Field, Float64Type};
+use datafusion::common::{exec_err, Result};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+use crate::embed::{Embedder, EMBEDDING_DIMENSIONS, MODEL_FILES};
+
+/// The functions to register; `embed` needs a loaded model and says so when it has none.
+pub fn functions(embedder: Option<Arc<Embedder>>) -> Vec<ScalarUDF> {
+    vec![ScalarUDF::new_from_impl(Embed::new(embedder)), ScalarUDF::new_from_impl(CosineSimilarity::new())]
+}
+
+fn vector_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true)))
+}
+
+#[derive(Debug)]
+struct Embed {
+    embedder: Option<Arc<Embedder>>,
+    signature: Signature,
+}
+
+impl Embed {
+    fn new(embedder: Option<Arc<Embedder>>) -> Self {
+        // The same text always gives the same vector, so views and indexes may rely on it.
+        Embed { embedder, signature: Signature::string(1, Volatility::Immutable) }
+    }
+}
+
+impl PartialEq for Embed {
+    fn eq(&self, other: &Self) -> bool {
+        self.embedder.is_some() == other.embedder.is_some()
+    }
+}
+impl Eq for Embed {}
+impl std::hash::Hash for Embed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "embed".hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Embed {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        "embed"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(vector_type())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(embedder) = &self.embedder else {
+            return exec_err!(
+                "embed() needs the embedding model: set embedding_model_dir (--embedding-model-dir) to a folder holding \
+                 all-MiniLM-L6-v2's {}",
+                MODEL_FILES.join(", ")
+            );
+        };
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let texts = args.args[0].to_array(args.number_rows)?;
+        let texts = arrow::compute::cast(&texts, &DataType::Utf8)?;
+        let texts = texts.as_string::<i32>();
+        let present: Vec<&str> = texts.iter().flatten().collect();
+        let vectors = embedder.embed(&present).map_err(DataFusionError::Execution)?;
+        let mut vectors = vectors.into_iter();
+        let mut out = ListBuilder::with_capacity(Float32Builder::with_capacity(present.len() * EMBEDDING_DIMENSIONS), texts.len())
+            .with_field(Arc::new(Field::new_list_field(DataType::Float32, true)));
+        for i in 0..texts.len() {
+            if texts.is_null(i) {
+                out.append_null();
+            } else {
+                let v = vectors.next().expect("one vector per text");
+                out.values().append_slice(&v);
+                out.append(true);
+            }
+        }
+        let array: ArrayRef = Arc::new(out.finish());
+        Ok(if scalar {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CosineSimilarity {
+    signature: Signature,
+}
+
+impl CosineSimilarity {
+    fn new() -> Self {
+        CosineSimilarity { signature: Signature::any(2, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for CosineSimilarity {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        "cosine_similarity"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        for t in args {
+            let numeric_list = match t {
+                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f.data_type().is_numeric(),
+                DataType::Null => true,
+                _ => false,
+            };
+            if !numeric_list {
+                return exec_err!("cosine_similarity takes two arrays of numbers, not {t}");
+            }
+        }
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let as_f64_lists = |v: &ColumnarValue| -> Result<ArrayRef> {
+            let array = v.to_array(args.number_rows)?;
+            let target = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
+            Ok(arrow::compute::cast(&array, &target)?)
+        };
+        let (a, b) = (as_f64_lists(&args.args[0])?, as_f64_lists(&args.args[1])?);
+        let (a, b) = (a.as_list::<i32>(), b.as_list::<i32>());
+        let mut out = Vec::with_capacity(a.len());
+        for i in 0..a.len() {
+            if a.is_null(i) || b.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            let (x, y) = (a.value(i), b.value(i));
+            let (x, y) = (x.as_primitive::<Float64Type>(), y.as_primitive::<Float64Type>());
+            if x.len() != y.len() {
+                return exec_err!("cosine_similarity of arrays of {} and {} elements", x.len(), y.len());
+            }
+            if x.null_count() > 0 || y.null_count() > 0 {
+                out.push(None);
+                continue;
+            }
+            let dot: f64 = x.values().iter().zip(y.values().iter()).map(|(p, q)| p * q).sum();
+            let norm = |v: &[f64]| v.iter().map(|p| p * p).sum::<f64>().sqrt();
+            let denominator = norm(x.values()) * norm(y.values());
+            out.push((denominator > 0.0).then(|| dot / denominator));
+        }
+        let array: ArrayRef = Arc::new(Float64Array::from(out));
+        Ok(if scalar {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
+    }
+}
