@@ -156,8 +156,8 @@ pub struct Flags {
 pub const ENV_PREFIX: &str = "STREAMHOUSE_";
 /// Environment variables with the prefix that are not configuration keys: read elsewhere
 /// by the server (S3 endpoint, log filter) or by this repository's scripts and tests.
-const ENV_NOT_CONFIG: [&str; 5] =
-    ["STREAMHOUSE_S3_ENDPOINT", "STREAMHOUSE_LOG", "STREAMHOUSE_BIN", "STREAMHOUSE_VENV", "STREAMHOUSE_TEST_PG_URL"];
+const ENV_NOT_CONFIG: [&str; 6] =
+    ["STREAMHOUSE_S3_ENDPOINT", "STREAMHOUSE_LOG", "STREAMHOUSE_BIN", "STREAMHOUSE_VENV", "STREAMHOUSE_TEST_PG_URL", "STREAMHOUSE_TEST_EMBEDDING_MODEL"];
 
 impl Config {
     pub fn load(flags: &Flags) -> Result<Config, String> {
