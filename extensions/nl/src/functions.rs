@@ -1,7 +1,6 @@
 //! The SQL side: `embed(text) → real[]` (384 floats, unit length; NULL for NULL) and
 //! `cosine_similarity(a, b) → double precision` over two float arrays of one length.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float32Builder, Float64Array, ListBuilder};
@@ -47,9 +46,6 @@ impl std::hash::Hash for Embed {
 }
 
 impl ScalarUDFImpl for Embed {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
     fn name(&self) -> &str {
         "embed"
     }
@@ -107,9 +103,6 @@ impl CosineSimilarity {
 }
 
 impl ScalarUDFImpl for CosineSimilarity {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
     fn name(&self) -> &str {
         "cosine_similarity"
     }
