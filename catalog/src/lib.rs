@@ -11,6 +11,7 @@
 //! [`Catalog::commit_segment`] succeeded, and that call fences stale or duplicate flushes
 //! by requiring `base_offset == committed_offset`.
 
+mod comments;
 mod connect;
 mod consumer_offsets;
 mod error;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use comments::CommentEntry;
 pub use consumer_offsets::ConsumerOffset;
 pub use error::Error;
 pub use schema_registry::{StoredSchema, SubjectVersion};

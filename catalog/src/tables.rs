@@ -158,6 +158,7 @@ impl Catalog {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
+        crate::comments::delete_relation_comments(&mut tx, schema, name).await?;
         tx.commit().await?;
         tracing::debug!(table = %format!("{schema}.{name}"), id, "table dropped");
         Ok(Some(entry))

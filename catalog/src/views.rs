@@ -45,6 +45,7 @@ impl Catalog {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        crate::comments::delete_relation_comments(&mut tx, schema, name).await?;
         tx.commit().await?;
         Ok(deleted > 0)
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, IntervalUnit, Schema, TimeUnit};
 use sqlx::Connection;
-use streamhouse_catalog::{Catalog, Error, PartitionEntry, SegmentEntry, TableOptions};
+use streamhouse_catalog::{Catalog, CommentEntry, Error, PartitionEntry, SegmentEntry, TableOptions};
 use tempfile::TempDir;
 
 const PG_URL_VAR: &str = "STREAMHOUSE_TEST_PG_URL";
@@ -138,6 +138,7 @@ on_both_backends!(
     concurrent_create_table_one_wins,
     views_create_replace_drop,
     schema_registry_store,
+    comments_set_replace_and_drop_with_relation,
 );
 
 /// Schema ids are shared across subjects, versions count up (past soft-deleted ones),
@@ -216,6 +217,33 @@ async fn views_create_replace_drop(db: &TestDb) {
     assert!(cat.drop_view("other", "w").await.unwrap());
     assert!(!cat.drop_view("other", "w").await.unwrap());
     assert!(cat.drop_schema("other", false).await.unwrap());
+}
+
+/// Comments replace each other per object, `None` removes one, and dropping the table or
+/// view removes all of its own (a new relation under the old name starts without any).
+async fn comments_set_replace_and_drop_with_relation(db: &TestDb) {
+    let cat = db.open().await;
+    let schema = arrow_schema::Schema::new(vec![arrow_schema::Field::new("a", arrow_schema::DataType::Int64, true)]);
+    cat.create_table("public", "t", &schema, &TableOptions::default(), false).await.unwrap();
+    cat.create_view("public", "v", "SELECT a FROM t", false).await.unwrap();
+    cat.set_comment("public", "t", None, Some("first")).await.unwrap();
+    cat.set_comment("public", "t", None, Some("page views")).await.unwrap();
+    cat.set_comment("public", "t", Some("a"), Some("load time in ms")).await.unwrap();
+    cat.set_comment("public", "v", None, Some("a view")).await.unwrap();
+    cat.set_comment("public", "v", None, None).await.unwrap();
+    cat.set_comment("public", "v", Some("a"), Some("")).await.unwrap();
+    let listed = |c: Vec<CommentEntry>| c.into_iter().map(|c| (c.relation, c.column, c.comment)).collect::<Vec<_>>();
+    assert_eq!(
+        listed(cat.list_comments().await.unwrap()),
+        vec![
+            ("t".to_string(), None, "page views".to_string()),
+            ("t".to_string(), Some("a".to_string()), "load time in ms".to_string()),
+        ]
+    );
+    cat.set_comment("public", "v", None, Some("kept until dropped")).await.unwrap();
+    assert!(cat.drop_view("public", "v").await.unwrap());
+    cat.drop_table("public", "t").await.unwrap();
+    assert!(cat.list_comments().await.unwrap().is_empty());
 }
 
 fn simple_schema() -> Schema {

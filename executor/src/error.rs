@@ -66,6 +66,12 @@ pub enum Error {
     Query(DataFusionError),
     #[error("{0}")]
     Storage(streamhouse_streams::Error),
+    /// `ASK` could not understand a question (names what it could not link).
+    #[error("{0}")]
+    CannotAnswer(String),
+    /// A statement ran past a time limit.
+    #[error("canceling statement due to statement timeout: {0}")]
+    TimedOut(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -105,6 +111,8 @@ impl Error {
             Error::CursorState(_) => "55000",
             Error::Query(e) => datafusion_sqlstate(e),
             Error::Storage(e) => storage_sqlstate(e),
+            Error::CannotAnswer(_) => "42704",
+            Error::TimedOut(_) => "57014",
             Error::Internal(_) => "XX000",
         }
     }

@@ -2,10 +2,12 @@
 //! StreamHouse's own (CREATE TABLE ... WITH, INSERT into the log, COPY, transactions,
 //! SET/SHOW). Front ends talk to [`Engine`] and [`Session`] only.
 
+mod ask;
 mod bytea;
 mod cast;
 mod catalog;
 pub mod copy;
+mod comments;
 mod create_as;
 mod cursor;
 mod ddl;
@@ -29,6 +31,7 @@ mod values_insert;
 mod views;
 mod windows;
 
+pub use ask::{Ask, AskCatalog, AskColumn, AskRelation, Refusal, Translation, Translator, MAX_ASK_ROWS};
 pub use catalog::{DATABASE_NAME, DEFAULT_SCHEMA};
 pub use copy::{encode_batch, encode_rows, CopyDecoder, CopyFormat, COPY_MAX_BUFFER_BYTES};
 pub use ddl::PG_TYPE_METADATA;

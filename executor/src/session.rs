@@ -3,7 +3,7 @@
 //! connection's transaction and settings. Storage is reached only through [`Streams`].
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::common::ParamValues;
 use datafusion::execution::context::SessionState;
@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::hidden::{hide_system_columns, normalize};
 use crate::cursor::Cursors;
 use crate::output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
+use crate::ask::Translator;
 use crate::statement::{Delivery, Fetch, Statement, SubscribeStatement};
 use crate::provider::SEGMENT_STORE_URL;
 use crate::transaction::{Ending, Transaction};
@@ -35,6 +36,10 @@ pub struct Engine {
     base_state: SessionState,
     parser: PostgresCompatibilityParser,
     maintainers: crate::materialized::Maintainers,
+    /// Answers `ASK`; set once by the server (`set_translator`).
+    translator: OnceLock<Arc<dyn Translator>>,
+    /// Low-cardinality column values shown to the translator.
+    ask_values: crate::ask::ValueCache,
 }
 
 impl Engine {
@@ -69,6 +74,8 @@ impl Engine {
             base_state: ctx.state(),
             parser: PostgresCompatibilityParser::new(),
             maintainers: Default::default(),
+            translator: OnceLock::new(),
+            ask_values: Default::default(),
         });
         crate::materialized::start_all(&engine);
         Ok(engine)
@@ -77,6 +84,19 @@ impl Engine {
     /// The session state every session starts from (background work plans with it).
     pub(crate) fn base_state(&self) -> SessionState {
         self.base_state.clone()
+    }
+
+    /// Gives the engine the translator `ASK` uses; only the first call has effect.
+    pub fn set_translator(&self, translator: Arc<dyn Translator>) {
+        let _ = self.translator.set(translator);
+    }
+
+    pub(crate) fn translator(&self) -> Option<Arc<dyn Translator>> {
+        self.translator.get().cloned()
+    }
+
+    pub(crate) fn ask_values(&self) -> &crate::ask::ValueCache {
+        &self.ask_values
     }
 
     pub(crate) fn maintainers(&self) -> &crate::materialized::Maintainers {
@@ -109,6 +129,8 @@ impl Engine {
             txn: Transaction::default(),
             settings: crate::settings::defaults(),
             cursors: Cursors::default(),
+            notices: Vec::new(),
+            last_translation: None,
         }
     }
 
@@ -120,6 +142,9 @@ impl Engine {
     /// Parses SQL text into statements (Postgres dialect, with pg-compat rewrites), and
     /// StreamHouse's own statements (SUBSCRIBE, FETCH with a timeout).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        if let Some(ask) = crate::ask::parse(sql) {
+            return Ok(vec![ask?]);
+        }
         if let Some(ours) = crate::subscribe::parse(sql) {
             return Ok(vec![ours?]);
         }
@@ -144,9 +169,23 @@ pub struct Session {
     txn: Transaction,
     pub(crate) settings: BTreeMap<String, String>,
     cursors: Cursors,
+    /// Notices for the client, sent before the statement's result (`take_notices`).
+    notices: Vec<String>,
+    /// The last `ASK` question and its translation (Describe, then Execute).
+    pub(crate) last_translation: Option<(String, crate::ask::Translation)>,
 }
 
 impl Session {
+    /// Queues a notice for the client.
+    pub(crate) fn notice(&mut self, message: String) {
+        self.notices.push(message);
+    }
+
+    /// The notices the last statements queued, for the front end to send.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
@@ -202,6 +241,7 @@ impl Session {
             Statement::Subscribe(subscribe) => Box::pin(self.subscribe(subscribe)).await,
             Statement::Fetch(fetch) => Box::pin(self.fetch(fetch)).await,
             Statement::ShowMaterializedViews => crate::materialized::show(self),
+            Statement::Ask(ask) => Box::pin(self.ask(ask)).await,
         }
     }
 
@@ -235,6 +275,9 @@ impl Session {
             }
             Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
                 Box::pin(crate::views::drop_views(self, names, *if_exists)).await
+            }
+            Statement::Comment { object_type, object_name, comment, if_exists } => {
+                crate::comments::comment_on(self, object_type, object_name, comment.as_deref(), *if_exists).await
             }
             Statement::CreateSchema { schema_name, if_not_exists, .. } => {
                 Box::pin(crate::ddl::create_schema(self, schema_name, *if_not_exists)).await
@@ -301,6 +344,7 @@ impl Session {
                 Output::Rows(rows) => Ok(Description { parameters: Vec::new(), columns: Some(rows.schema()) }),
                 _ => Ok(Description::default()),
             },
+            Statement::Ask(ask) => Ok(Description { parameters: Vec::new(), columns: Some(self.describe_ask(ask).await?) }),
         }
     }
 

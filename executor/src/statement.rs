@@ -1,6 +1,6 @@
 //! The statements a session executes: SQL that sqlparser parses, and StreamHouse's own
-//! statements that it does not (`SUBSCRIBE` in its three deliveries, and `FETCH` with a
-//! timeout).
+//! statements that it does not (`SUBSCRIBE` in its three deliveries, `FETCH` with a
+//! timeout, and `ASK`).
 
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ pub enum Statement {
     Fetch(Fetch),
     /// `SHOW MATERIALIZED VIEWS`.
     ShowMaterializedViews,
+    /// `ASK [SQL] 'question'`.
+    Ask(crate::ask::Ask),
 }
 
 impl From<ast::Statement> for Statement {

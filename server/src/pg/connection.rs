@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
-use futures::Sink;
+use futures::{Sink, SinkExt};
 use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, ServerParameterProvider,
     StartupHandler,
@@ -22,7 +22,7 @@ use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, PidSecretKeyGenerator,
     RandomPidSecretKeyGenerator, Type,
 };
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use streamhouse_executor::{
@@ -168,7 +168,9 @@ impl SimpleQueryHandler for Connection {
         };
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
-            match session.execute(&statement, None).await {
+            let result = session.execute(&statement, None).await;
+            send_notices(client, session.take_notices()).await?;
+            match result {
                 Ok(output) => {
                     let copy_in = matches!(output, Output::CopyIn(_));
                     let feed = matches!(output, Output::Feed { .. });
@@ -312,7 +314,9 @@ impl ExtendedQueryHandler for Connection {
             None
         };
         let mut session = self.session.lock().await;
-        match session.execute(statement, params.as_ref()).await {
+        let result = session.execute(statement, params.as_ref()).await;
+        send_notices(client, session.take_notices()).await?;
+        match result {
             Ok(output) => {
                 let feed = matches!(output, Output::Feed { .. });
                 let response = self.respond(output, &portal.result_column_format, session.time_zone()).await?;
@@ -382,4 +386,18 @@ impl CopyHandler for Connection {
             format!("COPY from stdin failed: {}", fail.message),
         )))
     }
+}
+
+/// Sends notices (`ASK`'s SQL and notes) ahead of the statement's result, as PostgreSQL
+/// sends `RAISE NOTICE` output.
+async fn send_notices<C>(client: &mut C, notices: Vec<String>) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for notice in notices {
+        let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), notice);
+        client.feed(PgWireBackendMessage::NoticeResponse(info.into())).await?;
+    }
+    Ok(())
 }

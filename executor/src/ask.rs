@@ -1,0 +1,365 @@
+//! `ASK 'question'` and `ASK SQL 'question'`: questions in English, answered with SQL.
+//!
+//! The executor owns what every translator must obey; a [`Translator`] (the offline one
+//! lives in `extensions/nl`) only turns a question and a description of the catalog
+//! into SQL text, or refuses. Here:
+//! - the catalog a translator sees ([`AskCatalog`]): relations, columns, types, comments
+//!   (`COMMENT ON`) and the stored values of low-cardinality text columns, sampled and
+//!   cached for [`VALUE_CACHE_TTL`];
+//! - the rules its SQL must pass: exactly one read-only `SELECT` (no `INTO`), row count
+//!   capped at [`MAX_ASK_ROWS`], planned by DataFusion before it runs, and run under
+//!   [`ASK_TIME_LIMIT`];
+//! - how the answer leaves: `ASK` returns the rows and sends the SQL (and the
+//!   translator's notes on how it read the question) as notices; `ASK SQL` returns the
+//!   SQL as one row.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::sql::sqlparser::ast::{self, Expr, LimitClause, SetExpr, Statement as SqlStatement, Value};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use futures::TryStreamExt;
+
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::session::Session;
+use crate::statement::Statement;
+
+/// The most rows an answer returns (a larger or missing LIMIT is lowered to this).
+pub const MAX_ASK_ROWS: u64 = 1000;
+/// How long an answer's query may run.
+pub const ASK_TIME_LIMIT: Duration = Duration::from_secs(30);
+/// Text columns with at most this many distinct values (in the sample) have their values
+/// shown to translators, so "Germany" or "EU" link to the stored spelling.
+pub const LOW_CARDINALITY_VALUES: usize = 50;
+/// How many rows of a table are read to find a column's distinct values.
+pub const VALUE_SAMPLE_ROWS: usize = 100_000;
+/// Values longer than this are never shown (they are not names of things).
+pub const MAX_VALUE_CHARS: usize = 100;
+/// How long sampled values are reused before they are read again.
+pub const VALUE_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Turns questions into SQL. Implementations must not run anything; they see only the
+/// catalog description they are given.
+pub trait Translator: Send + Sync {
+    /// One `SELECT` answering `question` over `catalog`, or a refusal saying what could
+    /// not be understood.
+    fn translate(&self, question: &str, catalog: &AskCatalog) -> std::result::Result<Translation, Refusal>;
+}
+
+/// What a translator may know about the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct AskCatalog {
+    pub relations: Vec<AskRelation>,
+    /// The schema unqualified names resolve in (the session's `search_path`).
+    pub default_schema: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AskRelation {
+    pub schema: String,
+    pub name: String,
+    pub comment: Option<String>,
+    pub columns: Vec<AskColumn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AskColumn {
+    pub name: String,
+    pub data_type: DataType,
+    pub comment: Option<String>,
+    /// The distinct stored values of a low-cardinality text column; `None` for other columns.
+    pub values: Option<Vec<String>>,
+}
+
+/// A translator's answer: the SQL, and notes on how the question was read (assumptions,
+/// ambiguities resolved, what was linked to what), sent to the user as notices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translation {
+    pub sql: String,
+    pub notes: Vec<String>,
+}
+
+/// Why a question cannot be answered, naming what could not be linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+/// `ASK [SQL] 'question'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub question: String,
+    /// `ASK SQL`: return the SQL instead of running it.
+    pub sql_only: bool,
+}
+
+/// Recognizes `ASK [SQL] 'question'` (any string literal form Postgres accepts:
+/// `'…'`, `E'…'`, `$$…$$`); `None` when the text is not an ASK statement.
+pub fn parse(sql: &str) -> Option<Result<Statement>> {
+    let trimmed = sql.trim_start();
+    if !trimmed.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("ask")) || trimmed[3..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    let tokens = match Tokenizer::new(&PostgreSqlDialect {}, trimmed).tokenize() {
+        Ok(tokens) => tokens,
+        Err(e) => return Some(Err(Error::Syntax { message: e.to_string(), position: None })),
+    };
+    let mut words = tokens.into_iter().filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon));
+    words.next(); // ASK
+    let syntax = |message: &str| Some(Err(Error::Syntax { message: message.to_string(), position: None }));
+    let (sql_only, literal) = match words.next() {
+        Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("sql") && w.quote_style.is_none() => (true, words.next()),
+        other => (false, other),
+    };
+    let question = match literal {
+        Some(Token::SingleQuotedString(s) | Token::EscapedStringLiteral(s) | Token::NationalStringLiteral(s)) => s,
+        Some(Token::DollarQuotedString(s)) => s.value,
+        _ => return syntax("ASK takes a question as a string literal: ASK [SQL] 'question'"),
+    };
+    if words.next().is_some() {
+        return syntax("ASK takes one string literal; nothing may follow it");
+    }
+    if question.trim().is_empty() {
+        return syntax("ASK needs a question");
+    }
+    Some(Ok(Statement::Ask(Ask { question, sql_only })))
+}
+
+/// Sampled values per (schema, relation, column), with when they were read.
+#[derive(Default)]
+pub(crate) struct ValueCache {
+    entries: Mutex<HashMap<(String, String, String), (Instant, Option<Vec<String>>)>>,
+}
+
+impl ValueCache {
+    fn get(&self, key: &(String, String, String)) -> Option<Option<Vec<String>>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).filter(|(at, _)| at.elapsed() < VALUE_CACHE_TTL).map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: (String, String, String), values: Option<Vec<String>>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (at, _)| at.elapsed() < VALUE_CACHE_TTL);
+        entries.insert(key, (Instant::now(), values));
+    }
+}
+
+/// The result schema of `ASK SQL`.
+pub fn sql_only_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![Field::new("sql", DataType::Utf8, false)]))
+}
+
+impl Session {
+    /// Runs `ASK`: translate, check, plan, run under the limits; or `ASK SQL`: translate.
+    pub(crate) async fn ask(&mut self, ask: &Ask) -> Result<Output> {
+        let translation = self.translate(&ask.question).await?;
+        for note in &translation.notes {
+            self.notice(note.clone());
+        }
+        if ask.sql_only {
+            let batch = RecordBatch::try_new(sql_only_schema(), vec![Arc::new(StringArray::from(vec![translation.sql]))])?;
+            return Ok(Output::Rows(Box::pin(MemoryStream::try_new(vec![batch], sql_only_schema(), None)?)));
+        }
+        self.notice(format!("SQL: {}", translation.sql));
+        let query = checked_query(self, &translation.sql)?;
+        let plan = self.logical_plan(&query).await?;
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let run = async { df.execute_stream().await?.try_collect::<Vec<_>>().await };
+        let batches = tokio::time::timeout(ASK_TIME_LIMIT, run)
+            .await
+            .map_err(|_| Error::TimedOut(format!("the answer's query ran longer than ASK's limit of {} s", ASK_TIME_LIMIT.as_secs())))??;
+        Ok(Output::Rows(Box::pin(MemoryStream::try_new(batches, schema, None)?)))
+    }
+
+    /// The columns `ASK` / `ASK SQL` will return (the extended protocol's Describe).
+    pub(crate) async fn describe_ask(&mut self, ask: &Ask) -> Result<Arc<Schema>> {
+        if ask.sql_only {
+            return Ok(sql_only_schema());
+        }
+        let translation = self.translate(&ask.question).await?;
+        let plan = self.logical_plan(&checked_query(self, &translation.sql)?).await?;
+        Ok(Arc::new(plan.schema().as_arrow().clone()))
+    }
+
+    /// Translates with the engine's translator, remembering the last answer so Describe
+    /// then Execute of one statement translate once.
+    async fn translate(&mut self, question: &str) -> Result<Translation> {
+        if let Some((asked, translation)) = &self.last_translation {
+            if asked == question {
+                return Ok(translation.clone());
+            }
+        }
+        let translator = self.engine().translator().ok_or_else(|| {
+            Error::not_supported("ASK is not available in this server", "the server was built without a question translator")
+        })?;
+        let catalog = ask_catalog(self).await?;
+        let asked = question.to_string();
+        let translation = tokio::task::spawn_blocking(move || translator.translate(&asked, &catalog))
+            .await
+            .map_err(|e| Error::Internal(format!("ASK translator failed: {e}")))?
+            .map_err(|Refusal(why)| Error::CannotAnswer(why))?;
+        self.last_translation = Some((question.to_string(), translation.clone()));
+        Ok(translation)
+    }
+}
+
+/// The translator's SQL as one read-only query with its row count capped, or an error
+/// saying which rule it broke.
+fn checked_query(session: &Session, sql: &str) -> Result<SqlStatement> {
+    let broken = |rule: &str| Error::Internal(format!("ASK's translator produced SQL that breaks a rule ({rule}): {sql}"));
+    let mut statements = session.parse(sql)?;
+    if statements.len() != 1 {
+        return Err(broken("exactly one statement"));
+    }
+    let Statement::Sql(SqlStatement::Query(mut query)) = statements.remove(0) else {
+        return Err(broken("only SELECT"));
+    };
+    if !read_only(&query.body) {
+        return Err(broken("only SELECT"));
+    }
+    cap_rows(&mut query);
+    Ok(SqlStatement::Query(query))
+}
+
+fn read_only(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_none(),
+        SetExpr::Query(query) => read_only(&query.body),
+        SetExpr::SetOperation { left, right, .. } => read_only(left) && read_only(right),
+        SetExpr::Values(_) => true,
+        _ => false,
+    }
+}
+
+/// Lowers a missing or larger LIMIT to [`MAX_ASK_ROWS`].
+fn cap_rows(query: &mut ast::Query) {
+    let cap = Expr::value(Value::Number(MAX_ASK_ROWS.to_string(), false));
+    let within = |limit: &Option<Expr>| match limit {
+        Some(Expr::Value(v)) => matches!(&v.value, Value::Number(n, _) if n.parse::<u64>().is_ok_and(|n| n <= MAX_ASK_ROWS)),
+        _ => false,
+    };
+    match &mut query.limit_clause {
+        Some(LimitClause::LimitOffset { limit, .. }) => {
+            if !within(limit) {
+                *limit = Some(cap);
+            }
+        }
+        Some(LimitClause::OffsetCommaLimit { limit, .. }) => {
+            if !within(&Some(limit.clone())) {
+                *limit = cap;
+            }
+        }
+        None => query.limit_clause = Some(LimitClause::LimitOffset { limit: Some(cap), offset: None, limit_by: Vec::new() }),
+    }
+}
+
+/// What the translator sees: every user relation (tables, views, materialized views) of
+/// every schema but the system one, with comments and low-cardinality values.
+async fn ask_catalog(session: &Session) -> Result<AskCatalog> {
+    let streams = session.streams();
+    let mut comments: HashMap<(String, String, Option<String>), String> = HashMap::new();
+    for c in streams.catalog().list_comments().await.map_err(|e| Error::Storage(e.into()))? {
+        comments.insert((c.schema, c.relation, c.column), c.comment);
+    }
+    let mut relations = Vec::new();
+    for schema in streams.schema_names() {
+        if schema == crate::system_tables::SYSTEM_SCHEMA {
+            continue;
+        }
+        let mut named: Vec<(String, Arc<Schema>)> =
+            streams.tables_in(&schema).iter().map(|t| (t.name().to_string(), t.schema())).collect();
+        for view in streams.views_in(&schema) {
+            let reference = datafusion::common::TableReference::partial(schema.as_str(), view.name.as_str());
+            // A view that no longer plans (a table it read was dropped) is left out.
+            if let Ok(df) = session.ctx.table(reference).await {
+                named.push((view.name.clone(), Arc::new(df.schema().as_arrow().clone())));
+            }
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, arrow_schema) in named {
+            let mut columns = Vec::new();
+            for field in arrow_schema.fields() {
+                let values = match field.data_type() {
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                        low_cardinality_values(session, &schema, &name, field.name()).await?
+                    }
+                    _ => None,
+                };
+                columns.push(AskColumn {
+                    name: field.name().clone(),
+                    data_type: field.data_type().clone(),
+                    comment: comments.get(&(schema.clone(), name.clone(), Some(field.name().clone()))).cloned(),
+                    values,
+                });
+            }
+            let comment = comments.get(&(schema.clone(), name.clone(), None)).cloned();
+            relations.push(AskRelation { schema: schema.clone(), name, comment, columns });
+        }
+    }
+    Ok(AskCatalog { relations, default_schema: session.default_schema() })
+}
+
+/// The distinct values of a text column when there are few of them (in a sample of the
+/// table), cached for [`VALUE_CACHE_TTL`].
+async fn low_cardinality_values(session: &Session, schema: &str, relation: &str, column: &str) -> Result<Option<Vec<String>>> {
+    let key = (schema.to_string(), relation.to_string(), column.to_string());
+    if let Some(values) = session.engine().ask_values().get(&key) {
+        return Ok(values);
+    }
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let sql = format!(
+        "SELECT DISTINCT {c} FROM (SELECT {c} FROM {s}.{r} LIMIT {VALUE_SAMPLE_ROWS}) AS sampled WHERE {c} IS NOT NULL LIMIT {}",
+        LOW_CARDINALITY_VALUES + 1,
+        c = quote(column),
+        s = quote(schema),
+        r = quote(relation),
+    );
+    let batches = session.ctx.sql(&sql).await?.collect().await?;
+    let mut values = Vec::new();
+    for batch in &batches {
+        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let strings = column.as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::Internal("cast to Utf8".into()))?;
+        values.extend((0..strings.len()).filter(|i| strings.is_valid(*i)).map(|i| strings.value(i).to_string()));
+    }
+    let values = (values.len() <= LOW_CARDINALITY_VALUES && values.iter().all(|v| v.chars().count() <= MAX_VALUE_CHARS)).then(|| {
+        values.sort();
+        values
+    });
+    session.engine().ask_values().put(key, values.clone());
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(sql: &str) -> Ask {
+        match parse(sql) {
+            Some(Ok(Statement::Ask(ask))) => ask,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ask_statements_parse_in_every_literal_form() {
+        assert_eq!(ask("ASK 'how many orders'"), Ask { question: "how many orders".into(), sql_only: false });
+        assert_eq!(ask("  ask sql 'it''s late';"), Ask { question: "it's late".into(), sql_only: true });
+        assert_eq!(ask("ASK $$average 'latency'$$").question, "average 'latency'");
+        assert_eq!(ask("ASK E'a\\tb'").question, "a\tb");
+    }
+
+    #[test]
+    fn other_statements_and_malformed_asks() {
+        assert!(parse("SELECT 1").is_none());
+        assert!(parse("asking").is_none());
+        assert!(parse("ask_table").is_none());
+        for bad in ["ASK", "ASK orders", "ASK SQL", "ASK 'a' 'b'", "ASK ''", "ASK SQL 'q' LIMIT 3"] {
+            assert!(matches!(parse(bad), Some(Err(Error::Syntax { .. }))), "{bad}");
+        }
+    }
+}

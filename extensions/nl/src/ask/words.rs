@@ -1,0 +1,281 @@
+//! Words of a question: tokens (words, numbers, dates, quoted text), a light stemmer so
+//! "orders" meets `order_id`, and the fixed vocabulary of analytics questions (aggregates,
+//! grouping, comparisons, time) that is not about any particular catalog.
+
+/// One token of a question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    /// Lower-cased text.
+    pub text: String,
+    /// As typed (values like "US" are matched case-sensitively when short).
+    pub raw: String,
+    /// `text` singularized.
+    pub stem: String,
+    pub number: Option<f64>,
+    /// `YYYY-MM-DD`.
+    pub date: Option<(i32, u32, u32)>,
+    /// Text the user put in quotes: a value, never vocabulary.
+    pub quoted: bool,
+}
+
+impl Token {
+    fn word(raw: &str) -> Token {
+        let text = raw.to_lowercase();
+        let number = text.replace(',', "").parse::<f64>().ok().filter(|n| n.is_finite());
+        Token { stem: stem(&text), text, raw: raw.to_string(), number, date: None, quoted: false }
+    }
+
+    pub fn is(&self, word: &str) -> bool {
+        self.text == word
+    }
+
+    pub fn is_any(&self, words: &[&str]) -> bool {
+        words.contains(&self.text.as_str())
+    }
+}
+
+/// Splits a question into tokens. Quoted text ('…' or "…") stays one token; dates
+/// `YYYY-MM-DD` and numbers (`1,000`, `2.5`, `$40`, `40€`) are recognized.
+pub fn tokenize(question: &str) -> Vec<Token> {
+    let chars: Vec<char> = question.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' || c == '“' || c == '‘' {
+            let close = match c {
+                '“' => '”',
+                '‘' => '’',
+                other => other,
+            };
+            // An apostrophe inside a word ("what's") is not a quote.
+            let inside_word = i > 0 && chars[i - 1].is_alphanumeric();
+            if let Some(end) = (i + 1..chars.len()).find(|&j| chars[j] == close).filter(|_| !inside_word) {
+                let raw: String = chars[i + 1..end].iter().collect();
+                if !raw.trim().is_empty() {
+                    let mut token = Token::word(raw.trim());
+                    token.quoted = true;
+                    tokens.push(token);
+                }
+                i = end + 1;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' || (c == '/' && i + 1 < chars.len() && chars[i + 1].is_alphanumeric()) {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || chars[i] == '_'
+                    || chars[i] == '/'
+                    || ((chars[i] == '.' || chars[i] == ',' || chars[i] == '-')
+                        && i + 1 < chars.len()
+                        && chars[i + 1].is_ascii_digit()
+                        && chars[start].is_ascii_digit()))
+            {
+                i += 1;
+            }
+            let raw: String = chars[start..i].iter().collect();
+            let mut token = Token::word(&raw);
+            token.date = parse_date(&raw);
+            if token.date.is_some() {
+                token.number = None;
+            }
+            tokens.push(token);
+            continue;
+        }
+        if matches!(c, '<' | '>' | '=') {
+            let start = i;
+            while i < chars.len() && matches!(chars[i], '<' | '>' | '=') {
+                i += 1;
+            }
+            tokens.push(Token::word(&chars[start..i].iter().collect::<String>()));
+            continue;
+        }
+        i += 1;
+    }
+    tokens
+}
+
+fn parse_date(raw: &str) -> Option<(i32, u32, u32)> {
+    let mut parts = raw.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 {
+        return None;
+    }
+    let (y, m, d) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
+}
+
+/// A singular form: "categories" → "category", "devices" → "device", "status" stays.
+pub fn stem(word: &str) -> String {
+    let w = word;
+    if w.len() > 4 && w.ends_with("ies") {
+        return format!("{}y", &w[..w.len() - 3]);
+    }
+    if w.len() > 4 && (w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes")) {
+        return w[..w.len() - 2].to_string();
+    }
+    if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") && !w.ends_with("ms") {
+        return w[..w.len() - 1].to_string();
+    }
+    w.to_string()
+}
+
+/// Name parts of an identifier: `latency_ms` → ["latency", "ms"], `pageViews` → ["page", "view"].
+pub fn identifier_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            previous_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && previous_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words.iter().map(|w| stem(w)).collect()
+}
+
+/// Unit suffixes of column names, dropped to find what a column measures
+/// (`latency_ms` is "latency", `created_at` is "created").
+pub const UNIT_SUFFIXES: &[&str] = &["ms", "s", "sec", "secs", "second", "pct", "percent", "usd", "eur", "at", "c", "kb", "mb", "bytes", "byte", "count", "cnt", "num", "amt"];
+
+/// Words that carry no meaning of their own in an analytics question.
+pub const FILLER: &[&str] = &[
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "with", "within", "and", "or", "is", "are", "was", "were", "be",
+    "been", "being", "do", "does", "did", "done", "has", "have", "had", "what", "what's", "whats", "which", "who", "whose", "where",
+    "when", "how", "me", "us", "we", "our", "i", "my", "you", "your", "it", "its", "they", "their", "them", "there", "that",
+    "this", "these", "those", "show", "list", "give", "get", "find", "tell", "display", "see", "return", "fetch", "compute",
+    "calculate", "report", "please", "can", "could", "would", "should", "will", "want", "need", "like", "know", "all", "any",
+    "some", "every", "overall", "altogether", "data", "record", "row", "entry", "entrie", "value", "figure", "number", "amount",
+    "so", "far", "ever", "currently", "now", "right", "just", "only", "also", "as", "by", "per", "each", "across", "over", "than",
+    "about", "here", "s", "t", "let", "let's", "lets", "broken", "down", "grouped", "group", "split", "breakdown", "up", "out",
+    "did", "happen", "happened", "occur", "occurred", "recorded", "logged", "made", "placed", "seen", "received", "got", "came",
+    "come", "visit", "visited", "hit", "taken", "take", "measure", "measured", "reported", "stored", "registered", "created",
+    "processed", "generated", "sent", "went", "go", "currently", "total", "whole", "entire", "time", "times", "period", "much",
+    "many", "stat", "stats", "statistic", "statistics", "metric", "metrics", "result", "results", "info", "information", "detail",
+    "details", "summary", "summarize", "summarise", "breakdowns", "happening", "going", "been", "then", "if", "but", "into",
+    "since", "until", "before", "after", "during", "between", "last", "past", "previous", "recent", "recently", "latest", "newest",
+    "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
+    "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
+];
+
+/// Aggregate a word asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    Count,
+    CountDistinct,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Aggregate::Count | Aggregate::CountDistinct => "count",
+            Aggregate::Sum => "sum",
+            Aggregate::Avg => "avg",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+        }
+    }
+}
+
+/// The aggregate a single word names, if any.
+pub fn aggregate_word(word: &str) -> Option<Aggregate> {
+    Some(match word {
+        "average" | "avg" | "mean" | "typical" => Aggregate::Avg,
+        "total" | "sum" | "summed" | "combined" | "cumulative" => Aggregate::Sum,
+        "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
+        | "worst" => Aggregate::Max,
+        "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" => Aggregate::Min,
+        "count" | "counts" => Aggregate::Count,
+        _ => return None,
+    })
+}
+
+/// Direction a superlative ranks by: `true` for descending ("most", "slowest", "highest").
+pub fn superlative(word: &str) -> Option<bool> {
+    match word {
+        "most" | "highest" | "largest" | "biggest" | "greatest" | "top" | "max" | "maximum" | "slowest" | "longest" | "hottest"
+        | "warmest" | "heaviest" | "busiest" | "worst" | "expensive" | "more" | "best" | "popular" | "active" | "frequent"
+        | "common" => Some(true),
+        "least" | "lowest" | "smallest" | "fewest" | "min" | "minimum" | "fastest" | "shortest" | "coldest" | "coolest" | "cheapest"
+        | "bottom" | "quietest" | "less" | "rarest" => Some(false),
+        _ => None,
+    }
+}
+
+/// Calendar units of time ranges and buckets, as DataFusion's `date_trunc` and intervals
+/// name them.
+pub fn time_unit(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "second" | "seconds" | "sec" | "secs" => "second",
+        "minute" | "minutes" | "min" | "mins" => "minute",
+        "hour" | "hours" | "hr" | "hrs" | "hourly" => "hour",
+        "day" | "days" | "daily" | "date" | "dates" => "day",
+        "week" | "weeks" | "weekly" => "week",
+        "month" | "months" | "monthly" => "month",
+        "quarter" | "quarters" | "quarterly" => "quarter",
+        "year" | "years" | "yearly" | "annual" | "annually" => "year",
+        _ => return None,
+    })
+}
+
+pub fn month(word: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+    MONTHS.iter().position(|m| *m == word || (word.len() == 3 && m.starts_with(word) && word != "may")).map(|i| i as u32 + 1)
+}
+
+pub fn small_number(word: &str) -> Option<f64> {
+    const NUMBERS: [&str; 13] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"];
+    NUMBERS.iter().position(|n| *n == word).map(|i| i as f64).or(match word {
+        "fifteen" => Some(15.0),
+        "twenty" => Some(20.0),
+        "thirty" => Some(30.0),
+        "fifty" => Some(50.0),
+        "hundred" => Some(100.0),
+        "a" | "an" => Some(1.0),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_keep_quotes_dates_and_numbers() {
+        let t = tokenize("What's the avg latency_ms in 'United States' since 2025-06-01 over $1,000.50?");
+        let texts: Vec<_> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["what", "s", "the", "avg", "latency_ms", "in", "united states", "since", "2025-06-01", "over", "1,000.50"]);
+        assert!(t[6].quoted);
+        assert_eq!(t[8].date, Some((2025, 6, 1)));
+        assert_eq!(t[10].number, Some(1000.5));
+        assert_eq!(tokenize("top 5 /checkout pages")[2].text, "/checkout");
+    }
+
+    #[test]
+    fn stems_and_identifier_words() {
+        assert_eq!(stem("categories"), "category");
+        assert_eq!(stem("devices"), "device");
+        assert_eq!(stem("status"), "status");
+        assert_eq!(stem("addresses"), "address");
+        assert_eq!(identifier_words("page_views"), ["page", "view"]);
+        assert_eq!(identifier_words("latencyMs"), ["latency", "ms"]);
+    }
+}
