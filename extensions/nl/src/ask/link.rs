@@ -74,14 +74,20 @@ pub struct Lexicon {
     phrases: HashMap<Vec<String>, Vec<Candidate>>,
     /// Values that must match case-sensitively: (relation, column, value).
     short_values: Vec<(usize, usize, String)>,
+    /// Long words of column names, which a shorter question word may begin ("humid").
+    name_words: Vec<(String, Target)>,
 }
 
 impl Lexicon {
     pub fn new(catalog: &AskCatalog) -> Lexicon {
-        let mut lexicon = Lexicon { phrases: HashMap::new(), short_values: Vec::new() };
+        let mut lexicon = Lexicon { phrases: HashMap::new(), short_values: Vec::new(), name_words: Vec::new() };
         for (r, relation) in catalog.relations.iter().enumerate() {
             let name = identifier_words(&relation.name);
             lexicon.add(name.clone(), Target::Relation(r), Evidence::Name);
+            // The head noun alone: `page_views` are also "views".
+            if name.len() > 1 {
+                lexicon.add(name[name.len() - 1..].to_vec(), Target::Relation(r), Evidence::Comment);
+            }
             lexicon.add(vec![relation.name.to_lowercase()], Target::Relation(r), Evidence::Name);
             if let Some(comment) = &relation.comment {
                 lexicon.add_comment(comment, Target::Relation(r));
@@ -89,6 +95,18 @@ impl Lexicon {
             for (c, column) in relation.columns.iter().enumerate() {
                 let words = identifier_words(&column.name);
                 lexicon.add(words.clone(), Target::Column(r, c), Evidence::Name);
+                // `events.event_type` is also the events' "type".
+                if words.len() > 1 && stem(&words[0]) == *name.last().unwrap_or(&String::new()) {
+                    let rest = words[1..].to_vec();
+                    if rest.iter().any(|w| w != "id" && !UNIT_SUFFIXES.contains(&w.as_str())) {
+                        lexicon.add(rest, Target::Column(r, c), Evidence::Name);
+                    }
+                }
+                for word in &words {
+                    if word.len() >= 6 {
+                        lexicon.name_words.push((word.clone(), Target::Column(r, c)));
+                    }
+                }
                 lexicon.add(vec![column.name.to_lowercase()], Target::Column(r, c), Evidence::Name);
                 let mut core = words.clone();
                 while core.len() > 1 && core.last().is_some_and(|w| UNIT_SUFFIXES.contains(&w.as_str()) || w == "id") {
@@ -183,6 +201,9 @@ impl Lexicon {
                     let words: Vec<String> = tokenize(&tokens[i].text).iter().map(|t| t.stem.clone()).collect();
                     candidates.extend(self.phrases.get(&words).cloned().unwrap_or_default());
                 }
+                if len == 1 && candidates.is_empty() {
+                    candidates = self.word_forms(&tokens[i]);
+                }
                 if len == 1 {
                     for (r, c, value) in &self.short_values {
                         let token = &tokens[i];
@@ -204,7 +225,34 @@ impl Lexicon {
                 None => i += 1,
             }
         }
-        links
+        attach_columns_to_relations(tokens, used, links)
+    }
+
+    /// Other forms of one word: a verb's noun ("ordered" → orders, "purchased" → the
+    /// value 'purchase'), or the start of a long column word ("humid" → humidity).
+    fn word_forms(&self, token: &Token) -> Vec<Candidate> {
+        let mut found = Vec::new();
+        if token.quoted {
+            return found;
+        }
+        let word = &token.text;
+        if word.len() > 4 && word.ends_with("ed") {
+            for base in [&word[..word.len() - 2], &word[..word.len() - 1]] {
+                for c in self.phrases.get(&vec![stem(base)]).into_iter().flatten() {
+                    if matches!(c.target, Target::Relation(_) | Target::Value(..)) && c.evidence >= Evidence::Value {
+                        found.push(Candidate { target: c.target.clone(), evidence: Evidence::Comment });
+                    }
+                }
+            }
+        }
+        if found.is_empty() && word.len() >= 5 && !FILLER.contains(&word.as_str()) {
+            for (name_word, target) in &self.name_words {
+                if name_word.starts_with(word.as_str()) && name_word.len() > word.len() {
+                    found.push(Candidate { target: target.clone(), evidence: Evidence::Comment });
+                }
+            }
+        }
+        found
     }
 }
 
@@ -218,4 +266,38 @@ pub fn is_temporal(data_type: &DataType) -> bool {
 
 pub fn is_text(data_type: &DataType) -> bool {
     matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// "customer country", "names of the customers", "country's customers": a column next
+/// to a relation that has it is that relation's column, and the two are one link.
+fn attach_columns_to_relations(tokens: &[Token], used: &[bool], links: Vec<Link>) -> Vec<Link> {
+    let joiner = |i: usize| used[i] || tokens[i].is_any(&["of", "the", "s", "all", "for"]);
+    let only_joiners = |from: usize, to: usize| (from..to).all(joiner);
+    let relation_of = |link: &Link| -> Option<usize> {
+        let relations: Vec<usize> = link.candidates.iter().filter_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }).collect();
+        (relations.len() == 1).then(|| relations[0])
+    };
+    let columns_in = |link: &Link, r: usize| -> Vec<Candidate> {
+        link.candidates.iter().filter(|c| matches!(c.target, Target::Column(cr, _) if cr == r)).cloned().collect()
+    };
+    let mut out: Vec<Link> = Vec::new();
+    let mut i = 0;
+    while i < links.len() {
+        if i + 1 < links.len() && only_joiners(links[i].end, links[i + 1].start) {
+            let (a, b) = (&links[i], &links[i + 1]);
+            // relation then column ("customer country"), column then relation ("names of customers").
+            let merged = relation_of(a)
+                .map(|r| columns_in(b, r))
+                .filter(|c| !c.is_empty() && !b.candidates.iter().any(|x| matches!(x.target, Target::Relation(_))))
+                .or_else(|| relation_of(b).map(|r| columns_in(a, r)).filter(|c| !c.is_empty() && !a.candidates.iter().any(|x| matches!(x.target, Target::Relation(_)))));
+            if let Some(candidates) = merged {
+                out.push(Link { start: a.start, end: b.end, candidates });
+                i += 2;
+                continue;
+            }
+        }
+        out.push(links[i].clone());
+        i += 1;
+    }
+    out
 }

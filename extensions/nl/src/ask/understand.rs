@@ -13,9 +13,9 @@ use std::collections::{BTreeSet, VecDeque};
 use chrono::{Datelike, Duration, NaiveDate};
 use streamhouse_executor::{AskCatalog, Refusal};
 
-use super::link::{is_numeric, is_temporal, is_text, Candidate, Evidence, Lexicon, Link, Target};
+use super::link::{is_numeric, is_temporal, Candidate, Evidence, Lexicon, Link, Target};
 use super::plan::{ColumnRef, Comparison, Filter, GroupKey, Having, Join, Measure, OrderKey, QueryPlan};
-use super::words::{aggregate_word, month, small_number, superlative, time_unit, tokenize, Aggregate, Token, FILLER};
+use super::words::{aggregate_word, month, small_number, superlative, time_unit, tokenize, Aggregate, Token, FILLER, UNITS};
 
 /// A question read into a plan, with notes on the choices made.
 #[derive(Debug)]
@@ -87,11 +87,18 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon) -> Re
         }
     }
     let roles = reader.roles(&links, compares);
+    if links.is_empty() {
+        return Err(Refusal("ASK could not link the question to any table or column".into()));
+    }
+    let plan = reader.build(&links, &roles, time);
     let unknown: Vec<String> = (0..reader.tokens.len())
         .filter(|&i| !reader.used[i])
-        .map(|i| &reader.tokens[i])
-        .filter(|t| !FILLER.contains(&t.text.as_str()) && !FILLER.contains(&t.stem.as_str()) && !t.text.ends_with("ed") || t.quoted)
-        .map(|t| t.raw.clone())
+        .filter(|&i| {
+            let t = &reader.tokens[i];
+            let unit = i > 0 && reader.tokens[i - 1].number.is_some() && UNITS.contains(&t.text.as_str());
+            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit)
+        })
+        .map(|i| reader.tokens[i].raw.clone())
         .collect();
     if !unknown.is_empty() {
         return Err(Refusal(format!(
@@ -99,11 +106,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon) -> Re
             unknown.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ")
         )));
     }
-    if links.is_empty() {
-        return Err(Refusal("ASK could not link the question to any table or column".into()));
-    }
-    let plan = reader.build(&links, &roles, time)?;
-    Ok(Reading { plan, notes: reader.notes })
+    Ok(Reading { plan: plan?, notes: reader.notes })
 }
 
 impl Reader<'_> {
@@ -141,6 +144,9 @@ impl Reader<'_> {
                 digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))
             })
         };
+        if let (Some(q), Some(y)) = (t.text.strip_prefix('q').and_then(|q| q.parse::<u32>().ok()).filter(|q| (1..=4).contains(q)), year(i + 1)) {
+            return NaiveDate::from_ymd_opt(y, 3 * (q - 1) + 1, 1).map(|date| (date, 2, DateSpan::Quarter));
+        }
         if let Some(m) = month(&t.text) {
             // March 3, 2025 | March 3rd 2025 | March 2025
             if let (Some(d), Some(y)) = (day(i + 1), year(i + 2)) {
@@ -461,307 +467,426 @@ impl Reader<'_> {
     }
 
     fn build(&mut self, links: &[Link], roles: &[(usize, Role)], time: Time) -> Result<QueryPlan, Refusal> {
-        // Relations the question names outright give context for choosing columns.
-        let mut named: Vec<usize> = Vec::new();
-        for link in links {
-            let relations: Vec<usize> = link.candidates.iter().filter_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }).collect();
-            let has_name_column = link.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence == Evidence::Name);
-            if relations.len() == 1 && (!has_name_column || self.tokens[link.start].text != self.tokens[link.start].stem) {
-                named.push(relations[0]);
-            }
-        }
-        // Relations of links that can only mean one relation.
-        let mut context: Vec<usize> = named.clone();
-        for link in links {
-            let relations: BTreeSet<usize> = link.candidates.iter().map(|c| target_relation(&c.target)).collect();
-            if relations.len() == 1 {
-                let r = *relations.iter().next().expect("one");
-                if !context.contains(&r) {
-                    context.push(r);
-                }
-            }
-        }
-
-        let mut plan = QueryPlan::default();
-        let mut measures: Vec<Measure> = Vec::new();
-        let mut groups: Vec<ColumnRef> = Vec::new();
-        let mut value_filters: Vec<(ColumnRef, String, bool)> = Vec::new();
-        let mut bare_columns: Vec<ColumnRef> = Vec::new();
-        let mut bare_relations: Vec<usize> = Vec::new();
-        let mut numeric_filters: Vec<Filter> = Vec::new();
-        let mut having: Vec<Having> = Vec::new();
-        let mut order_column: Option<(ColumnRef, bool)> = None;
-
-        let mut pending_aggregate: Option<Aggregate> = None;
-        let mut pending_distinct = false;
-        let mut grouping = false;
-        let mut sorting = false;
-        let mut negate = false;
-        let mut which = false;
-        let mut rank: Option<bool> = time.rank.filter(|_| !time.by_time);
-        let mut ranked_group: Option<ColumnRef> = None;
-        let mut pending_compare: Option<(Comparison, f64, Option<f64>)> = None;
-        let mut last_numeric: Option<ColumnRef> = None;
+        let (named, mut context) = self.context(links);
+        let wants_time = time.recent.is_some() || time.period.is_some() || !time.buckets.is_empty() || time.by_time;
+        let mut d = Draft::default();
+        self.number_values(links, &context, &mut d);
+        let mut s = Walk { rank: time.rank.filter(|_| !time.by_time), ..Walk::default() };
+        let top_n = time.rank.is_some() && !time.by_time;
 
         for (n, (at, role)) in roles.iter().enumerate() {
+            let previous = n.checked_sub(1).map(|p| &roles[p]);
+            let last_measure = s.last_measure.take();
             match role {
                 Role::Aggregate(a) => {
-                    // In a ranking ("which X has the highest Y"), a superlative ranks.
-                    if (which || time.rank.is_some()) && superlative(&self.tokens[*at].text).is_some() && pending_aggregate.is_none() {
-                        rank = superlative(&self.tokens[*at].text);
+                    let ranking = s.which || top_n || d.ranked_group.is_some();
+                    if ranking && superlative(&self.tokens[*at].text).is_some() && s.pending.is_empty() {
+                        s.rank = superlative(&self.tokens[*at].text);
+                    } else if matches!(previous, Some((p, Role::Aggregate(_)))
+                        if self.tokens[p + 1..*at].iter().all(|t| t.is_any(&["and", "or", ","])))
+                    {
+                        s.pending.push(*a);
                     } else {
-                        pending_aggregate = Some(*a);
+                        s.pending = vec![*a];
                     }
                 }
-                Role::CountOf => pending_aggregate = Some(Aggregate::Count),
-                Role::Distinct => pending_distinct = true,
+                Role::CountOf => s.pending = vec![Aggregate::Count],
+                Role::Distinct => s.distinct = true,
                 Role::GroupBy => {
                     // "top 5 countries by revenue": after a ranked group, "by" names the measure.
-                    if (ranked_group.is_some() || which) && measures.is_empty() {
-                        sorting = true;
+                    if d.ranked_group.is_some() && d.measures.is_empty() {
+                        s.sorting = true;
                     } else {
-                        grouping = true;
+                        s.grouping = true;
                     }
                 }
-                Role::SortBy => sorting = true,
-                Role::Which => which = true,
-                Role::Rank(d) => rank = Some(*d),
-                Role::Not => negate = true,
-                Role::Direction(d) => {
-                    if let Some((c, _)) = order_column {
-                        order_column = Some((c, *d));
-                    }
-                    rank = Some(*d);
-                }
+                Role::SortBy => s.sorting = true,
+                Role::Which => s.which = true,
+                Role::Rank(direction) => s.rank = Some(*direction),
+                Role::Not => s.negate = true,
+                Role::Direction(direction) => s.direction = Some(*direction),
                 Role::Compare(comparison, value, high) => {
-                    // Attach to the numeric column just before ("latency over 500"), or
-                    // wait for the next link ("over 100 euros", "more than 5 orders").
-                    let previous_link = n > 0 && matches!(roles[n - 1].1, Role::Link(_));
-                    match (last_numeric, previous_link) {
-                        (Some(c), true) => numeric_filters.push(number_filter(c, *comparison, *value, *high)),
-                        _ => pending_compare = Some((*comparison, *value, *high)),
+                    let after_link = matches!(previous, Some((_, Role::Link(_))));
+                    if let Some(m) = last_measure {
+                        // "average battery is under 15": a condition on the measure.
+                        d.measure_compares.push((m, *comparison, *value, *high));
+                    } else if let (Some(c), true) = (s.last_numeric, after_link) {
+                        d.filters.push(number_filter(c, *comparison, *value, *high));
+                    } else {
+                        s.compare = Some((*comparison, *value, *high));
                     }
                 }
                 Role::Link(l) => {
                     let link = &links[*l];
-                    let wants_column = grouping || sorting || pending_aggregate.is_some_and(|a| a != Aggregate::Count) || pending_distinct || which && groups.is_empty() && ranked_group.is_none();
-                    // Values first: a stored value the user typed is a filter.
-                    let value = link.candidates.iter().filter(|c| matches!(c.target, Target::Value(..))).collect::<Vec<_>>();
-                    let strongest_is_value = link.best_evidence() == Evidence::Value
-                        || (!value.is_empty() && !link.candidates.iter().any(|c| c.evidence == Evidence::Name && matches!(c.target, Target::Column(..) | Target::Relation(_))));
-                    if !value.is_empty() && (strongest_is_value && !(wants_column && !pending_distinct && grouping)) {
-                        let chosen = self.choose(&value, &context, "value");
-                        if let Target::Value(r, c, v) = chosen.target {
-                            value_filters.push((ColumnRef { relation: r, column: c }, v, negate));
-                            negate = false;
-                            if !context.contains(&r) {
-                                context.push(r);
-                            }
-                        }
-                        continue;
-                    }
-                    let columns: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).collect();
-                    let relations: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).collect();
-                    let relation_word = !relations.is_empty()
-                        && (columns.is_empty()
-                            || (!wants_column && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()));
-                    if let Some((comparison, value, high)) = pending_compare.take() {
-                        if relation_word || pending_aggregate == Some(Aggregate::Count) {
-                            // "more than 5 orders": a count over each group.
-                            having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
-                            if let Some(Candidate { target: Target::Relation(r), .. }) = relations.first() {
-                                bare_relations.push(*r);
-                            }
-                            continue;
-                        }
-                        let numeric: Vec<&Candidate> = columns.iter().copied().filter(|c| self.candidate_is(c, is_numeric)).collect();
-                        if !numeric.is_empty() {
-                            let c = as_column(&self.choose(&numeric, &context, "number").target);
-                            numeric_filters.push(number_filter(c, comparison, value, high));
-                            continue;
-                        }
-                        pending_compare = Some((comparison, value, high));
-                    }
-                    if relation_word {
-                        let r = match self.choose(&relations, &context, "relation").target {
-                            Target::Relation(r) => r,
-                            _ => unreachable!("relations only"),
-                        };
-                        if pending_aggregate == Some(Aggregate::Count) && !pending_distinct {
-                            measures.push(Measure { aggregate: Aggregate::Count, column: None });
-                            pending_aggregate = None;
-                        } else if grouping || (which && ranked_group.is_none() && groups.is_empty()) {
-                            // "per customer": the key of that relation.
-                            if let Some(key) = self.key_column(r, &context) {
-                                groups.push(key);
-                            }
-                            if which {
-                                ranked_group = groups.last().copied();
-                            }
-                            grouping = false;
-                        } else if sorting || (rank.is_some() && ranked_group.is_some() && measures.is_empty()) {
-                            // "top 5 pages by views", "which country has the most orders"
-                            measures.push(Measure { aggregate: Aggregate::Count, column: None });
-                            sorting = false;
-                        }
-                        bare_relations.push(r);
-                        continue;
-                    }
-                    if columns.is_empty() {
-                        continue;
-                    }
-                    let choice = self.choose(&columns, &context, "column");
-                    let c = as_column(&choice.target);
-                    if !context.contains(&c.relation) {
-                        context.push(c.relation);
-                    }
-                    let numeric = is_numeric(&self.column(c).data_type);
-                    if numeric {
-                        last_numeric = Some(c);
-                    }
-                    if pending_distinct || pending_aggregate.is_some() {
-                        let aggregate = if pending_distinct { Aggregate::CountDistinct } else { pending_aggregate.expect("set") };
-                        let aggregate = match aggregate {
-                            // Counting an id counts the distinct things it names.
-                            Aggregate::Count if self.column(c).name.ends_with("_id") || self.column(c).name == "id" => Aggregate::CountDistinct,
-                            Aggregate::Count => Aggregate::Count,
-                            a if !numeric && a != Aggregate::CountDistinct && !matches!(a, Aggregate::Min | Aggregate::Max) => Aggregate::CountDistinct,
-                            a => a,
-                        };
-                        measures.push(Measure { aggregate, column: Some(c) });
-                        pending_aggregate = None;
-                        pending_distinct = false;
-                        if sorting {
-                            sorting = false;
-                        }
-                        continue;
-                    }
-                    if grouping {
-                        groups.push(c);
-                        // "by country and device": the group continues over "and".
-                        let continues = roles.get(n + 1).is_some_and(|(next_at, r)| matches!(r, Role::Link(_)) && self.tokens[at + (link.end - link.start)..*next_at].iter().all(|t| t.is_any(&["and", ","])));
-                        grouping = continues;
-                        continue;
-                    }
-                    if which && ranked_group.is_none() && groups.is_empty() && !numeric {
-                        groups.push(c);
-                        ranked_group = Some(c);
-                        continue;
-                    }
-                    if time.rank.is_some() && !time.by_time && ranked_group.is_none() && groups.is_empty() && measures.is_empty() && !numeric && roles[..n].iter().all(|(_, r)| !matches!(r, Role::Link(_))) {
-                        // "top 5 countries …"
-                        groups.push(c);
-                        ranked_group = Some(c);
-                        continue;
-                    }
-                    if sorting || (rank.is_some() && numeric && measures.is_empty()) {
-                        order_column = Some((c, rank.unwrap_or(false)));
-                        sorting = false;
-                        continue;
-                    }
-                    if is_temporal(&self.column(c).data_type) || self.column(c).data_type == arrow::datatypes::DataType::Boolean && !negate {
-                        if self.column(c).data_type == arrow::datatypes::DataType::Boolean {
-                            numeric_filters.push(Filter::Boolean { column: c, value: true });
-                            continue;
-                        }
-                    }
-                    if self.column(c).data_type == arrow::datatypes::DataType::Boolean && negate {
-                        numeric_filters.push(Filter::Boolean { column: c, value: false });
-                        negate = false;
-                        continue;
-                    }
-                    bare_columns.push(c);
+                    self.place_link(link, n, roles, &mut s, &mut d, &mut context, top_n, wants_time)?;
                 }
             }
         }
-        if pending_compare.is_some() {
-            // "orders over 100": the relation's one measure column.
-            let (comparison, value, high) = pending_compare.take().expect("checked");
-            let base_guess = context.first().copied();
-            match base_guess.and_then(|r| self.main_measure(r)) {
-                Some(c) => {
-                    self.notes.push(format!("read the number {value} as a limit on {}", self.column_name(c)));
-                    numeric_filters.push(number_filter(c, comparison, value, high));
+        self.finish(d, s, named, context, time)
+    }
+
+    /// Gives one link its role in the question.
+    #[allow(clippy::too_many_arguments)]
+    fn place_link(
+        &mut self,
+        link: &Link,
+        n: usize,
+        roles: &[(usize, Role)],
+        s: &mut Walk,
+        d: &mut Draft,
+        context: &mut Vec<usize>,
+        top_n: bool,
+        wants_time: bool,
+    ) -> Result<(), Refusal> {
+        let first_link = roles[..n].iter().all(|(_, r)| !matches!(r, Role::Link(_)));
+        let values: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Value(..))).collect();
+        let columns: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).collect();
+        let relations: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).collect();
+        let name_evidence = link.candidates.iter().any(|c| c.evidence == Evidence::Name && !matches!(c.target, Target::Value(..)));
+
+        if let Some((comparison, value, high)) = s.compare {
+            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name));
+            if counts || s.pending == [Aggregate::Count] {
+                // "more than 5 orders": a count over each group.
+                s.compare = None;
+                d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
+                if let Some(c) = relations.first() {
+                    let r = self.choose(&relations, context, wants_time, "relation").target;
+                    d.counted = Some(target_relation(&r));
+                    let _ = c;
                 }
-                None => return Err(Refusal(format!("ASK could not tell which column the number {value} limits"))),
+                return Ok(());
             }
-        }
-        if pending_aggregate == Some(Aggregate::Count) {
-            measures.push(Measure { aggregate: Aggregate::Count, column: None });
-        } else if let Some(a) = pending_aggregate {
-            // "total revenue" already consumed; "the highest" alone: the main measure.
-            let base_guess = context.first().copied();
-            if let Some(c) = base_guess.and_then(|r| self.main_measure(r)) {
-                measures.push(Measure { aggregate: a, column: Some(c) });
+            let numeric: Vec<&Candidate> = columns.iter().copied().filter(|c| self.candidate_is(c, is_numeric)).collect();
+            if !numeric.is_empty() {
+                s.compare = None;
+                let c = as_column(&self.choose(&numeric, context, wants_time, "number").target);
+                add_context(context, c.relation);
+                d.filters.push(number_filter(c, comparison, value, high));
+                return Ok(());
             }
         }
 
-        // Bare numeric columns in an aggregate question are measures ("temperature per site").
-        let aggregate_question = !measures.is_empty() || !groups.is_empty() || !time.buckets.is_empty() || !having.is_empty();
-        for c in bare_columns.clone() {
-            let numeric = is_numeric(&self.column(c).data_type);
-            if aggregate_question && numeric && !self.column(c).name.ends_with("_id") && measures.is_empty() {
-                let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
-                self.notes.push(format!("took the {} of {}", if aggregate == Aggregate::Sum { "total" } else { "average" }, self.column_name(c)));
-                measures.push(Measure { aggregate, column: Some(c) });
-                bare_columns.retain(|b| *b != c);
-            } else if !having.is_empty() && groups.is_empty() && !numeric {
-                // "countries with more than 50 page views"
-                groups.push(c);
-                bare_columns.retain(|b| *b != c);
+        if !values.is_empty() && (link.best_evidence() == Evidence::Value || !name_evidence) {
+            let chosen = self.choose(&values, context, wants_time, "value");
+            if let Target::Value(r, c, v) = chosen.target {
+                d.values.push((ColumnRef { relation: r, column: c }, v, s.negate));
+                s.negate = false;
+                s.grouping = false;
+                add_context(context, r);
+            }
+            return Ok(());
+        }
+
+        let wants_column = s.grouping
+            || s.sorting
+            || s.distinct
+            || s.pending.iter().any(|a| *a != Aggregate::Count)
+            || (s.which && d.groups.is_empty())
+            || (top_n && first_link && d.groups.is_empty());
+        let relation_word = !relations.is_empty()
+            && (columns.is_empty() || (!wants_column && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()));
+        if relation_word {
+            let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
+            add_context(context, r);
+            if s.pending == [Aggregate::Count] && !s.distinct {
+                d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                d.counted = Some(r);
+                s.pending.clear();
+            } else if s.distinct {
+                d.distinct_relations.push(r);
+                s.distinct = false;
+                s.pending.clear();
+            } else if s.grouping || (s.which && d.groups.is_empty() && d.group_relations.is_empty()) {
+                d.group_relations.push(r);
+                s.grouping = false;
+            } else if s.sorting || (s.rank.is_some() && d.ranked_group.is_some() && d.measures.is_empty()) {
+                // "top 5 pages by views", "which country has the most orders"
+                d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                d.counted = Some(r);
+                s.sorting = false;
+            } else {
+                d.bare_relations.push(r);
+            }
+            return Ok(());
+        }
+        if columns.is_empty() {
+            return Ok(());
+        }
+        let c = as_column(&self.choose(&columns, context, wants_time, "column").target);
+        add_context(context, c.relation);
+        let column = self.column(c);
+        let numeric = is_numeric(&column.data_type);
+        let is_key = is_key_name(&column.name);
+        if numeric {
+            s.last_numeric = Some(c);
+        }
+        if s.distinct || !s.pending.is_empty() {
+            let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+            if measuring && (is_key || !numeric) && !s.distinct {
+                // "average order value": the order's measure, not its id; a measure
+                // named next ("average order amount") takes the aggregate instead.
+                let next_is_measure = matches!(roles.get(n + 1), Some((_, Role::Link(_))));
+                if next_is_measure {
+                    return Ok(());
+                }
+                if let Some(m) = self.main_measure(c.relation) {
+                    for a in std::mem::take(&mut s.pending) {
+                        d.measures.push(Measure { aggregate: a, column: Some(m) });
+                    }
+                    s.last_measure = Some(d.measures.len() - 1);
+                    return Ok(());
+                }
+            }
+            let aggregates: Vec<Aggregate> = if s.distinct { vec![Aggregate::CountDistinct] } else { std::mem::take(&mut s.pending) };
+            for aggregate in aggregates {
+                let aggregate = match aggregate {
+                    // Counting an id counts the distinct things it names.
+                    Aggregate::Count if is_key => Aggregate::CountDistinct,
+                    Aggregate::Count => Aggregate::Count,
+                    Aggregate::Sum | Aggregate::Avg if !numeric => Aggregate::CountDistinct,
+                    a => a,
+                };
+                let column = if aggregate == Aggregate::Count { None } else { Some(c) };
+                d.measures.push(Measure { aggregate, column });
+            }
+            s.pending.clear();
+            s.distinct = false;
+            s.sorting = false;
+            s.last_measure = Some(d.measures.len() - 1);
+            return Ok(());
+        }
+        if s.grouping {
+            d.groups.push(c);
+            // "by country and device": the group continues over "and".
+            let continues = roles.get(n + 1).is_some_and(|(next_at, r)| {
+                matches!(r, Role::Link(_)) && self.tokens[link.end..*next_at].iter().all(|t| t.is_any(&["and", ","]))
+            });
+            s.grouping = continues;
+            return Ok(());
+        }
+        if (s.which || (top_n && first_link)) && d.ranked_group.is_none() && d.groups.is_empty() && (!numeric || is_key) {
+            d.groups.push(c);
+            d.ranked_group = Some(c);
+            return Ok(());
+        }
+        if s.sorting || (s.rank.is_some() && numeric && d.measures.is_empty()) {
+            d.order_column = Some((c, s.rank.unwrap_or(false)));
+            s.sorting = false;
+            return Ok(());
+        }
+        if column.data_type == arrow::datatypes::DataType::Boolean {
+            d.filters.push(Filter::Boolean { column: c, value: !s.negate });
+            s.negate = false;
+            return Ok(());
+        }
+        d.bare_columns.push(c);
+        Ok(())
+    }
+
+    /// Relations the question names outright, and the relations every link that can
+    /// mean only one relation points at: the context for choosing among candidates.
+    fn context(&self, links: &[Link]) -> (Vec<usize>, Vec<usize>) {
+        let mut named: Vec<usize> = Vec::new();
+        for link in links {
+            let relations: Vec<usize> = link.candidates.iter().filter_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }).collect();
+            let has_name_column = link.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence == Evidence::Name);
+            let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
+            if relations.len() == 1 && (!has_name_column || plural) && !named.contains(&relations[0]) {
+                named.push(relations[0]);
             }
         }
-        if let Some(g) = ranked_group {
-            if measures.is_empty() {
-                if let Some((c, _)) = order_column.take() {
-                    let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
-                    self.notes.push(format!("ranked by the {} of {}", if aggregate == Aggregate::Sum { "total" } else { "average" }, self.column_name(c)));
-                    measures.push(Measure { aggregate, column: Some(c) });
+        let mut context: Vec<usize> = named.clone();
+        for link in links {
+            let relations: BTreeSet<usize> = link.candidates.iter().map(|c| target_relation(&c.target)).collect();
+            if relations.len() == 1 {
+                add_context(&mut context, *relations.iter().next().expect("one"));
+            }
+        }
+        (named, context)
+    }
+
+    /// Numbers left after ranges, limits and comparisons are values of integer columns:
+    /// "customer 42", "status 500", "404 errors" (404 is in the column's comment).
+    fn number_values(&mut self, links: &[Link], context: &[usize], d: &mut Draft) {
+        for i in 0..self.tokens.len() {
+            if self.used[i] || self.tokens[i].number.is_none() || self.tokens[i].quoted {
+                continue;
+            }
+            let value = self.tokens[i].number.expect("checked");
+            if value.fract() != 0.0 {
+                continue;
+            }
+            let integer = |c: &&Candidate| matches!(c.target, Target::Column(r, col) if self.catalog.relations[r].columns[col].data_type.is_integer());
+            let before = links.iter().find(|l| l.end == i || (l.end + 1 == i && self.tokens[l.end].is_any(&["#", "number", "no", "id"])));
+            let mut candidates: Vec<&Candidate> = before.map(|l| l.candidates.iter().filter(integer).collect()).unwrap_or_default();
+            if candidates.is_empty() {
+                let text = self.tokens[i].text.clone();
+                candidates = links.iter().flat_map(|l| l.candidates.iter()).filter(integer).filter(|c| self.comment_mentions(&c.target, &text)).collect();
+                if candidates.is_empty() {
+                    continue;
+                }
+            }
+            let candidates: Vec<Candidate> = candidates.into_iter().cloned().collect();
+            let refs: Vec<&Candidate> = candidates.iter().collect();
+            let c = as_column(&self.choose(&refs, context, false, "column").target);
+            d.filters.push(Filter::Number { column: c, comparison: Comparison::Equal, value });
+            d.claimed_columns.push(c);
+            self.used[i] = true;
+        }
+    }
+
+    fn comment_mentions(&self, target: &Target, word: &str) -> bool {
+        match target {
+            Target::Column(r, c) => self.catalog.relations[*r].columns[*c].comment.as_ref().is_some_and(|comment| tokenize(comment).iter().any(|t| t.text == word)),
+            _ => false,
+        }
+    }
+
+    fn finish(&mut self, mut d: Draft, s: Walk, named: Vec<usize>, mut context: Vec<usize>, time: Time) -> Result<QueryPlan, Refusal> {
+        let mut plan = QueryPlan::default();
+        // Leftover aggregates: "how many …" with nothing counted is a row count;
+        // "… on average" ranks by the average.
+        let mut pending = s.pending.clone();
+        if pending == [Aggregate::Count] {
+            d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+            pending.clear();
+        }
+        // Columns claimed by a number ("customer 42") are not also asked for.
+        d.bare_columns.retain(|c| !d.claimed_columns.contains(c));
+
+        let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split"]));
+        let mut groups_from_bare = |d: &mut Draft, reader: &Self| {
+            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| !is_numeric(&reader.column(*c).data_type) || is_key_name(&reader.column(*c).name)).collect();
+            for c in text {
+                if !is_temporal(&reader.column(c).data_type) {
+                    d.groups.push(c);
+                    d.bare_columns.retain(|b| *b != c);
+                }
+            }
+        };
+        if breakdown || !d.having.is_empty() || !d.measure_compares.is_empty() && d.groups.is_empty() {
+            groups_from_bare(&mut d, self);
+        }
+        for (m, comparison, value, high) in std::mem::take(&mut d.measure_compares) {
+            let measure = d.measures[m];
+            if d.groups.is_empty() && d.group_relations.is_empty() {
+                // No groups: a condition on each row's value.
+                if let Some(c) = measure.column {
+                    d.filters.push(number_filter(c, comparison, value, high));
+                }
+            } else {
+                d.having.push(Having { measure, comparison, value });
+            }
+        }
+
+        // Bare numeric columns in an aggregate question are its measures.
+        let aggregate_question = !d.measures.is_empty() || !d.groups.is_empty() || !d.group_relations.is_empty() || !time.buckets.is_empty() || !d.having.is_empty();
+        if aggregate_question && d.measures.is_empty() {
+            if let Some(c) = d.bare_columns.iter().copied().find(|c| is_numeric(&self.column(*c).data_type) && !is_key_name(&self.column(*c).name)) {
+                let aggregate = pending.first().copied().unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
+                if pending.is_empty() {
+                    self.notes.push(format!("took the {} of {}", aggregate_words(aggregate), self.column_name(c)));
+                }
+                d.measures.push(Measure { aggregate, column: Some(c) });
+                d.bare_columns.retain(|b| *b != c);
+                pending.clear();
+            }
+        }
+        if d.ranked_group.is_some() || (d.group_relations.len() == 1 && s.which) {
+            if d.measures.is_empty() {
+                if let Some((c, _)) = d.order_column.take() {
+                    let aggregate = pending.first().copied().unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
+                    if pending.is_empty() {
+                        self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
+                    }
+                    d.measures.push(Measure { aggregate, column: Some(c) });
                 } else {
-                    measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                    d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 }
             }
-            let _ = g;
-            plan.order.push((OrderKey::Measure(0), rank.unwrap_or(true)));
+            plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).unwrap_or(true)));
             plan.limit = Some(time.limit.unwrap_or(1));
+        } else if let (Some(a), false) = (pending.first(), aggregate_question) {
+            // "the highest" with no column: the measure of the relation asked about.
+            if let Some(c) = context.first().and_then(|r| self.main_measure(*r)) {
+                d.measures.push(Measure { aggregate: *a, column: Some(c) });
+            }
         }
 
-        // The base relation: the measure's, else the one named, else the group's.
-        let base = measures
-            .iter()
-            .find_map(|m| m.column.map(|c| c.relation))
-            .or_else(|| (!measures.is_empty()).then(|| bare_relations.first().copied().or(named.first().copied())).flatten())
+        // The base relation: what is counted or measured, else what is named.
+        let base = d
+            .counted
+            .filter(|_| !d.having.is_empty())
+            .or_else(|| d.measures.iter().find_map(|m| m.column.map(|c| c.relation)))
+            .or(d.counted)
             .or_else(|| named.first().copied())
-            .or_else(|| bare_relations.first().copied())
-            .or_else(|| groups.first().map(|c| c.relation))
-            .or_else(|| bare_columns.first().map(|c| c.relation))
-            .or_else(|| value_filters.first().map(|(c, _, _)| c.relation))
+            .or_else(|| d.bare_relations.first().copied())
+            .or_else(|| d.distinct_relations.first().copied())
+            .or_else(|| d.groups.first().map(|c| c.relation))
+            .or_else(|| d.bare_columns.first().map(|c| c.relation))
+            .or_else(|| d.values.first().map(|(c, _, _)| c.relation))
             .or_else(|| context.first().copied())
             .ok_or_else(|| Refusal("ASK could not tell which table the question is about".into()))?;
         plan.base = base;
+        add_context(&mut context, base);
+
+        // Counting things that have no time, in a time range: the things that appear in
+        // rows that do ("how many devices sent data in the last hour").
+        let counts_base = d.measures.iter().any(|m| m.column.is_none()) || d.distinct_relations.contains(&base);
+        if (time.recent.is_some() || time.period.is_some()) && counts_base && !self.has_time(base) {
+            if let Some((t, key)) = self.timed_relation_with_key(base, &context) {
+                self.notes.push(format!("counted the distinct {} in {}", self.column(key).name, self.catalog.relations[t].name));
+                d.measures.retain(|m| m.column.is_some());
+                d.distinct_relations.retain(|r| *r != base);
+                d.measures.insert(0, Measure { aggregate: Aggregate::CountDistinct, column: Some(key) });
+                plan.base = t;
+                add_context(&mut context, t);
+            }
+        }
+        let base = plan.base;
+        for r in std::mem::take(&mut d.distinct_relations) {
+            if let Some(key) = self.key_column(r, &with_first(&context, base)) {
+                d.measures.push(Measure { aggregate: Aggregate::CountDistinct, column: Some(key) });
+            }
+        }
+        for r in std::mem::take(&mut d.group_relations) {
+            if let Some(key) = self.key_column(r, &with_first(&context, base)) {
+                d.groups.push(key);
+                if s.which && d.ranked_group.is_none() {
+                    d.ranked_group = Some(key);
+                }
+            }
+        }
+        if !d.groups.is_empty() && d.measures.is_empty() {
+            d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+        }
+        // HAVING measures are shown too.
+        for h in &d.having {
+            if !d.measures.contains(&h.measure) {
+                d.measures.push(h.measure);
+            }
+        }
 
         // Values of one column together are alternatives: IN (…).
         let mut values: Vec<(ColumnRef, Vec<String>, bool)> = Vec::new();
-        for (c, v, negated) in value_filters {
-            let c = self.same_column_in(c, base, &context);
+        for (c, v, negated) in std::mem::take(&mut d.values) {
+            let c = self.same_column_in(c, base);
             match values.iter_mut().find(|(col, _, n)| *col == c && *n == negated) {
-                Some((_, vs, _)) => {
-                    if !vs.contains(&v) {
-                        vs.push(v)
-                    }
-                }
+                Some((_, vs, _)) if !vs.contains(&v) => vs.push(v),
+                Some(_) => {}
                 None => values.push((c, vec![v], negated)),
             }
         }
         for (column, values, negated) in values {
             plan.filters.push(Filter::Values { column, values, negated });
         }
-        plan.filters.extend(numeric_filters);
+        plan.filters.append(&mut d.filters);
 
-        // Time: a range, and buckets as group keys.
+        let mut order_column = d.order_column;
         if time.recent.is_some() || time.period.is_some() || !time.buckets.is_empty() || time.by_time {
-            let ts = self.time_column(base, &bare_columns, &context)?;
-            bare_columns.retain(|c| *c != ts);
+            let ts = self.time_column(base, &d.bare_columns, &context)?;
+            d.bare_columns.retain(|c| *c != ts);
             if let Some((amount, unit)) = time.recent {
                 plan.filters.push(Filter::Recent { column: ts, amount, unit });
             }
@@ -776,46 +901,61 @@ impl Reader<'_> {
                 order_column = Some((ts, time.rank.unwrap_or(true)));
             }
         }
-        let buckets = plan.group_by.len();
-        plan.group_by.extend(groups.iter().map(|c| GroupKey::Column(*c)));
-        plan.measures = measures;
-        plan.having = having;
+        plan.group_by.extend(d.groups.iter().map(|c| GroupKey::Column(*c)));
+        plan.measures = d.measures;
+        plan.having = d.having;
         if !plan.is_aggregate() {
             // A row query: the columns asked for, newest or ranked as asked.
-            let wanted: Vec<ColumnRef> = bare_columns.iter().copied().filter(|c| Some(*c) != order_column.map(|(o, _)| o)).collect();
-            plan.columns = wanted;
-            if plan.columns.iter().any(|c| c.relation != base) && plan.columns.iter().all(|c| c.relation != base) {
+            plan.columns = d.bare_columns.iter().copied().filter(|c| Some(*c) != order_column.map(|(o, _)| o)).collect();
+            if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;
             }
             if order_column.is_none() {
-                if let (Some(d), Some(c)) = (rank, self.main_measure(plan.base)) {
-                    order_column = Some((c, d));
+                if let (Some(direction), Some(c)) = (s.rank, self.main_measure(plan.base)) {
+                    order_column = Some((c, direction));
                 }
             }
-            if let Some((c, d)) = order_column {
-                plan.order.push((OrderKey::Column(c), d));
+            if let Some((c, direction)) = order_column {
+                plan.order.push((OrderKey::Column(c), s.direction.unwrap_or(direction)));
             }
             plan.limit = time.limit;
         } else if plan.order.is_empty() {
-            if let Some((c, d)) = order_column {
+            if let Some((c, direction)) = order_column {
                 if let Some(i) = plan.measures.iter().position(|m| m.column == Some(c)) {
-                    plan.order.push((OrderKey::Measure(i), d));
+                    plan.order.push((OrderKey::Measure(i), direction));
                 }
             }
-            if time.rank.is_some() && !plan.measures.is_empty() && plan.order.is_empty() {
-                plan.order.push((OrderKey::Measure(0), time.rank.unwrap_or(true)));
+            if top_n_or_rank(&time, &s) && !plan.measures.is_empty() && plan.order.is_empty() && !plan.group_by.is_empty() {
+                plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).or(time.rank).unwrap_or(true)));
             }
             if plan.order.is_empty() {
                 // Deterministic output: by the groups, buckets first.
                 for i in 0..plan.group_by.len() {
                     plan.order.push((OrderKey::Group(i), false));
                 }
-                let _ = buckets;
             }
             plan.limit = plan.limit.or(time.limit);
         }
         self.join(&mut plan)?;
         Ok(plan)
+    }
+
+    fn has_time(&self, r: usize) -> bool {
+        self.catalog.relations[r].columns.iter().any(|c| is_temporal(&c.data_type))
+    }
+
+    /// A relation with a time column holding `r`'s key: (relation, its key column).
+    fn timed_relation_with_key(&self, r: usize, context: &[usize]) -> Option<(usize, ColumnRef)> {
+        let order: Vec<usize> = context.iter().copied().chain(0..self.catalog.relations.len()).collect();
+        for t in order {
+            if t == r || !self.has_time(t) {
+                continue;
+            }
+            if let Some(key) = self.key_column(r, &[t]).filter(|k| k.relation == t) {
+                return Some((t, key));
+            }
+        }
+        None
     }
 
     fn candidate_is(&self, c: &Candidate, test: fn(&arrow::datatypes::DataType) -> bool) -> bool {
@@ -827,11 +967,14 @@ impl Reader<'_> {
 
     /// Picks among candidates: in a relation the question is about, then by evidence;
     /// notes a choice between equals.
-    fn choose(&mut self, candidates: &[&Candidate], context: &[usize], what: &str) -> Candidate {
+    fn choose(&mut self, candidates: &[&Candidate], context: &[usize], wants_time: bool, what: &str) -> Candidate {
         let rank = |c: &Candidate| {
             let r = target_relation(&c.target);
-            let in_context = context.iter().position(|x| *x == r).map(|p| usize::MAX - p).unwrap_or(0);
-            (c.evidence, in_context)
+            let in_context = context.contains(&r);
+            let joinable = context.iter().any(|x| self.key_pair(*x, r).is_some());
+            let timed = wants_time && self.has_time(r);
+            let position = context.iter().position(|x| *x == r).map(|p| usize::MAX - p).unwrap_or(0);
+            (in_context, joinable, timed, c.evidence, position)
         };
         let mut sorted: Vec<&Candidate> = candidates.to_vec();
         sorted.sort_by_key(|c| std::cmp::Reverse(rank(c)));
@@ -865,7 +1008,7 @@ impl Reader<'_> {
     }
 
     /// The same-named column in `base`, when the value linked to another relation's copy.
-    fn same_column_in(&self, c: ColumnRef, base: usize, _context: &[usize]) -> ColumnRef {
+    fn same_column_in(&self, c: ColumnRef, base: usize) -> ColumnRef {
         if c.relation == base {
             return c;
         }
@@ -1035,6 +1178,7 @@ impl Reader<'_> {
 enum DateSpan {
     Day,
     Month,
+    Quarter,
     Year,
 }
 
@@ -1043,9 +1187,10 @@ impl DateSpan {
     fn end(self, date: NaiveDate) -> NaiveDate {
         match self {
             DateSpan::Day => date + Duration::days(1),
-            DateSpan::Month => {
-                let (y, m) = if date.month() == 12 { (date.year() + 1, 1) } else { (date.year(), date.month() + 1) };
-                NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(date)
+            DateSpan::Month | DateSpan::Quarter => {
+                let months = if matches!(self, DateSpan::Month) { 1 } else { 3 };
+                let index = date.year() * 12 + date.month() as i32 - 1 + months;
+                NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1).unwrap_or(date)
             }
             DateSpan::Year => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1).unwrap_or(date),
         }
@@ -1072,7 +1217,71 @@ fn number_filter(column: ColumnRef, comparison: Comparison, value: f64, high: Op
     }
 }
 
-#[allow(dead_code)]
-fn is_text_column(c: &streamhouse_executor::AskColumn) -> bool {
-    is_text(&c.data_type)
+/// A column naming a thing rather than measuring one.
+fn is_key_name(name: &str) -> bool {
+    name == "id" || name.ends_with("_id")
+}
+
+fn add_context(context: &mut Vec<usize>, r: usize) {
+    if !context.contains(&r) {
+        context.push(r);
+    }
+}
+
+fn with_first(context: &[usize], first: usize) -> Vec<usize> {
+    std::iter::once(first).chain(context.iter().copied().filter(|r| *r != first)).collect()
+}
+
+fn aggregate_words(a: Aggregate) -> &'static str {
+    match a {
+        Aggregate::Sum => "total",
+        Aggregate::Avg => "average",
+        Aggregate::Min => "minimum",
+        Aggregate::Max => "maximum",
+        Aggregate::Count | Aggregate::CountDistinct => "count",
+    }
+}
+
+fn top_n_or_rank(time: &Time, walk: &Walk) -> bool {
+    (time.rank.is_some() && !time.by_time) || walk.rank.is_some()
+}
+
+/// What the question's words have asked for so far.
+#[derive(Debug, Default)]
+struct Draft {
+    measures: Vec<Measure>,
+    groups: Vec<ColumnRef>,
+    /// "per customer": grouped by the key of a relation (resolved once the base is known).
+    group_relations: Vec<usize>,
+    /// "distinct customers": counted by the key of a relation.
+    distinct_relations: Vec<usize>,
+    values: Vec<(ColumnRef, String, bool)>,
+    filters: Vec<Filter>,
+    having: Vec<Having>,
+    /// Conditions on a measure: HAVING when grouped, else on the rows.
+    measure_compares: Vec<(usize, Comparison, f64, Option<f64>)>,
+    bare_columns: Vec<ColumnRef>,
+    bare_relations: Vec<usize>,
+    /// Columns a number was read as a value of.
+    claimed_columns: Vec<ColumnRef>,
+    order_column: Option<(ColumnRef, bool)>,
+    ranked_group: Option<ColumnRef>,
+    /// The relation whose rows `count(*)` counts.
+    counted: Option<usize>,
+}
+
+/// State while walking the question's roles left to right.
+#[derive(Debug, Default)]
+struct Walk {
+    pending: Vec<Aggregate>,
+    distinct: bool,
+    grouping: bool,
+    sorting: bool,
+    negate: bool,
+    which: bool,
+    rank: Option<bool>,
+    direction: Option<bool>,
+    compare: Option<(Comparison, f64, Option<f64>)>,
+    last_numeric: Option<ColumnRef>,
+    last_measure: Option<usize>,
 }

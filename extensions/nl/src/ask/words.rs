@@ -117,7 +117,7 @@ pub fn stem(word: &str) -> String {
     if w.len() > 4 && (w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes")) {
         return w[..w.len() - 2].to_string();
     }
-    if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") && !w.ends_with("ms") {
+    if w.len() >= 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") && !w.ends_with("ms") {
         return w[..w.len() - 1].to_string();
     }
     w.to_string()
@@ -170,6 +170,20 @@ pub const FILLER: &[&str] = &[
     "since", "until", "before", "after", "during", "between", "last", "past", "previous", "recent", "recently", "latest", "newest",
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
+    // Verbs of analytics questions that say nothing about which data.
+    "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
+    "used", "uses", "produce", "produced", "produces", "generate", "generates", "spend", "spends", "cause", "caused", "causes",
+    "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
+    "load", "loads", "loaded", "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
+    "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",
+    "coming", "sending", "reporting", "recording", "being", "get", "far", "overall", "per", "whose", "who", "whom", "had",
+];
+
+/// Units typed after numbers ("1000 ms", "90%", "100 euros"); they qualify the number.
+pub const UNITS: &[&str] = &[
+    "ms", "millisecond", "milliseconds", "s", "sec", "secs", "second", "seconds", "minute", "minutes", "%", "percent", "pct",
+    "degree", "degrees", "c", "celsius", "f", "euro", "euros", "eur", "€", "dollar", "dollars", "usd", "$", "kb", "mb", "gb",
+    "byte", "bytes", "unit", "units", "point", "points", "times",
 ];
 
 /// Aggregate a word asks for.
