@@ -290,8 +290,12 @@ impl Streams {
         match self.catalog.create_table(schema, name, user_schema, options, if_not_exists).await? {
             None => Ok(false),
             Some(entry) => {
-                let table = Arc::new(load_table(&self.catalog, entry).await?);
-                self.write_tables().insert(table);
+                // A new table's partitions are empty: built here rather than read back,
+                // since a pooled SQLite connection may still see the catalog from
+                // before the create (a table loaded without partitions panicked on
+                // its first write).
+                let partitions = (0..entry.options.partitions).map(|p| Partition::new(p, PartitionState::default())).collect();
+                self.write_tables().insert(Arc::new(StreamTable::new(entry, partitions)));
                 Ok(true)
             }
         }

@@ -64,9 +64,17 @@ const CONCEPTS: &[(&[&str], &[&str])] = &[
     ),
     (&["slow", "fast", "speed", "latency", "delay", "duration", "response"], &["latency", "duration", "load", "elapsed", "response"]),
     (&["hot", "warm", "cold", "temp", "heat"], &["temperature", "temp"]),
-    (&["charge", "power"], &["battery"]),
-    (&["kind", "type", "category"], &["kind", "type", "category"]),
-    (&["where", "location", "place"], &["site", "location", "city", "place"]),
+    (&["charge"], &["battery"]),
+];
+
+/// Adjectives of countries, for "German customers" when `country = 'Germany'` is stored.
+const DEMONYMS: &[(&str, &str)] = &[
+    ("german", "germany"), ("french", "france"), ("japanese", "japan"), ("brazilian", "brazil"), ("indian", "india"),
+    ("american", "united states"), ("british", "united kingdom"), ("english", "united kingdom"), ("spanish", "spain"),
+    ("italian", "italy"), ("chinese", "china"), ("canadian", "canada"), ("dutch", "netherlands"), ("mexican", "mexico"),
+    ("australian", "australia"), ("swiss", "switzerland"), ("austrian", "austria"), ("swedish", "sweden"), ("polish", "poland"),
+    ("korean", "south korea"), ("irish", "ireland"), ("portuguese", "portugal"), ("belgian", "belgium"), ("danish", "denmark"),
+    ("norwegian", "norway"), ("finnish", "finland"), ("turkish", "turkey"), ("argentinian", "argentina"), ("nigerian", "nigeria"),
 ];
 
 /// Every phrase that names something in the catalog.
@@ -236,6 +244,14 @@ impl Lexicon {
             return found;
         }
         let word = &token.text;
+        if let Some((_, country)) = DEMONYMS.iter().find(|(adjective, _)| adjective == word) {
+            let phrase: Vec<String> = country.split(' ').map(stem).collect();
+            for c in self.phrases.get(&phrase).into_iter().flatten() {
+                if matches!(c.target, Target::Value(..)) {
+                    found.push(c.clone());
+                }
+            }
+        }
         if word.len() > 4 && word.ends_with("ed") {
             for base in [&word[..word.len() - 2], &word[..word.len() - 1]] {
                 for c in self.phrases.get(&vec![stem(base)]).into_iter().flatten() {

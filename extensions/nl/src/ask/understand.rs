@@ -510,6 +510,11 @@ impl Reader<'_> {
                     if let Some(m) = last_measure {
                         // "average battery is under 15": a condition on the measure.
                         d.measure_compares.push((m, *comparison, *value, *high));
+                    } else if let (Some(c), true, Some(_)) = (s.last_numeric, after_link, d.plural_subject) {
+                        let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
+                        d.bare_columns.retain(|b| *b != c);
+                        d.measures.push(Measure { aggregate, column: Some(c) });
+                        d.measure_compares.push((d.measures.len() - 1, *comparison, *value, *high));
                     } else if let (Some(c), true) = (s.last_numeric, after_link) {
                         d.filters.push(number_filter(c, *comparison, *value, *high));
                     } else {
@@ -584,12 +589,17 @@ impl Reader<'_> {
             || s.pending.iter().any(|a| *a != Aggregate::Count)
             || (s.which && d.groups.is_empty())
             || (top_n && first_link && d.groups.is_empty());
+        let in_context = |c: &&Candidate| context.contains(&target_relation(&c.target));
         let relation_word = !relations.is_empty()
-            && (columns.is_empty() || (!wants_column && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()));
+            && (columns.is_empty()
+                || (!wants_column
+                    && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()
+                    && (relations.iter().any(in_context) || !columns.iter().any(in_context))));
+        let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS));
         if relation_word {
             let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
             add_context(context, r);
-            if s.pending == [Aggregate::Count] && !s.distinct {
+            if (s.pending == [Aggregate::Count] || (count_noun && s.pending.is_empty())) && !s.distinct {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
@@ -613,6 +623,8 @@ impl Reader<'_> {
         if columns.is_empty() {
             return Ok(());
         }
+        let grouping_now = s.grouping || ((s.which || (top_n && first_link) || matches!(roles.get(n.wrapping_sub(1)), Some((_, Role::Rank(_))))) && d.groups.is_empty());
+        let columns = if grouping_now { self.prefer_text(columns) } else { columns };
         let c = as_column(&self.choose(&columns, context, wants_time, "column").target);
         add_context(context, c.relation);
         let column = self.column(c);
@@ -665,7 +677,8 @@ impl Reader<'_> {
             s.grouping = continues;
             return Ok(());
         }
-        if (s.which || (top_n && first_link)) && d.ranked_group.is_none() && d.groups.is_empty() && (!numeric || is_key) {
+        let after_superlative = matches!(roles.get(n.wrapping_sub(1)), Some((_, Role::Rank(_))));
+        if (s.which || (top_n && first_link) || after_superlative) && d.ranked_group.is_none() && d.groups.is_empty() && (!numeric || is_key) {
             d.groups.push(c);
             d.ranked_group = Some(c);
             return Ok(());
@@ -680,8 +693,23 @@ impl Reader<'_> {
             s.negate = false;
             return Ok(());
         }
+        if !numeric && self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem {
+            // "regions with revenue above 50000": a plural subject is a group.
+            d.plural_subject.get_or_insert(c);
+        }
         d.bare_columns.push(c);
         Ok(())
+    }
+
+    /// Among equally good candidates for a group key, text columns over numbers and ids.
+    fn prefer_text<'c>(&self, columns: Vec<&'c Candidate>) -> Vec<&'c Candidate> {
+        let best = columns.iter().map(|c| c.evidence).max();
+        let text: Vec<&Candidate> = columns
+            .iter()
+            .copied()
+            .filter(|c| Some(c.evidence) == best && matches!(c.target, Target::Column(r, col) if !is_numeric(&self.catalog.relations[r].columns[col].data_type)))
+            .collect();
+        if text.is_empty() { columns } else { text }
     }
 
     /// Relations the question names outright, and the relations every link that can
@@ -751,6 +779,16 @@ impl Reader<'_> {
         if pending == [Aggregate::Count] {
             d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
             pending.clear();
+        }
+        if let Some((comparison, value, high)) = s.compare {
+            // "orders over 100": the relation's one measure column.
+            match context.first().and_then(|r| self.main_measure(*r)) {
+                Some(c) => {
+                    self.notes.push(format!("read {value} as a limit on {}", self.column_name(c)));
+                    d.filters.push(number_filter(c, comparison, value, high));
+                }
+                None => return Err(Refusal(format!("ASK could not tell which column the number {value} limits"))),
+            }
         }
         // Columns claimed by a number ("customer 42") are not also asked for.
         d.bare_columns.retain(|c| !d.claimed_columns.contains(c));
@@ -1268,7 +1306,12 @@ struct Draft {
     ranked_group: Option<ColumnRef>,
     /// The relation whose rows `count(*)` counts.
     counted: Option<usize>,
+    /// A plural text column the question is about ("regions with …").
+    plural_subject: Option<ColumnRef>,
 }
+
+/// Nouns that ask for a number of rows ("traffic from google").
+const COUNT_NOUNS: &[&str] = &["traffic", "visits", "hits", "volume", "activity"];
 
 /// State while walking the question's roles left to right.
 #[derive(Debug, Default)]

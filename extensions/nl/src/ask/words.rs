@@ -174,7 +174,7 @@ pub const FILLER: &[&str] = &[
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
     "used", "uses", "produce", "produced", "produces", "generate", "generates", "spend", "spends", "cause", "caused", "causes",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
-    "load", "loads", "loaded", "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
+    "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",
     "coming", "sending", "reporting", "recording", "being", "get", "far", "overall", "per", "whose", "who", "whom", "had",
 ];
