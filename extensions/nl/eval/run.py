@@ -582,7 +582,7 @@ def main():
                     "dropped and reloaded unless --no-load)")
     ap.add_argument("--no-load", action="store_true", help="with --dsn: the schemas are already loaded "
                     "(relative-time questions need data loaded less than ~9 minutes ago)")
-    ap.add_argument("--split", choices=["dev", "test", "all"], default="all")
+    ap.add_argument("--split", default="all", help="a split named in the questions file (dev, test, ...) or all")
     ap.add_argument("--schema", choices=SCHEMAS, action="append", help="only these schemas (repeatable)")
     ap.add_argument("--id", action="append", help="only these question ids (repeatable)")
     ap.add_argument("--show-failures", action="store_true")
@@ -594,6 +594,9 @@ def main():
 
     questions = [json.loads(line) for line in Path(args.questions).read_text().splitlines() if line.strip()]
     by_id = {q["id"]: q for q in questions}
+    split_names = list(dict.fromkeys(q["split"] for q in questions))
+    if args.split != "all" and args.split not in split_names:
+        ap.error(f"--split: choose all or one of {', '.join(split_names)}")
     selected = [q for q in questions
                 if (args.split == "all" or q["split"] == args.split)
                 and (not args.schema or q["schema"] in args.schema)
@@ -674,7 +677,7 @@ def main():
 
     summary = summarize(results, by_id)
     splits = {}
-    for sp in ("dev", "test"):
+    for sp in split_names:
         rs = [r for r in results if by_id[r["id"]]["split"] == sp]
         if rs:
             splits[sp] = summarize(rs, by_id)

@@ -287,10 +287,16 @@ pub fn is_text(data_type: &DataType) -> bool {
 /// "customer country", "names of the customers", "country's customers": a column next
 /// to a relation that has it is that relation's column, and the two are one link.
 fn attach_columns_to_relations(tokens: &[Token], used: &[bool], links: Vec<Link>) -> Vec<Link> {
-    let joiner = |i: usize| used[i] || tokens[i].is_any(&["of", "the", "s", "all", "for"]);
-    let only_joiners = |from: usize, to: usize| (from..to).all(joiner);
+    // "customer country", "country's customers"; "names of the top 5 customers".
+    let adjacent = |from: usize, to: usize| (from..to).all(|i| tokens[i].is_any(&["s"]));
+    let joined_by_of = |from: usize, to: usize| (from..to).all(|i| used[i] || tokens[i].is_any(&["of", "the", "s", "all", "for"]));
+    // The one relation a link names by its name (not by a comment).
     let relation_of = |link: &Link| -> Option<usize> {
-        let relations: Vec<usize> = link.candidates.iter().filter_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }).collect();
+        let relations: Vec<usize> = link
+            .candidates
+            .iter()
+            .filter_map(|c| if let (Target::Relation(r), Evidence::Name) = (&c.target, c.evidence) { Some(*r) } else { None })
+            .collect();
         (relations.len() == 1).then(|| relations[0])
     };
     let columns_in = |link: &Link, r: usize| -> Vec<Candidate> {
@@ -299,13 +305,18 @@ fn attach_columns_to_relations(tokens: &[Token], used: &[bool], links: Vec<Link>
     let mut out: Vec<Link> = Vec::new();
     let mut i = 0;
     while i < links.len() {
-        if i + 1 < links.len() && only_joiners(links[i].end, links[i + 1].start) {
+        if i + 1 < links.len() {
             let (a, b) = (&links[i], &links[i + 1]);
-            // relation then column ("customer country"), column then relation ("names of customers").
             let merged = relation_of(a)
+                .filter(|_| adjacent(a.end, b.start))
                 .map(|r| columns_in(b, r))
-                .filter(|c| !c.is_empty() && !b.candidates.iter().any(|x| matches!(x.target, Target::Relation(_))))
-                .or_else(|| relation_of(b).map(|r| columns_in(a, r)).filter(|c| !c.is_empty() && !a.candidates.iter().any(|x| matches!(x.target, Target::Relation(_)))));
+                .filter(|c| !c.is_empty() && relation_of(b).is_none())
+                .or_else(|| {
+                    relation_of(b)
+                        .filter(|_| joined_by_of(a.end, b.start))
+                        .map(|r| columns_in(a, r))
+                        .filter(|c| !c.is_empty() && relation_of(a).is_none())
+                });
             if let Some(candidates) = merged {
                 out.push(Link { start: a.start, end: b.end, candidates });
                 i += 2;

@@ -25,3 +25,6 @@ impl Translator for OfflineTranslator {
         Ok(Translation { sql: reading.plan.to_sql(catalog), notes: reading.notes })
     }
 }
+
+#[cfg(test)]
+mod tests;

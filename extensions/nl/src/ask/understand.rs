@@ -87,10 +87,9 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon) -> Re
         }
     }
     let roles = reader.roles(&links, compares);
-    if links.is_empty() {
-        return Err(Refusal("ASK could not link the question to any table or column".into()));
-    }
-    let plan = reader.build(&links, &roles, time);
+    #[cfg(test)]
+    eprintln!("links {links:?}\nroles {roles:?}");
+    let plan = if links.is_empty() { None } else { Some(reader.build(&links, &roles, time)) };
     let unknown: Vec<String> = (0..reader.tokens.len())
         .filter(|&i| !reader.used[i])
         .filter(|&i| {
@@ -106,7 +105,8 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon) -> Re
             unknown.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ")
         )));
     }
-    Ok(Reading { plan: plan?, notes: reader.notes })
+    let plan = plan.ok_or_else(|| Refusal("ASK could not link the question to any table or column".into()))??;
+    Ok(Reading { plan, notes: reader.notes })
 }
 
 impl Reader<'_> {
@@ -944,7 +944,9 @@ impl Reader<'_> {
         plan.having = d.having;
         if !plan.is_aggregate() {
             // A row query: the columns asked for, newest or ranked as asked.
-            plan.columns = d.bare_columns.iter().copied().filter(|c| Some(*c) != order_column.map(|(o, _)| o)).collect();
+            // Columns named only to qualify a value ("the EU region") are not asked for.
+            let filtered: Vec<ColumnRef> = plan.filters.iter().map(filter_column).collect();
+            plan.columns = d.bare_columns.iter().copied().filter(|c| Some(*c) != order_column.map(|(o, _)| o) && !filtered.contains(c)).collect();
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;
             }
@@ -1012,7 +1014,7 @@ impl Reader<'_> {
             let joinable = context.iter().any(|x| self.key_pair(*x, r).is_some());
             let timed = wants_time && self.has_time(r);
             let position = context.iter().position(|x| *x == r).map(|p| usize::MAX - p).unwrap_or(0);
-            (in_context, joinable, timed, c.evidence, position)
+            (in_context, joinable, c.evidence, timed, position)
         };
         let mut sorted: Vec<&Candidate> = candidates.to_vec();
         sorted.sort_by_key(|c| std::cmp::Reverse(rank(c)));
@@ -1126,16 +1128,7 @@ impl Reader<'_> {
                 note(c)
             }
         });
-        for f in &plan.filters {
-            match f {
-                Filter::Values { column, .. }
-                | Filter::Number { column, .. }
-                | Filter::Range { column, .. }
-                | Filter::Boolean { column, .. }
-                | Filter::Recent { column, .. }
-                | Filter::Period { column, .. } => note(column),
-            }
-        }
+        plan.filters.iter().for_each(|f| note(&filter_column(f)));
         let mut joined = vec![plan.base];
         for target in used {
             if joined.contains(&target) {
@@ -1252,6 +1245,17 @@ fn number_filter(column: ColumnRef, comparison: Comparison, value: f64, high: Op
     match high {
         Some(high) => Filter::Range { column, low: value, high },
         None => Filter::Number { column, comparison, value },
+    }
+}
+
+fn filter_column(f: &Filter) -> ColumnRef {
+    match f {
+        Filter::Values { column, .. }
+        | Filter::Number { column, .. }
+        | Filter::Range { column, .. }
+        | Filter::Boolean { column, .. }
+        | Filter::Recent { column, .. }
+        | Filter::Period { column, .. } => *column,
     }
 }
 

@@ -1,0 +1,164 @@
+//! The translator over a small shop + sensors catalog: what SQL questions become, which
+//! questions are refused, and that every name in the SQL comes from the catalog.
+
+use arrow::datatypes::DataType;
+use streamhouse_executor::{AskCatalog, AskColumn, AskRelation, Translator};
+
+use super::OfflineTranslator;
+
+fn column(name: &str, data_type: DataType, comment: &str, values: &[&str]) -> AskColumn {
+    AskColumn {
+        name: name.into(),
+        data_type,
+        comment: (!comment.is_empty()).then(|| comment.into()),
+        values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+    }
+}
+
+fn relation(name: &str, comment: &str, columns: Vec<AskColumn>) -> AskRelation {
+    AskRelation { schema: "public".into(), name: name.into(), comment: (!comment.is_empty()).then(|| comment.into()), columns }
+}
+
+fn catalog() -> AskCatalog {
+    use DataType::*;
+    let ts = || Timestamp(arrow::datatypes::TimeUnit::Microsecond, None);
+    AskCatalog {
+        default_schema: "public".into(),
+        relations: vec![
+            relation("customers", "customers (buyers) of the shop", vec![
+                column("customer_id", Int64, "customer id", &[]),
+                column("name", Utf8, "full name of the customer", &[]),
+                column("country", Utf8, "", &["France", "Germany", "United States"]),
+                column("segment", Utf8, "", &["consumer", "enterprise"]),
+            ]),
+            relation("orders", "orders (purchases) placed by customers", vec![
+                column("order_id", Int64, "order number", &[]),
+                column("customer_id", Int64, "", &[]),
+                column("amount", Float64, "order total in euros", &[]),
+                column("status", Utf8, "", &["cancelled", "pending", "shipped"]),
+                column("region", Utf8, "", &["APAC", "EU", "US"]),
+                column("created_at", ts(), "when the order was placed", &[]),
+            ]),
+            relation("payments", "", vec![
+                column("payment_id", Int64, "", &[]),
+                column("order_id", Int64, "", &[]),
+                column("method", Utf8, "", &["bank_transfer", "card", "paypal"]),
+                column("amount", Float64, "amount paid in euros", &[]),
+                column("paid_at", ts(), "", &[]),
+            ]),
+            relation("devices", "sensor devices", vec![
+                column("device_id", Int64, "", &[]),
+                column("site", Utf8, "", &["Austin", "Osaka"]),
+                column("kind", Utf8, "kind of sensor", &["indoor", "outdoor"]),
+            ]),
+            relation("readings", "sensor readings sent by the devices", vec![
+                column("device_id", Int64, "", &[]),
+                column("temperature", Float64, "temperature in degrees Celsius", &[]),
+                column("humidity", Float64, "relative humidity in percent", &[]),
+                column("ts", ts(), "", &[]),
+            ]),
+        ],
+    }
+}
+
+fn sql(question: &str) -> String {
+    match OfflineTranslator.translate(question, &catalog()) {
+        Ok(t) => t.sql,
+        Err(refusal) => panic!("{question}: refused: {}", refusal.0),
+    }
+}
+
+fn refusal(question: &str) -> String {
+    match OfflineTranslator.translate(question, &catalog()) {
+        Ok(t) => panic!("{question}: answered {}", t.sql),
+        Err(refusal) => refusal.0,
+    }
+}
+
+#[test]
+fn aggregates_groups_and_values() {
+    assert_eq!(sql("total revenue by region"), "SELECT region, sum(amount) AS total_amount FROM orders GROUP BY region ORDER BY region");
+    assert_eq!(sql("how many orders were cancelled"), "SELECT count(*) AS count FROM orders WHERE status = 'cancelled'");
+    assert_eq!(sql("average order value"), "SELECT avg(amount) AS avg_amount FROM orders");
+    assert_eq!(sql("payments by method"), "SELECT method, count(*) AS count FROM payments GROUP BY method ORDER BY method");
+    assert_eq!(sql("min and max temperature"), "SELECT min(temperature) AS min_temperature, max(temperature) AS max_temperature FROM readings");
+    assert_eq!(sql("orders from the EU or US region"), "SELECT * FROM orders WHERE region IN ('EU', 'US')");
+    // Short values match only as typed: "us" is a pronoun, "US" a region.
+    assert_eq!(sql("show us the pending orders"), "SELECT * FROM orders WHERE status = 'pending'");
+}
+
+#[test]
+fn time_ranges_buckets_and_ranking() {
+    assert_eq!(
+        sql("daily order count in March 2025"),
+        "SELECT date_trunc('day', created_at) AS day, count(*) AS count FROM orders WHERE created_at >= TIMESTAMP '2025-03-01' AND created_at < TIMESTAMP '2025-04-01' GROUP BY date_trunc('day', created_at) ORDER BY day"
+    );
+    assert_eq!(sql("max temperature in the last 6 hours"), "SELECT max(temperature) AS max_temperature FROM readings WHERE ts >= now() - INTERVAL '6 hours'");
+    assert_eq!(sql("show me the last 10 payments"), "SELECT * FROM payments ORDER BY paid_at DESC LIMIT 10");
+    assert_eq!(
+        sql("which payment method is the most popular"),
+        "SELECT method, count(*) AS count FROM payments GROUP BY method ORDER BY count DESC LIMIT 1"
+    );
+    assert_eq!(sql("biggest order value in Q2 2025"), "SELECT max(amount) AS max_amount FROM orders WHERE created_at >= TIMESTAMP '2025-04-01' AND created_at < TIMESTAMP '2025-07-01'");
+}
+
+#[test]
+fn joins_follow_key_columns() {
+    assert_eq!(
+        sql("average temperature per site"),
+        "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site ORDER BY devices.site"
+    );
+    assert_eq!(
+        sql("total revenue from German customers"),
+        "SELECT sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id WHERE customers.country = 'Germany'"
+    );
+    assert_eq!(
+        sql("number of orders by customer country"),
+        "SELECT customers.country, count(*) AS count FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.country ORDER BY customers.country"
+    );
+}
+
+#[test]
+fn conditions_on_numbers_and_groups() {
+    assert_eq!(sql("orders over 100 euros"), "SELECT * FROM orders WHERE amount > 100");
+    assert_eq!(sql("show me all orders from customer 42"), "SELECT * FROM orders WHERE customer_id = 42");
+    assert_eq!(
+        sql("regions with revenue above 50000"),
+        "SELECT region, sum(amount) AS total_amount FROM orders GROUP BY region HAVING sum(amount) > 50000 ORDER BY region"
+    );
+}
+
+#[test]
+fn refusals_name_the_words_they_could_not_link() {
+    let why = refusal("average salary per department");
+    assert!(why.contains("\"salary\"") && why.contains("\"department\""), "{why}");
+    assert!(refusal("orders shipped to Atlantis").contains("Atlantis"));
+    assert!(refusal("'Narnia' orders").contains("Narnia"), "a quoted value that is not stored is refused");
+    assert!(refusal("the").contains("could not link"));
+}
+
+#[test]
+fn every_identifier_comes_from_the_catalog() {
+    let catalog = catalog();
+    let mut known: Vec<String> = catalog.relations.iter().map(|r| r.name.clone()).collect();
+    known.extend(catalog.relations.iter().flat_map(|r| r.columns.iter().map(|c| c.name.clone())));
+    for question in ["total revenue by region", "average temperature per site", "how many orders per status in 2025", "top 3 customers by revenue"] {
+        let sql = sql(question);
+        let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}, &sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(parsed.len(), 1);
+        let mut idents = Vec::new();
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(&parsed, |e| {
+            match e {
+                datafusion::sql::sqlparser::ast::Expr::Identifier(i) => idents.push(i.value.clone()),
+                datafusion::sql::sqlparser::ast::Expr::CompoundIdentifier(parts) => idents.extend(parts.iter().map(|i| i.value.clone())),
+                _ => {}
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        let aliases = ["count", "day", "month", "hour", "week", "year"];
+        for ident in idents {
+            assert!(known.contains(&ident) || aliases.contains(&ident.as_str()) || ident.starts_with("total_") || ident.starts_with("avg_"), "{sql}: {ident}");
+        }
+    }
+}
