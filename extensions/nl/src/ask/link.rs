@@ -23,6 +23,9 @@ pub enum Target {
     Column(usize, usize),
     /// A stored value of (relation, column).
     Value(usize, usize, String),
+    /// Stored values of (relation, column) starting with this text ("blog pages": the
+    /// paths under `/blog`).
+    Prefix(usize, usize, String),
 }
 
 /// How a phrase linked: by a name is strongest, by a comment or a general concept weaker.
@@ -124,7 +127,11 @@ impl Lexicon {
                 if let Some(comment) = &column.comment {
                     lexicon.add_comment(comment, Target::Column(r, c));
                 }
+                lexicon.add_paths(r, c, column.values.iter().flatten());
                 for value in column.values.iter().flatten() {
+                    if value.starts_with('/') {
+                        continue;
+                    }
                     if value.chars().count() <= SHORT_VALUE_CHARS {
                         lexicon.short_values.push((r, c, value.clone()));
                         continue;
@@ -135,7 +142,7 @@ impl Lexicon {
                     }
                     // Values written with separators ("bank_transfer") also link as words.
                     let spaced: Vec<String> = identifier_words(value);
-                    if !spaced.is_empty() {
+                    if !spaced.is_empty() && value.contains(['_', '-']) && !value.starts_with('/') {
                         lexicon.add(spaced, Target::Value(r, c, value.clone()), Evidence::Value);
                     }
                 }
@@ -160,6 +167,31 @@ impl Lexicon {
             }
         }
         lexicon
+    }
+
+    /// Path-like values (`/docs`, `/docs/intro`) link by their first segment: "docs
+    /// page" is `/docs` when only that path has it, else every path under it.
+    fn add_paths<'v>(&mut self, r: usize, c: usize, values: impl Iterator<Item = &'v String>) {
+        let mut by_segment: HashMap<String, Vec<&String>> = HashMap::new();
+        for value in values.filter(|v| v.starts_with('/')) {
+            if let Some(segment) = value[1..].split('/').next().filter(|s| !s.is_empty()) {
+                by_segment.entry(segment.to_lowercase()).or_default().push(value);
+            }
+        }
+        for (segment, paths) in by_segment {
+            let target = match paths.as_slice() {
+                [one] => Target::Value(r, c, one.to_string()),
+                _ => Target::Prefix(r, c, format!("/{segment}")),
+            };
+            let words: Vec<String> = tokenize(&segment.replace(['-', '_'], " ")).into_iter().map(|t| t.stem).collect();
+            let mut with_page = words.clone();
+            with_page.push("page".to_string());
+            self.add(with_page, target.clone(), Evidence::Value);
+            self.add(words, target, Evidence::Comment);
+            for path in paths {
+                self.add(vec![path.to_lowercase()], Target::Value(r, c, path.to_string()), Evidence::Value);
+            }
+        }
     }
 
     fn add(&mut self, phrase: Vec<String>, target: Target, evidence: Evidence) {
@@ -255,15 +287,16 @@ impl Lexicon {
         if word.len() > 4 && word.ends_with("ed") {
             for base in [&word[..word.len() - 2], &word[..word.len() - 1]] {
                 for c in self.phrases.get(&vec![stem(base)]).into_iter().flatten() {
-                    if matches!(c.target, Target::Relation(_) | Target::Value(..)) && c.evidence >= Evidence::Value {
+                    if matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value {
                         found.push(Candidate { target: c.target.clone(), evidence: Evidence::Comment });
                     }
                 }
             }
         }
         if found.is_empty() && word.len() >= 5 && !FILLER.contains(&word.as_str()) {
+            let prefix = if word.len() > 6 && word.ends_with("ed") { &word[..word.len() - 2] } else { word.as_str() };
             for (name_word, target) in &self.name_words {
-                if name_word.starts_with(word.as_str()) && name_word.len() > word.len() {
+                if name_word.starts_with(prefix) && name_word.len() > prefix.len() {
                     found.push(Candidate { target: target.clone(), evidence: Evidence::Comment });
                 }
             }
@@ -299,7 +332,11 @@ fn attach_columns_to_relations(tokens: &[Token], used: &[bool], links: Vec<Link>
             .collect();
         (relations.len() == 1).then(|| relations[0])
     };
+    // A link that may be a stored value ("enterprise customers") stays a value.
     let columns_in = |link: &Link, r: usize| -> Vec<Candidate> {
+        if link.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))) {
+            return Vec::new();
+        }
         link.candidates.iter().filter(|c| matches!(c.target, Target::Column(cr, _) if cr == r)).cloned().collect()
     };
     let mut out: Vec<Link> = Vec::new();

@@ -54,6 +54,8 @@ impl Comparison {
 pub enum Filter {
     /// `column IN (values)` (one value: `=`); `negated`: `NOT IN` / `<>`.
     Values { column: ColumnRef, values: Vec<String>, negated: bool },
+    /// `column LIKE 'prefix%'` (the prefix has no wildcard characters of its own).
+    Prefix { column: ColumnRef, prefix: String, negated: bool },
     Number { column: ColumnRef, comparison: Comparison, value: f64 },
     Range { column: ColumnRef, low: f64, high: f64 },
     Boolean { column: ColumnRef, value: bool },
@@ -208,6 +210,10 @@ fn filter_sql(catalog: &AskCatalog, f: &Filter, qualify: bool) -> String {
                 (_, false) => format!("{} IN ({})", col(column), quoted.join(", ")),
                 (_, true) => format!("{} NOT IN ({})", col(column), quoted.join(", ")),
             }
+        }
+        Filter::Prefix { column, prefix, negated } => {
+            let pattern = literal(&format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+            format!("{} {}LIKE {pattern}", col(column), if *negated { "NOT " } else { "" })
         }
         Filter::Number { column, comparison, value } => format!("{} {} {}", col(column), comparison.sql(), number(*value)),
         Filter::Range { column, low, high } => format!("{} BETWEEN {} AND {}", col(column), number(*low), number(*high)),

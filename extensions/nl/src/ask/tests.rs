@@ -82,6 +82,7 @@ fn aggregates_groups_and_values() {
     assert_eq!(sql("average order value"), "SELECT avg(amount) AS avg_amount FROM orders");
     assert_eq!(sql("payments by method"), "SELECT method, count(*) AS count FROM payments GROUP BY method ORDER BY method");
     assert_eq!(sql("min and max temperature"), "SELECT min(temperature) AS min_temperature, max(temperature) AS max_temperature FROM readings");
+    assert_eq!(sql("list enterprise customers from France"), "SELECT * FROM customers WHERE segment = 'enterprise' AND country = 'France'");
     assert_eq!(sql("orders from the EU or US region"), "SELECT * FROM orders WHERE region IN ('EU', 'US')");
     // Short values match only as typed: "us" is a pronoun, "US" a region.
     assert_eq!(sql("show us the pending orders"), "SELECT * FROM orders WHERE status = 'pending'");

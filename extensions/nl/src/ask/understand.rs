@@ -28,8 +28,6 @@ pub struct Reading {
 #[derive(Debug, Clone, PartialEq)]
 enum Role {
     Aggregate(Aggregate),
-    /// "how many", "number of", "count of".
-    CountOf,
     Distinct,
     /// "per", "by", "for each", "grouped by".
     GroupBy,
@@ -57,6 +55,10 @@ struct Time {
     rank: Option<bool>,
     /// Ranking by time ("latest", "oldest") rather than by a measure.
     by_time: bool,
+    /// "the 5 coldest readings": rows ranked by what the adjective measures.
+    rank_word: Option<String>,
+    /// Where a ranking word stood (a singular noun after it asks for one row).
+    rank_at: Option<usize>,
 }
 
 struct Reader<'a> {
@@ -87,8 +89,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon) -> Re
         }
     }
     let roles = reader.roles(&links, compares);
-    #[cfg(test)]
-    eprintln!("links {links:?}\nroles {roles:?}");
+    tracing::debug!(question, ?links, ?roles, "ASK read");
     let plan = if links.is_empty() { None } else { Some(reader.build(&links, &roles, time)) };
     let unknown: Vec<String> = (0..reader.tokens.len())
         .filter(|&i| !reader.used[i])
@@ -321,17 +322,31 @@ impl Reader<'_> {
                     i = next;
                     continue;
                 }
-                if self.word(next).is_some_and(|t| superlative(&t.text).is_some()) {
+                if let Some(direction) = self.word(next).and_then(|t| superlative(&t.text)) {
+                    // "the 5 coldest readings", "5 largest orders"
                     time.limit = Some(n as u64);
-                    self.mark(i..next);
-                    i = next;
+                    time.rank = Some(direction);
+                    time.rank_word = Some(self.tokens[next].text.clone());
+                    let len = if self.is(next, &["most", "least"]) && self.word(next + 1).is_some_and(|t| superlative(&t.text).is_some() || t.text.ends_with("ive")) { 2 } else { 1 };
+                    if len == 2 {
+                        time.rank_word = Some(self.tokens[next + 1].text.clone());
+                    }
+                    self.mark(i..next + len);
+                    i = next + len;
                     continue;
+                }
+            }
+            if self.is(i, &["which", "what"]) {
+                if let Some(n) = self.word(i + 1).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && *n >= 1.0) {
+                    time.limit = Some(n as u64);
+                    self.used[i + 1] = true;
                 }
             }
             if self.is(i, &["most", "latest", "newest", "oldest", "earliest"]) && (self.is(i + 1, &["recent", "recently"]) || !self.is(i, &["most"])) {
                 let descending = !self.is(i, &["oldest", "earliest"]);
                 time.rank = Some(descending);
                 time.by_time = true;
+                time.rank_at = Some(i);
                 let len = if self.is(i, &["most"]) { 2 } else { 1 };
                 self.mark(i..i + len);
                 i += len;
@@ -377,6 +392,22 @@ impl Reader<'_> {
             } else {
                 None
             };
+            // "400 or higher", "3 or more"
+            if let (Some(value), true) = (self.word(i).and_then(|t| t.number), self.is(i + 1, &["or"])) {
+                let comparison = if self.is(i + 2, &["more", "higher", "above", "greater", "over", "larger", "later"]) {
+                    Some(Comparison::GreaterOrEqual)
+                } else if self.is(i + 2, &["less", "lower", "below", "fewer", "under", "smaller", "earlier"]) {
+                    Some(Comparison::LessOrEqual)
+                } else {
+                    None
+                };
+                if let Some(comparison) = comparison {
+                    found.push((i, comparison, value, None));
+                    self.mark(i..i + 3);
+                    i += 3;
+                    continue;
+                }
+            }
             if let Some((comparison, len)) = pattern {
                 if let Some(value) = self.word(i + len).and_then(|t| t.number) {
                     found.push((i + len, comparison, value, None));
@@ -415,12 +446,12 @@ impl Reader<'_> {
             let t = &self.tokens[i];
             let next = |words: &[&str]| self.is(i + 1, words);
             let role = if t.is("how") && next(&["many"]) {
-                Some((Role::CountOf, 2))
+                Some((Role::Aggregate(Aggregate::Count), 2))
             } else if t.is("how") && next(&["much"]) {
                 Some((Role::Aggregate(Aggregate::Sum), 2))
             } else if (t.is_any(&["number", "count", "counts", "amount", "total"]) && next(&["of"])) || t.is_any(&["count", "counts"]) {
                 let len = if next(&["of"]) { 2 } else { 1 };
-                if t.is_any(&["amount", "total"]) { Some((Role::Aggregate(Aggregate::Sum), len)) } else { Some((Role::CountOf, len)) }
+                if t.is_any(&["amount", "total"]) { Some((Role::Aggregate(Aggregate::Sum), len)) } else { Some((Role::Aggregate(Aggregate::Count), len)) }
             } else if t.is_any(&["distinct", "unique", "different"]) {
                 Some((Role::Distinct, 1))
             } else if t.is_any(&["sorted", "ordered", "ranked", "sort", "order", "rank"]) && next(&["by"]) {
@@ -430,6 +461,11 @@ impl Reader<'_> {
                 Some((Role::GroupBy, len))
             } else if t.is_any(&["for", "in"]) && next(&["each", "every"]) {
                 Some((Role::GroupBy, 2))
+            } else if t.is("by") && i > 0 && (self.tokens[i - 1].text.ends_with("ed") || self.tokens[i - 1].is_any(&["made", "sent", "done", "paid", "bought", "sold", "seen", "taken", "written", "held"])) {
+                // "placed by enterprise customers": who did it, not a grouping.
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
             } else if t.is_any(&["per", "by", "each", "every", "across"]) {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
@@ -472,7 +508,8 @@ impl Reader<'_> {
         let mut d = Draft::default();
         self.number_values(links, &context, &mut d);
         let mut s = Walk { rank: time.rank.filter(|_| !time.by_time), ..Walk::default() };
-        let top_n = time.rank.is_some() && !time.by_time;
+        // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks rows.
+        let top_n = time.rank.is_some() && !time.by_time && time.rank_word.is_none();
 
         for (n, (at, role)) in roles.iter().enumerate() {
             let previous = n.checked_sub(1).map(|p| &roles[p]);
@@ -482,15 +519,15 @@ impl Reader<'_> {
                     let ranking = s.which || top_n || d.ranked_group.is_some();
                     if ranking && superlative(&self.tokens[*at].text).is_some() && s.pending.is_empty() {
                         s.rank = superlative(&self.tokens[*at].text);
+                        s.rank_word = Some(self.tokens[*at].text.clone());
                     } else if matches!(previous, Some((p, Role::Aggregate(_)))
-                        if self.tokens[p + 1..*at].iter().all(|t| t.is_any(&["and", "or", ","])))
+                        if *at > p + 1 && self.tokens[p + 1..*at].iter().all(|t| t.is_any(&["and", "or", ","])))
                     {
                         s.pending.push(*a);
                     } else {
                         s.pending = vec![*a];
                     }
                 }
-                Role::CountOf => s.pending = vec![Aggregate::Count],
                 Role::Distinct => s.distinct = true,
                 Role::GroupBy => {
                     // "top 5 countries by revenue": after a ranked group, "by" names the measure.
@@ -501,8 +538,14 @@ impl Reader<'_> {
                     }
                 }
                 Role::SortBy => s.sorting = true,
-                Role::Which => s.which = true,
-                Role::Rank(direction) => s.rank = Some(*direction),
+                // "which browser", not "what was the total …".
+                Role::Which => {
+                    s.which = matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j]))
+                }
+                Role::Rank(direction) => {
+                    s.rank = Some(*direction);
+                    s.rank_word = Some(self.tokens[*at].text.clone());
+                }
                 Role::Not => s.negate = true,
                 Role::Direction(direction) => s.direction = Some(*direction),
                 Role::Compare(comparison, value, high) => {
@@ -544,10 +587,11 @@ impl Reader<'_> {
         wants_time: bool,
     ) -> Result<(), Refusal> {
         let first_link = roles[..n].iter().all(|(_, r)| !matches!(r, Role::Link(_)));
-        let values: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Value(..))).collect();
+        let values: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))).collect();
         let columns: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).collect();
         let relations: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).collect();
-        let name_evidence = link.candidates.iter().any(|c| c.evidence == Evidence::Name && !matches!(c.target, Target::Value(..)));
+        let value_evidence = values.iter().map(|c| c.evidence).max();
+        let other_evidence = link.candidates.iter().filter(|c| !matches!(c.target, Target::Value(..) | Target::Prefix(..))).map(|c| c.evidence).max();
 
         if let Some((comparison, value, high)) = s.compare {
             let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name));
@@ -572,10 +616,17 @@ impl Reader<'_> {
             }
         }
 
-        if !values.is_empty() && (link.best_evidence() == Evidence::Value || !name_evidence) {
+        // A stored value, unless the words name a relation or column at least as well.
+        if !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence) {
+            if let Some((comparison, value, _)) = s.compare.take() {
+                // "sites with fewer than 3 freezers": a count of the rows with that value.
+                d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
+            }
             let chosen = self.choose(&values, context, wants_time, "value");
-            if let Target::Value(r, c, v) = chosen.target {
-                d.values.push((ColumnRef { relation: r, column: c }, v, s.negate));
+            if let Target::Value(r, c, v) | Target::Prefix(r, c, v) = &chosen.target {
+                let (r, c) = (*r, *c);
+                let prefix = matches!(chosen.target, Target::Prefix(..));
+                d.values.push((ColumnRef { relation: r, column: c }, Match { text: v.clone(), prefix }, s.negate));
                 s.negate = false;
                 s.grouping = false;
                 add_context(context, r);
@@ -583,15 +634,20 @@ impl Reader<'_> {
             return Ok(());
         }
 
+        let after_rank = matches!(n.checked_sub(1).map(|p| &roles[p]), Some((_, Role::Rank(_))));
         let wants_column = s.grouping
+            || (after_rank && d.groups.is_empty() && d.measures.is_empty())
             || s.sorting
             || s.distinct
             || s.pending.iter().any(|a| *a != Aggregate::Count)
             || (s.which && d.groups.is_empty())
             || (top_n && first_link && d.groups.is_empty());
         let in_context = |c: &&Candidate| context.contains(&target_relation(&c.target));
+        let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
+        let counted_rows = s.pending == [Aggregate::Count] && !s.distinct && plural && relations.iter().any(|c| c.evidence == Evidence::Name);
         let relation_word = !relations.is_empty()
             && (columns.is_empty()
+                || counted_rows
                 || (!wants_column
                     && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()
                     && (relations.iter().any(in_context) || !columns.iter().any(in_context))));
@@ -603,6 +659,13 @@ impl Reader<'_> {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
+            } else if let (false, Some(m)) = (s.pending.is_empty() || s.pending == [Aggregate::Count], self.main_measure(r)) {
+                // "total payments": the payments' measure.
+                for a in std::mem::take(&mut s.pending) {
+                    let column = if a == Aggregate::Count { None } else { Some(m) };
+                    d.measures.push(Measure { aggregate: a, column });
+                }
+                s.last_measure = Some(d.measures.len() - 1);
             } else if s.distinct {
                 d.distinct_relations.push(r);
                 s.distinct = false;
@@ -625,15 +688,32 @@ impl Reader<'_> {
         }
         let grouping_now = s.grouping || ((s.which || (top_n && first_link) || matches!(roles.get(n.wrapping_sub(1)), Some((_, Role::Rank(_))))) && d.groups.is_empty());
         let columns = if grouping_now { self.prefer_text(columns) } else { columns };
-        let c = as_column(&self.choose(&columns, context, wants_time, "column").target);
+        if columns.iter().any(|c| d.claimed_columns.contains(&as_column(&c.target))) {
+            // "404 responses": the number already said which status.
+            return Ok(());
+        }
+        let mut c = as_column(&self.choose(&columns, context, wants_time, "column").target);
+        let reachable = |x: usize| context.iter().any(|r| *r == x || self.key_pair(*r, x).is_some());
+        if !context.is_empty() && !reachable(c.relation) && !s.pending.is_empty() {
+            // "largest purchase amount" after 'purchase' placed us in events: the
+            // amount there, not in a relation the question cannot reach.
+            if let Some(m) = context.iter().find_map(|r| self.main_measure(*r)) {
+                self.notes.push(format!("read \"{}\" as {}", self.tokens[link.start].raw, self.column_name(m)));
+                c = m;
+            }
+        }
         add_context(context, c.relation);
+        if d.claimed_columns.contains(&c) {
+            // "500 errors": the number already said which status.
+            return Ok(());
+        }
         let column = self.column(c);
         let numeric = is_numeric(&column.data_type);
         let is_key = is_key_name(&column.name);
         if numeric {
             s.last_numeric = Some(c);
         }
-        if s.distinct || !s.pending.is_empty() {
+        if (s.distinct || !s.pending.is_empty()) && !s.grouping {
             let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
             if measuring && (is_key || !numeric) && !s.distinct {
                 // "average order value": the order's measure, not its id; a measure
@@ -831,10 +911,20 @@ impl Reader<'_> {
                 pending.clear();
             }
         }
+        if aggregate_question && d.measures.is_empty() && d.order_column.is_none() {
+            // "average purchase value per plan": the measure of the relation asked about.
+            if let Some(a) = pending.first().copied().filter(|a| *a != Aggregate::Count) {
+                if let Some(c) = context.iter().find_map(|r| self.main_measure(*r)) {
+                    d.measures.push(Measure { aggregate: a, column: Some(c) });
+                    pending.clear();
+                }
+            }
+        }
         if d.ranked_group.is_some() || (d.group_relations.len() == 1 && s.which) {
             if d.measures.is_empty() {
                 if let Some((c, _)) = d.order_column.take() {
-                    let aggregate = pending.first().copied().unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
+                    let extreme = s.rank_word.as_deref().and_then(extreme_aggregate);
+                    let aggregate = pending.first().copied().or(extreme).unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
                     if pending.is_empty() {
                         self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
                     }
@@ -853,6 +943,7 @@ impl Reader<'_> {
         }
 
         // The base relation: what is counted or measured, else what is named.
+        let asks_when = self.tokens.first().is_some_and(|t| t.is("when"));
         let base = d
             .counted
             .filter(|_| !d.having.is_empty())
@@ -883,6 +974,9 @@ impl Reader<'_> {
             }
         }
         let base = plan.base;
+        if asks_when && !self.has_time(base) {
+            return Err(Refusal(format!("ASK could not answer \"when\": {} has no time column", self.catalog.relations[base].name)));
+        }
         for r in std::mem::take(&mut d.distinct_relations) {
             if let Some(key) = self.key_column(r, &with_first(&context, base)) {
                 d.measures.push(Measure { aggregate: Aggregate::CountDistinct, column: Some(key) });
@@ -910,10 +1004,14 @@ impl Reader<'_> {
         let mut values: Vec<(ColumnRef, Vec<String>, bool)> = Vec::new();
         for (c, v, negated) in std::mem::take(&mut d.values) {
             let c = self.same_column_in(c, base);
+            if v.prefix {
+                plan.filters.push(Filter::Prefix { column: c, prefix: v.text, negated });
+                continue;
+            }
             match values.iter_mut().find(|(col, _, n)| *col == c && *n == negated) {
-                Some((_, vs, _)) if !vs.contains(&v) => vs.push(v),
+                Some((_, vs, _)) if !vs.contains(&v.text) => vs.push(v.text),
                 Some(_) => {}
-                None => values.push((c, vec![v], negated)),
+                None => values.push((c, vec![v.text], negated)),
             }
         }
         for (column, values, negated) in values {
@@ -921,6 +1019,8 @@ impl Reader<'_> {
         }
         plan.filters.append(&mut d.filters);
 
+        // A time column of a relation the question cannot reach was a stray word ("created").
+        d.bare_columns.retain(|c| !is_temporal(&self.column(*c).data_type) || c.relation == base || self.key_pair(base, c.relation).is_some());
         let mut order_column = d.order_column;
         if time.recent.is_some() || time.period.is_some() || !time.buckets.is_empty() || time.by_time {
             let ts = self.time_column(base, &d.bare_columns, &context)?;
@@ -951,14 +1051,23 @@ impl Reader<'_> {
                 plan.base = plan.columns[0].relation;
             }
             if order_column.is_none() {
-                if let (Some(direction), Some(c)) = (s.rank, self.main_measure(plan.base)) {
+                let measured = time.rank_word.as_deref().or(s.rank_word.as_deref()).and_then(|w| self.adjective_column(plan.base, w));
+                if let (Some(direction), Some(c)) = (s.rank, measured.or_else(|| self.main_measure(plan.base))) {
                     order_column = Some((c, direction));
+                }
+            }
+            if time.by_time && time.limit.is_none() {
+                // "the latest reading": one row; "the latest readings": all, newest first.
+                let after = time.rank_at.unwrap_or(0);
+                let plural_after = self.tokens.iter().enumerate().skip(after + 1).any(|(_, t)| t.text != t.stem && !FILLER.contains(&t.text.as_str()));
+                if !plural_after {
+                    plan.limit = Some(1);
                 }
             }
             if let Some((c, direction)) = order_column {
                 plan.order.push((OrderKey::Column(c), s.direction.unwrap_or(direction)));
             }
-            plan.limit = time.limit;
+            plan.limit = time.limit.or(plan.limit);
         } else if plan.order.is_empty() {
             if let Some((c, direction)) = order_column {
                 if let Some(i) = plan.measures.iter().position(|m| m.column == Some(c)) {
@@ -978,6 +1087,24 @@ impl Reader<'_> {
         }
         self.join(&mut plan)?;
         Ok(plan)
+    }
+
+    /// The column a ranking adjective measures in `r`: "slowest" its latency, "coldest"
+    /// its temperature; the relation's measure for "largest", "cheapest" and the like.
+    fn adjective_column(&self, r: usize, word: &str) -> Option<ColumnRef> {
+        const MEASURED: &[(&[&str], &[&str])] = &[
+            (&["slowest", "fastest", "quickest", "longest", "shortest"], &["latency", "duration", "load", "elapsed", "response"]),
+            (&["coldest", "warmest", "hottest", "coolest"], &["temperature", "temp"]),
+            (&["wettest", "driest", "humid"], &["humidity"]),
+        ];
+        let (_, markers) = MEASURED.iter().find(|(words, _)| words.contains(&word))?;
+        self.catalog.relations[r].columns.iter().enumerate().find_map(|(i, c)| {
+            let mut words: Vec<String> = super::words::identifier_words(&c.name);
+            if let Some(comment) = &c.comment {
+                words.extend(tokenize(comment).into_iter().map(|t| t.stem));
+            }
+            (is_numeric(&c.data_type) && words.iter().any(|w| markers.contains(&w.as_str()))).then_some(ColumnRef { relation: r, column: i })
+        })
     }
 
     fn has_time(&self, r: usize) -> bool {
@@ -1024,6 +1151,7 @@ impl Reader<'_> {
                 Target::Relation(r) => self.catalog.relations[*r].name.clone(),
                 Target::Column(r, col) => format!("{}.{}", self.catalog.relations[*r].name, self.catalog.relations[*r].columns[*col].name),
                 Target::Value(r, col, v) => format!("{}.{} = '{v}'", self.catalog.relations[*r].name, self.catalog.relations[*r].columns[*col].name),
+                Target::Prefix(r, col, v) => format!("{}.{} LIKE '{v}%'", self.catalog.relations[*r].name, self.catalog.relations[*r].columns[*col].name),
             };
             self.notes.push(format!("the {what} could be {} or {}; chose {}", describe(sorted[0]), describe(sorted[1]), describe(&best)));
         }
@@ -1090,7 +1218,8 @@ impl Reader<'_> {
     /// The time column a range or bucket applies to: the one mentioned, else the base
     /// relation's only one, else the most likely by name (noted).
     fn time_column(&mut self, base: usize, mentioned: &[ColumnRef], context: &[usize]) -> Result<ColumnRef, Refusal> {
-        if let Some(c) = mentioned.iter().find(|c| is_temporal(&self.column(**c).data_type)) {
+        let reachable = |c: &&ColumnRef| c.relation == base || self.key_pair(base, c.relation).is_some();
+        if let Some(c) = mentioned.iter().filter(reachable).find(|c| is_temporal(&self.column(**c).data_type)) {
             return Ok(*c);
         }
         for r in std::iter::once(base).chain(context.iter().copied()) {
@@ -1230,13 +1359,13 @@ impl DateSpan {
 
 fn target_relation(t: &Target) -> usize {
     match t {
-        Target::Relation(r) | Target::Column(r, _) | Target::Value(r, _, _) => *r,
+        Target::Relation(r) | Target::Column(r, _) | Target::Value(r, _, _) | Target::Prefix(r, _, _) => *r,
     }
 }
 
 fn as_column(t: &Target) -> ColumnRef {
     match t {
-        Target::Column(r, c) | Target::Value(r, c, _) => ColumnRef { relation: *r, column: *c },
+        Target::Column(r, c) | Target::Value(r, c, _) | Target::Prefix(r, c, _) => ColumnRef { relation: *r, column: *c },
         Target::Relation(_) => unreachable!("a column candidate"),
     }
 }
@@ -1251,6 +1380,7 @@ fn number_filter(column: ColumnRef, comparison: Comparison, value: f64, high: Op
 fn filter_column(f: &Filter) -> ColumnRef {
     match f {
         Filter::Values { column, .. }
+        | Filter::Prefix { column, .. }
         | Filter::Number { column, .. }
         | Filter::Range { column, .. }
         | Filter::Boolean { column, .. }
@@ -1284,8 +1414,24 @@ fn aggregate_words(a: Aggregate) -> &'static str {
     }
 }
 
+/// "the lowest temperature" ranks by the minimum; "the slowest pages" by the average.
+fn extreme_aggregate(word: &str) -> Option<Aggregate> {
+    match word {
+        "highest" | "largest" | "biggest" | "max" | "maximum" | "peak" | "greatest" => Some(Aggregate::Max),
+        "lowest" | "smallest" | "min" | "minimum" => Some(Aggregate::Min),
+        _ => None,
+    }
+}
+
 fn top_n_or_rank(time: &Time, walk: &Walk) -> bool {
     (time.rank.is_some() && !time.by_time) || walk.rank.is_some()
+}
+
+/// A stored value, or the start of several ("/blog" for "/blog/…").
+#[derive(Debug, Clone, PartialEq)]
+struct Match {
+    text: String,
+    prefix: bool,
 }
 
 /// What the question's words have asked for so far.
@@ -1297,7 +1443,7 @@ struct Draft {
     group_relations: Vec<usize>,
     /// "distinct customers": counted by the key of a relation.
     distinct_relations: Vec<usize>,
-    values: Vec<(ColumnRef, String, bool)>,
+    values: Vec<(ColumnRef, Match, bool)>,
     filters: Vec<Filter>,
     having: Vec<Having>,
     /// Conditions on a measure: HAVING when grouped, else on the rows.
@@ -1327,6 +1473,8 @@ struct Walk {
     negate: bool,
     which: bool,
     rank: Option<bool>,
+    /// The superlative that set `rank` ("lowest", "slowest").
+    rank_word: Option<String>,
     direction: Option<bool>,
     compare: Option<(Comparison, f64, Option<f64>)>,
     last_numeric: Option<ColumnRef>,

@@ -63,8 +63,12 @@ pub fn tokenize(question: &str) -> Vec<Token> {
             i += 1;
             continue;
         }
-        if c.is_alphanumeric() || c == '_' || (c == '/' && i + 1 < chars.len() && chars[i + 1].is_alphanumeric()) {
+        let negative = c == '-' && i + 1 < chars.len() && chars[i + 1].is_ascii_digit() && (i == 0 || chars[i - 1].is_whitespace());
+        if c.is_alphanumeric() || c == '_' || negative || (c == '/' && i + 1 < chars.len() && chars[i + 1].is_alphanumeric()) {
             let start = i;
+            if negative {
+                i += 1;
+            }
             while i < chars.len()
                 && (chars[i].is_alphanumeric()
                     || chars[i] == '_'
@@ -172,11 +176,11 @@ pub const FILLER: &[&str] = &[
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
-    "used", "uses", "produce", "produced", "produces", "generate", "generates", "spend", "spends", "cause", "caused", "causes",
+    "used", "uses", "produce", "produced", "produces", "generate", "generates", "cause", "caused", "causes",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",
-    "coming", "sending", "reporting", "recording", "being", "get", "far", "overall", "per", "whose", "who", "whom", "had",
+    "coming", "sending", "reporting", "recording", "being", "served", "serve", "based", "located", "reported", "placed", "sent", "get", "far", "overall", "per", "whose", "who", "whom", "had",
 ];
 
 /// Units typed after numbers ("1000 ms", "90%", "100 euros"); they qualify the number.
