@@ -211,8 +211,8 @@ impl Lexicon {
         for start in 0..words.len() {
             for len in 1..=3.min(words.len() - start) {
                 let phrase = &words[start..start + len];
-                let first_or_last_filler = |w: &String| FILLER.contains(&w.as_str()) || w.parse::<f64>().is_ok();
-                if first_or_last_filler(&phrase[0]) || first_or_last_filler(&phrase[len - 1]) {
+                // Only runs of content words: "load time", not "cancelled or returned".
+                if phrase.iter().any(|w| FILLER.contains(&w.as_str()) || w.parse::<f64>().is_ok()) {
                     continue;
                 }
                 self.add(phrase.to_vec(), target.clone(), Evidence::Comment);

@@ -687,12 +687,18 @@ impl Reader<'_> {
             return Ok(());
         }
         let grouping_now = s.grouping || ((s.which || (top_n && first_link) || matches!(roles.get(n.wrapping_sub(1)), Some((_, Role::Rank(_))))) && d.groups.is_empty());
-        let columns = if grouping_now { self.prefer_text(columns) } else { columns };
         if columns.iter().any(|c| d.claimed_columns.contains(&as_column(&c.target))) {
             // "404 responses": the number already said which status.
             return Ok(());
         }
         let mut c = as_column(&self.choose(&columns, context, wants_time, "column").target);
+        if grouping_now {
+            // Among equally good columns of that relation, a text column names the group.
+            let same: Vec<&Candidate> = columns.iter().copied().filter(|x| target_relation(&x.target) == c.relation).collect();
+            if let Some(text) = self.prefer_text(same).first() {
+                c = as_column(&text.target);
+            }
+        }
         let reachable = |x: usize| context.iter().any(|r| *r == x || self.key_pair(*r, x).is_some());
         if !context.is_empty() && !reachable(c.relation) && !s.pending.is_empty() {
             // "largest purchase amount" after 'purchase' placed us in events: the
@@ -797,7 +803,11 @@ impl Reader<'_> {
     fn context(&self, links: &[Link]) -> (Vec<usize>, Vec<usize>) {
         let mut named: Vec<usize> = Vec::new();
         for link in links {
-            let relations: Vec<usize> = link.candidates.iter().filter_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }).collect();
+            let relations: Vec<usize> = link
+                .candidates
+                .iter()
+                .filter_map(|c| if let (Target::Relation(r), Evidence::Name) = (&c.target, c.evidence) { Some(*r) } else { None })
+                .collect();
             let has_name_column = link.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence == Evidence::Name);
             let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
             if relations.len() == 1 && (!has_name_column || plural) && !named.contains(&relations[0]) {
@@ -949,6 +959,11 @@ impl Reader<'_> {
             .filter(|_| !d.having.is_empty())
             .or_else(|| d.measures.iter().find_map(|m| m.column.map(|c| c.relation)))
             .or(d.counted)
+            // "clicks per plan": count(*) counts the rows the value is stored in.
+            .or_else(|| {
+                let counts_rows = d.measures.iter().any(|m| m.column.is_none()) || (d.measures.is_empty() && (!d.groups.is_empty() || !d.group_relations.is_empty()));
+                counts_rows.then(|| d.values.first().map(|(c, _, _)| c.relation)).flatten()
+            })
             .or_else(|| named.first().copied())
             .or_else(|| d.bare_relations.first().copied())
             .or_else(|| d.distinct_relations.first().copied())
@@ -962,11 +977,19 @@ impl Reader<'_> {
 
         // Counting things that have no time, in a time range: the things that appear in
         // rows that do ("how many devices sent data in the last hour").
-        let counts_base = d.measures.iter().any(|m| m.column.is_none()) || d.distinct_relations.contains(&base);
-        if (time.recent.is_some() || time.period.is_some()) && counts_base && !self.has_time(base) {
-            if let Some((t, key)) = self.timed_relation_with_key(base, &context) {
+        let counts_key = |m: &Measure, reader: &Self| {
+            m.aggregate == Aggregate::CountDistinct && m.column.is_some_and(|c| c.relation == base && is_key_name(&reader.column(c).name))
+        };
+        let counts_base = d.measures.iter().any(|m| m.column.is_none() || counts_key(m, self)) || d.distinct_relations.contains(&base);
+        let activity = self.timed_relation_with_key(base, &context).filter(|(t, _)| !self.has_time(base) || context.contains(t));
+        if (time.recent.is_some() || time.period.is_some()) && counts_base && activity.is_some() {
+            // Counting things in a time range counts the things that appear in rows of
+            // that range ("how many devices sent data in the last hour", "users who
+            // visited in the last 2 days"), not things created in it.
+            if let Some((t, key)) = activity {
                 self.notes.push(format!("counted the distinct {} in {}", self.column(key).name, self.catalog.relations[t].name));
-                d.measures.retain(|m| m.column.is_some());
+                let reader: &Self = self;
+                d.measures.retain(|m| m.column.is_some() && !counts_key(m, reader));
                 d.distinct_relations.retain(|r| *r != base);
                 d.measures.insert(0, Measure { aggregate: Aggregate::CountDistinct, column: Some(key) });
                 plan.base = t;

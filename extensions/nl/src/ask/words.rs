@@ -115,6 +115,9 @@ fn parse_date(raw: &str) -> Option<(i32, u32, u32)> {
 /// A singular form: "categories" → "category", "devices" → "device", "status" stays.
 pub fn stem(word: &str) -> String {
     let w = word;
+    if FILLER.contains(&w) {
+        return w.to_string(); // "was", "has", "is" are not plurals
+    }
     if w.len() > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..w.len() - 3]);
     }
@@ -173,6 +176,7 @@ pub const FILLER: &[&str] = &[
     "details", "summary", "summarize", "summarise", "breakdowns", "happening", "going", "been", "then", "if", "but", "into",
     "since", "until", "before", "after", "during", "between", "last", "past", "previous", "recent", "recently", "latest", "newest",
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
+    "not", "no", "e", "g", "eg", "ie", "etc",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
