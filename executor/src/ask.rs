@@ -183,15 +183,17 @@ impl Session {
         }
         let translation = self.translate(&ask.question).await?;
         let plan = self.logical_plan(&checked_query(self, &translation.sql)?).await?;
+        self.last_translation = Some((ask.question.clone(), translation));
         Ok(Arc::new(plan.schema().as_arrow().clone()))
     }
 
-    /// Translates with the engine's translator, remembering the last answer so Describe
-    /// then Execute of one statement translate once.
+    /// Translates with the engine's translator. Describe keeps its translation for the
+    /// Execute that follows it (one translation per statement); anything else uses it up,
+    /// so a later ASK reads the catalog as it is then.
     async fn translate(&mut self, question: &str) -> Result<Translation> {
-        if let Some((asked, translation)) = &self.last_translation {
+        if let Some((asked, translation)) = self.last_translation.take() {
             if asked == question {
-                return Ok(translation.clone());
+                return Ok(translation);
             }
         }
         let translator = self.engine().translator().ok_or_else(|| {
@@ -203,7 +205,6 @@ impl Session {
             .await
             .map_err(|e| Error::Internal(format!("ASK translator failed: {e}")))?
             .map_err(|Refusal(why)| Error::CannotAnswer(why))?;
-        self.last_translation = Some((question.to_string(), translation.clone()));
         Ok(translation)
     }
 }

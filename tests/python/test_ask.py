@@ -14,6 +14,9 @@ import pytest
 from conftest import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
+# Execution accuracy over every split of extensions/nl/eval (tuning and held-out) must
+# not fall below this; raise it when the translator improves.
+ASK_MIN_ACCURACY = 0.80
 
 
 def setup_web(c):
@@ -141,4 +144,4 @@ def test_evaluation_set_accuracy_and_no_invented_names(tmp_path):
     print(run.stdout)
     assert result["invented"] == 0, run.stdout
     assert result["answerable"] >= 140 and result["unanswerable"] >= 10
-    assert result["accuracy"] >= float(os.environ.get("ASK_MIN_ACCURACY", "0.0")), run.stdout
+    assert result["accuracy"] >= ASK_MIN_ACCURACY, run.stdout

@@ -470,12 +470,14 @@ impl Reader<'_> {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
                 Some((Role::Which, 1))
-            } else if t.is_any(&["not", "non", "excluding", "except", "without", "isn't", "aren't"]) || (t.is("other") && next(&["than"])) {
+            } else if t.is_any(&["not", "non", "excluding", "except", "without", "isn't", "aren't", "outside"]) || (t.is("other") && next(&["than"])) {
                 Some((Role::Not, if t.is("other") { 2 } else { 1 }))
             } else if t.is_any(&["ascending", "asc", "increasing"]) {
                 Some((Role::Direction(false), 1))
             } else if t.is_any(&["descending", "desc", "decreasing"]) {
                 Some((Role::Direction(true), 1))
+            } else if t.is_any(&["least", "most"]) && next(&["common", "popular", "frequent", "used", "active", "visited", "viewed"]) {
+                Some((Role::Rank(t.is("most")), 2))
             } else if let Some(aggregate) = aggregate_word(&t.text) {
                 Some((Role::Aggregate(aggregate), 1))
             } else {
@@ -549,7 +551,11 @@ impl Reader<'_> {
                 Role::Not => s.negate = true,
                 Role::Direction(direction) => s.direction = Some(*direction),
                 Role::Compare(comparison, value, high) => {
-                    let after_link = matches!(previous, Some((_, Role::Link(_))));
+                    // "user ids with at least 14 page views": the count of what follows.
+                    let counts_next = matches!(roles.get(n + 1), Some((_, Role::Link(l))) if links[*l].candidates.iter().any(|c| {
+                        matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..))
+                    }));
+                    let after_link = matches!(previous, Some((_, Role::Link(_)))) && !counts_next;
                     if let Some(m) = last_measure {
                         // "average battery is under 15": a condition on the measure.
                         d.measure_compares.push((m, *comparison, *value, *high));
@@ -559,10 +565,18 @@ impl Reader<'_> {
                         d.measures.push(Measure { aggregate, column: Some(c) });
                         d.measure_compares.push((d.measures.len() - 1, *comparison, *value, *high));
                     } else if let (Some(c), true) = (s.last_numeric, after_link) {
-                        d.filters.push(number_filter(c, *comparison, *value, *high));
+                        d.filters.push(number_filter(c, *comparison, self.scaled(*value, c, *at), *high));
+                        // The unit after the number ("6 percent") was said of this column.
+                        if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
+                            s.unit_at = Some(at + 1);
+                        }
                     } else {
                         s.compare = Some((*comparison, *value, *high));
+                        s.compare_at = Some(*at);
                     }
+                }
+                Role::Link(l) if s.unit_at == Some(*at) => {
+                    let _ = l;
                 }
                 Role::Link(l) => {
                     let link = &links[*l];
@@ -611,11 +625,13 @@ impl Reader<'_> {
                 s.compare = None;
                 let c = as_column(&self.choose(&numeric, context, wants_time, "number").target);
                 add_context(context, c.relation);
+                let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));
                 d.filters.push(number_filter(c, comparison, value, high));
                 return Ok(());
             }
         }
 
+        let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
         // A stored value, unless the words name a relation or column at least as well.
         if !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence) {
             if let Some((comparison, value, _)) = s.compare.take() {
@@ -628,7 +644,14 @@ impl Reader<'_> {
                 let prefix = matches!(chosen.target, Target::Prefix(..));
                 d.values.push((ColumnRef { relation: r, column: c }, Match { text: v.clone(), prefix }, s.negate));
                 s.negate = false;
-                s.grouping = false;
+                // "for each Lyon device name": the group is the column that follows.
+                s.grouping &= matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
+                if s.pending == [Aggregate::Count] && plural {
+                    // "how many purchases …": the rows holding that value.
+                    d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                    d.counted = Some(r);
+                    s.pending.clear();
+                }
                 add_context(context, r);
             }
             return Ok(());
@@ -643,7 +666,6 @@ impl Reader<'_> {
             || (s.which && d.groups.is_empty())
             || (top_n && first_link && d.groups.is_empty());
         let in_context = |c: &&Candidate| context.contains(&target_relation(&c.target));
-        let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
         let counted_rows = s.pending == [Aggregate::Count] && !s.distinct && plural && relations.iter().any(|c| c.evidence == Evidence::Name);
         let relation_word = !relations.is_empty()
             && (columns.is_empty()
@@ -871,10 +893,14 @@ impl Reader<'_> {
             pending.clear();
         }
         if let Some((comparison, value, high)) = s.compare {
-            // "orders over 100": the relation's one measure column.
-            match context.first().and_then(|r| self.main_measure(*r)) {
+            // "orders over 100": the relation's one measure column; "took over 1 second":
+            // its duration column.
+            let unit = s.compare_at.and_then(|at| self.tokens.get(at + 1)).map(|t| t.text.clone());
+            let timed = unit.as_deref().and_then(time_unit).and_then(|_| context.iter().find_map(|r| self.adjective_column(*r, "slowest")));
+            match timed.or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
                 Some(c) => {
                     self.notes.push(format!("read {value} as a limit on {}", self.column_name(c)));
+                    let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));
                     d.filters.push(number_filter(c, comparison, value, high));
                 }
                 None => return Err(Refusal(format!("ASK could not tell which column the number {value} limits"))),
@@ -919,6 +945,16 @@ impl Reader<'_> {
                 d.measures.push(Measure { aggregate, column: Some(c) });
                 d.bare_columns.retain(|b| *b != c);
                 pending.clear();
+            }
+        }
+        if !aggregate_question && d.measures.is_empty() {
+            // "how long do pages take to load on average": the aggregate of what was named.
+            if let Some(a) = pending.first().copied().filter(|a| *a != Aggregate::Count) {
+                if let Some(c) = d.bare_columns.iter().copied().find(|c| is_numeric(&self.column(*c).data_type) && !is_key_name(&self.column(*c).name)) {
+                    d.measures.push(Measure { aggregate: a, column: Some(c) });
+                    d.bare_columns.retain(|b| *b != c);
+                    pending.clear();
+                }
             }
         }
         if aggregate_question && d.measures.is_empty() && d.order_column.is_none() {
@@ -1013,7 +1049,7 @@ impl Reader<'_> {
                 }
             }
         }
-        if !d.groups.is_empty() && d.measures.is_empty() {
+        if (!d.groups.is_empty() || !time.buckets.is_empty()) && d.measures.is_empty() {
             d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
         }
         // HAVING measures are shown too.
@@ -1068,8 +1104,21 @@ impl Reader<'_> {
         if !plan.is_aggregate() {
             // A row query: the columns asked for, newest or ranked as asked.
             // Columns named only to qualify a value ("the EU region") are not asked for.
-            let filtered: Vec<ColumnRef> = plan.filters.iter().map(filter_column).collect();
-            plan.columns = d.bare_columns.iter().copied().filter(|c| Some(*c) != order_column.map(|(o, _)| o) && !filtered.contains(c)).collect();
+            // A column named only in a condition ("humidity below 20") is shown only
+            // when other columns are asked for too ("path and load time of …").
+            let in_values: Vec<ColumnRef> =
+                plan.filters.iter().filter(|f| matches!(f, Filter::Values { .. } | Filter::Prefix { .. })).map(filter_column).collect();
+            let in_conditions: Vec<ColumnRef> = plan.filters.iter().map(filter_column).collect();
+            let mut asked: Vec<ColumnRef> = Vec::new();
+            for c in d.bare_columns.iter().copied() {
+                if Some(c) != order_column.map(|(o, _)| o) && !in_values.contains(&c) && !asked.contains(&c) {
+                    asked.push(c);
+                }
+            }
+            if asked.iter().all(|c| in_conditions.contains(c)) {
+                asked.clear();
+            }
+            plan.columns = asked;
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;
             }
@@ -1128,6 +1177,17 @@ impl Reader<'_> {
             }
             (is_numeric(&c.data_type) && words.iter().any(|w| markers.contains(&w.as_str()))).then_some(ColumnRef { relation: r, column: i })
         })
+    }
+
+    /// A number in the unit the column stores: "1.2 seconds" of `latency_ms` is 1200.
+    fn scaled(&self, value: f64, c: ColumnRef, number_at: usize) -> f64 {
+        let unit = self.tokens.get(number_at + 1).map(|t| t.text.as_str());
+        let name = self.column(c).name.to_lowercase();
+        match unit {
+            Some("second" | "seconds" | "sec" | "secs" | "s") if name.ends_with("_ms") => value * 1000.0,
+            Some("minute" | "minutes" | "min" | "mins") if name.ends_with("_ms") => value * 60_000.0,
+            _ => value,
+        }
     }
 
     fn has_time(&self, r: usize) -> bool {
@@ -1502,4 +1562,8 @@ struct Walk {
     compare: Option<(Comparison, f64, Option<f64>)>,
     last_numeric: Option<ColumnRef>,
     last_measure: Option<usize>,
+    /// A unit word already read with a comparison's number.
+    unit_at: Option<usize>,
+    /// Where the pending comparison's number stands.
+    compare_at: Option<usize>,
 }

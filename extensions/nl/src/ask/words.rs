@@ -21,7 +21,12 @@ pub struct Token {
 impl Token {
     fn word(raw: &str) -> Token {
         let text = raw.to_lowercase();
-        let number = text.replace(',', "").parse::<f64>().ok().filter(|n| n.is_finite());
+        let number = text
+            .replace(',', "")
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .or_else(|| small_number(&text).filter(|_| !matches!(text.as_str(), "a" | "an" | "zero")));
         Token { stem: stem(&text), text, raw: raw.to_string(), number, date: None, quoted: false }
     }
 
@@ -76,7 +81,7 @@ pub fn tokenize(question: &str) -> Vec<Token> {
                     || ((chars[i] == '.' || chars[i] == ',' || chars[i] == '-')
                         && i + 1 < chars.len()
                         && chars[i + 1].is_ascii_digit()
-                        && chars[start].is_ascii_digit()))
+                        && (chars[start].is_ascii_digit() || chars[start] == '-')))
             {
                 i += 1;
             }
@@ -166,7 +171,7 @@ pub const FILLER: &[&str] = &[
     "when", "how", "me", "us", "we", "our", "i", "my", "you", "your", "it", "its", "they", "their", "them", "there", "that",
     "this", "these", "those", "show", "list", "give", "get", "find", "tell", "display", "see", "return", "fetch", "compute",
     "calculate", "report", "please", "can", "could", "would", "should", "will", "want", "need", "like", "know", "all", "any",
-    "some", "every", "overall", "altogether", "data", "record", "row", "entry", "entrie", "value", "figure", "number", "amount",
+    "some", "every", "overall", "altogether", "data", "record", "row", "entry", "entrie", "figure", "number", "amount",
     "so", "far", "ever", "currently", "now", "right", "just", "only", "also", "as", "by", "per", "each", "across", "over", "than",
     "about", "here", "s", "t", "let", "let's", "lets", "broken", "down", "grouped", "group", "split", "breakdown", "up", "out",
     "did", "happen", "happened", "occur", "occurred", "recorded", "logged", "made", "placed", "seen", "received", "got", "came",
@@ -176,7 +181,8 @@ pub const FILLER: &[&str] = &[
     "details", "summary", "summarize", "summarise", "breakdowns", "happening", "going", "been", "then", "if", "but", "into",
     "since", "until", "before", "after", "during", "between", "last", "past", "previous", "recent", "recently", "latest", "newest",
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
-    "not", "no", "e", "g", "eg", "ie", "etc",
+    "not", "no", "e", "g", "eg", "ie", "etc", "everyone", "everybody", "something", "anything", "yet", "through", "via",
+    "called", "named", "ago", "answer", "answered", "originated", "originate", "receive", "make",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
