@@ -129,19 +129,25 @@ pub fn parse(sql: &str) -> Option<Result<Statement>> {
     Some(Ok(Statement::Ask(Ask { question, sql_only })))
 }
 
-/// Sampled values per (schema, relation, column), with when they were read.
+/// (schema, relation, column).
+type ColumnKey = (String, String, String);
+
+/// A column's sampled values (`None`: too many to show) and when they were read.
+type Sampled = (Instant, Option<Vec<String>>);
+
+/// Sampled values per column.
 #[derive(Default)]
 pub(crate) struct ValueCache {
-    entries: Mutex<HashMap<(String, String, String), (Instant, Option<Vec<String>>)>>,
+    entries: Mutex<HashMap<ColumnKey, Sampled>>,
 }
 
 impl ValueCache {
-    fn get(&self, key: &(String, String, String)) -> Option<Option<Vec<String>>> {
+    fn get(&self, key: &ColumnKey) -> Option<Option<Vec<String>>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.get(key).filter(|(at, _)| at.elapsed() < VALUE_CACHE_TTL).map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: (String, String, String), values: Option<Vec<String>>) {
+    fn put(&self, key: ColumnKey, values: Option<Vec<String>>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < VALUE_CACHE_TTL);
         entries.insert(key, (Instant::now(), values));

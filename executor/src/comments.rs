@@ -22,7 +22,7 @@ pub async fn comment_on(
         CommentObject::Column => {
             // `[schema.]relation.column`: the last part names the column.
             let mut parts = object_name.0.clone();
-            let column = parts.pop().and_then(|p| p.as_ident().map(|i| crate::hidden::normalize(i)));
+            let column = parts.pop().and_then(|p| p.as_ident().map(crate::hidden::normalize));
             match column {
                 Some(column) if !parts.is_empty() => (ObjectName(parts), Some(column)),
                 _ => return Err(Error::InvalidParameter(format!("column name \"{object_name}\" must be qualified by its table"))),

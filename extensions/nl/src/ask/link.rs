@@ -313,10 +313,6 @@ pub fn is_temporal(data_type: &DataType) -> bool {
     matches!(data_type, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64)
 }
 
-pub fn is_text(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-}
-
 /// "customer country", "names of the customers", "country's customers": a column next
 /// to a relation that has it is that relation's column, and the two are one link.
 fn attach_columns_to_relations(tokens: &[Token], used: &[bool], links: Vec<Link>) -> Vec<Link> {

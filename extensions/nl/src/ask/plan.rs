@@ -34,7 +34,6 @@ pub enum Comparison {
     Less,
     LessOrEqual,
     Equal,
-    NotEqual,
 }
 
 impl Comparison {
@@ -45,7 +44,6 @@ impl Comparison {
             Comparison::Less => "<",
             Comparison::LessOrEqual => "<=",
             Comparison::Equal => "=",
-            Comparison::NotEqual => "<>",
         }
     }
 }

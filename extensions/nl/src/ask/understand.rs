@@ -125,10 +125,10 @@ impl Reader<'_> {
         }
     }
 
-    /// A number at `i` (digits or a small number word): (value, tokens used).
+    /// A number at `i`: digits, or a small number word ("a" counts as one here).
     fn number_at(&self, i: usize) -> Option<f64> {
         let t = self.word(i)?;
-        t.number.or_else(|| small_number(&t.text).filter(|_| !matches!(t.text.as_str(), "a" | "an" | "one") || true))
+        t.number.or_else(|| small_number(&t.text))
     }
 
     /// A date starting at `i`: ISO, "March 3, 2025", "3 March 2025", "March 2025" (the
@@ -575,9 +575,8 @@ impl Reader<'_> {
                         s.compare_at = Some(*at);
                     }
                 }
-                Role::Link(l) if s.unit_at == Some(*at) => {
-                    let _ = l;
-                }
+                // The unit was read with the number before it.
+                Role::Link(_) if s.unit_at == Some(*at) => {}
                 Role::Link(l) => {
                     let link = &links[*l];
                     self.place_link(link, n, roles, &mut s, &mut d, &mut context, top_n, wants_time)?;
@@ -613,10 +612,9 @@ impl Reader<'_> {
                 // "more than 5 orders": a count over each group.
                 s.compare = None;
                 d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
-                if let Some(c) = relations.first() {
+                if !relations.is_empty() {
                     let r = self.choose(&relations, context, wants_time, "relation").target;
                     d.counted = Some(target_relation(&r));
-                    let _ = c;
                 }
                 return Ok(());
             }
@@ -910,7 +908,7 @@ impl Reader<'_> {
         d.bare_columns.retain(|c| !d.claimed_columns.contains(c));
 
         let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split"]));
-        let mut groups_from_bare = |d: &mut Draft, reader: &Self| {
+        let groups_from_bare = |d: &mut Draft, reader: &Self| {
             let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| !is_numeric(&reader.column(*c).data_type) || is_key_name(&reader.column(*c).name)).collect();
             for c in text {
                 if !is_temporal(&reader.column(c).data_type) {
