@@ -45,7 +45,10 @@ impl Catalog {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        crate::comments::delete_relation_comments(&mut tx, schema, name).await?;
+        // Only the dropped view's comments: a table of this name keeps its own.
+        if deleted > 0 {
+            crate::comments::delete_relation_comments(&mut tx, schema, name).await?;
+        }
         tx.commit().await?;
         Ok(deleted > 0)
     }

@@ -240,6 +240,9 @@ async fn comments_set_replace_and_drop_with_relation(db: &TestDb) {
             ("t".to_string(), Some("a".to_string()), "load time in ms".to_string()),
         ]
     );
+    // DROP VIEW of a table's name drops nothing, its comments included.
+    assert!(!cat.drop_view("public", "t").await.unwrap());
+    assert_eq!(cat.list_comments().await.unwrap().len(), 2);
     cat.set_comment("public", "v", None, Some("kept until dropped")).await.unwrap();
     assert!(cat.drop_view("public", "v").await.unwrap());
     cat.drop_table("public", "t").await.unwrap();

@@ -41,6 +41,8 @@ pub const LOW_CARDINALITY_VALUES: usize = 50;
 pub const VALUE_SAMPLE_ROWS: usize = 100_000;
 /// Values longer than this are never shown (they are not names of things).
 pub const MAX_VALUE_CHARS: usize = 100;
+/// The longest question ASK reads (characters); reading is not interruptible.
+pub const MAX_QUESTION_CHARS: usize = 1000;
 /// How long sampled values are reused before they are read again.
 pub const VALUE_CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -126,11 +128,14 @@ pub fn parse(sql: &str) -> Option<Result<Statement>> {
     if question.trim().is_empty() {
         return syntax("ASK needs a question");
     }
+    if question.chars().count() > MAX_QUESTION_CHARS {
+        return Some(Err(Error::InvalidParameter(format!("ASK questions are limited to {MAX_QUESTION_CHARS} characters"))));
+    }
     Some(Ok(Statement::Ask(Ask { question, sql_only })))
 }
 
-/// (schema, relation, column).
-type ColumnKey = (String, String, String);
+/// (table id, column): a table dropped and created again under its name has a new id.
+type ColumnKey = (i64, String);
 
 /// A column's sampled values (`None`: too many to show) and when they were read.
 type Sampled = (Instant, Option<Vec<String>>);
@@ -162,7 +167,7 @@ pub fn sql_only_schema() -> Arc<Schema> {
 impl Session {
     /// Runs `ASK`: translate, check, plan, run under the limits; or `ASK SQL`: translate.
     pub(crate) async fn ask(&mut self, ask: &Ask) -> Result<Output> {
-        let translation = self.translate(&ask.question).await?;
+        let translation = self.translate_in_time(&ask.question).await?;
         for note in &translation.notes {
             self.notice(note.clone());
         }
@@ -170,8 +175,9 @@ impl Session {
             let batch = RecordBatch::try_new(sql_only_schema(), vec![Arc::new(StringArray::from(vec![translation.sql]))])?;
             return Ok(Output::Rows(Box::pin(MemoryStream::try_new(vec![batch], sql_only_schema(), None)?)));
         }
-        self.notice(format!("SQL: {}", translation.sql));
         let query = checked_query(self, &translation.sql)?;
+        // The SQL as it runs (with the row cap), so it can be run again as shown.
+        self.notice(format!("SQL: {query}"));
         let plan = self.logical_plan(&query).await?;
         let schema = Arc::new(plan.schema().as_arrow().clone());
         let df = self.ctx.execute_logical_plan(plan).await?;
@@ -187,10 +193,17 @@ impl Session {
         if ask.sql_only {
             return Ok(sql_only_schema());
         }
-        let translation = self.translate(&ask.question).await?;
+        let translation = self.translate_in_time(&ask.question).await?;
         let plan = self.logical_plan(&checked_query(self, &translation.sql)?).await?;
         self.last_translation = Some((ask.question.clone(), translation));
         Ok(Arc::new(plan.schema().as_arrow().clone()))
+    }
+
+    /// [`Session::translate`] under [`ASK_TIME_LIMIT`] (sampling values reads tables).
+    async fn translate_in_time(&mut self, question: &str) -> Result<Translation> {
+        tokio::time::timeout(ASK_TIME_LIMIT, self.translate(question))
+            .await
+            .map_err(|_| Error::TimedOut(format!("reading the question took longer than ASK's limit of {} s", ASK_TIME_LIMIT.as_secs())))?
     }
 
     /// Translates with the engine's translator. Describe keeps its translation for the
@@ -278,22 +291,24 @@ async fn ask_catalog(session: &Session) -> Result<AskCatalog> {
         if schema == crate::system_tables::SYSTEM_SCHEMA {
             continue;
         }
-        let mut named: Vec<(String, Arc<Schema>)> =
-            streams.tables_in(&schema).iter().map(|t| (t.name().to_string(), t.schema())).collect();
+        // (name, columns, table id): views have no id, and their values are not sampled
+        // (sampling a view computes it, which may cost anything).
+        let mut named: Vec<(String, Arc<Schema>, Option<i64>)> =
+            streams.tables_in(&schema).iter().map(|t| (t.name().to_string(), t.schema(), Some(t.id()))).collect();
         for view in streams.views_in(&schema) {
             let reference = datafusion::common::TableReference::partial(schema.as_str(), view.name.as_str());
             // A view that no longer plans (a table it read was dropped) is left out.
             if let Ok(df) = session.ctx.table(reference).await {
-                named.push((view.name.clone(), Arc::new(df.schema().as_arrow().clone())));
+                named.push((view.name.clone(), Arc::new(df.schema().as_arrow().clone()), None));
             }
         }
         named.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, arrow_schema) in named {
+        for (name, arrow_schema, table_id) in named {
             let mut columns = Vec::new();
             for field in arrow_schema.fields() {
-                let values = match field.data_type() {
-                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                        low_cardinality_values(session, &schema, &name, field.name()).await?
+                let values = match (field.data_type(), table_id) {
+                    (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, Some(id)) => {
+                        low_cardinality_values(session, id, &schema, &name, field.name()).await
                     }
                     _ => None,
                 };
@@ -311,34 +326,44 @@ async fn ask_catalog(session: &Session) -> Result<AskCatalog> {
     Ok(AskCatalog { relations, default_schema: session.default_schema() })
 }
 
-/// The distinct values of a text column when there are few of them (in a sample of the
-/// table), cached for [`VALUE_CACHE_TTL`].
-async fn low_cardinality_values(session: &Session, schema: &str, relation: &str, column: &str) -> Result<Option<Vec<String>>> {
-    let key = (schema.to_string(), relation.to_string(), column.to_string());
+/// The distinct values of a text column of table `table_id` when there are few of them
+/// (in a sample of the table), cached for [`VALUE_CACHE_TTL`]. A sample that fails
+/// shows no values: linking by values is a help, not a condition of answering.
+async fn low_cardinality_values(session: &Session, table_id: i64, schema: &str, relation: &str, column: &str) -> Option<Vec<String>> {
+    let key = (table_id, column.to_string());
     if let Some(values) = session.engine().ask_values().get(&key) {
-        return Ok(values);
+        return values;
     }
-    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    let sql = format!(
-        "SELECT DISTINCT {c} FROM (SELECT {c} FROM {s}.{r} LIMIT {VALUE_SAMPLE_ROWS}) AS sampled WHERE {c} IS NOT NULL LIMIT {}",
-        LOW_CARDINALITY_VALUES + 1,
-        c = quote(column),
-        s = quote(schema),
-        r = quote(relation),
-    );
-    let batches = session.ctx.sql(&sql).await?.collect().await?;
+    let values = match sample_values(session, schema, relation, column).await {
+        Ok(values) => values,
+        Err(e) => {
+            tracing::debug!(%schema, %relation, %column, error = %e, "ASK could not sample a column's values");
+            None
+        }
+    };
+    session.engine().ask_values().put(key, values.clone());
+    values
+}
+
+async fn sample_values(session: &Session, schema: &str, relation: &str, column: &str) -> Result<Option<Vec<String>>> {
+    use datafusion::prelude::{col, ident};
+    let table = session.ctx.table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
+    let sampled = table
+        .select(vec![ident(column)])?
+        .limit(0, Some(VALUE_SAMPLE_ROWS))?
+        .filter(col(datafusion::common::Column::new_unqualified(column)).is_not_null())?
+        .distinct()?
+        .limit(0, Some(LOW_CARDINALITY_VALUES + 1))?;
     let mut values = Vec::new();
-    for batch in &batches {
+    for batch in &sampled.collect().await? {
         let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
         let strings = column.as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::Internal("cast to Utf8".into()))?;
         values.extend((0..strings.len()).filter(|i| strings.is_valid(*i)).map(|i| strings.value(i).to_string()));
     }
-    let values = (values.len() <= LOW_CARDINALITY_VALUES && values.iter().all(|v| v.chars().count() <= MAX_VALUE_CHARS)).then(|| {
+    Ok((values.len() <= LOW_CARDINALITY_VALUES && values.iter().all(|v| v.chars().count() <= MAX_VALUE_CHARS)).then(|| {
         values.sort();
         values
-    });
-    session.engine().ask_values().put(key, values.clone());
-    Ok(values)
+    }))
 }
 
 #[cfg(test)]
@@ -358,6 +383,12 @@ mod tests {
         assert_eq!(ask("  ask sql 'it''s late';"), Ask { question: "it's late".into(), sql_only: true });
         assert_eq!(ask("ASK $$average 'latency'$$").question, "average 'latency'");
         assert_eq!(ask("ASK E'a\\tb'").question, "a\tb");
+    }
+
+    #[test]
+    fn long_questions_are_refused() {
+        let long = format!("ASK '{}'", "country ".repeat(200));
+        assert!(matches!(parse(&long), Some(Err(Error::InvalidParameter(_)))));
     }
 
     #[test]

@@ -228,6 +228,10 @@ impl Session {
         if self.txn.is_failed() && !ends_transaction {
             return Err(Error::TransactionAborted);
         }
+        if !matches!(statement, Statement::Ask(_)) {
+            // A translation kept for an ASK's Execute is stale after anything else.
+            self.last_translation = None;
+        }
         let result = self.dispatch(statement, params).await;
         if result.is_err() {
             self.txn.fail();
@@ -332,6 +336,9 @@ impl Session {
     /// What the extended protocol's Describe reports: the parameter types (`$1`, `$2`…)
     /// and, for statements that return rows, their columns.
     pub async fn describe(&mut self, statement: &Statement) -> Result<Description> {
+        if self.txn.is_failed() && matches!(statement, Statement::Ask(_)) {
+            return Err(Error::TransactionAborted);
+        }
         match statement {
             Statement::Sql(sql) => self.describe_sql(sql).await,
             Statement::Subscribe(SubscribeStatement { subscribe, delivery: Delivery::Rows }) => {

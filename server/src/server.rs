@@ -57,8 +57,8 @@ pub async fn run(config: Config) -> Result<(), String> {
             Some(std::sync::Arc::new(embedder))
         }
     };
-    let engine = Engine::new(streams.clone(), streamhouse_nl::functions(embedder)).map_err(|e| e.to_string())?;
-    engine.set_translator(std::sync::Arc::new(streamhouse_nl::ask::OfflineTranslator));
+    let engine = Engine::new(streams.clone(), streamhouse_nl::functions(embedder.clone())).map_err(|e| e.to_string())?;
+    engine.set_translator(std::sync::Arc::new(streamhouse_nl::ask::OfflineTranslator::new(embedder)));
 
     let pg_listener = TcpListener::bind(config.pg_addr).await.map_err(|e| format!("bind {}: {e}", config.pg_addr))?;
     let pg_addr = pg_listener.local_addr().map_err(|e| e.to_string())?;

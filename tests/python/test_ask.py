@@ -145,3 +145,37 @@ def test_evaluation_set_accuracy_and_no_invented_names(tmp_path):
     assert result["invented"] == 0, run.stdout
     assert result["answerable"] >= 140 and result["unanswerable"] >= 10
     assert result["accuracy"] >= ASK_MIN_ACCURACY, run.stdout
+
+
+def test_without_a_model_the_notice_says_words_alone(server):
+    with server.connect() as c:
+        setup_web(c)
+        notices = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        c.execute("ASK 'how many page views'").fetchall()
+        assert any("words alone" in n for n in notices), notices
+
+
+MODEL = os.environ.get("STREAMHOUSE_TEST_EMBEDDING_MODEL")
+
+
+@pytest.mark.skipif(not MODEL, reason="STREAMHOUSE_TEST_EMBEDDING_MODEL is not set (scripts/test fetches the model)")
+def test_with_the_model_words_link_by_meaning(tmp_path):
+    from conftest import Server
+    s = Server(tmp_path / "data", ["--embedding-model-dir", MODEL]).start()
+    try:
+        with s.connect() as c:
+            c.execute("CREATE TABLE customers (customer_id bigint, name text, country text)")
+            c.execute("INSERT INTO customers VALUES (1, 'Mia', 'Germany'), (2, 'Yuki', 'Japan'), (3, 'Lukas', 'Germany')")
+            c.execute("COMMENT ON TABLE customers IS 'customers (buyers, clients) of the shop'")
+            notices = []
+            c.add_notice_handler(lambda d: notices.append(d.message_primary))
+            # "shoppers" is no name, comment word or value: only its meaning links it.
+            assert c.execute("ASK 'how many shoppers from Germany'").fetchall() == [(2,)]
+            assert any('"shoppers" to customers by meaning' in n for n in notices), notices
+            # A word close to nothing still refuses.
+            with pytest.raises(psycopg.Error) as e:
+                c.execute("ASK 'average salary of shoppers'")
+            assert e.value.sqlstate == "42704" and "salary" in str(e.value)
+    finally:
+        s.stop()

@@ -48,8 +48,9 @@ SHOW_ROWS = 5
 # ------------------------------------------------------------------------------ server
 
 class Server:
-    def __init__(self, binary):
+    def __init__(self, binary, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.tmp = tempfile.TemporaryDirectory(prefix="streamhouse-nl-eval-")
         self.data_dir = Path(self.tmp.name) / "data"
         self.log_path = Path(self.tmp.name) / "server.log"
@@ -61,7 +62,7 @@ class Server:
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--data-dir", str(self.data_dir), "--pg-addr", "127.0.0.1:0",
              "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0",
-             "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
+             "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         listeners = self.data_dir / "listeners.json"
         deadline = time.time() + timeout
@@ -589,6 +590,8 @@ def main():
     ap.add_argument("--json", metavar="OUT", help="write the summary as JSON to OUT")
     ap.add_argument("--questions", default=str(HERE / "questions.jsonl"))
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per statement")
+    ap.add_argument("--model", metavar="DIR", help="start the server with this embedding model folder "
+                    "(--embedding-model-dir), so ASK also links words by meaning")
     ap.add_argument("--oracle", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -607,7 +610,7 @@ def main():
         if args.dsn:
             dsn = args.dsn
         else:
-            server = Server(args.bin)
+            server = Server(args.bin, ["--embedding-model-dir", args.model] if args.model else [])
             dsn = server.start()
         db = Db(dsn, args.timeout)
     except Exception as e:

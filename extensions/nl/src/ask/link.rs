@@ -172,10 +172,11 @@ impl Lexicon {
     /// Path-like values (`/docs`, `/docs/intro`) link by their first segment: "docs
     /// page" is `/docs` when only that path has it, else every path under it.
     fn add_paths<'v>(&mut self, r: usize, c: usize, values: impl Iterator<Item = &'v String>) {
+        // Keyed by the segment as stored: "/Blog" and "/blog" are different paths.
         let mut by_segment: HashMap<String, Vec<&String>> = HashMap::new();
         for value in values.filter(|v| v.starts_with('/')) {
             if let Some(segment) = value[1..].split('/').next().filter(|s| !s.is_empty()) {
-                by_segment.entry(segment.to_lowercase()).or_default().push(value);
+                by_segment.entry(segment.to_string()).or_default().push(value);
             }
         }
         for (segment, paths) in by_segment {

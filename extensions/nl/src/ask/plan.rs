@@ -52,7 +52,8 @@ impl Comparison {
 pub enum Filter {
     /// `column IN (values)` (one value: `=`); `negated`: `NOT IN` / `<>`.
     Values { column: ColumnRef, values: Vec<String>, negated: bool },
-    /// `column LIKE 'prefix%'` (the prefix has no wildcard characters of its own).
+    /// The path `prefix` or any path under it: `(column = prefix OR column LIKE 'prefix/%')`
+    /// (wildcards in the prefix are escaped).
     Prefix { column: ColumnRef, prefix: String, negated: bool },
     Number { column: ColumnRef, comparison: Comparison, value: f64 },
     Range { column: ColumnRef, low: f64, high: f64 },
@@ -121,7 +122,7 @@ impl QueryPlan {
         for (g, sql) in self.group_by.iter().zip(&group_sql) {
             match g {
                 GroupKey::Column(_) => select.push(sql.clone()),
-                GroupKey::Bucket(_, unit) => select.push(format!("{sql} AS {unit}")),
+                GroupKey::Bucket(_, unit) => select.push(format!("{sql} AS {}", ident(unit))),
             }
         }
         for m in &self.measures {
@@ -161,7 +162,7 @@ impl QueryPlan {
                     let key = match key {
                         OrderKey::Measure(i) => ident(&measure_alias(catalog, &self.measures[*i])),
                         OrderKey::Group(i) => match &self.group_by[*i] {
-                            GroupKey::Bucket(_, unit) => unit.to_string(),
+                            GroupKey::Bucket(_, unit) => ident(unit),
                             GroupKey::Column(_) => group_sql[*i].clone(),
                         },
                         OrderKey::Column(c) => col(c),
@@ -180,7 +181,8 @@ impl QueryPlan {
 
 fn measure_sql(catalog: &AskCatalog, m: &Measure, qualify: bool) -> String {
     match (m.aggregate, &m.column) {
-        (Aggregate::Count, None) | (_, None) => "count(*)".to_string(),
+        // Only count has no column (`count(*)`); the plan builds no other.
+        (_, None) => "count(*)".to_string(),
         (Aggregate::CountDistinct, Some(c)) => format!("count(DISTINCT {})", column_sql(catalog, c, qualify)),
         (aggregate, Some(c)) => format!("{}({})", aggregate.sql(), column_sql(catalog, c, qualify)),
     }
@@ -210,8 +212,9 @@ fn filter_sql(catalog: &AskCatalog, f: &Filter, qualify: bool) -> String {
             }
         }
         Filter::Prefix { column, prefix, negated } => {
-            let pattern = literal(&format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-            format!("{} {}LIKE {pattern}", col(column), if *negated { "NOT " } else { "" })
+            let pattern = literal(&format!("{}/%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+            let either = format!("({c} = {} OR {c} LIKE {pattern})", literal(prefix), c = col(column));
+            if *negated { format!("NOT {either}") } else { either }
         }
         Filter::Number { column, comparison, value } => format!("{} {} {}", col(column), comparison.sql(), number(*value)),
         Filter::Range { column, low, high } => format!("{} BETWEEN {} AND {}", col(column), number(*low), number(*high)),
@@ -247,19 +250,13 @@ fn column_sql(catalog: &AskCatalog, c: &ColumnRef, qualify: bool) -> String {
     if qualify { format!("{}.{name}", ident(&catalog.relations[c.relation].name)) } else { name }
 }
 
-/// Words sqlparser / PostgreSQL reserve, which must be quoted as identifiers.
-const RESERVED: &[&str] = &[
-    "all", "and", "any", "as", "asc", "between", "by", "case", "cast", "check", "column", "create", "day", "default", "desc",
-    "distinct", "do", "else", "end", "false", "for", "from", "group", "having", "hour", "in", "interval", "is", "join", "limit",
-    "minute", "month", "not", "null", "offset", "on", "or", "order", "select", "table", "then", "time", "timestamp", "to", "true",
-    "union", "user", "using", "when", "where", "with", "year", "window", "range", "rows", "key", "value", "values", "date",
-];
-
-/// An identifier as SQL: bare when it is a plain lower-case word, quoted otherwise.
+/// An identifier as SQL: bare when it is a plain lower-case word that is no SQL keyword
+/// (a bare `current_date` would call the function), quoted otherwise.
 pub fn ident(name: &str) -> String {
+    use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
     let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !RESERVED.contains(&name);
+        && ALL_KEYWORDS.binary_search(&name.to_ascii_uppercase().as_str()).is_err();
     if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
 }
 

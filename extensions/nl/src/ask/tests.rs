@@ -62,14 +62,14 @@ fn catalog() -> AskCatalog {
 }
 
 fn sql(question: &str) -> String {
-    match OfflineTranslator.translate(question, &catalog()) {
+    match OfflineTranslator::new(None).translate(question, &catalog()) {
         Ok(t) => t.sql,
         Err(refusal) => panic!("{question}: refused: {}", refusal.0),
     }
 }
 
 fn refusal(question: &str) -> String {
-    match OfflineTranslator.translate(question, &catalog()) {
+    match OfflineTranslator::new(None).translate(question, &catalog()) {
         Ok(t) => panic!("{question}: answered {}", t.sql),
         Err(refusal) => refusal.0,
     }
@@ -77,28 +77,28 @@ fn refusal(question: &str) -> String {
 
 #[test]
 fn aggregates_groups_and_values() {
-    assert_eq!(sql("total revenue by region"), "SELECT region, sum(amount) AS total_amount FROM orders GROUP BY region ORDER BY region");
-    assert_eq!(sql("how many orders were cancelled"), "SELECT count(*) AS count FROM orders WHERE status = 'cancelled'");
+    assert_eq!(sql("total revenue by region"), "SELECT \"region\", sum(amount) AS total_amount FROM orders GROUP BY \"region\" ORDER BY \"region\"");
+    assert_eq!(sql("how many orders were cancelled"), "SELECT count(*) AS \"count\" FROM orders WHERE \"status\" = 'cancelled'");
     assert_eq!(sql("average order value"), "SELECT avg(amount) AS avg_amount FROM orders");
-    assert_eq!(sql("payments by method"), "SELECT method, count(*) AS count FROM payments GROUP BY method ORDER BY method");
+    assert_eq!(sql("payments by method"), "SELECT \"method\", count(*) AS \"count\" FROM payments GROUP BY \"method\" ORDER BY \"method\"");
     assert_eq!(sql("min and max temperature"), "SELECT min(temperature) AS min_temperature, max(temperature) AS max_temperature FROM readings");
     assert_eq!(sql("list enterprise customers from France"), "SELECT * FROM customers WHERE segment = 'enterprise' AND country = 'France'");
-    assert_eq!(sql("orders from the EU or US region"), "SELECT * FROM orders WHERE region IN ('EU', 'US')");
+    assert_eq!(sql("orders from the EU or US region"), "SELECT * FROM orders WHERE \"region\" IN ('EU', 'US')");
     // Short values match only as typed: "us" is a pronoun, "US" a region.
-    assert_eq!(sql("show us the pending orders"), "SELECT * FROM orders WHERE status = 'pending'");
+    assert_eq!(sql("show us the pending orders"), "SELECT * FROM orders WHERE \"status\" = 'pending'");
 }
 
 #[test]
 fn time_ranges_buckets_and_ranking() {
     assert_eq!(
         sql("daily order count in March 2025"),
-        "SELECT date_trunc('day', created_at) AS day, count(*) AS count FROM orders WHERE created_at >= TIMESTAMP '2025-03-01' AND created_at < TIMESTAMP '2025-04-01' GROUP BY date_trunc('day', created_at) ORDER BY day"
+        "SELECT date_trunc('day', created_at) AS \"day\", count(*) AS \"count\" FROM orders WHERE created_at >= TIMESTAMP '2025-03-01' AND created_at < TIMESTAMP '2025-04-01' GROUP BY date_trunc('day', created_at) ORDER BY \"day\""
     );
     assert_eq!(sql("max temperature in the last 6 hours"), "SELECT max(temperature) AS max_temperature FROM readings WHERE ts >= now() - INTERVAL '6 hours'");
     assert_eq!(sql("show me the last 10 payments"), "SELECT * FROM payments ORDER BY paid_at DESC LIMIT 10");
     assert_eq!(
         sql("which payment method is the most popular"),
-        "SELECT method, count(*) AS count FROM payments GROUP BY method ORDER BY count DESC LIMIT 1"
+        "SELECT \"method\", count(*) AS \"count\" FROM payments GROUP BY \"method\" ORDER BY \"count\" DESC LIMIT 1"
     );
     assert_eq!(sql("biggest order value in Q2 2025"), "SELECT max(amount) AS max_amount FROM orders WHERE created_at >= TIMESTAMP '2025-04-01' AND created_at < TIMESTAMP '2025-07-01'");
 }
@@ -115,7 +115,7 @@ fn joins_follow_key_columns() {
     );
     assert_eq!(
         sql("number of orders by customer country"),
-        "SELECT customers.country, count(*) AS count FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.country ORDER BY customers.country"
+        "SELECT customers.country, count(*) AS \"count\" FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.country ORDER BY customers.country"
     );
 }
 
@@ -125,7 +125,7 @@ fn conditions_on_numbers_and_groups() {
     assert_eq!(sql("show me all orders from customer 42"), "SELECT * FROM orders WHERE customer_id = 42");
     assert_eq!(
         sql("regions with revenue above 50000"),
-        "SELECT region, sum(amount) AS total_amount FROM orders GROUP BY region HAVING sum(amount) > 50000 ORDER BY region"
+        "SELECT \"region\", sum(amount) AS total_amount FROM orders GROUP BY \"region\" HAVING sum(amount) > 50000 ORDER BY \"region\""
     );
 }
 

@@ -14,6 +14,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use streamhouse_executor::{AskCatalog, Refusal};
 
 use super::link::{is_numeric, is_temporal, Candidate, Evidence, Lexicon, Link, Target};
+use super::meaning::MeaningLinker;
 use super::plan::{ColumnRef, Comparison, Filter, GroupKey, Having, Join, Measure, OrderKey, QueryPlan};
 use super::words::{aggregate_word, month, small_number, superlative, time_unit, tokenize, Aggregate, Token, FILLER, UNITS};
 
@@ -49,7 +50,6 @@ struct Time {
     recent: Option<(f64, &'static str)>,
     period: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
     buckets: Vec<&'static str>,
-    /// Words naming which time column ("paid", "created"): linked separately.
     limit: Option<u64>,
     /// "top", "most recent": rank descending; "bottom", "oldest": ascending.
     rank: Option<bool>,
@@ -68,7 +68,7 @@ struct Reader<'a> {
     notes: Vec<String>,
 }
 
-pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon) -> Result<Reading, Refusal> {
+pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meaning: Option<&MeaningLinker>) -> Result<Reading, Refusal> {
     let tokens = tokenize(question);
     if tokens.is_empty() {
         return Err(Refusal("the question has no words".into()));
@@ -83,6 +83,10 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon) -> Re
         .into_iter()
         .filter(|link| !reader.vocabulary_only(link))
         .collect();
+    let mut links = links;
+    if let Some(meaning) = meaning {
+        reader.link_by_meaning(meaning, &mut links);
+    }
     for link in &links {
         for j in link.start..link.end {
             reader.used[j] = true;
@@ -484,7 +488,6 @@ impl Reader<'_> {
                 superlative(&t.text).map(|d| (Role::Rank(d), 1))
             };
             if let Some((role, len)) = role {
-                // "most" before an aggregate word only sharpens it ("most expensive").
                 roles.push((i, role));
                 self.mark(i..i + len);
                 i += len;
@@ -494,6 +497,29 @@ impl Reader<'_> {
         }
         roles.sort_by_key(|(at, _)| *at);
         roles
+    }
+
+    /// Links the content words no phrase placed by their meaning (see [`MeaningLinker`]).
+    fn link_by_meaning(&mut self, meaning: &MeaningLinker, links: &mut Vec<Link>) {
+        let placed = |i: usize| links.iter().any(|l| (l.start..l.end).contains(&i));
+        let open: Vec<usize> = (0..self.tokens.len()).filter(|&i| !self.used[i] && !placed(i) && is_content_word(&self.tokens[i])).collect();
+        let words: Vec<String> = open.iter().map(|&i| self.tokens[i].text.clone()).collect();
+        match meaning.link(&words, self.catalog) {
+            Ok(found) => {
+                for (&i, found) in open.iter().zip(found) {
+                    let Some(found) = found else { continue };
+                    let named = match &found.target {
+                        Target::Relation(r) => self.catalog.relations[*r].name.clone(),
+                        Target::Column(r, c) => self.column_name(ColumnRef { relation: *r, column: *c }),
+                        Target::Value(..) | Target::Prefix(..) => continue,
+                    };
+                    self.notes.push(format!("linked \"{}\" to {named} by meaning (similarity {:.2})", self.tokens[i].raw, found.similarity));
+                    links.push(Link { start: i, end: i + 1, candidates: vec![Candidate { target: found.target, evidence: Evidence::Concept }] });
+                }
+                links.sort_by_key(|l| l.start);
+            }
+            Err(e) => self.notes.push(format!("the embedding model failed ({e}); linked by words alone")),
+        }
     }
 
     fn column(&self, c: ColumnRef) -> &streamhouse_executor::AskColumn {
@@ -1022,10 +1048,14 @@ impl Reader<'_> {
             // visited in the last 2 days"), not things created in it.
             if let Some((t, key)) = activity {
                 self.notes.push(format!("counted the distinct {} in {}", self.column(key).name, self.catalog.relations[t].name));
+                // Replaced where it stands, so ORDER BY keeps pointing at its measure.
+                let distinct = Measure { aggregate: Aggregate::CountDistinct, column: Some(key) };
                 let reader: &Self = self;
-                d.measures.retain(|m| m.column.is_some() && !counts_key(m, reader));
+                match d.measures.iter().position(|m| m.column.is_none() || counts_key(m, reader)) {
+                    Some(i) => d.measures[i] = distinct,
+                    None => d.measures.push(distinct),
+                }
                 d.distinct_relations.retain(|r| *r != base);
-                d.measures.insert(0, Measure { aggregate: Aggregate::CountDistinct, column: Some(key) });
                 plan.base = t;
                 add_context(&mut context, t);
             }
@@ -1468,6 +1498,28 @@ fn filter_column(f: &Filter) -> ColumnRef {
         | Filter::Recent { column, .. }
         | Filter::Period { column, .. } => *column,
     }
+}
+
+/// Words that may name data: not question vocabulary, numbers, units or quoted values.
+fn is_content_word(t: &Token) -> bool {
+    const QUESTION_WORDS: &[&str] = &[
+        "how", "many", "much", "number", "count", "distinct", "unique", "different", "sorted", "ordered", "ranked", "grouped",
+        "broken", "split", "segmented", "per", "by", "each", "every", "across", "which", "what", "not", "non", "excluding", "except",
+        "without", "outside", "ascending", "descending", "asc", "desc", "least", "most", "than", "or", "and", "between",
+        "breakdown", "common", "popular", "frequent",
+    ];
+    let word = t.text.as_str();
+    !t.quoted
+        && t.number.is_none()
+        && t.date.is_none()
+        && word.chars().any(char::is_alphabetic)
+        && !FILLER.contains(&word)
+        && !UNITS.contains(&word)
+        && !QUESTION_WORDS.contains(&word)
+        && aggregate_word(word).is_none()
+        && superlative(word).is_none()
+        && time_unit(word).is_none()
+        && month(word).is_none()
 }
 
 /// A column naming a thing rather than measuring one.
