@@ -1,0 +1,331 @@
+//! Fixed phrases, recognized before any word is linked: time ranges and buckets ("last
+//! 2 hours", "in March 2025", "per day"), row limits and rankings ("top 5", "the 10 most
+//! recent", "the 3 slowest"), and comparisons ("more than 100", "400 or higher").
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+use crate::ask::plan::Comparison;
+use crate::ask::words::{month, small_number, superlative, time_unit};
+use super::{Reader, Time};
+
+impl Reader<'_> {
+    /// A number at `i`: digits, or a small number word ("a" counts as one here).
+    pub(super) fn number_at(&self, i: usize) -> Option<f64> {
+        let t = self.word(i)?;
+        t.number.or_else(|| small_number(&t.text))
+    }
+
+    /// A date starting at `i`: ISO, "March 3, 2025", "3 March 2025", "March 2025" (the
+    /// month: returns its first day and `month = true`), or a year alone with `year_ok`.
+    pub(super) fn date_at(&self, i: usize, year_ok: bool) -> Option<(NaiveDate, usize, DateSpan)> {
+        let t = self.word(i)?;
+        if let Some((y, m, d)) = t.date {
+            return NaiveDate::from_ymd_opt(y, m, d).map(|date| (date, 1, DateSpan::Day));
+        }
+        let year = |j: usize| self.word(j).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && (1900.0..2200.0).contains(n)).map(|n| n as i32);
+        let day = |j: usize| {
+            self.word(j).and_then(|t| {
+                let digits: String = t.text.trim_end_matches(|c: char| c.is_alphabetic()).to_string();
+                digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))
+            })
+        };
+        if let (Some(q), Some(y)) = (t.text.strip_prefix('q').and_then(|q| q.parse::<u32>().ok()).filter(|q| (1..=4).contains(q)), year(i + 1)) {
+            return NaiveDate::from_ymd_opt(y, 3 * (q - 1) + 1, 1).map(|date| (date, 2, DateSpan::Quarter));
+        }
+        if let Some(m) = month(&t.text) {
+            // March 3, 2025 | March 3rd 2025 | March 2025
+            if let (Some(d), Some(y)) = (day(i + 1), year(i + 2)) {
+                return NaiveDate::from_ymd_opt(y, m, d).map(|date| (date, 3, DateSpan::Day));
+            }
+            if let Some(y) = year(i + 1) {
+                return NaiveDate::from_ymd_opt(y, m, 1).map(|date| (date, 2, DateSpan::Month));
+            }
+            return None;
+        }
+        if let (Some(d), Some(m), Some(y)) = (day(i), self.word(i + 1).and_then(|t| month(&t.text)), year(i + 2)) {
+            return NaiveDate::from_ymd_opt(y, m, d).map(|date| (date, 3, DateSpan::Day));
+        }
+        if year_ok {
+            if let Some(y) = year(i) {
+                return NaiveDate::from_ymd_opt(y, 1, 1).map(|date| (date, 1, DateSpan::Year));
+            }
+        }
+        None
+    }
+
+    /// "last 2 hours", "past day", "since 2025-06-01", "in March 2025", "on 2025-07-04",
+    /// "between … and …", "per day", "hourly".
+    pub(super) fn recognize_time(&mut self, time: &mut Time) {
+        let mut i = 0;
+        while i < self.tokens.len() {
+            if self.word(i).is_none() {
+                i += 1;
+                continue;
+            }
+            // last|past|previous [N] unit
+            if self.is(i, &["last", "past", "previous", "recent", "trailing"]) {
+                let (amount, unit_at) = match self.number_at(i + 1) {
+                    Some(n) if self.word(i + 1).is_some_and(|t| !t.is("a")) => (n, i + 2),
+                    _ => (1.0, i + 1),
+                };
+                if let Some(unit) = self.word(unit_at).and_then(|t| time_unit(&t.text)).filter(|u| *u != "day" || !self.is(unit_at, &["date", "dates", "daily"])) {
+                    time.recent = Some((amount, unit));
+                    self.mark(i..unit_at + 1);
+                    i = unit_at + 1;
+                    continue;
+                }
+            }
+            // compact "24h", "7d", "30m"
+            if let Some(t) = self.word(i) {
+                let digits: String = t.text.chars().take_while(|c| c.is_ascii_digit()).collect();
+                let suffix = &t.text[digits.len()..];
+                let unit = match suffix {
+                    "h" | "hr" | "hrs" => Some("hour"),
+                    "d" => Some("day"),
+                    "m" | "min" | "mins" => Some("minute"),
+                    "w" => Some("week"),
+                    _ => None,
+                };
+                if let (Some(unit), Ok(n), true) = (unit, digits.parse::<f64>(), i > 0 && self.tokens[i - 1].is_any(&["last", "past"])) {
+                    time.recent = Some((n, unit));
+                    self.mark(i - 1..i + 1);
+                    i += 1;
+                    continue;
+                }
+            }
+            // between D and D / from D to D
+            if self.is(i, &["between", "from"]) {
+                if let Some((from, len, _)) = self.date_at(i + 1, true) {
+                    let and = i + 1 + len;
+                    if self.is(and, &["and", "to", "through", "until", "till"]) {
+                        if let Some((to, len2, span)) = self.date_at(and + 1, true) {
+                            time.period = Some((Some(from), Some(span.end(to))));
+                            self.mark(i..and + 1 + len2);
+                            i = and + 1 + len2;
+                            continue;
+                        }
+                    }
+                }
+            }
+            if self.is(i, &["since", "after", "from", "starting"]) {
+                if let Some((date, len, span)) = self.date_at(i + 1, true) {
+                    let from = if self.is(i, &["after"]) { span.end(date) } else { date };
+                    let period = time.period.get_or_insert((None, None));
+                    period.0 = Some(from);
+                    self.mark(i..i + 1 + len);
+                    i += 1 + len;
+                    continue;
+                }
+            }
+            if self.is(i, &["before", "until", "till", "prior"]) {
+                let at = if self.is(i + 1, &["to"]) { i + 2 } else { i + 1 };
+                if let Some((date, len, _)) = self.date_at(at, true) {
+                    let period = time.period.get_or_insert((None, None));
+                    period.1 = Some(date);
+                    self.mark(i..at + len);
+                    i = at + len;
+                    continue;
+                }
+            }
+            if self.is(i, &["in", "during", "on", "for", "of", "throughout"]) || self.date_at(i, false).is_some() {
+                let at = if self.date_at(i, false).is_some() { i } else { i + 1 };
+                if let Some((date, len, span)) = self.date_at(at, true) {
+                    time.period = Some((Some(date), Some(span.end(date))));
+                    self.mark(i..at + len);
+                    i = at + len;
+                    continue;
+                }
+            }
+            // Buckets: per|by|each|every|a unit, daily|hourly…
+            if let Some(unit) = self.word(i).and_then(|t| time_unit(&t.text)) {
+                let adverb = self.is(i, &["hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "annually"]);
+                let marker = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["per", "by", "each", "every", "a", "an"]);
+                if adverb || marker {
+                    if !time.buckets.contains(&unit) {
+                        time.buckets.push(unit);
+                    }
+                    let start = if marker { i - 1 } else { i };
+                    // "for each day", "grouped by day"
+                    let start = if start > 0 && !self.used[start - 1] && self.tokens[start - 1].is_any(&["for", "grouped", "broken", "split"]) { start - 1 } else { start };
+                    self.mark(start..i + 1);
+                    i += 1;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// "top 5", "first 10", "5 most recent", "last 10 orders", "limit 20".
+    pub(super) fn recognize_limits(&mut self, time: &mut Time) {
+        let mut i = 0;
+        while i < self.tokens.len() {
+            if self.is(i, &["top", "bottom", "first", "limit", "last", "latest", "newest", "oldest", "earliest"]) {
+                if let Some(n) = self.number_at(i + 1).filter(|n| n.fract() == 0.0 && *n >= 1.0) {
+                    let word = self.tokens[i].text.clone();
+                    time.limit = Some(n as u64);
+                    match word.as_str() {
+                        "top" => time.rank = Some(true),
+                        "bottom" => time.rank = Some(false),
+                        "last" | "latest" | "newest" => {
+                            time.rank = Some(true);
+                            time.by_time = true;
+                        }
+                        "first" | "oldest" | "earliest" => {
+                            time.rank = Some(false);
+                            time.by_time = true;
+                        }
+                        _ => {}
+                    }
+                    self.mark(i..i + 2);
+                    i += 2;
+                    continue;
+                }
+            }
+            // N most recent | N latest | N largest …
+            if let Some(n) = self.word(i).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && *n >= 1.0 && *n <= 10_000.0) {
+                let next = i + 1;
+                if self.is(next, &["most", "latest", "newest", "recent", "last", "oldest", "earliest", "first"]) {
+                    time.limit = Some(n as u64);
+                    if self.is(next, &["most"]) && self.is(next + 1, &["recent", "recently"]) {
+                        time.rank = Some(true);
+                        time.by_time = true;
+                        self.mark(i..next + 2);
+                        i = next + 2;
+                        continue;
+                    }
+                    if !self.is(next, &["most"]) {
+                        let descending = self.is(next, &["latest", "newest", "recent", "last"]);
+                        time.rank = Some(descending);
+                        time.by_time = true;
+                        self.mark(i..next + 1);
+                        i = next + 1;
+                        continue;
+                    }
+                    self.mark(i..next);
+                    i = next;
+                    continue;
+                }
+                if let Some(direction) = self.word(next).and_then(|t| superlative(&t.text)) {
+                    // "the 5 coldest readings", "5 largest orders"
+                    time.limit = Some(n as u64);
+                    time.rank = Some(direction);
+                    time.rank_word = Some(self.tokens[next].text.clone());
+                    let len = if self.is(next, &["most", "least"]) && self.word(next + 1).is_some_and(|t| superlative(&t.text).is_some() || t.text.ends_with("ive")) { 2 } else { 1 };
+                    if len == 2 {
+                        time.rank_word = Some(self.tokens[next + 1].text.clone());
+                    }
+                    self.mark(i..next + len);
+                    i = next + len;
+                    continue;
+                }
+            }
+            if self.is(i, &["which", "what"]) {
+                if let Some(n) = self.word(i + 1).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && *n >= 1.0) {
+                    time.limit = Some(n as u64);
+                    self.used[i + 1] = true;
+                }
+            }
+            if self.is(i, &["most", "latest", "newest", "oldest", "earliest"]) && (self.is(i + 1, &["recent", "recently"]) || !self.is(i, &["most"])) {
+                let descending = !self.is(i, &["oldest", "earliest"]);
+                time.rank = Some(descending);
+                time.by_time = true;
+                time.rank_at = Some(i);
+                let len = if self.is(i, &["most"]) { 2 } else { 1 };
+                self.mark(i..i + len);
+                i += len;
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// "more than 100", "over 5", "at least 3", "below 20", "between 10 and 20", "> 4".
+    pub(super) fn recognize_comparisons(&mut self) -> Vec<(usize, Comparison, f64, Option<f64>)> {
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < self.tokens.len() {
+            let pattern: Option<(Comparison, usize)> = if self.is(i, &["more", "greater", "higher", "larger", "bigger", "longer", "slower", "warmer", "hotter", "heavier", "older"]) && self.is(i + 1, &["than"]) {
+                Some((Comparison::Greater, 2))
+            } else if self.is(i, &["less", "fewer", "lower", "smaller", "shorter", "faster", "cooler", "colder", "cheaper", "lighter"]) && self.is(i + 1, &["than"]) {
+                Some((Comparison::Less, 2))
+            } else if self.is(i, &["at"]) && self.is(i + 1, &["least"]) {
+                Some((Comparison::GreaterOrEqual, 2))
+            } else if self.is(i, &["at"]) && self.is(i + 1, &["most"]) {
+                Some((Comparison::LessOrEqual, 2))
+            } else if self.is(i, &["no"]) && self.is(i + 1, &["more"]) && self.is(i + 2, &["than"]) {
+                Some((Comparison::LessOrEqual, 3))
+            } else if self.is(i, &["over", "above", "exceeding", "exceeds", "exceed", "exceeded", ">"]) {
+                Some((Comparison::Greater, 1))
+            } else if self.is(i, &["under", "below", "<"]) {
+                Some((Comparison::Less, 1))
+            } else if self.is(i, &[">="]) {
+                Some((Comparison::GreaterOrEqual, 1))
+            } else if self.is(i, &["<="]) {
+                Some((Comparison::LessOrEqual, 1))
+            } else if self.is(i, &["=", "equals"]) || (self.is(i, &["equal"]) && self.is(i + 1, &["to"])) {
+                Some((Comparison::Equal, if self.is(i, &["equal"]) { 2 } else { 1 }))
+            } else if self.is(i, &["between"]) {
+                if let (Some(low), true, Some(high)) = (self.number_at(i + 1), self.is(i + 2, &["and"]), self.number_at(i + 3)) {
+                    found.push((i + 1, Comparison::GreaterOrEqual, low, Some(high)));
+                    self.mark(i..i + 4);
+                    i += 4;
+                    continue;
+                }
+                None
+            } else {
+                None
+            };
+            // "400 or higher", "3 or more"
+            if let (Some(value), true) = (self.word(i).and_then(|t| t.number), self.is(i + 1, &["or"])) {
+                let comparison = if self.is(i + 2, &["more", "higher", "above", "greater", "over", "larger", "later"]) {
+                    Some(Comparison::GreaterOrEqual)
+                } else if self.is(i + 2, &["less", "lower", "below", "fewer", "under", "smaller", "earlier"]) {
+                    Some(Comparison::LessOrEqual)
+                } else {
+                    None
+                };
+                if let Some(comparison) = comparison {
+                    found.push((i, comparison, value, None));
+                    self.mark(i..i + 3);
+                    i += 3;
+                    continue;
+                }
+            }
+            if let Some((comparison, len)) = pattern {
+                if let Some(value) = self.word(i + len).and_then(|t| t.number) {
+                    found.push((i + len, comparison, value, None));
+                    self.mark(i..i + len + 1);
+                    i += len + 1;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        found
+    }
+}
+
+/// How far a date phrase reaches: a day, a month or a year.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum DateSpan {
+    Day,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl DateSpan {
+    /// The first day after the span starting at `date`.
+    fn end(self, date: NaiveDate) -> NaiveDate {
+        match self {
+            DateSpan::Day => date + Duration::days(1),
+            DateSpan::Month | DateSpan::Quarter => {
+                let months = if matches!(self, DateSpan::Month) { 1 } else { 3 };
+                let index = date.year() * 12 + date.month() as i32 - 1 + months;
+                NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1).unwrap_or(date)
+            }
+            DateSpan::Year => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1).unwrap_or(date),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! What the catalog's shape says: which relation a candidate belongs to and how
+//! relations join (`<thing>_id` keys), a relation's measure and time columns, and the
+//! choice among candidates by the relations the question is already about.
+
+use std::collections::VecDeque;
+
+use crate::ask::link::{is_numeric, is_temporal, Candidate, Target};
+use crate::ask::plan::{ColumnRef, GroupKey, Join, OrderKey, QueryPlan};
+use crate::ask::words::tokenize;
+use super::{filter_column, target_relation, Reader};
+use streamhouse_executor::Refusal;
+
+impl Reader<'_> {
+    /// The column a ranking adjective measures in `r`: "slowest" its latency, "coldest"
+    /// its temperature; the relation's measure for "largest", "cheapest" and the like.
+    pub(super) fn adjective_column(&self, r: usize, word: &str) -> Option<ColumnRef> {
+        const MEASURED: &[(&[&str], &[&str])] = &[
+            (&["slowest", "fastest", "quickest", "longest", "shortest"], &["latency", "duration", "load", "elapsed", "response"]),
+            (&["coldest", "warmest", "hottest", "coolest"], &["temperature", "temp"]),
+            (&["wettest", "driest", "humid"], &["humidity"]),
+        ];
+        let (_, markers) = MEASURED.iter().find(|(words, _)| words.contains(&word))?;
+        self.catalog.relations[r].columns.iter().enumerate().find_map(|(i, c)| {
+            let mut words: Vec<String> = crate::ask::words::identifier_words(&c.name);
+            if let Some(comment) = &c.comment {
+                words.extend(tokenize(comment).into_iter().map(|t| t.stem));
+            }
+            (is_numeric(&c.data_type) && words.iter().any(|w| markers.contains(&w.as_str()))).then_some(ColumnRef { relation: r, column: i })
+        })
+    }
+
+    /// A number in the unit the column stores: "1.2 seconds" of `latency_ms` is 1200.
+    pub(super) fn scaled(&self, value: f64, c: ColumnRef, number_at: usize) -> f64 {
+        let unit = self.tokens.get(number_at + 1).map(|t| t.text.as_str());
+        let name = self.column(c).name.to_lowercase();
+        match unit {
+            Some("second" | "seconds" | "sec" | "secs" | "s") if name.ends_with("_ms") => value * 1000.0,
+            Some("minute" | "minutes" | "min" | "mins") if name.ends_with("_ms") => value * 60_000.0,
+            _ => value,
+        }
+    }
+
+    pub(super) fn has_time(&self, r: usize) -> bool {
+        self.catalog.relations[r].columns.iter().any(|c| is_temporal(&c.data_type))
+    }
+
+    /// A relation with a time column holding `r`'s key: (relation, its key column).
+    pub(super) fn timed_relation_with_key(&self, r: usize, context: &[usize]) -> Option<(usize, ColumnRef)> {
+        let order: Vec<usize> = context.iter().copied().chain(0..self.catalog.relations.len()).collect();
+        for t in order {
+            if t == r || !self.has_time(t) {
+                continue;
+            }
+            if let Some(key) = self.key_column(r, &[t]).filter(|k| k.relation == t) {
+                return Some((t, key));
+            }
+        }
+        None
+    }
+
+    pub(super) fn candidate_is(&self, c: &Candidate, test: fn(&arrow::datatypes::DataType) -> bool) -> bool {
+        match c.target {
+            Target::Column(r, col) => test(&self.catalog.relations[r].columns[col].data_type),
+            _ => false,
+        }
+    }
+
+    /// Picks among candidates: in a relation the question is about, then by evidence;
+    /// notes a choice between equals.
+    pub(super) fn choose(&mut self, candidates: &[&Candidate], context: &[usize], wants_time: bool, what: &str) -> Candidate {
+        let rank = |c: &Candidate| {
+            let r = target_relation(&c.target);
+            let in_context = context.contains(&r);
+            let joinable = context.iter().any(|x| self.key_pair(*x, r).is_some());
+            let timed = wants_time && self.has_time(r);
+            let position = context.iter().position(|x| *x == r).map(|p| usize::MAX - p).unwrap_or(0);
+            (in_context, joinable, c.evidence, timed, position)
+        };
+        let mut sorted: Vec<&Candidate> = candidates.to_vec();
+        sorted.sort_by_key(|c| std::cmp::Reverse(rank(c)));
+        let best = sorted[0].clone();
+        if sorted.len() > 1 && rank(sorted[1]) == rank(&best) {
+            let describe = |c: &Candidate| match &c.target {
+                Target::Relation(r) => self.catalog.relations[*r].name.clone(),
+                Target::Column(r, col) => format!("{}.{}", self.catalog.relations[*r].name, self.catalog.relations[*r].columns[*col].name),
+                Target::Value(r, col, v) => format!("{}.{} = '{v}'", self.catalog.relations[*r].name, self.catalog.relations[*r].columns[*col].name),
+                Target::Prefix(r, col, v) => format!("{}.{} LIKE '{v}%'", self.catalog.relations[*r].name, self.catalog.relations[*r].columns[*col].name),
+            };
+            self.notes.push(format!("the {what} could be {} or {}; chose {}", describe(sorted[0]), describe(sorted[1]), describe(&best)));
+        }
+        best
+    }
+
+    /// The column of `base` (or of a context relation) that holds the key of relation `r`.
+    pub(super) fn key_column(&self, r: usize, context: &[usize]) -> Option<ColumnRef> {
+        let relation = &self.catalog.relations[r];
+        let singular = crate::ask::words::stem(&relation.name.to_lowercase());
+        let key_names = [format!("{singular}_id"), format!("{}_id", relation.name.to_lowercase())];
+        for &other in context.iter().filter(|&&o| o != r) {
+            if let Some(c) = self.catalog.relations[other].columns.iter().position(|c| key_names.contains(&c.name.to_lowercase())) {
+                return Some(ColumnRef { relation: other, column: c });
+            }
+        }
+        relation
+            .columns
+            .iter()
+            .position(|c| key_names.contains(&c.name.to_lowercase()) || c.name == "id")
+            .map(|c| ColumnRef { relation: r, column: c })
+    }
+
+    /// The same-named column in `base`, when the value linked to another relation's copy.
+    pub(super) fn same_column_in(&self, c: ColumnRef, base: usize) -> ColumnRef {
+        if c.relation == base {
+            return c;
+        }
+        let name = &self.column(c).name;
+        match self.catalog.relations[base].columns.iter().position(|x| &x.name == name) {
+            Some(column) => ColumnRef { relation: base, column },
+            None => c,
+        }
+    }
+
+    pub(super) fn is_money(&self, c: ColumnRef) -> bool {
+        let column = self.column(c);
+        let words = ["amount", "price", "revenue", "total", "cost", "euro", "euros", "dollar", "dollars", "usd", "eur", "spend"];
+        let mut text = column.name.to_lowercase();
+        if let Some(comment) = &column.comment {
+            text.push(' ');
+            text.push_str(&comment.to_lowercase());
+        }
+        tokenize(&text).iter().any(|t| words.contains(&t.text.as_str())) || column.name.split('_').any(|w| words.contains(&w))
+    }
+
+    /// A relation's one numeric column that is not a key (its measure), if there is one;
+    /// among several, the money column.
+    pub(super) fn main_measure(&self, r: usize) -> Option<ColumnRef> {
+        let relation = &self.catalog.relations[r];
+        let measures: Vec<ColumnRef> = relation
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| is_numeric(&c.data_type) && !c.name.ends_with("_id") && c.name != "id")
+            .map(|(i, _)| ColumnRef { relation: r, column: i })
+            .collect();
+        match measures.as_slice() {
+            [one] => Some(*one),
+            many => many.iter().copied().find(|c| self.is_money(*c)),
+        }
+    }
+
+    /// The time column a range or bucket applies to: the one mentioned, else the base
+    /// relation's only one, else the most likely by name (noted).
+    pub(super) fn time_column(&mut self, base: usize, mentioned: &[ColumnRef], context: &[usize]) -> Result<ColumnRef, Refusal> {
+        let reachable = |c: &&ColumnRef| c.relation == base || self.key_pair(base, c.relation).is_some();
+        if let Some(c) = mentioned.iter().filter(reachable).find(|c| is_temporal(&self.column(**c).data_type)) {
+            return Ok(*c);
+        }
+        for r in std::iter::once(base).chain(context.iter().copied()) {
+            let temporal: Vec<usize> = self.catalog.relations[r].columns.iter().enumerate().filter(|(_, c)| is_temporal(&c.data_type)).map(|(i, _)| i).collect();
+            match temporal.as_slice() {
+                [] => continue,
+                [one] => return Ok(ColumnRef { relation: r, column: *one }),
+                many => {
+                    let preferred = ["ts", "timestamp", "time", "event_time", "created_at", "occurred_at"];
+                    let chosen = many.iter().copied().find(|&i| preferred.contains(&self.catalog.relations[r].columns[i].name.as_str())).unwrap_or(many[0]);
+                    let c = ColumnRef { relation: r, column: chosen };
+                    self.notes.push(format!("used {} as the time of each row", self.column_name(c)));
+                    return Ok(c);
+                }
+            }
+        }
+        Err(Refusal(format!("{} has no time column to apply the time range to", self.catalog.relations[base].name)))
+    }
+
+    /// Joins every relation the plan uses to the base, along `<thing>_id` keys.
+    pub(super) fn join(&mut self, plan: &mut QueryPlan) -> Result<(), Refusal> {
+        let mut used: Vec<usize> = Vec::new();
+        let mut note = |c: &ColumnRef| {
+            if c.relation != plan.base && !used.contains(&c.relation) {
+                used.push(c.relation);
+            }
+        };
+        plan.measures.iter().filter_map(|m| m.column.as_ref()).for_each(&mut note);
+        plan.group_by.iter().for_each(|g| match g {
+            GroupKey::Column(c) | GroupKey::Bucket(c, _) => note(c),
+        });
+        plan.columns.iter().for_each(&mut note);
+        plan.order.iter().for_each(|(k, _)| {
+            if let OrderKey::Column(c) = k {
+                note(c)
+            }
+        });
+        plan.filters.iter().for_each(|f| note(&filter_column(f)));
+        let mut joined = vec![plan.base];
+        for target in used {
+            if joined.contains(&target) {
+                continue;
+            }
+            let path = self.join_path(&joined, target).ok_or_else(|| {
+                Refusal(format!(
+                    "ASK could not relate {} to {}: no shared key column",
+                    self.catalog.relations[plan.base].name, self.catalog.relations[target].name
+                ))
+            })?;
+            for join in path {
+                joined.push(join.relation);
+                plan.joins.push(join);
+            }
+        }
+        Ok(())
+    }
+
+    /// Shortest chain of key joins from any joined relation to `target`.
+    pub(super) fn join_path(&self, joined: &[usize], target: usize) -> Option<Vec<Join>> {
+        let mut queue: VecDeque<(usize, Vec<Join>)> = joined.iter().map(|r| (*r, Vec::new())).collect();
+        let mut seen: Vec<usize> = joined.to_vec();
+        while let Some((r, path)) = queue.pop_front() {
+            for other in 0..self.catalog.relations.len() {
+                if seen.contains(&other) {
+                    continue;
+                }
+                if let Some((left, right)) = self.key_pair(r, other) {
+                    let mut next = path.clone();
+                    next.push(Join { relation: other, left, right });
+                    if other == target {
+                        return Some(next);
+                    }
+                    seen.push(other);
+                    queue.push_back((other, next));
+                }
+            }
+        }
+        None
+    }
+
+    /// Columns joining relations `a` and `b`: the same `…_id` column in both, or
+    /// `a.<b>_id = b.id` (either way round).
+    pub(super) fn key_pair(&self, a: usize, b: usize) -> Option<(ColumnRef, ColumnRef)> {
+        let (ra, rb) = (&self.catalog.relations[a], &self.catalog.relations[b]);
+        let singular = |name: &str| crate::ask::words::stem(&name.to_lowercase());
+        for (i, ca) in ra.columns.iter().enumerate() {
+            if !ca.name.ends_with("_id") {
+                continue;
+            }
+            if let Some(j) = rb.columns.iter().position(|cb| cb.name == ca.name) {
+                // Both sides hold the key; it must be the key of one of them.
+                let owner = ca.name.trim_end_matches("_id");
+                if singular(&ra.name) == owner || singular(&rb.name) == owner || ra.name.to_lowercase() == owner || rb.name.to_lowercase() == owner {
+                    return Some((ColumnRef { relation: a, column: i }, ColumnRef { relation: b, column: j }));
+                }
+            }
+            if ca.name.trim_end_matches("_id") == singular(&rb.name) {
+                if let Some(j) = rb.columns.iter().position(|cb| cb.name == "id") {
+                    return Some((ColumnRef { relation: a, column: i }, ColumnRef { relation: b, column: j }));
+                }
+            }
+        }
+        for (j, cb) in rb.columns.iter().enumerate() {
+            if cb.name.ends_with("_id") && cb.name.trim_end_matches("_id") == singular(&ra.name) {
+                if let Some(i) = ra.columns.iter().position(|ca| ca.name == "id") {
+                    return Some((ColumnRef { relation: a, column: i }, ColumnRef { relation: b, column: j }));
+                }
+            }
+        }
+        None
+    }
+}
