@@ -74,6 +74,10 @@ pub struct MaterializedView {
     pub definition: String,
     /// The stream table it reads.
     pub source_table_id: i64,
+    /// Set for aggregating views: the table holding their groups' aggregate states (the
+    /// view's own table then holds its change log).
+    #[serde(default)]
+    pub state_table_id: Option<i64>,
 }
 
 /// Written by hand rather than derived so that the default is a usable table

@@ -18,6 +18,7 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::error::{DataFusionError, Result};
 use streamhouse_streams::{Streams, ViewEntry};
 
+use crate::materialized::{is_aggregating_view, AggregateResultProvider, AggregateResults};
 use crate::provider::StreamTableProvider;
 use crate::session::plan_statement;
 
@@ -31,6 +32,8 @@ pub struct StreamCatalog {
     builtin: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
     /// Plans view definitions; set once the engine's session state is complete.
     planner: Arc<OnceLock<SessionState>>,
+    /// What `SELECT` reads for aggregating materialized views.
+    view_results: AggregateResults,
 }
 
 impl std::fmt::Debug for StreamCatalog {
@@ -40,8 +43,8 @@ impl std::fmt::Debug for StreamCatalog {
 }
 
 impl StreamCatalog {
-    pub fn new(streams: Arc<Streams>) -> Self {
-        StreamCatalog { streams, builtin: RwLock::new(HashMap::new()), planner: Arc::new(OnceLock::new()) }
+    pub(crate) fn new(streams: Arc<Streams>, view_results: AggregateResults) -> Self {
+        StreamCatalog { streams, builtin: RwLock::new(HashMap::new()), planner: Arc::new(OnceLock::new()), view_results }
     }
 
     /// Gives the catalog the session state that view definitions are planned with.
@@ -65,7 +68,12 @@ impl CatalogProvider for StreamCatalog {
             return Some(s.clone());
         }
         (self.streams.schema_exists(name) || name == crate::system_tables::SYSTEM_SCHEMA).then(|| {
-            Arc::new(StreamSchema { streams: self.streams.clone(), name: name.to_string(), planner: self.planner.clone() }) as _
+            Arc::new(StreamSchema {
+                streams: self.streams.clone(),
+                name: name.to_string(),
+                planner: self.planner.clone(),
+                view_results: self.view_results.clone(),
+            }) as _
         })
     }
 
@@ -78,6 +86,7 @@ struct StreamSchema {
     streams: Arc<Streams>,
     name: String,
     planner: Arc<OnceLock<SessionState>>,
+    view_results: AggregateResults,
 }
 
 impl std::fmt::Debug for StreamSchema {
@@ -117,6 +126,11 @@ impl SchemaProvider for StreamSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
         if let Some(t) = self.streams.table(&self.name, name) {
+            // An aggregating view's table is its change log; its result is in memory
+            // (without a maintainer, e.g. whose source is gone, the change log shows).
+            if let Some(result) = is_aggregating_view(&t).then(|| self.view_results.get(t.id())).flatten() {
+                return Ok(Some(Arc::new(AggregateResultProvider::new(result))));
+            }
             return Ok(Some(Arc::new(StreamTableProvider::new(self.streams.clone(), t))));
         }
         if let Some(view) = self.streams.view(&self.name, name) {

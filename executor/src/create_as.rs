@@ -116,7 +116,7 @@ pub(crate) fn storable_columns(produced: &Schema) -> Result<Schema> {
 /// The type a column of a query's type is stored as: text and bytes in their plain Arrow
 /// forms, timestamps in microseconds (PostgreSQL's precision), an untyped NULL as text
 /// (as PostgreSQL does).
-fn storable_type(t: &DataType) -> DataType {
+pub(crate) fn storable_type(t: &DataType) -> DataType {
     match t {
         DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => DataType::Utf8,
         DataType::BinaryView | DataType::LargeBinary => DataType::Binary,

@@ -58,9 +58,10 @@ pub enum Error {
     UndefinedCursor(String),
     #[error("cursor \"{0}\" already exists")]
     DuplicateCursor(String),
-    /// A cursor asked for something its kind cannot do (e.g. scroll backward).
+    /// An object cannot do this in its present state: a cursor asked to scroll backward,
+    /// a materialized view still recovering.
     #[error("{0}")]
-    CursorState(String),
+    ObjectNotInPrerequisiteState(String),
     /// Planning or execution failed inside DataFusion.
     #[error("{0}")]
     Query(DataFusionError),
@@ -108,7 +109,7 @@ impl Error {
             Error::WrongObjectType(_) => "42809",
             Error::UndefinedCursor(_) => "34000",
             Error::DuplicateCursor(_) => "42P03",
-            Error::CursorState(_) => "55000",
+            Error::ObjectNotInPrerequisiteState(_) => "55000",
             Error::Query(e) => datafusion_sqlstate(e),
             Error::Storage(e) => storage_sqlstate(e),
             Error::CannotAnswer(_) => "42704",

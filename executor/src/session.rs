@@ -55,7 +55,8 @@ impl Engine {
             // timestamptz columns carry a zone (UTC), as `_timestamp` does.
             .set_str("datafusion.execution.time_zone", "UTC");
         let ctx = SessionContext::new_with_config(config);
-        let catalog = Arc::new(StreamCatalog::new(streams.clone()));
+        let maintainers = crate::materialized::Maintainers::default();
+        let catalog = Arc::new(StreamCatalog::new(streams.clone(), maintainers.results()));
         ctx.register_catalog(DATABASE_NAME, catalog.clone());
         let url = url::Url::parse(SEGMENT_STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
         ctx.runtime_env().register_object_store(&url, streams.object_store());
@@ -73,7 +74,7 @@ impl Engine {
             streams,
             base_state: ctx.state(),
             parser: PostgresCompatibilityParser::new(),
-            maintainers: Default::default(),
+            maintainers,
             translator: OnceLock::new(),
             ask_values: Default::default(),
         });
@@ -578,7 +579,9 @@ pub(crate) async fn plan_statement(
         })
     })?;
     hide_system_columns(&mut statement, &|name| {
-        resolve_name(name, default_schema).is_some_and(|(s, t)| streams.table(&s, &t).is_some())
+        // An aggregating view's result has no system columns (its change log does).
+        resolve_name(name, default_schema)
+            .is_some_and(|(s, t)| streams.table(&s, &t).is_some_and(|t| !crate::materialized::is_aggregating_view(&t)))
     });
     crate::naming::postgres_column_names(&mut statement);
     Ok(state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?)

@@ -203,7 +203,7 @@ fn fetch(parser: &mut Parser) -> Result<Fetch> {
     parser.next_token(); // FETCH
     let backward = [Keyword::BACKWARD, Keyword::PRIOR, Keyword::FIRST, Keyword::LAST, Keyword::ABSOLUTE, Keyword::RELATIVE];
     if parser.parse_one_of_keywords(&backward).is_some() {
-        return Err(Error::CursorState("cursor can only scan forward".into()));
+        return Err(Error::ObjectNotInPrerequisiteState("cursor can only scan forward".into()));
     }
     let forward = parser.parse_keyword(Keyword::FORWARD);
     let count = if parser.parse_keyword(Keyword::ALL) {
@@ -358,7 +358,7 @@ mod tests {
         assert_eq!(f("FETCH NEXT FROM c").count, Some(1));
         assert_eq!(f("FETCH 3 c WITH (timeout = '250ms')").timeout, Some(Duration::from_millis(250)));
         assert_eq!(f("FETCH 3 c WITH (timeout = '2s')").timeout, Some(Duration::from_secs(2)));
-        assert!(matches!(parse("FETCH BACKWARD 1 FROM c"), Some(Err(Error::CursorState(_)))));
+        assert!(matches!(parse("FETCH BACKWARD 1 FROM c"), Some(Err(Error::ObjectNotInPrerequisiteState(_)))));
         assert!(matches!(parse("FETCH 1 c WITH (wait = '1s')"), Some(Err(Error::InvalidParameter(_)))));
     }
 

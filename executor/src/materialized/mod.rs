@@ -10,13 +10,16 @@
 //! or both not, and the maintainer resumes from the progress it finds: no row is lost or
 //! applied twice. Creation backfills the source's existing rows before it returns.
 //!
-//! Maintained incrementally here: queries that filter and project one stream table. Any
-//! other operator (aggregates, joins, sorts, limits…) is refused with 0A000 naming it;
-//! it is never recomputed behind the user's back.
+//! Maintained incrementally: queries that filter and project one stream table (here),
+//! and one aggregation of such rows, with or without GROUP BY and HAVING ([`aggregate`]).
+//! Any other operator (joins, sorts, limits, window functions…) is refused with 0A000
+//! naming it; it is never recomputed behind the user's back.
+
+mod aggregate;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -35,6 +38,9 @@ use crate::output::{CommandTag, Output};
 use crate::provider::{scan_schema, to_scan_layout, StreamTableProvider};
 use crate::session::{plan_statement, resolve_name, Engine, Session};
 
+pub(crate) use aggregate::AggregateResultProvider;
+use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
+
 /// Where maintainers record how far they have read their source.
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
 pub const PROGRESS_TABLE: &str = "mv_progress";
@@ -47,6 +53,30 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(crate) struct Maintainers {
     running: Mutex<HashMap<i64, Arc<Maintainer>>>,
+    results: AggregateResults,
+}
+
+/// The current results of aggregating views, by view table id: what `SELECT` reads.
+#[derive(Default, Clone)]
+pub(crate) struct AggregateResults(Arc<RwLock<HashMap<i64, Arc<AggregateResult>>>>);
+
+impl AggregateResults {
+    pub(crate) fn get(&self, view_id: i64) -> Option<Arc<AggregateResult>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).get(&view_id).cloned()
+    }
+
+    fn insert(&self, view_id: i64, result: Arc<AggregateResult>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(view_id, result);
+    }
+
+    fn remove(&self, view_id: i64) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).remove(&view_id);
+    }
+}
+
+/// Whether `table` holds an aggregating view's change log (`SELECT` reads its result).
+pub(crate) fn is_aggregating_view(table: &StreamTable) -> bool {
+    table.options().materialized.as_ref().is_some_and(|m| m.state_table_id.is_some())
 }
 
 /// One view's maintenance state, shared with `SHOW MATERIALIZED VIEWS`.
@@ -62,6 +92,8 @@ struct Maintainer {
     last_error: Mutex<Option<String>>,
     stop: AtomicBool,
     wake: tokio::sync::Notify,
+    /// Set for aggregating views: their groups, and the table their states are logged in.
+    aggregate: Option<(Arc<AggregateResult>, Arc<StreamTable>)>,
 }
 
 impl Maintainers {
@@ -74,7 +106,13 @@ impl Maintainers {
     }
 
     fn remove(&self, id: i64) -> Option<Arc<Maintainer>> {
+        self.results.remove(id);
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
+    }
+
+    /// Shared with the catalog, which serves `SELECT` over aggregating views.
+    pub(crate) fn results(&self) -> AggregateResults {
+        self.results.clone()
     }
 }
 
@@ -109,16 +147,36 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     }
     let definition = crate::views::definition_sql(&create.query, &create.columns.iter().map(|c| c.name.to_string()).collect::<Vec<_>>());
     let plan = plan_definition(session.engine(), &definition, &schema).await?;
-    let source = maintainable(&plan)?;
-    let columns = crate::create_as::storable_columns(plan.schema().as_arrow())?;
+    let aggregate = aggregate::aggregate_node(&plan);
+    let source = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
+    let mut columns = crate::create_as::storable_columns(plan.schema().as_arrow())?;
 
     ensure_progress_table(&streams).await?;
+    let mut state_table_id = None;
+    if aggregate.is_some() {
+        if columns.field_with_name(CHANGE_COLUMN).is_ok() {
+            return Err(Error::InvalidParameter(format!(
+                "column name \"{CHANGE_COLUMN}\" is reserved for the view's change log; give it another name with AS"
+            )));
+        }
+        let planned = AggregatePlan::new(session.engine(), &plan, &source).await?;
+        let mut fields: Vec<_> = columns.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
+        columns = Schema::new(fields);
+        // Named uniquely (the view has no id yet); the view's options point at it.
+        let state_name = format!("{STATE_TABLE_PREFIX}{}", SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        streams.create_table(PROGRESS_SCHEMA, &state_name, &planned.state_table_columns(), &TableOptions::default(), false).await?;
+        state_table_id = streams.table(PROGRESS_SCHEMA, &state_name).map(|t| t.id());
+    }
     let options = TableOptions {
         partitions: 1,
-        materialized: Some(MaterializedView { definition, source_table_id: source.id() }),
+        materialized: Some(MaterializedView { definition, source_table_id: source.id(), state_table_id }),
         ..Default::default()
     };
-    streams.create_table(&schema, &name, &columns, &options, false).await?;
+    if let Err(e) = streams.create_table(&schema, &name, &columns, &options, false).await {
+        drop_state_table(&streams, state_table_id).await;
+        return Err(e.into());
+    }
     let view = streams.table(&schema, &name).ok_or_else(|| Error::Internal("the view's table vanished".into()))?;
     let maintainer = start(session.engine(), view.clone(), options.materialized.as_ref().expect("set above"))?;
     // Backfill: the rows the source holds now are in the view before CREATE returns.
@@ -159,6 +217,7 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool) -> R
                     m.wake.notify_one();
                 }
                 session.streams().drop_table(&schema, &view).await?;
+                drop_state_table(session.streams(), table.options().materialized.as_ref().and_then(|m| m.state_table_id)).await;
             }
             Some(_) => return Err(Error::WrongObjectType(format!("\"{view}\" is not a materialized view"))),
             None if if_exists => {}
@@ -242,6 +301,8 @@ fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
             },
             // No table at all: said below, as "exactly one stream table".
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {}
+            // HOP windows: each row in every window it falls in.
+            LogicalPlan::Unnest(_) => {}
             other => refused = crate::subscribe::not_row_by_row(other),
         }
         Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
@@ -249,12 +310,20 @@ fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
     if let Some(operator) = refused {
         return Err(Error::not_supported(
             format!("materialized views cannot maintain {operator} incrementally yet"),
-            "materialized views maintain filters and projections of one stream table; use a VIEW (computed at each query) for the rest",
+            "materialized views maintain filters, projections and one aggregation of one stream table; use a VIEW (computed at each query) for the rest",
         ));
     }
     match sources.as_slice() {
         [one] => Ok(one.clone()),
         _ => Err(Error::not_supported("a materialized view reads exactly one stream table", "use a VIEW for the rest")),
+    }
+}
+
+/// Drops an aggregating view's state table (after the view, or after a failed CREATE).
+async fn drop_state_table(streams: &Arc<Streams>, state_table_id: Option<i64>) {
+    let Some(table) = state_table_id.and_then(|id| streams.table_by_id(id)) else { return };
+    if let Err(e) = streams.drop_table(table.schema_name(), table.name()).await {
+        warn!(table = table.name(), error = %e, "a materialized view's state table was not dropped");
     }
 }
 
@@ -287,6 +356,17 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
     let source = streams
         .table_by_id(mv.source_table_id)
         .ok_or_else(|| Error::UndefinedTable(format!("source of materialized view {}", view.name())))?;
+    let aggregate = match mv.state_table_id {
+        None => None,
+        Some(id) => {
+            let states = streams
+                .table_by_id(id)
+                .ok_or_else(|| Error::UndefinedTable(format!("state table of materialized view {}", view.name())))?;
+            let result = AggregateResult::new(view.clone());
+            engine.maintainers().results.insert(view.id(), result.clone());
+            Some((result, states))
+        }
+    };
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; source.partition_count()]),
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
@@ -296,6 +376,7 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
         last_error: Mutex::new(None),
         stop: AtomicBool::new(false),
         wake: tokio::sync::Notify::new(),
+        aggregate,
     });
     engine.maintainers().insert(maintainer.clone());
     let (engine, m, definition) = (engine.clone(), maintainer.clone(), mv.definition.clone());
@@ -312,26 +393,37 @@ impl Maintainer {
         self.stop.load(Ordering::Acquire) || self.view.is_dropped() || self.source.is_dropped()
     }
 
-    /// Recovers the progress, then applies source rows as they come until dropped.
+    /// Recovers the progress (and an aggregating view's groups), then applies source rows
+    /// as they come until dropped.
     async fn run(&self, engine: &Arc<Engine>, definition: &str) {
         let mut recovered = false;
         let mut plan = None;
         while !self.stopped() {
             let step = async {
+                if plan.is_none() {
+                    plan = Some(self.plan(engine, definition).await?);
+                }
+                let plan = plan.as_ref().expect("planned");
                 if !recovered {
                     self.recover_progress(engine).await?;
+                    self.recover_groups(engine, plan).await?;
                     recovered = true;
                 }
-                if plan.is_none() {
-                    plan = Some(plan_definition(engine, definition, self.view.schema_name()).await?);
-                }
-                self.catch_up(engine, plan.as_ref().expect("planned")).await
+                self.catch_up(engine, plan).await
             };
-            match step.await {
+            // A panic in a step is a failed step (reported, retried), not a dead maintainer.
+            let step = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(step)).await.unwrap_or_else(|panic| {
+                let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+                Err(Error::Internal(format!("maintenance panicked: {}", message.unwrap_or_default())))
+            });
+            match step {
                 Ok(()) => *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None,
                 Err(_) if self.stopped() => return,
                 Err(e) => {
                     warn!(view = self.view.name(), error = %e, "materialized view maintenance failed; retrying");
+                    if let (false, Some((result, _))) = (recovered, &self.aggregate) {
+                        result.set_recovery(Err(e.to_string()));
+                    }
                     *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
                     tokio::time::sleep(RETRY_AFTER).await;
                 }
@@ -339,14 +431,31 @@ impl Maintainer {
         }
     }
 
+    async fn plan(&self, engine: &Arc<Engine>, definition: &str) -> Result<ViewPlan> {
+        let plan = plan_definition(engine, definition, self.view.schema_name()).await?;
+        Ok(match self.aggregate {
+            Some(_) => ViewPlan::Aggregate(AggregatePlan::new(engine, &plan, &self.source).await?),
+            None => ViewPlan::Rows(plan),
+        })
+    }
+
     /// Applies everything the source holds now, then waits for more (returns to be re-entered).
-    async fn catch_up(&self, engine: &Arc<Engine>, plan: &LogicalPlan) -> Result<()> {
+    async fn catch_up(&self, engine: &Arc<Engine>, plan: &ViewPlan) -> Result<()> {
         let streams = engine.streams();
         let mut changes = streams.subscribe_changes();
         changes.mark_seen();
         let progress_table = streams
             .table(PROGRESS_SCHEMA, PROGRESS_TABLE)
             .ok_or_else(|| Error::Internal(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is missing")))?;
+        if let (ViewPlan::Aggregate(planned), Some((result, _))) = (plan, &self.aggregate) {
+            if !planned.has_keys() && result.is_empty() {
+                // Without GROUP BY the result is one row even before any source row
+                // (count 0, sum NULL), as the batch query says.
+                let step = result.step(engine, planned, &self.source, &[]).await?;
+                streams.append(self.step_writes(&step)?).await?;
+                result.apply(step);
+            }
+        }
         let mut applied_any = false;
         for p in 0..self.source.partition_count() {
             let from = self.positions()[p];
@@ -355,7 +464,6 @@ impl Maintainer {
             if read.next_offset == from {
                 continue;
             }
-            let rows = self.apply(engine, plan, &read.batches).await?;
             let progress = RecordBatch::try_new(
                 Arc::new(progress_schema()),
                 vec![
@@ -364,11 +472,23 @@ impl Maintainer {
                     Arc::new(Int64Array::from(vec![read.next_offset])),
                 ],
             )?;
-            // The rows and the position that produced them: one append, one WAL record.
+            // The view's changes and the position that produced them: one append, one WAL record.
             let mut writes = vec![TableWrite { table: progress_table.clone(), batches: vec![progress] }];
-            if !rows.is_empty() {
-                writes.push(TableWrite { table: self.view.clone(), batches: rows });
-            }
+            let step = match (plan, &self.aggregate) {
+                (ViewPlan::Aggregate(planned), Some((result, _))) => {
+                    let step = result.step(engine, planned, &self.source, &read.batches).await?;
+                    writes.extend(self.step_writes(&step)?);
+                    Some(step)
+                }
+                (ViewPlan::Rows(plan), _) => {
+                    let rows = self.apply(engine, plan, &read.batches).await?;
+                    if !rows.is_empty() {
+                        writes.push(TableWrite { table: self.view.clone(), batches: rows });
+                    }
+                    None
+                }
+                (ViewPlan::Aggregate(_), None) => return Err(Error::Internal("an aggregating view without its groups".into())),
+            };
             if let Err(e) = streams.append(writes).await {
                 if e.is_record_too_large() && chunk_rows > 1 {
                     // Wide rows: the same position again, in smaller steps.
@@ -376,6 +496,9 @@ impl Maintainer {
                     return Ok(());
                 }
                 return Err(e.into());
+            }
+            if let (Some(step), Some((result, _))) = (step, &self.aggregate) {
+                result.apply(step);
             }
             self.positions.lock().unwrap_or_else(|p| p.into_inner())[p] = read.next_offset;
             self.applied_at_ms.store(now_ms(), Ordering::Release);
@@ -390,22 +513,23 @@ impl Maintainer {
         Ok(())
     }
 
+    /// An aggregating step's writes: the view's change log and the groups' new states.
+    fn step_writes(&self, step: &aggregate::Step) -> Result<Vec<TableWrite>> {
+        let Some((_, states)) = &self.aggregate else { return Ok(vec![]) };
+        let columns: Vec<usize> = (0..step.states.num_columns()).collect();
+        let mut writes = Vec::new();
+        if step.states.num_rows() > 0 {
+            writes.push(TableWrite { table: states.clone(), batches: crate::dml::widen_to_table(states, &columns, vec![step.states.clone()])? });
+        }
+        if let Some(changes) = &step.changes {
+            writes.push(TableWrite { table: self.view.clone(), batches: vec![changes.clone()] });
+        }
+        Ok(writes)
+    }
+
     /// The view's rows for one chunk of source rows (stored layout).
     async fn apply(&self, engine: &Arc<Engine>, plan: &LogicalPlan, chunk: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-        let scan = scan_schema(&self.source);
-        let batches = chunk.iter().map(|b| to_scan_layout(b, &scan)).collect::<datafusion::error::Result<Vec<_>>>()?;
-        let chunk_source = provider_as_source(Arc::new(MemTable::try_new(scan, vec![batches])?));
-        let source_id = self.source.id();
-        let over_chunk = plan
-            .clone()
-            .transform_up(|node| match node {
-                LogicalPlan::TableScan(mut scan) if stream_table_of(&scan).is_some_and(|t| t.id() == source_id) => {
-                    scan.source = chunk_source.clone();
-                    Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
-                }
-                other => Ok(Transformed::no(other)),
-            })?
-            .data;
+        let over_chunk = over_chunk(plan, &self.source, chunk)?;
         let state: SessionState = engine.base_state();
         let physical = state.create_physical_plan(&over_chunk).await?;
         let produced = datafusion::physical_plan::collect(physical, state.task_ctx()).await?;
@@ -416,16 +540,11 @@ impl Maintainer {
 
     /// Where the last committed step left off, from the progress table.
     async fn recover_progress(&self, engine: &Arc<Engine>) -> Result<()> {
-        let mut session = engine.session();
         let sql = format!(
             "SELECT partition, max(next_offset) FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {} GROUP BY partition",
             self.view.id()
         );
-        let statement = session.parse(&sql)?.pop().ok_or_else(|| Error::Internal("no statement".into()))?;
-        let Output::Rows(rows) = session.execute(&statement, None).await? else {
-            return Err(Error::Internal("progress query returned no rows".into()));
-        };
-        let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(rows).await?;
+        let batches = query(engine, &sql).await?;
         let mut positions = self.positions.lock().unwrap_or_else(|p| p.into_inner());
         for batch in batches {
             let partitions = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int32Type>(batch.column(0));
@@ -438,6 +557,51 @@ impl Maintainer {
         }
         Ok(())
     }
+
+    /// An aggregating view's groups as the last committed step left them.
+    async fn recover_groups(&self, engine: &Arc<Engine>, plan: &ViewPlan) -> Result<()> {
+        let (ViewPlan::Aggregate(planned), Some((result, states))) = (plan, &self.aggregate) else { return Ok(()) };
+        let columns: Vec<String> = states.schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
+        let sql = format!("SELECT {} FROM {PROGRESS_SCHEMA}.\"{}\" ORDER BY _offset", columns.join(", "), states.name());
+        result.recover(planned, &query(engine, &sql).await?)?;
+        result.set_recovery(Ok(()));
+        Ok(())
+    }
+}
+
+/// How a view's rows are made from source rows.
+enum ViewPlan {
+    /// Row by row: the view's plan runs over each chunk.
+    Rows(LogicalPlan),
+    Aggregate(AggregatePlan),
+}
+
+/// `plan` with its scan of `source` replaced by `chunk` (rows of `source`, stored layout).
+fn over_chunk(plan: &LogicalPlan, source: &StreamTable, chunk: &[RecordBatch]) -> Result<LogicalPlan> {
+    let scan = scan_schema(source);
+    let batches = chunk.iter().map(|b| to_scan_layout(b, &scan)).collect::<datafusion::error::Result<Vec<_>>>()?;
+    let chunk_source = provider_as_source(Arc::new(MemTable::try_new(scan, vec![batches])?));
+    let source_id = source.id();
+    Ok(plan
+        .clone()
+        .transform_up(|node| match node {
+            LogicalPlan::TableScan(mut scan) if stream_table_of(&scan).is_some_and(|t| t.id() == source_id) => {
+                scan.source = chunk_source.clone();
+                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data)
+}
+
+/// Runs an internal query (bookkeeping tables) and collects its rows.
+async fn query(engine: &Arc<Engine>, sql: &str) -> Result<Vec<RecordBatch>> {
+    let mut session = engine.session();
+    let statement = session.parse(sql)?.pop().ok_or_else(|| Error::Internal("no statement".into()))?;
+    let Output::Rows(rows) = session.execute(&statement, None).await? else {
+        return Err(Error::Internal(format!("{sql}: returned no rows")));
+    };
+    Ok(futures::TryStreamExt::try_collect(rows).await?)
 }
 
 /// `DROP TABLE` of a view's table, or of a table a view reads: refused, naming the view.
@@ -448,8 +612,11 @@ pub(crate) fn check_drop_table(streams: &Streams, table: &StreamTable) -> Result
             table.name()
         )));
     }
-    if is_progress_table(table) {
-        return Err(Error::DependentObjects(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} holds the materialized views' progress")));
+    if is_bookkeeping_table(table) {
+        return Err(Error::DependentObjects(format!(
+            "{PROGRESS_SCHEMA}.{} holds the materialized views' progress or state",
+            table.name()
+        )));
     }
     let dependents = dependents(streams, table);
     if !dependents.is_empty() {
@@ -465,8 +632,8 @@ pub(crate) fn check_drop_table(streams: &Streams, table: &StreamTable) -> Result
 /// Writes by anyone but the maintainer are refused: the view equals its query (and the
 /// progress table says how far it got).
 pub(crate) fn check_writable(table: &StreamTable) -> Result<()> {
-    if is_progress_table(table) {
-        return Err(Error::WrongObjectType(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is written by materialized views only")));
+    if is_bookkeeping_table(table) {
+        return Err(Error::WrongObjectType(format!("{PROGRESS_SCHEMA}.{} is written by materialized views only", table.name())));
     }
     match table.options().materialized {
         Some(_) => Err(Error::WrongObjectType(format!("cannot change materialized view \"{}\"", table.name()))),
@@ -474,8 +641,9 @@ pub(crate) fn check_writable(table: &StreamTable) -> Result<()> {
     }
 }
 
-fn is_progress_table(table: &StreamTable) -> bool {
-    table.schema_name() == PROGRESS_SCHEMA && table.name() == PROGRESS_TABLE
+/// The progress table and the aggregating views' state tables.
+fn is_bookkeeping_table(table: &StreamTable) -> bool {
+    table.schema_name() == PROGRESS_SCHEMA && (table.name() == PROGRESS_TABLE || table.name().starts_with(STATE_TABLE_PREFIX))
 }
 
 /// The materialized views that read `table`.

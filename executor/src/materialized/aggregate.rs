@@ -1,0 +1,559 @@
+//! Aggregating materialized views, maintained incrementally: each chunk of source rows
+//! updates only the groups it touches, and nothing is recomputed from the whole source.
+//!
+//! The view's query is split at its one `Aggregate`: below it, filters and projections of
+//! the source (run over each chunk); above it, projections and a HAVING filter (run over
+//! the touched groups). Each step:
+//!
+//! 1. runs DataFusion's *partial* aggregation over the chunk: one row of intermediate
+//!    state per touched group (the same states DataFusion exchanges between the phases of
+//!    a parallel aggregation, so every aggregate it knows, user aggregates included, is
+//!    maintainable);
+//! 2. merges them into the groups' stored states with the aggregates' own
+//!    `GroupsAccumulator::merge_batch`, and evaluates the new values;
+//! 3. compares each touched group's visible row before and after, and appends the
+//!    differences to the view's table as a change log (`_change` = `insert`, `delete`,
+//!    `update_before`, `update_after`), the new states to the view's state table, and the
+//!    source position to the progress table: one append, one WAL record.
+//!
+//! After a crash the state table is folded (last state per group wins) and maintenance
+//! resumes from the recorded position, so no row is lost or counted twice. `SELECT` reads
+//! the current rows from memory ([`AggregateResult`]); `SUBSCRIBE` reads the change log.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arrow::array::{new_empty_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
+use arrow::compute::{concat_batches, interleave, prep_null_mask_filter, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use async_trait::async_trait;
+use datafusion::catalog::Session as CatalogSession;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::context::SessionState;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator, LogicalPlan};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::ExecutionPlan;
+use streamhouse_streams::StreamTable;
+
+use crate::error::{Error, Result};
+use crate::session::Engine;
+
+/// The view table's last column: what a change-log row does to the view's result.
+pub const CHANGE_COLUMN: &str = "_change";
+/// Names of state tables, followed by the view's table id (in [`super::PROGRESS_SCHEMA`]).
+pub const STATE_TABLE_PREFIX: &str = "mv_state_";
+/// How long a `SELECT` waits for a restarted view to recover its state.
+const RECOVERY_WAIT: Duration = Duration::from_secs(30);
+/// The optimizer rule that turns `count(DISTINCT x)` into two aggregations, which would
+/// hide the one aggregate maintenance merges (the accumulator keeps the distinct set).
+const TWO_PHASE_DISTINCT_RULE: &str = "single_distinct_aggregation_to_group_by";
+
+/// The plan a view's query is split into.
+pub(crate) struct AggregatePlan {
+    /// The `Aggregate` node with its input, over the real source table.
+    aggregate: LogicalPlan,
+    /// What runs over the aggregate's rows, bottom-up.
+    upper: Vec<Upper>,
+    /// Group-by columns, first in the partial rows and in the aggregate's rows.
+    key_count: usize,
+    /// The aggregates, as DataFusion planned them; their states follow the keys.
+    aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    /// Which columns of a partial row hold each aggregate's state.
+    state_columns: Vec<Range<usize>>,
+    /// Keys then states, as the partial aggregation produces them.
+    partial_schema: SchemaRef,
+    /// Keys then values: the `Aggregate` node's output.
+    aggregate_schema: SchemaRef,
+    keys: Option<RowConverter>,
+}
+
+/// A step of the `upper` part.
+enum Upper {
+    Project { exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef },
+    Filter(Arc<dyn PhysicalExpr>),
+}
+
+/// Whether a view's plan is an aggregation maintained here: one `Aggregate`, with only
+/// projections, filters and aliases above it.
+pub(crate) fn aggregate_node(plan: &LogicalPlan) -> Option<&LogicalPlan> {
+    match plan {
+        LogicalPlan::Aggregate(_) => Some(plan),
+        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+            aggregate_node(plan.inputs().first()?)
+        }
+        _ => None,
+    }
+}
+
+/// The state the view's query is planned with.
+pub(crate) fn planning_state(engine: &Engine) -> SessionState {
+    let state = engine.base_state();
+    let rules = state.optimizers().iter().filter(|r| r.name() != TWO_PHASE_DISTINCT_RULE).cloned().collect();
+    SessionStateBuilder::new_from_existing(state).with_optimizer_rules(rules).build()
+}
+
+impl AggregatePlan {
+    /// Splits `plan` (whose shape [`aggregate_node`] accepted) and plans its aggregates.
+    pub(crate) async fn new(engine: &Engine, plan: &LogicalPlan, source: &StreamTable) -> Result<AggregatePlan> {
+        let state = planning_state(engine);
+        let mut upper = Vec::new();
+        let mut node = plan;
+        while !matches!(node, LogicalPlan::Aggregate(_)) {
+            let input = node.inputs()[0];
+            match node {
+                LogicalPlan::Projection(p) => upper.push(Upper::Project {
+                    exprs: p.expr.iter().map(|e| state.create_physical_expr(e.clone(), input.schema())).collect::<datafusion::error::Result<_>>()?,
+                    schema: Arc::new(p.schema.as_arrow().clone()),
+                }),
+                LogicalPlan::Filter(f) => upper.push(Upper::Filter(state.create_physical_expr(f.predicate.clone(), input.schema())?)),
+                _ => {}
+            }
+            node = input;
+        }
+        upper.reverse();
+        let LogicalPlan::Aggregate(aggregate) = node else { unreachable!("the loop stops at the aggregate") };
+        if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+            return Err(Error::not_supported(
+                "materialized views cannot maintain GROUPING SETS, CUBE or ROLLUP incrementally yet",
+                "create one materialized view per grouping",
+            ));
+        }
+        let mut planned = AggregatePlan {
+            aggregate: node.clone(),
+            upper,
+            key_count: aggregate.group_expr.len(),
+            aggregates: vec![],
+            state_columns: vec![],
+            partial_schema: Arc::new(Schema::empty()),
+            aggregate_schema: Arc::new(aggregate.schema.as_arrow().clone()),
+            keys: None,
+        };
+        let partial = planned.partial_exec(&state, source, &[]).await?;
+        if partial.group_expr().expr().len() != planned.key_count || partial.aggr_expr().len() != aggregate.aggr_expr.len() {
+            return Err(Error::not_supported(
+                "materialized views cannot maintain this aggregation incrementally: DataFusion plans it in more than one aggregation",
+                "use a VIEW (computed at each query)",
+            ));
+        }
+        let mut at = planned.key_count;
+        for expr in partial.aggr_expr() {
+            let width = expr.state_fields()?.len();
+            planned.state_columns.push(at..at + width);
+            at += width;
+        }
+        planned.aggregates = partial.aggr_expr().to_vec();
+        planned.partial_schema = partial.schema();
+        if planned.key_count > 0 {
+            let fields = planned.partial_schema.fields()[..planned.key_count].iter().map(|f| SortField::new(f.data_type().clone())).collect();
+            planned.keys = Some(RowConverter::new(fields)?);
+        }
+        Ok(planned)
+    }
+
+    /// The state table's columns: the keys (`g0`, …) and the aggregates' states (`s0`, …).
+    pub(crate) fn state_table_columns(&self) -> Schema {
+        let fields = self.partial_schema.fields().iter().enumerate().map(|(i, f)| {
+            let name = if i < self.key_count { format!("g{i}") } else { format!("s{}", i - self.key_count) };
+            Field::new(name, crate::create_as::storable_type(f.data_type()), true)
+        });
+        Schema::new(fields.collect::<Vec<_>>())
+    }
+
+    /// DataFusion's partial aggregation of the aggregate's input over `chunk` (rows of `source`).
+    async fn partial_exec(&self, state: &SessionState, source: &StreamTable, chunk: &[RecordBatch]) -> Result<Arc<AggregateExec>> {
+        let over_chunk = super::over_chunk(&self.aggregate, source, chunk)?;
+        let physical = state.create_physical_plan(&over_chunk).await?;
+        partial_of(&physical).ok_or_else(|| Error::Internal("the aggregate's physical plan has no aggregation".into()))
+    }
+
+    /// One row of intermediate state per group touched by `chunk` (a group may repeat).
+    async fn partial_rows(&self, engine: &Engine, source: &StreamTable, chunk: &[RecordBatch]) -> Result<RecordBatch> {
+        let state = planning_state(engine);
+        let exec: Arc<dyn ExecutionPlan> = self.partial_exec(&state, source, chunk).await?;
+        let batches = datafusion::physical_plan::collect(exec, state.task_ctx()).await?;
+        Ok(concat_batches(&self.partial_schema, &batches)?)
+    }
+
+    /// The partial rows' schema with every column nullable: states may be NULL where
+    /// DataFusion's partial schema says they are not (a SUM of nothing yet).
+    fn nullable_partial_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self.partial_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Whether the query has a GROUP BY.
+    pub(crate) fn has_keys(&self) -> bool {
+        self.key_count > 0
+    }
+
+    fn key_bytes(&self, keys: &[ArrayRef], rows: usize) -> Result<Vec<Vec<u8>>> {
+        match &self.keys {
+            None => Ok(vec![Vec::new(); rows]),
+            Some(converter) => {
+                let converted = converter.convert_columns(keys)?;
+                Ok(converted.iter().map(|r| r.as_ref().to_vec()).collect())
+            }
+        }
+    }
+
+    fn accumulator(&self, aggregate: usize) -> Result<Box<dyn GroupsAccumulator>> {
+        let expr = self.aggregates[aggregate].clone();
+        if expr.groups_accumulator_supported() {
+            return Ok(expr.create_groups_accumulator()?);
+        }
+        Ok(Box::new(GroupsAccumulatorAdapter::new(move || expr.create_accumulator())))
+    }
+
+    /// The view's rows for groups with these keys and states (one per group), and which
+    /// of them pass the HAVING filter. Columns are cast to the view's column types.
+    fn visible_rows(&self, keys: &[ArrayRef], states: &[ArrayRef], view_columns: &Schema) -> Result<(Vec<ArrayRef>, BooleanArray)> {
+        let groups = keys.first().or(states.first()).map(|a| a.len()).unwrap_or(0);
+        if groups == 0 {
+            // Some accumulators cannot emit zero groups (the adapter builds arrays from values).
+            let empty = view_columns.fields().iter().map(|f| new_empty_array(f.data_type())).collect();
+            return Ok((empty, BooleanArray::from(Vec::<bool>::new())));
+        }
+        let indices: Vec<usize> = (0..groups).collect();
+        let mut columns = keys.to_vec();
+        for (aggregate, range) in self.state_columns.iter().enumerate() {
+            let mut accumulator = self.accumulator(aggregate)?;
+            accumulator.merge_batch(&states[range.start - self.key_count..range.end - self.key_count], &indices, groups)?;
+            columns.push(accumulator.evaluate(EmitTo::All)?);
+        }
+        let mut batch = RecordBatch::try_new(self.aggregate_schema.clone(), columns)?;
+        let mut visible = BooleanArray::from(vec![true; groups]);
+        for step in &self.upper {
+            match step {
+                Upper::Filter(predicate) => {
+                    let mask = predicate.evaluate(&batch)?.into_array(groups)?;
+                    let mask = mask.as_boolean();
+                    // NULL is not true: a HAVING that yields NULL hides the group.
+                    let mask = if mask.null_count() > 0 { prep_null_mask_filter(mask) } else { mask.clone() };
+                    visible = arrow::compute::and(&visible, &mask)?;
+                }
+                Upper::Project { exprs, schema } => {
+                    let columns = exprs.iter().map(|e| e.evaluate(&batch)?.into_array(groups)).collect::<datafusion::error::Result<Vec<_>>>()?;
+                    batch = RecordBatch::try_new(schema.clone(), columns)?;
+                }
+            }
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(view_columns.fields().iter())
+            .map(|(column, field)| crate::cast::to_column_type(column, field))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((columns, visible))
+    }
+}
+
+/// The partial aggregation inside a physical plan: the plan's own when DataFusion split
+/// it in two phases, or one made from its single-phase aggregation.
+fn partial_of(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<AggregateExec>> {
+    if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
+        return match aggregate.mode() {
+            AggregateMode::Partial => Some(Arc::new(aggregate.clone())),
+            AggregateMode::Single | AggregateMode::SinglePartitioned => AggregateExec::try_new(
+                AggregateMode::Partial,
+                aggregate.group_expr().clone(),
+                aggregate.aggr_expr().to_vec(),
+                aggregate.filter_expr().to_vec(),
+                aggregate.input().clone(),
+                aggregate.input_schema(),
+            )
+            .ok()
+            .map(Arc::new),
+            AggregateMode::Final | AggregateMode::FinalPartitioned | AggregateMode::PartialReduce => aggregate.input().children().into_iter().find_map(partial_of).or_else(|| partial_of(aggregate.input())),
+        };
+    }
+    plan.children().into_iter().find_map(partial_of)
+}
+
+/// The groups of one view: their states and the row each shows (if any).
+#[derive(Default)]
+struct Groups {
+    slots: HashMap<Vec<u8>, usize>,
+    /// Per group, the states of all aggregates, in partial-row order.
+    states: Vec<Vec<ScalarValue>>,
+    /// Per group, its row of the view (None: filtered out by HAVING).
+    rows: Vec<Option<Vec<ScalarValue>>>,
+}
+
+/// What one step changes, computed before the append and applied after it succeeds.
+pub(crate) struct Step {
+    /// The view's change-log rows (view columns then `_change`).
+    pub changes: Option<RecordBatch>,
+    /// The touched groups' keys and new states (state table columns).
+    pub states: RecordBatch,
+    updates: Vec<(Vec<u8>, Vec<ScalarValue>, Option<Vec<ScalarValue>>)>,
+}
+
+/// A view's current result, shared by its maintainer (writes) and `SELECT` (reads).
+pub(crate) struct AggregateResult {
+    view: Arc<StreamTable>,
+    groups: RwLock<Groups>,
+    ready: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
+}
+
+impl AggregateResult {
+    pub(crate) fn new(view: Arc<StreamTable>) -> Arc<AggregateResult> {
+        Arc::new(AggregateResult { view, groups: RwLock::default(), ready: tokio::sync::watch::Sender::new(None) })
+    }
+
+    /// The view's columns (its table's, without `_change`).
+    fn columns(&self) -> SchemaRef {
+        let schema = self.view.schema();
+        Arc::new(Schema::new(schema.fields().iter().filter(|f| f.name() != CHANGE_COLUMN).cloned().collect::<Vec<_>>()))
+    }
+
+    fn groups(&self) -> std::sync::RwLockReadGuard<'_, Groups> {
+        self.groups.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether there is nothing yet (a view without GROUP BY then shows its one row of
+    /// empty aggregates, as the batch query does).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.groups().slots.is_empty()
+    }
+
+    pub(crate) fn set_recovery(&self, outcome: std::result::Result<(), String>) {
+        self.ready.send_replace(Some(outcome));
+    }
+
+    /// Loads the groups' last states (rows of the state table, in offset order).
+    pub(crate) fn recover(&self, plan: &AggregatePlan, stored: &[RecordBatch]) -> Result<()> {
+        let mut latest: HashMap<Vec<u8>, (usize, usize)> = HashMap::new();
+        let mut batches = Vec::with_capacity(stored.len());
+        for batch in stored {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(plan.partial_schema.fields().iter())
+                .map(|(c, f)| Ok(arrow::compute::cast(c, f.data_type())?))
+                .collect::<Result<Vec<_>>>()?;
+            let keys = plan.key_bytes(&columns[..plan.key_count], batch.num_rows())?;
+            for (row, key) in keys.into_iter().enumerate() {
+                latest.insert(key, (batches.len(), row));
+            }
+            batches.push(columns);
+        }
+        let mut order: Vec<(Vec<u8>, (usize, usize))> = latest.into_iter().collect();
+        order.sort_by_key(|(_, at)| *at);
+        let at: Vec<(usize, usize)> = order.iter().map(|(_, at)| *at).collect();
+        let columns = (0..plan.partial_schema.fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = batches.iter().map(|b| b[c].as_ref()).collect();
+                if arrays.is_empty() {
+                    return Ok(new_empty_array(plan.partial_schema.field(c).data_type()));
+                }
+                Ok(interleave(&arrays, &at)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (rows, visible) = plan.visible_rows(&columns[..plan.key_count], &columns[plan.key_count..], &self.columns())?;
+        let mut groups = Groups::default();
+        for (i, (key, _)) in order.into_iter().enumerate() {
+            groups.slots.insert(key, i);
+            groups.states.push(row_of(&columns[plan.key_count..], i)?);
+            groups.rows.push(if visible.value(i) { Some(row_of(&rows, i)?) } else { None });
+        }
+        *self.groups.write().unwrap_or_else(|p| p.into_inner()) = groups;
+        Ok(())
+    }
+
+    /// The changes `chunk` (rows of `source`) makes to the view, not yet applied.
+    pub(crate) async fn step(&self, engine: &Engine, plan: &AggregatePlan, source: &StreamTable, chunk: &[RecordBatch]) -> Result<Step> {
+        let partial = plan.partial_rows(engine, source, chunk).await?;
+        let keys = plan.key_bytes(&partial.columns()[..plan.key_count], partial.num_rows())?;
+        // Touched groups in order of first appearance; each partial row's group.
+        let mut touched: Vec<usize> = Vec::new();
+        let mut touched_at: HashMap<&[u8], usize> = HashMap::new();
+        let mut group_of_row = Vec::with_capacity(keys.len());
+        for (row, key) in keys.iter().enumerate() {
+            let next = touched.len();
+            let group = *touched_at.entry(key.as_slice()).or_insert(next);
+            if group == next {
+                touched.push(row);
+            }
+            group_of_row.push(group);
+        }
+        let count = touched.len();
+        let state_schema = plan.nullable_partial_schema();
+        if count == 0 {
+            // Every row of the chunk was filtered out below the aggregation.
+            return Ok(Step { changes: None, states: RecordBatch::new_empty(state_schema), updates: vec![] });
+        }
+        let first_rows = arrow::array::UInt32Array::from(touched.iter().map(|r| *r as u32).collect::<Vec<_>>());
+        let key_columns = partial.columns()[..plan.key_count].iter().map(|c| take(c.as_ref(), &first_rows, None)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let (states, old_rows) = {
+            let groups = self.groups();
+            let existing: Vec<(usize, usize)> =
+                touched.iter().enumerate().filter_map(|(g, row)| groups.slots.get(&keys[*row]).map(|slot| (g, *slot))).collect();
+            let existing_groups: Vec<usize> = existing.iter().map(|(g, _)| *g).collect();
+            let mut states = Vec::new();
+            for (aggregate, range) in plan.state_columns.iter().enumerate() {
+                let mut accumulator = plan.accumulator(aggregate)?;
+                if !existing.is_empty() {
+                    let old = range
+                        .clone()
+                        .map(|c| {
+                            let values = existing.iter().map(|(_, slot)| groups.states[*slot][c - plan.key_count].clone());
+                            Ok(ScalarValue::iter_to_array(values)?)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    accumulator.merge_batch(&old, &existing_groups, count)?;
+                }
+                accumulator.merge_batch(&partial.columns()[range.clone()], &group_of_row, count)?;
+                states.extend(accumulator.state(EmitTo::All)?);
+            }
+            let mut old_rows = vec![None; count];
+            for (g, slot) in existing {
+                old_rows[g] = groups.rows[slot].clone();
+            }
+            (states, old_rows)
+        };
+        let view_columns = self.columns();
+        let (rows, visible) = plan.visible_rows(&key_columns, &states, &view_columns)?;
+        let mut changes: Vec<(Vec<ScalarValue>, &str)> = Vec::new();
+        let mut updates = Vec::with_capacity(count);
+        for (g, old) in old_rows.into_iter().enumerate() {
+            let new = if visible.value(g) { Some(row_of(&rows, g)?) } else { None };
+            match (&old, &new) {
+                (None, Some(n)) => changes.push((n.clone(), "insert")),
+                (Some(o), None) => changes.push((o.clone(), "delete")),
+                (Some(o), Some(n)) if o != n => {
+                    changes.push((o.clone(), "update_before"));
+                    changes.push((n.clone(), "update_after"));
+                }
+                _ => {}
+            }
+            updates.push((keys[touched[g]].clone(), row_of(&states, g)?, new));
+        }
+        let changes = if changes.is_empty() { None } else { Some(change_batch(&self.view, &view_columns, changes)?) };
+        let mut stored = key_columns;
+        stored.extend(states);
+        Ok(Step { changes, states: RecordBatch::try_new(state_schema, stored)?, updates })
+    }
+
+    /// Makes a committed step's changes visible to `SELECT`.
+    pub(crate) fn apply(&self, step: Step) {
+        let mut groups = self.groups.write().unwrap_or_else(|p| p.into_inner());
+        for (key, states, row) in step.updates {
+            match groups.slots.get(&key) {
+                Some(&slot) => {
+                    groups.states[slot] = states;
+                    groups.rows[slot] = row;
+                }
+                None => {
+                    let slot = groups.states.len();
+                    groups.slots.insert(key, slot);
+                    groups.states.push(states);
+                    groups.rows.push(row);
+                }
+            }
+        }
+    }
+
+    /// The view's current rows.
+    fn snapshot(&self) -> Result<RecordBatch> {
+        let schema = self.columns();
+        let groups = self.groups();
+        let rows: Vec<&Vec<ScalarValue>> = groups.rows.iter().flatten().collect();
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(c, field)| {
+                if rows.is_empty() {
+                    return Ok(new_empty_array(field.data_type()));
+                }
+                Ok(ScalarValue::iter_to_array(rows.iter().map(|r| r[c].clone()))?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
+    async fn wait_recovered(&self) -> Result<()> {
+        let mut ready = self.ready.subscribe();
+        let outcome = tokio::time::timeout(RECOVERY_WAIT, ready.wait_for(|r| r.is_some()))
+            .await
+            .map_err(|_| Error::ObjectNotInPrerequisiteState(format!("materialized view \"{}\" is still recovering its state", self.view.name())))?
+            .map_err(|_| Error::ObjectNotInPrerequisiteState(format!("materialized view \"{}\" is not maintained", self.view.name())))?
+            .clone();
+        outcome.expect("waited for Some").map_err(|e| {
+            Error::ObjectNotInPrerequisiteState(format!("materialized view \"{}\" could not recover its state: {e}", self.view.name()))
+        })
+    }
+}
+
+/// Row `i` of `columns` as values.
+fn row_of(columns: &[ArrayRef], i: usize) -> Result<Vec<ScalarValue>> {
+    columns.iter().map(|c| Ok(ScalarValue::try_from_array(c, i)?)).collect()
+}
+
+fn change_batch(view: &StreamTable, columns: &Schema, rows: Vec<(Vec<ScalarValue>, &str)>) -> Result<RecordBatch> {
+    let mut arrays = columns
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(c, _)| Ok(ScalarValue::iter_to_array(rows.iter().map(|(r, _)| r[c].clone()))?))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    arrays.push(Arc::new(StringArray::from(rows.iter().map(|(_, change)| *change).collect::<Vec<_>>())));
+    let mut fields: Vec<_> = columns.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    let all: Vec<usize> = (0..batch.num_columns()).collect();
+    let mut widened = crate::dml::widen_to_table(view, &all, vec![batch])?;
+    Ok(widened.pop().expect("one batch in, one out"))
+}
+
+/// `SELECT` over an aggregating view: its current rows, from memory.
+#[derive(Debug)]
+pub(crate) struct AggregateResultProvider {
+    result: Arc<AggregateResult>,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for AggregateResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregateResult").field("view", &self.view.name()).finish_non_exhaustive()
+    }
+}
+
+impl AggregateResultProvider {
+    pub(crate) fn new(result: Arc<AggregateResult>) -> Self {
+        let schema = result.columns();
+        AggregateResultProvider { result, schema }
+    }
+}
+
+#[async_trait]
+impl TableProvider for AggregateResultProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let external = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
+        self.result.wait_recovered().await.map_err(external)?;
+        let batch = self.result.snapshot().map_err(external)?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema.clone(), projection.cloned())?)
+    }
+}
