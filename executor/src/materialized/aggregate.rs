@@ -293,7 +293,14 @@ pub(crate) struct Step {
     pub changes: Option<RecordBatch>,
     /// The touched groups' keys and new states (state table columns).
     pub states: RecordBatch,
-    updates: Vec<(Vec<u8>, Vec<ScalarValue>, Option<Vec<ScalarValue>>)>,
+    updates: Vec<GroupUpdate>,
+}
+
+/// A touched group after a step: its key bytes, new states and visible row.
+struct GroupUpdate {
+    key: Vec<u8>,
+    states: Vec<ScalarValue>,
+    row: Option<Vec<ScalarValue>>,
 }
 
 /// A view's current result, shared by its maintainer (writes) and `SELECT` (reads).
@@ -434,7 +441,7 @@ impl AggregateResult {
                 }
                 _ => {}
             }
-            updates.push((keys[touched[g]].clone(), row_of(&states, g)?, new));
+            updates.push(GroupUpdate { key: keys[touched[g]].clone(), states: row_of(&states, g)?, row: new });
         }
         let changes = if changes.is_empty() { None } else { Some(change_batch(&self.view, &view_columns, changes)?) };
         let mut stored = key_columns;
@@ -445,7 +452,7 @@ impl AggregateResult {
     /// Makes a committed step's changes visible to `SELECT`.
     pub(crate) fn apply(&self, step: Step) {
         let mut groups = self.groups.write().unwrap_or_else(|p| p.into_inner());
-        for (key, states, row) in step.updates {
+        for GroupUpdate { key, states, row } in step.updates {
             match groups.slots.get(&key) {
                 Some(&slot) => {
                     groups.states[slot] = states;
