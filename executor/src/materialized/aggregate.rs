@@ -48,13 +48,17 @@ use crate::session::Engine;
 
 /// The view table's last column: what a change-log row does to the view's result.
 pub const CHANGE_COLUMN: &str = "_change";
-/// Names of state tables, followed by the view's table id (in [`super::PROGRESS_SCHEMA`]).
+/// Names of state tables (in [`super::PROGRESS_SCHEMA`]), followed by a unique number;
+/// the view's `MaterializedView.state_table_id` says which is its.
 pub const STATE_TABLE_PREFIX: &str = "mv_state_";
 /// How long a `SELECT` waits for a restarted view to recover its state.
 const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 /// The optimizer rule that turns `count(DISTINCT x)` into two aggregations, which would
 /// hide the one aggregate maintenance merges (the accumulator keeps the distinct set).
 const TWO_PHASE_DISTINCT_RULE: &str = "single_distinct_aggregation_to_group_by";
+/// The physical rule that answers `count(*)` from a table's statistics without
+/// aggregating: a chunk's exact row count would replace the states maintenance merges.
+const STATISTICS_RULE: &str = "aggregate_statistics";
 
 /// The plan a view's query is split into.
 pub(crate) struct AggregatePlan {
@@ -97,7 +101,8 @@ pub(crate) fn aggregate_node(plan: &LogicalPlan) -> Option<&LogicalPlan> {
 pub(crate) fn planning_state(engine: &Engine) -> SessionState {
     let state = engine.base_state();
     let rules = state.optimizers().iter().filter(|r| r.name() != TWO_PHASE_DISTINCT_RULE).cloned().collect();
-    SessionStateBuilder::new_from_existing(state).with_optimizer_rules(rules).build()
+    let physical = state.physical_optimizers().iter().filter(|r| r.name() != STATISTICS_RULE).cloned().collect();
+    SessionStateBuilder::new_from_existing(state).with_optimizer_rules(rules).with_physical_optimizer_rules(physical).build()
 }
 
 impl AggregatePlan {
@@ -139,8 +144,8 @@ impl AggregatePlan {
         let partial = planned.partial_exec(&state, source, &[]).await?;
         if partial.group_expr().expr().len() != planned.key_count || partial.aggr_expr().len() != aggregate.aggr_expr.len() {
             return Err(Error::not_supported(
-                "materialized views cannot maintain this aggregation incrementally: DataFusion plans it in more than one aggregation",
-                "use a VIEW (computed at each query)",
+                "materialized views cannot maintain this aggregation incrementally: DataFusion plans other group keys or aggregates than the query names (duplicate or constant GROUP BY keys?)",
+                "group by each key once, without constants, or use a VIEW (computed at each query)",
             ));
         }
         let mut at = planned.key_count;
@@ -344,7 +349,8 @@ impl AggregateResult {
                 .columns()
                 .iter()
                 .zip(plan.partial_schema.fields().iter())
-                .map(|(c, f)| Ok(arrow::compute::cast(c, f.data_type())?))
+                // Strictly: a value that does not convert back is an error, not a NULL.
+                .map(|(c, f)| Ok(arrow::compute::cast_with_options(c, f.data_type(), &arrow::compute::CastOptions { safe: false, ..Default::default() })?))
                 .collect::<Result<Vec<_>>>()?;
             let keys = plan.key_bytes(&columns[..plan.key_count], batch.num_rows())?;
             for (row, key) in keys.into_iter().enumerate() {
@@ -500,9 +506,10 @@ impl AggregateResult {
     }
 }
 
-/// Row `i` of `columns` as values.
+/// Row `i` of `columns` as values, owning their data (a list value would otherwise keep
+/// the whole step's array alive).
 fn row_of(columns: &[ArrayRef], i: usize) -> Result<Vec<ScalarValue>> {
-    columns.iter().map(|c| Ok(ScalarValue::try_from_array(c, i)?)).collect()
+    columns.iter().map(|c| Ok(ScalarValue::try_from_array(c, i)?.compacted())).collect()
 }
 
 fn change_batch(view: &StreamTable, columns: &Schema, rows: Vec<(Vec<ScalarValue>, &str)>) -> Result<RecordBatch> {

@@ -116,8 +116,17 @@ impl Maintainers {
     }
 }
 
-/// Starts the maintainers of every existing materialized view (server start).
+/// Starts the maintainers of every existing materialized view (server start), and drops
+/// state tables no view refers to (left by a crash between creating a view's state
+/// table and the view).
 pub(crate) fn start_all(engine: &Arc<Engine>) {
+    let tables = engine.streams().tables();
+    let referenced: std::collections::HashSet<i64> =
+        tables.iter().filter_map(|t| t.options().materialized.as_ref().and_then(|m| m.state_table_id)).collect();
+    for orphan in tables.iter().filter(|t| is_bookkeeping_table(t) && t.name() != PROGRESS_TABLE && !referenced.contains(&t.id())) {
+        let (streams, id) = (engine.streams().clone(), orphan.id());
+        tokio::spawn(async move { drop_state_table(&streams, Some(id)).await });
+    }
     for table in engine.streams().tables() {
         if let Some(mv) = table.options().materialized.clone() {
             if let Err(e) = start(engine, table.clone(), &mv) {
@@ -447,15 +456,6 @@ impl Maintainer {
         let progress_table = streams
             .table(PROGRESS_SCHEMA, PROGRESS_TABLE)
             .ok_or_else(|| Error::Internal(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is missing")))?;
-        if let (ViewPlan::Aggregate(planned), Some((result, _))) = (plan, &self.aggregate) {
-            if !planned.has_keys() && result.is_empty() {
-                // Without GROUP BY the result is one row even before any source row
-                // (count 0, sum NULL), as the batch query says.
-                let step = result.step(engine, planned, &self.source, &[]).await?;
-                streams.append(self.step_writes(&step)?).await?;
-                result.apply(step);
-            }
-        }
         let mut applied_any = false;
         for p in 0..self.source.partition_count() {
             let from = self.positions()[p];
@@ -501,6 +501,10 @@ impl Maintainer {
                 result.apply(step);
             }
             self.positions.lock().unwrap_or_else(|p| p.into_inner())[p] = read.next_offset;
+            // Back up to full chunks after a step that had to be smaller.
+            if chunk_rows < CHUNK_ROWS {
+                self.chunk_rows.store((chunk_rows * 2).min(CHUNK_ROWS), Ordering::Release);
+            }
             self.applied_at_ms.store(now_ms(), Ordering::Release);
             applied_any = true;
         }
@@ -564,6 +568,13 @@ impl Maintainer {
         let columns: Vec<String> = states.schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
         let sql = format!("SELECT {} FROM {PROGRESS_SCHEMA}.\"{}\" ORDER BY _offset", columns.join(", "), states.name());
         result.recover(planned, &query(engine, &sql).await?)?;
+        if !planned.has_keys() && result.is_empty() {
+            // Without GROUP BY the result is one row even before any source row (count 0,
+            // sum NULL), as the batch query says; stored before SELECT may read the view.
+            let step = result.step(engine, planned, &self.source, &[]).await?;
+            engine.streams().append(self.step_writes(&step)?).await?;
+            result.apply(step);
+        }
         result.set_recovery(Ok(()));
         Ok(())
     }
