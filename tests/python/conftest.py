@@ -5,7 +5,9 @@ import json
 import os
 import signal
 import subprocess
+import random
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -120,3 +122,35 @@ def conn(server):
 
 def new_server(path, *args):
     return Server(path, args)
+
+
+def insert_until_killed(server, table, next_id, tag):
+    """Writes `table (id, tag)` in statements of 500 ids from `next_id` until the server is
+    killed with `kill -9` at a random moment, restarts it, checks that every acknowledged
+    row survived, and returns the next unused id."""
+    stop = threading.Event()
+    acknowledged = []
+
+    def write():
+        i = next_id
+        try:
+            with server.connect() as w:
+                while not stop.is_set():
+                    w.execute(f"INSERT INTO {table} SELECT x, '{tag}' FROM generate_series({i}, {i + 499}) AS s(x)")
+                    acknowledged.append(i + 499)
+                    i += 500
+        except psycopg.Error:
+            pass  # the server was killed under us
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(random.uniform(0.3, 0.8))
+    server.kill9()
+    stop.set()
+    writer.join(10)
+    server.start()
+    with server.connect() as conn:
+        # Every acknowledged row survived; rows of an unacknowledged INSERT may too.
+        top = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+        assert not acknowledged or top >= acknowledged[-1]
+        return top + 1

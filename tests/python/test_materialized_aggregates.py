@@ -7,7 +7,6 @@ and out-of-order ones; their change log through SUBSCRIBE; and exactly once acro
 import math
 import random
 import signal
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
-from conftest import Server
+from conftest import Server, insert_until_killed
 
 # Maintenance runs in the background: waits below bound liveness, they do not time it.
 CATCH_UP_TIMEOUT_S = 20
@@ -214,31 +213,8 @@ def test_exactly_once_across_kill9_during_maintenance(tmp_path):
             conn.execute(f"CREATE MATERIALIZED VIEW buckets AS {query}")
         next_id = 20001
         for round_ in range(3):
-            stop = threading.Event()
-            acknowledged = []
-
-            def write(start):
-                i = start
-                try:
-                    with server.connect() as w:
-                        while not stop.is_set():
-                            w.execute(f"INSERT INTO events SELECT x, 'r{round_}' FROM generate_series({i}, {i + 499}) AS s(x)")
-                            acknowledged.append(i + 499)
-                            i += 500
-                except psycopg.Error:
-                    pass  # the server was killed under us
-
-            writer = threading.Thread(target=write, args=(next_id,))
-            writer.start()
-            time.sleep(random.uniform(0.3, 0.8))
-            server.kill9()
-            stop.set()
-            writer.join(10)
-            server.start()
+            next_id = insert_until_killed(server, "events", next_id, f"r{round_}")
             with server.connect() as conn:
-                top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
-                assert not acknowledged or top >= acknowledged[-1]
-                next_id = top + 1
                 rows = wait_equal(conn, "SELECT bucket, n, total, tags FROM buckets", query)
                 assert len(rows) == 50
         with server.connect() as conn:
