@@ -28,6 +28,7 @@ mod subscribe;
 mod system_tables;
 mod transaction;
 mod values_insert;
+mod vectors;
 mod views;
 mod windows;
 

@@ -62,7 +62,7 @@ impl Engine {
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
         crate::functions::register(&ctx);
-        for function in functions {
+        for function in crate::vectors::functions().into_iter().chain(functions) {
             ctx.register_udf(function);
         }
         // json_get & co. and the `->` / `->>` operators over json text columns.

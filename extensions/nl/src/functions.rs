@@ -1,10 +1,10 @@
-//! The SQL side: `embed(text) → real[]` (384 floats, unit length; NULL for NULL) and
-//! `cosine_similarity(a, b) → double precision` over two float arrays of one length.
+//! The SQL side: `embed(text) → real[]` (384 floats, unit length; NULL for NULL). Compare
+//! embeddings with the executor's vector functions (`cosine_similarity` & co.).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float32Builder, Float64Array, ListBuilder};
-use arrow::datatypes::{DataType, Field, Float64Type};
+use arrow::array::{Array, ArrayRef, AsArray, Float32Builder, ListBuilder};
+use arrow::datatypes::{DataType, Field};
 use datafusion::common::{exec_err, Result};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
@@ -13,7 +13,7 @@ use crate::embed::{Embedder, EMBEDDING_DIMENSIONS, MODEL_FILES};
 
 /// The functions to register; `embed` needs a loaded model and says so when it has none.
 pub fn functions(embedder: Option<Arc<Embedder>>) -> Vec<ScalarUDF> {
-    vec![ScalarUDF::new_from_impl(Embed::new(embedder)), ScalarUDF::new_from_impl(CosineSimilarity::new())]
+    vec![ScalarUDF::new_from_impl(Embed::new(embedder))]
 }
 
 fn vector_type() -> DataType {
@@ -83,76 +83,6 @@ impl ScalarUDFImpl for Embed {
             }
         }
         let array: ArrayRef = Arc::new(out.finish());
-        Ok(if scalar {
-            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
-    }
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct CosineSimilarity {
-    signature: Signature,
-}
-
-impl CosineSimilarity {
-    fn new() -> Self {
-        CosineSimilarity { signature: Signature::any(2, Volatility::Immutable) }
-    }
-}
-
-impl ScalarUDFImpl for CosineSimilarity {
-    fn name(&self) -> &str {
-        "cosine_similarity"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        for t in args {
-            let numeric_list = match t {
-                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f.data_type().is_numeric(),
-                DataType::Null => true,
-                _ => false,
-            };
-            if !numeric_list {
-                return exec_err!("cosine_similarity takes two arrays of numbers, not {t}");
-            }
-        }
-        Ok(DataType::Float64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let as_f64_lists = |v: &ColumnarValue| -> Result<ArrayRef> {
-            let array = v.to_array(args.number_rows)?;
-            let target = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
-            Ok(arrow::compute::cast(&array, &target)?)
-        };
-        let (a, b) = (as_f64_lists(&args.args[0])?, as_f64_lists(&args.args[1])?);
-        let (a, b) = (a.as_list::<i32>(), b.as_list::<i32>());
-        let mut out = Vec::with_capacity(a.len());
-        for i in 0..a.len() {
-            if a.is_null(i) || b.is_null(i) {
-                out.push(None);
-                continue;
-            }
-            let (x, y) = (a.value(i), b.value(i));
-            let (x, y) = (x.as_primitive::<Float64Type>(), y.as_primitive::<Float64Type>());
-            if x.len() != y.len() {
-                return exec_err!("cosine_similarity of arrays of {} and {} elements", x.len(), y.len());
-            }
-            if x.null_count() > 0 || y.null_count() > 0 {
-                out.push(None);
-                continue;
-            }
-            let dot: f64 = x.values().iter().zip(y.values().iter()).map(|(p, q)| p * q).sum();
-            let norm = |v: &[f64]| v.iter().map(|p| p * p).sum::<f64>().sqrt();
-            let denominator = norm(x.values()) * norm(y.values());
-            out.push((denominator > 0.0).then(|| dot / denominator));
-        }
-        let array: ArrayRef = Arc::new(Float64Array::from(out));
         Ok(if scalar {
             ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&array, 0)?)
         } else {
