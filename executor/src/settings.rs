@@ -238,13 +238,16 @@ pub async fn show_tables(session: &mut Session) -> Result<Output> {
 
 pub async fn describe(session: &mut Session, name: &ObjectName) -> Result<Output> {
     let table = session.resolve_table(name)?;
-    let stored = table.stored_schema();
-    let user_count = table.schema().fields().len();
+    // An aggregating view is queried as its result's columns, not as its change log.
+    let (stored, user_count) = match crate::materialized::result_columns(&table) {
+        Some(columns) => (columns.clone(), columns.fields().len()),
+        None => (table.stored_schema(), table.schema().fields().len()),
+    };
     let names: Vec<String> = stored.fields().iter().map(|f| f.name().clone()).collect();
     let types: Vec<String> = stored.fields().iter().map(|f| sql_type_name(f.data_type())).collect();
     let nullable: Vec<bool> = stored.fields().iter().map(|f| f.is_nullable()).collect();
     let system: Vec<bool> = (0..stored.fields().len()).map(|i| i >= user_count).collect();
-    debug_assert_eq!(stored.fields().len() - user_count, SYSTEM_COLUMNS.len());
+    debug_assert!(stored.fields().len() == user_count || stored.fields().len() - user_count == SYSTEM_COLUMNS.len());
     rows(vec![
         ("column_name", Arc::new(StringArray::from(names))),
         ("data_type", Arc::new(StringArray::from(types))),

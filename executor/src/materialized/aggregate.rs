@@ -322,8 +322,7 @@ impl AggregateResult {
 
     /// The view's columns (its table's, without `_change`).
     fn columns(&self) -> SchemaRef {
-        let schema = self.view.schema();
-        Arc::new(Schema::new(schema.fields().iter().filter(|f| f.name() != CHANGE_COLUMN).cloned().collect::<Vec<_>>()))
+        result_columns(&self.view)
     }
 
     fn groups(&self) -> std::sync::RwLockReadGuard<'_, Groups> {
@@ -504,6 +503,12 @@ impl AggregateResult {
             Error::ObjectNotInPrerequisiteState(format!("materialized view \"{}\" could not recover its state: {e}", self.view.name()))
         })
     }
+}
+
+/// An aggregating view's columns: its change log's, without `_change`.
+pub(crate) fn result_columns(view: &StreamTable) -> SchemaRef {
+    let schema = view.schema();
+    Arc::new(Schema::new(schema.fields().iter().filter(|f| f.name() != CHANGE_COLUMN).cloned().collect::<Vec<_>>()))
 }
 
 /// Row `i` of `columns` as values, owning their data (a list value would otherwise keep

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
 use datafusion::execution::context::SessionState;
@@ -72,6 +72,12 @@ impl AggregateResults {
     fn remove(&self, view_id: i64) {
         self.0.write().unwrap_or_else(|p| p.into_inner()).remove(&view_id);
     }
+}
+
+/// An aggregating view's result columns (its change log's, without `_change`); `None`
+/// for other tables.
+pub(crate) fn result_columns(table: &StreamTable) -> Option<SchemaRef> {
+    is_aggregating_view(table).then(|| aggregate::result_columns(table))
 }
 
 /// Whether `table` holds an aggregating view's change log (`SELECT` reads its result).
