@@ -24,6 +24,8 @@ use arrow::ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, I
 use arrow::ipc::root_as_message;
 use arrow::record_batch::RecordBatch;
 
+use streamhouse_wal::Payload;
+
 use crate::error::{Error, Result};
 
 const MAGIC: u32 = 0x5348_5232; // "SHR2"
@@ -46,19 +48,27 @@ pub struct Record {
     pub entries: Vec<RecordEntry>,
 }
 
+/// IPC bodies at least this large become payload parts of their own instead of being
+/// copied into the record's buffer (see [`Payload`]).
+const SEPARATE_BODY_BYTES: usize = 64 * 1024;
+
 /// Encodes a record entry by entry; see the module documentation.
 pub struct RecordBuilder {
+    /// Finished parts of the payload; `out` continues after them.
+    parts: Vec<Vec<u8>>,
     out: Vec<u8>,
-    base_offset_at: Vec<usize>,
+    /// Where each entry's base offset is: (index of the part, byte position in it).
+    base_offset_at: Vec<(usize, usize)>,
 }
 
 impl RecordBuilder {
+    /// `capacity`: the expected size of the rows (sizes the buffer for small records).
     pub fn new(capacity: usize) -> Self {
-        let mut out = Vec::with_capacity(HEADER_LEN + capacity);
+        let mut out = Vec::with_capacity(HEADER_LEN + capacity.min(SEPARATE_BODY_BYTES));
         out.extend_from_slice(&MAGIC.to_le_bytes());
         out.extend_from_slice(&0i64.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        RecordBuilder { out, base_offset_at: Vec::new() }
+        RecordBuilder { parts: Vec::new(), out, base_offset_at: Vec::new() }
     }
 
     /// Adds one partition's rows (WAL layout); returns the entry's index.
@@ -74,25 +84,37 @@ impl RecordBuilder {
         }
         self.out.extend_from_slice(&table_id.to_le_bytes());
         self.out.extend_from_slice(&partition.to_le_bytes());
-        self.base_offset_at.push(self.out.len());
+        self.base_offset_at.push((self.parts.len(), self.out.len()));
         self.out.extend_from_slice(&0i64.to_le_bytes());
-        for part in [&encoded.ipc_message, &encoded.arrow_data] {
-            self.out.extend_from_slice(&(part.len() as u32).to_le_bytes());
-            self.out.extend_from_slice(part);
+        self.out.extend_from_slice(&(encoded.ipc_message.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(&encoded.ipc_message);
+        self.out.extend_from_slice(&(encoded.arrow_data.len() as u32).to_le_bytes());
+        if encoded.arrow_data.len() >= SEPARATE_BODY_BYTES {
+            self.parts.push(std::mem::take(&mut self.out));
+            self.parts.push(encoded.arrow_data);
+        } else {
+            self.out.extend_from_slice(&encoded.arrow_data);
         }
         Ok(self.base_offset_at.len() - 1)
     }
 
     pub fn set_base_offset(&mut self, entry: usize, base_offset: i64) {
-        let at = self.base_offset_at[entry];
-        self.out[at..at + 8].copy_from_slice(&base_offset.to_le_bytes());
+        let (part, at) = self.base_offset_at[entry];
+        let bytes = if part == self.parts.len() { &mut self.out } else { &mut self.parts[part] };
+        bytes[at..at + 8].copy_from_slice(&base_offset.to_le_bytes());
     }
 
-    pub fn finish(mut self, timestamp_us: i64) -> Vec<u8> {
-        self.out[TIMESTAMP_AT..TIMESTAMP_AT + 8].copy_from_slice(&timestamp_us.to_le_bytes());
+    pub fn finish(mut self, timestamp_us: i64) -> Payload {
         let count = self.base_offset_at.len() as u32;
-        self.out[12..16].copy_from_slice(&count.to_le_bytes());
-        self.out
+        self.parts.push(self.out);
+        let header = &mut self.parts[0];
+        header[TIMESTAMP_AT..TIMESTAMP_AT + 8].copy_from_slice(&timestamp_us.to_le_bytes());
+        header[12..16].copy_from_slice(&count.to_le_bytes());
+        let mut payload = Payload::new();
+        for part in self.parts {
+            payload.push(part);
+        }
+        payload
     }
 }
 
@@ -179,7 +201,7 @@ mod tests {
         builder.set_base_offset(first, 10);
         builder.set_base_offset(second, 20);
         builder.set_base_offset(third, 30);
-        let bytes = builder.finish(1234);
+        let bytes = builder.finish(1234).to_vec();
         // Table 9 has been dropped: its entry is skipped.
         let schema_of = |id: i64| (id != 9).then(|| schema.clone());
         let record = decode(&bytes, schema_of).unwrap();
@@ -192,5 +214,23 @@ mod tests {
         assert_eq!(record.entries[1].batch, batch.slice(1, 2));
         assert!(decode(&[1, 2, 3], schema_of).is_err());
         assert!(decode(&bytes[..bytes.len() - 3], schema_of).is_err());
+    }
+
+    #[test]
+    fn large_bodies_become_separate_parts_and_decode_the_same() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let big = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(0..20_000))]).unwrap();
+        let small = big.slice(5, 3);
+        let mut builder = RecordBuilder::new(1 << 20);
+        let entries = [builder.add(1, 0, &small).unwrap(), builder.add(1, 1, &big).unwrap(), builder.add(1, 2, &small).unwrap()];
+        for (i, entry) in entries.into_iter().enumerate() {
+            builder.set_base_offset(entry, 100 * i as i64);
+        }
+        let payload = builder.finish(99);
+        assert_eq!(payload.parts().len(), 3, "header and small entry, the big body, the last small entry");
+        let record = decode(&payload.to_vec(), |_| Some(schema.clone())).unwrap();
+        assert_eq!(record.timestamp_us, 99);
+        let got: Vec<(u32, i64, RecordBatch)> = record.entries.into_iter().map(|e| (e.partition, e.base_offset, e.batch)).collect();
+        assert_eq!(got, vec![(0, 0, small.clone()), (1, 100, big), (2, 200, small)]);
     }
 }

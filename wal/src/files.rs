@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::config::ZERO_CHUNK_BYTES;
+use crate::config::{BULK_RECORD_BYTES, ZERO_CHUNK_BYTES};
 use crate::error::IoContext;
 use crate::format::{FileHeader, FILE_HEADER_SIZE};
 use crate::Lsn;
@@ -180,30 +180,41 @@ impl FileSet {
 
     /// Creates the file that records starting at `first_lsn` go to, named after `seq`.
     /// `record_bytes` is the framed size of the first record: if it does not fit in a regular
-    /// file, a dedicated file just big enough for it is created (rare; its first fdatasync
-    /// is the slow, growing-file kind). The header is durable, and so is the file's name,
-    /// before this returns, so records written next are recoverable once synced.
+    /// file, or it is a bulk record (`BULK_RECORD_BYTES`) and no spare is ready, a dedicated
+    /// file just big enough for it is created (its first fdatasync is the slower,
+    /// growing-file kind). The header is durable, and so is the file's name, before this
+    /// returns, so records written next are recoverable once synced.
     pub fn activate(&self, seq: u64, first_lsn: Lsn, record_bytes: u64) -> io::Result<ActiveFile> {
         let path = self.dir.join(log_file_name(seq));
-        let file = if record_bytes > self.file_size - FILE_HEADER_SIZE {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .context(|| format!("create oversize WAL file {}", path.display()))?;
-            file.set_len(FILE_HEADER_SIZE + record_bytes)
-                .context(|| format!("size oversize WAL file {}", path.display()))?;
-            file
+        let spare = if record_bytes > self.file_size - FILE_HEADER_SIZE {
+            None
+        } else if record_bytes >= BULK_RECORD_BYTES as u64 {
+            self.ready_spare()
         } else {
-            let spare = self.take_spare()?;
-            fs::rename(&spare, &path)
-                .context(|| format!("rename spare {} to {}", spare.display(), path.display()))?;
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .context(|| format!("open WAL file {}", path.display()))?
+            Some(self.take_spare()?)
+        };
+        let file = match spare {
+            Some(spare) => {
+                fs::rename(&spare, &path).context(|| {
+                    format!("rename spare {} to {}", spare.display(), path.display())
+                })?;
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .context(|| format!("open WAL file {}", path.display()))?
+            }
+            None => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .context(|| format!("create dedicated WAL file {}", path.display()))?;
+                file.set_len(FILE_HEADER_SIZE + record_bytes)
+                    .context(|| format!("size dedicated WAL file {}", path.display()))?;
+                file
+            }
         };
         let header = FileHeader {
             file_seq: seq,
@@ -240,28 +251,17 @@ impl FileSet {
     /// A spare of the right size: from the pool, from the preparer if it is busy with one,
     /// or prepared right here as a last resort.
     fn take_spare(&self) -> io::Result<PathBuf> {
-        let mut state = self.lock();
         loop {
-            if let Some(path) = state.spares.pop() {
-                // Tell the preparer the pool shrank.
-                self.changed.notify_all();
-                drop(state);
-                match fs::metadata(&path) {
-                    // A spare from a run with another file_size, or damaged: not reusable.
-                    Ok(meta) if meta.len() == self.file_size => return Ok(path),
-                    _ => {
-                        let _ = fs::remove_file(&path);
-                        state = self.lock();
-                        continue;
-                    }
-                }
+            if let Some(path) = self.ready_spare() {
+                return Ok(path);
+            }
+            let mut state = self.lock();
+            if !state.spares.is_empty() {
+                continue;
             }
             if state.preparing > 0 {
-                state = self
-                    .changed
-                    .wait_timeout(state, SPARE_WAIT_SLICE)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                // The preparer is busy with one: wait for it, then look again.
+                let _ = self.changed.wait_timeout(state, SPARE_WAIT_SLICE);
                 continue;
             }
             let id = state.next_spare_id;
@@ -273,6 +273,22 @@ impl FileSet {
             self.changed.notify_all();
             return prepared
                 .and_then(|p| p.ok_or_else(|| io::Error::other("spare preparation aborted")));
+        }
+    }
+
+    /// A spare from the pool, if one is ready (never waits).
+    fn ready_spare(&self) -> Option<PathBuf> {
+        loop {
+            let path = self.lock().spares.pop()?;
+            // Tell the preparer the pool shrank.
+            self.changed.notify_all();
+            match fs::metadata(&path) {
+                // A spare from a run with another file_size, or damaged: not reusable.
+                Ok(meta) if meta.len() == self.file_size => return Some(path),
+                _ => {
+                    let _ = fs::remove_file(&path);
+                }
+            }
         }
     }
 
@@ -572,6 +588,35 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn a_bulk_record_gets_its_own_file_only_when_no_spare_is_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 2 * BULK_RECORD_BYTES as u64;
+        let files = FileSet::new(
+            dir.path().to_path_buf(),
+            size,
+            1,
+            InitialFiles {
+                sealed: Vec::new(),
+                spares: Vec::new(),
+                next_spare_id: 1,
+                current_first_lsn: 1,
+            },
+        );
+        let bulk = BULK_RECORD_BYTES as u64 + 100;
+        // No spare and nobody preparing one: a file sized for the record, not a wait.
+        let dedicated = files.activate(1, 1, bulk).unwrap();
+        assert_eq!(dedicated.capacity, FILE_HEADER_SIZE + bulk);
+        // With a spare ready, the bulk record goes to it like any other.
+        let spare = prepare_spare(dir.path(), 7, size, &|| false).unwrap().unwrap();
+        files.lock().spares.push(spare);
+        let regular = files.activate(2, 2, bulk).unwrap();
+        assert_eq!(regular.capacity, size);
+        // A small record without a spare waits for (here: prepares) a zero-filled one.
+        let small = files.activate(3, 3, 100).unwrap();
+        assert_eq!(small.capacity, size);
     }
 
     #[test]

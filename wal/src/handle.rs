@@ -18,7 +18,7 @@ use crate::config::WalConfig;
 use crate::error::IoContext;
 use crate::files::{FileSet, InitialFiles, LOCK_FILE_NAME};
 use crate::writer::{self, Append, Request, Shared, WriterParts};
-use crate::{format, recovery, Error, Lsn};
+use crate::{recovery, Error, Lsn, Payload};
 
 /// The write-ahead log of this node. Cheap to clone; all clones share one log.
 #[derive(Clone)]
@@ -170,7 +170,8 @@ impl Wal {
     /// (back-pressure). Records are written in LSN order. The returned [`Pending`] resolves
     /// when the record is acknowledged: in fsync mode after an fdatasync covering it, in
     /// interval and none modes once it is written to the file.
-    pub async fn enqueue(&self, payload: Vec<u8>) -> Result<Pending, Error> {
+    pub async fn enqueue(&self, payload: impl Into<Payload>) -> Result<Pending, Error> {
+        let payload = payload.into();
         let inner = &*self.inner;
         if payload.len() > inner.max_record_bytes {
             return Err(Error::RecordTooLarge {
@@ -181,7 +182,7 @@ impl Wal {
         if let Some(poisoned) = inner.shared.poisoned() {
             return Err(poisoned);
         }
-        let payload_crc = format::payload_crc(&payload);
+        let payload_crc = payload.crc();
         let permit = inner.tx.reserve().await.map_err(|_| inner.stopped())?;
         let (ack, acked) = oneshot::channel();
         let mut state = inner.lock_append();
@@ -204,7 +205,7 @@ impl Wal {
     }
 
     /// [`Wal::enqueue`] and wait for the acknowledgement.
-    pub async fn append(&self, payload: Vec<u8>) -> Result<Lsn, Error> {
+    pub async fn append(&self, payload: impl Into<Payload>) -> Result<Lsn, Error> {
         self.enqueue(payload).await?.acked().await
     }
 

@@ -22,6 +22,7 @@ mod error;
 mod files;
 mod format;
 mod handle;
+mod payload;
 mod recovery;
 mod writer;
 
@@ -29,13 +30,14 @@ mod writer;
 mod tests;
 
 pub use config::{
-    Durability, WalConfig, GROUP_MAX_BYTES, GROUP_MAX_RECORDS, MAX_RECORD_BYTES,
+    BULK_RECORD_BYTES, DIRECT_WRITE_MIN_BYTES, Durability, WalConfig, GROUP_MAX_BYTES, GROUP_MAX_RECORDS, MAX_RECORD_BYTES,
     MAX_RECORD_BYTES_LIMIT, QUEUE_DEPTH_DEFAULT, RECOVERY_READ_BUFFER_BYTES, SPARE_FILES_DEFAULT,
     SYNC_INTERVAL_DEFAULT, WAL_FILE_SIZE_DEFAULT, WAL_FILE_SIZE_MIN, ZERO_CHUNK_BYTES,
 };
 pub use error::Error;
 pub use format::{FILE_HEADER_SIZE, RECORD_HEADER_SIZE};
 pub use handle::{Pending, Wal, WalStats};
+pub use payload::Payload;
 
 /// Log sequence number: the first record is 1; 0 means "nothing".
 pub type Lsn = u64;

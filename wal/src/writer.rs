@@ -2,7 +2,8 @@
 //!
 //! One dedicated OS thread owns the file being written. It blocks for the first queued
 //! append, then drains whatever else arrived meanwhile (up to `GROUP_MAX_RECORDS` /
-//! `GROUP_MAX_BYTES`), writes the whole group with one positioned write, issues ONE
+//! `GROUP_MAX_BYTES`), writes the whole group with one positioned write (large payload
+//! parts straight from their buffers, `DIRECT_WRITE_MIN_BYTES`), issues ONE
 //! fdatasync for it (fsync mode), then acknowledges every record of the group and publishes
 //! the new acknowledged LSN. The more appenders wait, the bigger the next group, so the cost
 //! of an fdatasync is shared instead of serialising appends behind it.
@@ -26,11 +27,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::{Durability, GROUP_MAX_BYTES, GROUP_MAX_RECORDS};
+use crate::config::{Durability, DIRECT_WRITE_MIN_BYTES, GROUP_MAX_BYTES, GROUP_MAX_RECORDS};
 use crate::error::IoContext;
 use crate::files::{ActiveFile, FileSet};
 use crate::format::RecordHeader;
-use crate::{Error, Lsn};
+use crate::{Error, Lsn, Payload};
 
 /// What the handle sends to the writer thread.
 pub(crate) enum Request {
@@ -41,7 +42,7 @@ pub(crate) enum Request {
 
 pub(crate) struct Append {
     pub lsn: Lsn,
-    pub payload: Vec<u8>,
+    pub payload: Payload,
     /// Checksum of the payload, computed by the appending task (see `format`).
     pub payload_crc: u32,
     pub ack: oneshot::Sender<Result<Lsn, Error>>,
@@ -278,7 +279,14 @@ impl Writer {
                 self.rotate(append.lsn, record_bytes)?;
             }
             self.buf.extend_from_slice(&header.encode());
-            self.buf.extend_from_slice(&append.payload);
+            for part in append.payload.parts() {
+                if part.len() >= DIRECT_WRITE_MIN_BYTES {
+                    self.flush_buf()?;
+                    self.write_through(part)?;
+                } else {
+                    self.buf.extend_from_slice(part);
+                }
+            }
         }
         self.flush_buf()?;
         if self.buf.capacity() > GROUP_MAX_BYTES {
@@ -288,28 +296,33 @@ impl Writer {
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        let buf = std::mem::take(&mut self.buf);
+        let written = self.write_through(&buf);
+        self.buf = buf;
+        self.buf.clear();
+        written
+    }
+
+    /// Writes `bytes` at the current file's end.
+    fn write_through(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
             return Ok(());
         }
         let current = &mut self.current;
-        current
-            .file
-            .write_all_at(&self.buf, current.offset)
-            .context(|| {
-                format!(
-                    "write {} bytes at offset {} of {}",
-                    self.buf.len(),
-                    current.offset,
-                    current.path.display()
-                )
-            })?;
-        current.offset += self.buf.len() as u64;
+        current.file.write_all_at(bytes, current.offset).context(|| {
+            format!(
+                "write {} bytes at offset {} of {}",
+                bytes.len(),
+                current.offset,
+                current.path.display()
+            )
+        })?;
+        current.offset += bytes.len() as u64;
         current.unsynced_since.get_or_insert_with(Instant::now);
         self.shared
             .counters
             .bytes
-            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-        self.buf.clear();
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
