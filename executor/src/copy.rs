@@ -154,6 +154,9 @@ impl CopyDecoder {
     }
 
     pub fn feed(&mut self, data: &[u8]) -> Result<()> {
+        if !self.format.csv {
+            return self.feed_text(data);
+        }
         self.pending.extend_from_slice(data);
         // Taken out so records can be borrowed from it while the builders are filled.
         let mut pending = std::mem::take(&mut self.pending);
@@ -170,6 +173,40 @@ impl CopyDecoder {
         pending.drain(..start);
         self.pending = pending;
         result?;
+        self.check_pending_line()
+    }
+
+    /// [`CopyDecoder::feed`] for the text format, where a newline always ends a record: whole
+    /// records are decoded straight from `data`, only a record cut by the chunk's end is
+    /// copied (bulk loads arrive as MiB-sized chunks, so copying each into `pending` first
+    /// was a full extra pass over the input).
+    fn feed_text(&mut self, data: &[u8]) -> Result<()> {
+        let mut data = data;
+        if !self.pending.is_empty() && !self.finished {
+            let Some(end) = memchr::memchr(b'\n', data) else {
+                self.pending.extend_from_slice(data);
+                return self.check_pending_line();
+            };
+            self.pending.extend_from_slice(&data[..end]);
+            let record = std::mem::take(&mut self.pending);
+            self.record(&record)?;
+            data = &data[end + 1..];
+        }
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', data) {
+            if self.finished {
+                break;
+            }
+            self.record(&data[start..end])?;
+            start = end + 1;
+        }
+        if !self.finished {
+            self.pending.extend_from_slice(&data[start..]);
+        }
+        self.check_pending_line()
+    }
+
+    fn check_pending_line(&self) -> Result<()> {
         if self.pending.len() > COPY_MAX_LINE_BYTES {
             return Err(Error::InvalidParameter(format!(
                 "COPY line {} is longer than {COPY_MAX_LINE_BYTES} bytes",
@@ -260,21 +297,23 @@ impl CopyDecoder {
         Ok(())
     }
 
-    /// Text format straight into the builders: fields without escapes are not copied twice.
+    /// Text format straight into the builders: the record is checked as UTF-8 once, and
+    /// fields without escapes are not copied twice.
     fn text_record(&mut self, raw: &[u8]) -> Result<()> {
+        let text = std::str::from_utf8(raw).map_err(|_| self.bad_encoding())?;
+        let escapes = memchr::memchr(b'\\', raw).is_some();
         let mut column = 0;
-        for field in raw.split(|&b| b == self.format.delimiter) {
+        for field in text.split(char::from(self.format.delimiter)) {
             if column == self.builders.len() {
                 return Err(Error::BadCopyData(format!("extra data after last expected column (COPY line {})", self.line)));
             }
-            if field == self.format.null.as_bytes() {
+            if field == self.format.null {
                 self.builders[column].append_null();
-            } else if !field.contains(&b'\\') {
-                let text = std::str::from_utf8(field).map_err(|_| self.bad_encoding())?;
-                self.builders[column].append_value(text);
+            } else if escapes && field.contains('\\') {
+                let unescaped = String::from_utf8(unescape_text(field.as_bytes())).map_err(|_| self.bad_encoding())?;
+                self.builders[column].append_value(unescaped);
             } else {
-                let text = String::from_utf8(unescape_text(field)).map_err(|_| self.bad_encoding())?;
-                self.builders[column].append_value(text);
+                self.builders[column].append_value(field);
             }
             column += 1;
         }
@@ -351,7 +390,10 @@ impl CopyDecoder {
         let strict = CastOptions { safe: false, ..Default::default() };
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.builders.len());
         for (b, field) in self.builders.iter_mut().zip(self.schema.fields()) {
-            let text: ArrayRef = Arc::new(b.finish());
+            let finished = b.finish();
+            // The next batch is likely the same size: no regrowth while it fills.
+            *b = StringBuilder::with_capacity(COPY_BATCH_ROWS, finished.value_data().len());
+            let text: ArrayRef = Arc::new(finished);
             let typed = if field.data_type() == &DataType::Utf8 {
                 text
             } else if field.data_type() == &DataType::Binary {
