@@ -10,6 +10,10 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc instead of glibc malloc: the write path allocates many small Arrow buffers per
 /// statement, and glibc's malloc/free showed as ~15% of server CPU under single-row INSERTs.
+/// Built with `no_thp` (workspace Cargo.toml): otherwise mimalloc asks for transparent huge
+/// pages, and the kernel zeroes 2 MiB at a time on first touch; in the first bulk COPY after
+/// a start that zeroing (clear_page_erms) was ~45% of server CPU (1.7-2.1 M rows/s, against
+/// 2.6 M rows/s without huge pages).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
