@@ -566,4 +566,36 @@ mod tests {
         let mut d = CopyDecoder::new(CopyFormat::default(), schema());
         assert!(matches!(d.feed(b"1\tx\textra\n"), Err(Error::BadCopyData(_))));
     }
+
+    #[test]
+    fn text_decodes_the_same_however_the_input_is_chunked() {
+        let input: &[u8] = b"1\ta\\tb\r\n2\t\\N\n3\t\xc3\xa9t\xc3\xa9\n4\t\n\\.\n5\tafter the end marker\n";
+        let decode = |chunk: usize| {
+            let mut d = CopyDecoder::new(CopyFormat::default(), schema());
+            for piece in input.chunks(chunk) {
+                d.feed(piece).unwrap();
+            }
+            let batches = d.finish().unwrap();
+            arrow::compute::concat_batches(&schema(), &batches).unwrap()
+        };
+        let whole = decode(input.len());
+        assert_eq!(whole.num_rows(), 4, "rows after \\. are ignored");
+        let s = whole.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!((s.value(0), s.is_null(1), s.value(2), s.value(3)), ("a\tb", true, "été", ""));
+        for chunk in [1, 2, 3, 5, 8, 13] {
+            assert_eq!(decode(chunk), whole, "chunks of {chunk} bytes");
+        }
+    }
+
+    #[test]
+    fn text_errors_name_the_line_and_bad_utf8_is_refused() {
+        let mut d = CopyDecoder::new(CopyFormat::default(), schema());
+        d.feed(b"1\tok\n2\t\xff\n").unwrap_err();
+        let mut d = CopyDecoder::new(CopyFormat::default(), schema());
+        d.feed(b"1\tok\n2").unwrap();
+        match d.feed(b"\n") {
+            Err(Error::BadCopyData(message)) => assert!(message.contains("COPY line 2"), "{message}"),
+            other => panic!("expected a missing column on line 2, got {other:?}"),
+        }
+    }
 }
