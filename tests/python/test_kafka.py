@@ -277,6 +277,19 @@ def test_acks_zero_and_unknown_topic_without_auto_create(tmp_path):
         server.stop()
 
 
+def closed_without_reply(s):
+    """Whether the server closed the connection without answering. It may close (and, with
+    our bytes unread, reset) it before we finish sending, so ENOTCONN and ECONNRESET count."""
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    try:
+        return s.recv(100) == b""
+    except ConnectionResetError:
+        return True
+
+
 def test_bad_bytes_close_the_connection_not_the_server(server, conn):
     host, port = server.kafka_addr.rsplit(":", 1)
     # Garbage, a frame over the limit, a negative length, an unknown API key.
@@ -284,8 +297,7 @@ def test_bad_bytes_close_the_connection_not_the_server(server, conn):
                     struct.pack(">ihhi", 10, 999, 0, 1) + b"\x00\x00"]:
         with socket.create_connection((host, int(port)), timeout=5) as s:
             s.sendall(payload)
-            s.shutdown(socket.SHUT_WR)
-            assert s.recv(100) == b"", "the connection is closed without a reply"
+            assert closed_without_reply(s), "the connection is closed without a reply"
     c = CProducer({"bootstrap.servers": server.kafka_addr})
     c.produce("still_alive", value=b"ok")
     assert c.flush(10) == 0
