@@ -34,6 +34,13 @@ pub use service::StreamHouseFlightSql;
 /// Clients split bigger uploads into several batches; results are sliced to fit.
 pub const MAX_FLIGHT_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// HTTP/2 flow-control windows: how much a client may send before the server says it has
+/// read it. hyper's default (1 MiB) stalls a bulk upload of ~6 MB batches every megabyte.
+const STREAM_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES: u32 = 32 * 1024 * 1024;
+/// Largest HTTP/2 frame a client may send (h2's default is 16 KiB).
+const MAX_FRAME_BYTES: u32 = 1024 * 1024;
+
 /// A PEM certificate chain and its private key; with them Flight serves TLS only.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -52,7 +59,10 @@ impl FlightServer {
         let service = FlightServiceServer::new(StreamHouseFlightSql::new(engine))
             .max_decoding_message_size(MAX_FLIGHT_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_FLIGHT_MESSAGE_BYTES);
-        let mut builder = Server::builder();
+        let mut builder = Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+            .max_frame_size(MAX_FRAME_BYTES);
         if let Some(tls) = tls {
             let cert = std::fs::read(&tls.cert).map_err(|e| format!("flight_tls_cert {}: {e}", tls.cert.display()))?;
             let key = std::fs::read(&tls.key).map_err(|e| format!("flight_tls_key {}: {e}", tls.key.display()))?;
