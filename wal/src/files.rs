@@ -2,9 +2,13 @@
 //!
 //! fdatasync after appending to a growing file must also persist the new size and block
 //! allocation (about 7 ms here); after overwriting blocks that already exist it only flushes
-//! data (about 0.2 ms). So a log file is always written over blocks that exist: it is either
-//! a *fresh spare* (zeros written and fdatasync'd once, in the background) or a *recycled*
+//! data (about 0.2 ms). So a log file is written over blocks that exist: it is either a
+//! *fresh spare* (zeros written and fdatasync'd once, in the background) or a *recycled*
 //! one (a released log file, renamed, whose stale records are harmless, see `format`).
+//! The exceptions are *dedicated* files, sized for one record: a record larger than a file,
+//! or a bulk record (`BULK_RECORD_BYTES`) when no spare is ready — for those, writing the
+//! bytes once and paying one slow fdatasync beats zero-filling first. A dedicated file may
+//! be sparse after a crash, so only fully allocated files are ever recycled.
 //!
 //! Names in the directory:
 //! - `wal-{file_seq:020}.log`: a log file; the header inside repeats `file_seq`.
@@ -19,7 +23,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -420,8 +424,10 @@ impl FileSet {
 
     /// Puts a file no longer part of the log into the spare pool, or deletes it.
     pub fn recycle_or_delete(&self, path: &Path) -> io::Result<()> {
+        // Right size and every block allocated: a dedicated file of exactly `file_size` that
+        // a crash left partly written would otherwise come back as a sparse "spare".
         let reusable = fs::metadata(path)
-            .map(|m| m.len() == self.file_size)
+            .map(|m| m.len() == self.file_size && m.blocks() * 512 >= m.len())
             .unwrap_or(false);
         let id = {
             let mut state = self.lock();
@@ -617,6 +623,33 @@ mod tests {
         // A small record without a spare waits for (here: prepares) a zero-filled one.
         let small = files.activate(3, 3, 100).unwrap();
         assert_eq!(small.capacity, size);
+    }
+
+    #[test]
+    fn only_fully_allocated_files_are_recycled() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 64 * 1024;
+        let files = FileSet::new(
+            dir.path().to_path_buf(),
+            size,
+            2,
+            InitialFiles {
+                sealed: Vec::new(),
+                spares: Vec::new(),
+                next_spare_id: 1,
+                current_first_lsn: 1,
+            },
+        );
+        // A dedicated file that a crash left with holes: deleted, not recycled.
+        let sparse = dir.path().join(log_file_name(1));
+        File::create(&sparse).unwrap().set_len(size).unwrap();
+        files.recycle_or_delete(&sparse).unwrap();
+        assert!(!sparse.exists());
+        assert!(files.lock().spares.is_empty());
+        let written = dir.path().join(log_file_name(2));
+        fs::write(&written, vec![1u8; size as usize]).unwrap();
+        files.recycle_or_delete(&written).unwrap();
+        assert_eq!(files.lock().spares.len(), 1);
     }
 
     #[test]
