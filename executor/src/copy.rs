@@ -301,21 +301,18 @@ impl CopyDecoder {
     /// fields without escapes are not copied twice.
     fn text_record(&mut self, raw: &[u8]) -> Result<()> {
         let text = std::str::from_utf8(raw).map_err(|_| self.bad_encoding())?;
-        let escapes = memchr::memchr(b'\\', raw).is_some();
+        let delimiter = self.format.delimiter;
         let mut column = 0;
-        for field in text.split(char::from(self.format.delimiter)) {
-            if column == self.builders.len() {
-                return Err(Error::BadCopyData(format!("extra data after last expected column (COPY line {})", self.line)));
+        if memchr::memchr(b'\\', raw).is_none() {
+            for field in text.split(char::from(delimiter)) {
+                self.text_field(column, field)?;
+                column += 1;
             }
-            if field == self.format.null {
-                self.builders[column].append_null();
-            } else if escapes && field.contains('\\') {
-                let unescaped = String::from_utf8(unescape_text(field.as_bytes())).map_err(|_| self.bad_encoding())?;
-                self.builders[column].append_value(unescaped);
-            } else {
-                self.builders[column].append_value(field);
+        } else {
+            for field in split_escaped(text, delimiter) {
+                self.text_field(column, field)?;
+                column += 1;
             }
-            column += 1;
         }
         if column != self.builders.len() {
             return Err(Error::BadCopyData(format!("missing data for a column (COPY line {})", self.line)));
@@ -323,6 +320,23 @@ impl CopyDecoder {
         self.rows_in_builders += 1;
         if self.rows_in_builders >= COPY_BATCH_ROWS {
             self.flush_builders()?;
+        }
+        Ok(())
+    }
+
+    /// One field as it appears in the line: the NULL marker is matched before escapes are
+    /// undone, as in PostgreSQL.
+    fn text_field(&mut self, column: usize, field: &str) -> Result<()> {
+        if column == self.builders.len() {
+            return Err(Error::BadCopyData(format!("extra data after last expected column (COPY line {})", self.line)));
+        }
+        if field == self.format.null {
+            self.builders[column].append_null();
+        } else if field.contains('\\') {
+            let unescaped = String::from_utf8(unescape_text(field.as_bytes())).map_err(|_| self.bad_encoding())?;
+            self.builders[column].append_value(unescaped);
+        } else {
+            self.builders[column].append_value(field);
         }
         Ok(())
     }
@@ -412,27 +426,66 @@ impl CopyDecoder {
     }
 }
 
-/// Undoes the text format's backslash escapes.
+/// Splits a text-format line at its delimiters; a backslash protects the byte after it
+/// (`a\,b` with DELIMITER ',' is one field). Both are ASCII, so every cut is on a
+/// character boundary.
+fn split_escaped(line: &str, delimiter: u8) -> Vec<&str> {
+    let bytes = line.as_bytes();
+    let mut fields = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == delimiter {
+            fields.push(&line[start..i]);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    fields.push(&line[start.min(line.len())..]);
+    fields
+}
+
+/// Undoes the text format's backslash escapes: `\b \f \n \r \t \v`, one to three octal
+/// digits, `\x` and one or two hex digits; any other escaped character stands for itself.
 fn unescape_text(field: &[u8]) -> Vec<u8> {
+    let digits = |from: usize, max: usize, radix: u32| {
+        let run = field[from..].iter().take(max).take_while(|b| char::from(**b).is_digit(radix)).count();
+        let value = field[from..from + run].iter().fold(0u32, |v, b| v * radix + char::from(*b).to_digit(radix).unwrap_or(0));
+        (run, value as u8)
+    };
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
         let b = field[i];
-        if b == b'\\' && i + 1 < field.len() {
-            i += 1;
-            out.push(match field[i] {
-                b'b' => 8,
-                b'f' => 12,
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b't' => b'\t',
-                b'v' => 11,
-                other => other,
-            });
-        } else {
+        if b != b'\\' || i + 1 == field.len() {
             out.push(b);
+            i += 1;
+            continue;
         }
-        i += 1;
+        let escaped = field[i + 1];
+        i += 2;
+        match escaped {
+            b'0'..=b'7' => {
+                let (run, value) = digits(i - 1, 3, 8);
+                out.push(value);
+                i += run - 1;
+            }
+            b'x' if field.get(i).is_some_and(|d| d.is_ascii_hexdigit()) => {
+                let (run, value) = digits(i, 2, 16);
+                out.push(value);
+                i += run;
+            }
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            other => out.push(other),
+        }
     }
     out
 }
@@ -597,5 +650,17 @@ mod tests {
             Err(Error::BadCopyData(message)) => assert!(message.contains("COPY line 2"), "{message}"),
             other => panic!("expected a missing column on line 2, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn text_escapes_protect_the_delimiter_and_spell_bytes() {
+        let format = CopyFormat { delimiter: b',', ..Default::default() };
+        let mut d = CopyDecoder::new(format, schema());
+        d.feed(b"1,a\\,b\n2,\\101\\x42\\x\\7\\\\\n3,\\N\n").unwrap();
+        let b = &d.finish().unwrap()[0];
+        let s = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(s.value(0), "a,b", "an escaped delimiter is data");
+        assert_eq!(s.value(1), "ABx\u{7}\\", "octal, hex, \\x without digits, one octal digit, an escaped backslash");
+        assert!(s.is_null(2));
     }
 }
