@@ -596,21 +596,22 @@ mod tests {
         );
     }
 
+    /// A file set with no log files and no spares yet.
+    fn empty_file_set(dir: &Path, file_size: u64, spare_files: usize) -> FileSet {
+        let initial = InitialFiles {
+            sealed: Vec::new(),
+            spares: Vec::new(),
+            next_spare_id: 1,
+            current_first_lsn: 1,
+        };
+        FileSet::new(dir.to_path_buf(), file_size, spare_files, initial)
+    }
+
     #[test]
     fn a_bulk_record_gets_its_own_file_only_when_no_spare_is_ready() {
         let dir = tempfile::tempdir().unwrap();
         let size = 2 * BULK_RECORD_BYTES as u64;
-        let files = FileSet::new(
-            dir.path().to_path_buf(),
-            size,
-            1,
-            InitialFiles {
-                sealed: Vec::new(),
-                spares: Vec::new(),
-                next_spare_id: 1,
-                current_first_lsn: 1,
-            },
-        );
+        let files = empty_file_set(dir.path(), size, 1);
         let bulk = BULK_RECORD_BYTES as u64 + 100;
         // No spare and nobody preparing one: a file sized for the record, not a wait.
         let dedicated = files.activate(1, 1, bulk).unwrap();
@@ -629,17 +630,7 @@ mod tests {
     fn only_fully_allocated_files_are_recycled() {
         let dir = tempfile::tempdir().unwrap();
         let size = 64 * 1024;
-        let files = FileSet::new(
-            dir.path().to_path_buf(),
-            size,
-            2,
-            InitialFiles {
-                sealed: Vec::new(),
-                spares: Vec::new(),
-                next_spare_id: 1,
-                current_first_lsn: 1,
-            },
-        );
+        let files = empty_file_set(dir.path(), size, 2);
         // A dedicated file that a crash left with holes: deleted, not recycled.
         let sparse = dir.path().join(log_file_name(1));
         File::create(&sparse).unwrap().set_len(size).unwrap();
