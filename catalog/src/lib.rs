@@ -65,6 +65,18 @@ pub struct TableOptions {
     pub retention_bytes: Option<i64>,
     /// Set when the table holds a materialized view's rows: written only by its maintenance.
     pub materialized: Option<MaterializedView>,
+    /// `WATERMARK FOR column AS column - INTERVAL '…'`: how far event time may run behind.
+    pub watermark: Option<Watermark>,
+}
+
+/// A table's watermark: views over the table hold that no row will arrive more than
+/// `delay_us` behind the latest event time they have seen; rows that do are late.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    /// The event-time column (a timestamp).
+    pub column: String,
+    /// Allowed lateness, in microseconds (0: rows must arrive in event-time order).
+    pub delay_us: i64,
 }
 
 /// What a materialized view's table is kept equal to.
@@ -78,6 +90,10 @@ pub struct MaterializedView {
     /// view's own table then holds its change log).
     #[serde(default)]
     pub state_table_id: Option<i64>,
+    /// `EMIT ON WINDOW CLOSE`: each window's row appears once, final, when the source's
+    /// watermark passes the window's end (and its state is then dropped).
+    #[serde(default)]
+    pub emit_on_window_close: bool,
 }
 
 /// Written by hand rather than derived so that the default is a usable table
@@ -90,6 +106,7 @@ impl Default for TableOptions {
             retention_ms: None,
             retention_bytes: None,
             materialized: None,
+            watermark: None,
         }
     }
 }

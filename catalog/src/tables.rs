@@ -267,6 +267,7 @@ mod tests {
                 retention_ms: None,
                 retention_bytes: None,
                 materialized: None,
+                watermark: None,
             }
         );
     }

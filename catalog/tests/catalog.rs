@@ -342,6 +342,7 @@ async fn tables_create_get_list_drop(db: &TestDb) {
         retention_ms: Some(7 * 24 * 3600 * 1000),
         retention_bytes: Some(1 << 30),
         materialized: None,
+        watermark: None,
     };
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

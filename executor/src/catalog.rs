@@ -128,6 +128,9 @@ impl SchemaProvider for StreamSchema {
         if let Some(t) = self.streams.table(&self.name, name) {
             // An aggregating view's table is its change log; its result is in memory
             // (without a maintainer, e.g. whose source is gone, the change log shows).
+            if let Some(final_rows) = crate::materialized::emitted_rows(&self.streams, &t) {
+                return final_rows.map(Some);
+            }
             if let Some(result) = is_aggregating_view(&t).then(|| self.view_results.get(t.id())).flatten() {
                 return Ok(Some(Arc::new(AggregateResultProvider::new(result))));
             }

@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use arrow::datatypes::{Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
     ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
     Statement, Value,
 };
-use streamhouse_streams::{is_system_column, TableOptions};
+use streamhouse_streams::{is_system_column, TableOptions, Watermark};
 
 use crate::error::{Error, Result};
 use crate::hidden::normalize;
@@ -172,14 +172,58 @@ fn table_options(options: &CreateTableOptions, schema: &Schema) -> Result<TableO
                 }
                 other => return Err(Error::InvalidParameter(format!("cleanup must be 'delete' or 'compact', not '{other}'"))),
             },
+            crate::streaming_clauses::WATERMARK_OPTION => out.watermark = Some(watermark(value, schema)?),
             other => {
                 return Err(Error::InvalidParameter(format!(
-                    "unrecognized table option \"{other}\" (known: partitions, key, retention, retention_bytes, cleanup)"
+                    "unrecognized table option \"{other}\" (known: partitions, key, retention, retention_bytes, cleanup, watermark)"
                 )))
             }
         }
     }
     Ok(out)
+}
+
+/// `watermark = c - INTERVAL '…'` (what `WATERMARK FOR c AS c - INTERVAL '…'` becomes):
+/// `c` must be a timestamp column, the delay a fixed duration, zero or more.
+fn watermark(value: &Expr, schema: &Schema) -> Result<Watermark> {
+    let column = crate::streaming_clauses::watermark_column(value).ok_or_else(|| {
+        Error::InvalidObjectDefinition(format!("a watermark is column or column - INTERVAL '…', not {value}"))
+    })?;
+    let field = schema.field_with_name(&column).map_err(|_| Error::UndefinedColumn(column.clone()))?;
+    if !matches!(field.data_type(), DataType::Timestamp(..)) {
+        return Err(Error::DatatypeMismatch(format!(
+            "WATERMARK FOR {column}: the column must be a timestamp, not {}",
+            field.data_type()
+        )));
+    }
+    let delay_us = match value {
+        Expr::BinaryOp { right, .. } => match right.as_ref() {
+            Expr::Interval(interval) => interval_micros(interval)?,
+            _ => 0,
+        },
+        _ => 0,
+    };
+    if delay_us < 0 {
+        return Err(Error::InvalidParameter(format!("WATERMARK FOR {column}: the delay must not be negative")));
+    }
+    Ok(Watermark { column, delay_us })
+}
+
+/// A SQL interval of fixed length in microseconds (months and years have none).
+fn interval_micros(interval: &datafusion::sql::sqlparser::ast::Interval) -> Result<i64> {
+    let text = match literal(&interval.value) {
+        Some(Value::SingleQuotedString(s)) => s.clone(),
+        Some(Value::Number(n, _)) => n.clone(),
+        _ => return Err(Error::InvalidParameter(format!("cannot read {} as an interval", interval.value))),
+    } + &interval.leading_field.as_ref().map(|f| format!(" {f}")).unwrap_or_default();
+    let parsed = arrow::compute::kernels::cast_utils::parse_interval_month_day_nano(&text)
+        .map_err(|e| Error::InvalidParameter(format!("cannot read '{text}' as an interval: {e}")))?;
+    if parsed.months != 0 {
+        return Err(Error::InvalidParameter(format!(
+            "the interval '{text}' has no fixed length (months, years): give it in days or smaller units"
+        )));
+    }
+    Ok(parsed.days as i64 * 86_400_000_000 + parsed.nanoseconds / 1_000)
 }
 
 fn literal(value: &Expr) -> Option<&Value> {

@@ -33,6 +33,9 @@ pub enum Error {
     /// A value that cannot become the column's type.
     #[error("{0}")]
     InvalidValue(String),
+    /// A column or expression of the wrong type for where it is used.
+    #[error("{0}")]
+    DatatypeMismatch(String),
     #[error("{0}")]
     NotNullViolation(String),
     /// COPY input that is not well-formed (wrong column count, bad quoting, bad encoding).
@@ -98,6 +101,7 @@ impl Error {
             Error::InvalidObjectDefinition(_) => "42P17",
             Error::NotSupported { .. } => "0A000",
             Error::InvalidValue(_) => "22P02",
+            Error::DatatypeMismatch(_) => "42804",
             Error::NotNullViolation(_) => "23502",
             Error::BadCopyData(_) => "22P04",
             Error::InvalidParameter(_) => "22023",

@@ -25,6 +25,7 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(move |_args| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version.clone()))))),
     ));
     register_to_regtype(ctx);
+    crate::streaming_functions::register(ctx);
     for name in ["pg_type_is_visible", "pg_function_is_visible"] {
         // One database, one search path: every catalog object is visible.
         ctx.register_udf(create_udf(

@@ -24,6 +24,8 @@ mod relations;
 mod session;
 mod settings;
 mod statement;
+mod streaming_clauses;
+mod streaming_functions;
 mod subscribe;
 mod system_tables;
 mod transaction;

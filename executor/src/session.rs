@@ -152,13 +152,30 @@ impl Engine {
         if let Some(insert) = crate::values_insert::parse_constant_insert(sql) {
             return Ok(vec![insert.into()]);
         }
-        let statements = self.parser.parse(sql).map_err(|e| {
+        // WATERMARK FOR and EMIT ON WINDOW CLOSE: cut out here, put back as options.
+        let (text, clauses) = match crate::streaming_clauses::extract(sql) {
+            Some(extracted) => {
+                let (text, clauses) = extracted?;
+                (std::borrow::Cow::Owned(text), clauses)
+            }
+            None => (std::borrow::Cow::Borrowed(sql), Vec::new()),
+        };
+        let sql = text.as_ref();
+        let mut statements = self.parser.parse(sql).map_err(|e| {
             // The compatibility parser works on tokens without locations; plain sqlparser
             // on the same text says where it failed.
             let located = Parser::parse_sql(&PostgreSqlDialect {}, sql).err().map(|e| e.to_string());
             let position = located.and_then(|m| syntax_error_position(sql, &m));
             Error::Syntax { message: e.to_string(), position }
         })?;
+        if !clauses.is_empty() {
+            if clauses.len() != statements.len() {
+                return Err(Error::Syntax { message: "could not tell which statement WATERMARK FOR or EMIT ON WINDOW CLOSE belongs to".into(), position: None });
+            }
+            for (statement, clauses) in statements.iter_mut().zip(clauses) {
+                crate::streaming_clauses::apply(statement, clauses)?;
+            }
+        }
         Ok(statements.into_iter().map(Statement::Sql).collect())
     }
 }

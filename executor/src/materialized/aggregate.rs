@@ -19,6 +19,11 @@
 //! After a crash the state table is folded (last state per group wins) and maintenance
 //! resumes from the recorded position, so no row is lost or counted twice. `SELECT` reads
 //! the current rows from memory ([`AggregateResult`]); `SUBSCRIBE` reads the change log.
+//!
+//! `EMIT ON WINDOW CLOSE` (the view groups by `window_end`): a window's group changes
+//! nothing visible while it is open; in the step whose watermark reaches its end, its
+//! final row is appended as an `insert` and the group leaves memory. Its change log is
+//! then the whole result, which is what `SELECT` reads.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -77,6 +82,8 @@ pub(crate) struct AggregatePlan {
     /// Keys then values: the `Aggregate` node's output.
     aggregate_schema: SchemaRef,
     keys: Option<RowConverter>,
+    /// `EMIT ON WINDOW CLOSE`: which key is `window_end`.
+    window_end_key: Option<usize>,
 }
 
 /// A step of the `upper` part.
@@ -107,7 +114,7 @@ pub(crate) fn planning_state(engine: &Engine) -> SessionState {
 
 impl AggregatePlan {
     /// Splits `plan` (whose shape [`aggregate_node`] accepted) and plans its aggregates.
-    pub(crate) async fn new(engine: &Engine, plan: &LogicalPlan, source: &StreamTable) -> Result<AggregatePlan> {
+    pub(crate) async fn new(engine: &Engine, plan: &LogicalPlan, source: &StreamTable, emit_on_window_close: bool) -> Result<AggregatePlan> {
         let state = planning_state(engine);
         let mut upper = Vec::new();
         let mut node = plan;
@@ -140,13 +147,32 @@ impl AggregatePlan {
             partial_schema: Arc::new(Schema::empty()),
             aggregate_schema: Arc::new(aggregate.schema.as_arrow().clone()),
             keys: None,
+            window_end_key: None,
         };
+        if emit_on_window_close {
+            let keys = &planned.aggregate_schema.fields()[..planned.key_count];
+            let at = keys.iter().position(|f| f.name() == "window_end" && matches!(f.data_type(), DataType::Timestamp(..)));
+            planned.window_end_key = Some(at.ok_or_else(|| {
+                Error::InvalidObjectDefinition(
+                    "EMIT ON WINDOW CLOSE needs window_end among the GROUP BY keys (of TUMBLE or HOP), to know when each group is final".into(),
+                )
+            })?);
+        }
         let partial = planned.partial_exec(&state, source, &[]).await?;
         if partial.group_expr().expr().len() != planned.key_count || partial.aggr_expr().len() != aggregate.aggr_expr.len() {
             return Err(Error::not_supported(
                 "materialized views cannot maintain this aggregation incrementally: DataFusion plans other group keys or aggregates than the query names (duplicate or constant GROUP BY keys?)",
                 "group by each key once, without constants, or use a VIEW (computed at each query)",
             ));
+        }
+        for expr in partial.aggr_expr() {
+            let function = expr.fun().name();
+            if crate::streaming_functions::LATEST_BY_ARRIVAL.contains(&function) && !expr.order_bys().is_empty() {
+                return Err(Error::not_supported(
+                    format!("materialized views cannot maintain {function}(… ORDER BY …): in a view the latest value is the latest to arrive"),
+                    format!("write {function} without ORDER BY in the view"),
+                ));
+            }
         }
         let mut at = planned.key_count;
         for expr in partial.aggr_expr() {
@@ -207,6 +233,13 @@ impl AggregatePlan {
                 Ok(converted.iter().map(|r| r.as_ref().to_vec()).collect())
             }
         }
+    }
+
+    /// For an `EMIT ON WINDOW CLOSE` view, each group's window end (µs since the epoch).
+    fn window_ends(&self, keys: &[ArrayRef]) -> Result<Option<Vec<Option<i64>>>> {
+        let Some(at) = self.window_end_key else { return Ok(None) };
+        let ends = super::event_time::micros(keys[at].as_ref())?;
+        Ok(Some(ends.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().iter().collect()))
     }
 
     fn accumulator(&self, aggregate: usize) -> Result<Box<dyn GroupsAccumulator>> {
@@ -286,10 +319,49 @@ fn partial_of(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<AggregateExec>> {
 #[derive(Default)]
 struct Groups {
     slots: HashMap<Vec<u8>, usize>,
+    /// Per group, its key bytes (the slot map's key).
+    keys: Vec<Vec<u8>>,
     /// Per group, the states of all aggregates, in partial-row order.
     states: Vec<Vec<ScalarValue>>,
     /// Per group, its row of the view (None: filtered out by HAVING).
     rows: Vec<Option<Vec<ScalarValue>>>,
+    /// Per group of an `EMIT ON WINDOW CLOSE` view: its window's end (µs since the epoch).
+    window_ends: Vec<Option<i64>>,
+}
+
+impl Groups {
+    fn upsert(&mut self, update: GroupUpdate) {
+        let GroupUpdate { key, states, row, window_end } = update;
+        match self.slots.get(&key) {
+            Some(&slot) => {
+                self.states[slot] = states;
+                self.rows[slot] = row;
+            }
+            None => {
+                self.slots.insert(key.clone(), self.keys.len());
+                self.keys.push(key);
+                self.states.push(states);
+                self.rows.push(row);
+                self.window_ends.push(window_end);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        let Some(slot) = self.slots.remove(key) else { return };
+        self.keys.swap_remove(slot);
+        self.states.swap_remove(slot);
+        self.rows.swap_remove(slot);
+        self.window_ends.swap_remove(slot);
+        if let Some(moved) = self.keys.get(slot) {
+            self.slots.insert(moved.clone(), slot);
+        }
+    }
+
+    /// The groups whose window ends at or before `watermark`.
+    fn closed(&self, watermark: i64) -> impl Iterator<Item = usize> + '_ {
+        self.window_ends.iter().enumerate().filter(move |(_, end)| end.is_some_and(|e| e <= watermark)).map(|(slot, _)| slot)
+    }
 }
 
 /// What one step changes, computed before the append and applied after it succeeds.
@@ -299,6 +371,8 @@ pub(crate) struct Step {
     /// The touched groups' keys and new states (state table columns).
     pub states: RecordBatch,
     updates: Vec<GroupUpdate>,
+    /// Groups whose window closed: emitted, and dropped from memory.
+    closed: Vec<Vec<u8>>,
 }
 
 /// A touched group after a step: its key bytes, new states and visible row.
@@ -306,6 +380,7 @@ struct GroupUpdate {
     key: Vec<u8>,
     states: Vec<ScalarValue>,
     row: Option<Vec<ScalarValue>>,
+    window_end: Option<i64>,
 }
 
 /// A view's current result, shared by its maintainer (writes) and `SELECT` (reads).
@@ -340,7 +415,8 @@ impl AggregateResult {
     }
 
     /// Loads the groups' last states (rows of the state table, in offset order).
-    pub(crate) fn recover(&self, plan: &AggregatePlan, stored: &[RecordBatch]) -> Result<()> {
+    /// Groups whose window ends at or before `closed_before` were emitted and are left out.
+    pub(crate) fn recover(&self, plan: &AggregatePlan, stored: &[RecordBatch], closed_before: Option<i64>) -> Result<()> {
         let mut latest: HashMap<Vec<u8>, (usize, usize)> = HashMap::new();
         let mut batches = Vec::with_capacity(stored.len());
         for batch in stored {
@@ -370,18 +446,30 @@ impl AggregateResult {
             })
             .collect::<Result<Vec<_>>>()?;
         let (rows, visible) = plan.visible_rows(&columns[..plan.key_count], &columns[plan.key_count..], &self.columns())?;
+        let window_ends = plan.window_ends(&columns[..plan.key_count])?;
         let mut groups = Groups::default();
         for (i, (key, _)) in order.into_iter().enumerate() {
-            groups.slots.insert(key, i);
-            groups.states.push(row_of(&columns[plan.key_count..], i)?);
-            groups.rows.push(if visible.value(i) { Some(row_of(&rows, i)?) } else { None });
+            let window_end = window_ends.as_ref().and_then(|ends| ends.get(i).copied().flatten());
+            if window_end.zip(closed_before).is_some_and(|(end, watermark)| end <= watermark) {
+                continue;
+            }
+            let row = if visible.value(i) { Some(row_of(&rows, i)?) } else { None };
+            groups.upsert(GroupUpdate { key, states: row_of(&columns[plan.key_count..], i)?, row, window_end });
         }
         *self.groups.write().unwrap_or_else(|p| p.into_inner()) = groups;
         Ok(())
     }
 
-    /// The changes `chunk` (rows of `source`) makes to the view, not yet applied.
-    pub(crate) async fn step(&self, engine: &Engine, plan: &AggregatePlan, source: &StreamTable, chunk: &[RecordBatch]) -> Result<Step> {
+    /// The changes `chunk` (rows of `source`) makes to the view, not yet applied. For an
+    /// `EMIT ON WINDOW CLOSE` view, the windows ending at or before `watermark` close.
+    pub(crate) async fn step(
+        &self,
+        engine: &Engine,
+        plan: &AggregatePlan,
+        source: &StreamTable,
+        chunk: &[RecordBatch],
+        watermark: Option<i64>,
+    ) -> Result<Step> {
         let partial = plan.partial_rows(engine, source, chunk).await?;
         let keys = plan.key_bytes(&partial.columns()[..plan.key_count], partial.num_rows())?;
         // Touched groups in order of first appearance; each partial row's group.
@@ -398,9 +486,25 @@ impl AggregateResult {
         }
         let count = touched.len();
         let state_schema = plan.nullable_partial_schema();
+        let mut changes: Vec<(Vec<ScalarValue>, &str)> = Vec::new();
+        let mut closed = Vec::new();
+        if let (Some(_), Some(watermark)) = (plan.window_end_key, watermark) {
+            // Open windows the chunk did not touch may close too.
+            let groups = self.groups();
+            for slot in groups.closed(watermark) {
+                if touched_at.contains_key(groups.keys[slot].as_slice()) {
+                    continue;
+                }
+                if let Some(row) = &groups.rows[slot] {
+                    changes.push((row.clone(), "insert"));
+                }
+                closed.push(groups.keys[slot].clone());
+            }
+        }
         if count == 0 {
             // Every row of the chunk was filtered out below the aggregation.
-            return Ok(Step { changes: None, states: RecordBatch::new_empty(state_schema), updates: vec![] });
+            let changes = if changes.is_empty() { None } else { Some(change_batch(&self.view, &self.columns(), changes)?) };
+            return Ok(Step { changes, states: RecordBatch::new_empty(state_schema), updates: vec![], closed });
         }
         let first_rows = arrow::array::UInt32Array::from(touched.iter().map(|r| *r as u32).collect::<Vec<_>>());
         let key_columns = partial.columns()[..plan.key_count].iter().map(|c| take(c.as_ref(), &first_rows, None)).collect::<std::result::Result<Vec<_>, _>>()?;
@@ -433,10 +537,23 @@ impl AggregateResult {
         };
         let view_columns = self.columns();
         let (rows, visible) = plan.visible_rows(&key_columns, &states, &view_columns)?;
-        let mut changes: Vec<(Vec<ScalarValue>, &str)> = Vec::new();
+        let window_ends = plan.window_ends(&key_columns)?;
         let mut updates = Vec::with_capacity(count);
         for (g, old) in old_rows.into_iter().enumerate() {
             let new = if visible.value(g) { Some(row_of(&rows, g)?) } else { None };
+            if let Some(ends) = &window_ends {
+                // Held while the window is open; emitted once, final, when it closes.
+                let window_end = ends[g];
+                if window_end.zip(watermark).is_some_and(|(end, watermark)| end <= watermark) {
+                    if let Some(row) = new {
+                        changes.push((row, "insert"));
+                    }
+                    closed.push(keys[touched[g]].clone());
+                    continue;
+                }
+                updates.push(GroupUpdate { key: keys[touched[g]].clone(), states: row_of(&states, g)?, row: new, window_end });
+                continue;
+            }
             match (&old, &new) {
                 (None, Some(n)) => changes.push((n.clone(), "insert")),
                 (Some(o), None) => changes.push((o.clone(), "delete")),
@@ -446,30 +563,22 @@ impl AggregateResult {
                 }
                 _ => {}
             }
-            updates.push(GroupUpdate { key: keys[touched[g]].clone(), states: row_of(&states, g)?, row: new });
+            updates.push(GroupUpdate { key: keys[touched[g]].clone(), states: row_of(&states, g)?, row: new, window_end: None });
         }
         let changes = if changes.is_empty() { None } else { Some(change_batch(&self.view, &view_columns, changes)?) };
         let mut stored = key_columns;
         stored.extend(states);
-        Ok(Step { changes, states: RecordBatch::try_new(state_schema, stored)?, updates })
+        Ok(Step { changes, states: RecordBatch::try_new(state_schema, stored)?, updates, closed })
     }
 
     /// Makes a committed step's changes visible to `SELECT`.
     pub(crate) fn apply(&self, step: Step) {
         let mut groups = self.groups.write().unwrap_or_else(|p| p.into_inner());
-        for GroupUpdate { key, states, row } in step.updates {
-            match groups.slots.get(&key) {
-                Some(&slot) => {
-                    groups.states[slot] = states;
-                    groups.rows[slot] = row;
-                }
-                None => {
-                    let slot = groups.states.len();
-                    groups.slots.insert(key, slot);
-                    groups.states.push(states);
-                    groups.rows.push(row);
-                }
-            }
+        for update in step.updates {
+            groups.upsert(update);
+        }
+        for key in &step.closed {
+            groups.remove(key);
         }
     }
 

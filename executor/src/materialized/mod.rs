@@ -12,10 +12,13 @@
 //!
 //! Maintained incrementally: queries that filter and project one stream table (here),
 //! and one aggregation of such rows, with or without GROUP BY and HAVING ([`aggregate`]).
+//! Over a source with a watermark, late rows are dropped and counted ([`event_time`]), and
+//! `EMIT ON WINDOW CLOSE` holds each window's row until the watermark passes its end.
 //! Any other operator (joins, sorts, limits, window functions…) is refused with 0A000
 //! naming it; it is never recomputed behind the user's back.
 
 mod aggregate;
+mod event_time;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -40,6 +43,7 @@ use crate::session::{plan_statement, resolve_name, Engine, Session};
 
 pub(crate) use aggregate::AggregateResultProvider;
 use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
+use event_time::{event_time_schema, EventTime, EVENT_TIME_TABLE};
 
 /// Where maintainers record how far they have read their source.
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
@@ -80,6 +84,22 @@ pub(crate) fn result_columns(table: &StreamTable) -> Option<SchemaRef> {
     is_aggregating_view(table).then(|| aggregate::result_columns(table))
 }
 
+/// `SELECT` over an `EMIT ON WINDOW CLOSE` view: its change log holds each closed
+/// window's final row once (inserts only), so the result is that log without `_change`
+/// (read from storage: closed windows are no longer in memory).
+pub(crate) fn emitted_rows(streams: &Arc<Streams>, table: &Arc<StreamTable>) -> Option<datafusion::error::Result<Arc<dyn datafusion::datasource::TableProvider>>> {
+    if !table.options().materialized.as_ref().is_some_and(|m| m.emit_on_window_close) {
+        return None;
+    }
+    let plan = || {
+        let log = provider_as_source(Arc::new(StreamTableProvider::new(streams.clone(), table.clone())));
+        let columns = aggregate::result_columns(table).fields().iter().map(|f| datafusion::prelude::Expr::Column(datafusion::common::Column::new_unqualified(f.name()))).collect::<Vec<_>>();
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(table.name(), log, None)?.project(columns)?.build()?;
+        Ok(Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)) as Arc<dyn datafusion::datasource::TableProvider>)
+    };
+    Some(plan())
+}
+
 /// Whether `table` holds an aggregating view's change log (`SELECT` reads its result).
 pub(crate) fn is_aggregating_view(table: &StreamTable) -> bool {
     table.options().materialized.as_ref().is_some_and(|m| m.state_table_id.is_some())
@@ -100,6 +120,10 @@ struct Maintainer {
     wake: tokio::sync::Notify,
     /// Set for aggregating views: their groups, and the table their states are logged in.
     aggregate: Option<(Arc<AggregateResult>, Arc<StreamTable>)>,
+    /// Set when the source has a watermark: the event time applied so far.
+    event_time: Option<Mutex<EventTime>>,
+    /// `EMIT ON WINDOW CLOSE`: windows are held until the watermark passes their end.
+    emit_on_window_close: bool,
 }
 
 impl Maintainers {
@@ -129,7 +153,7 @@ pub(crate) fn start_all(engine: &Arc<Engine>) {
     let tables = engine.streams().tables();
     let referenced: std::collections::HashSet<i64> =
         tables.iter().filter_map(|t| t.options().materialized.as_ref().and_then(|m| m.state_table_id)).collect();
-    for orphan in tables.iter().filter(|t| is_bookkeeping_table(t) && t.name() != PROGRESS_TABLE && !referenced.contains(&t.id())) {
+    for orphan in tables.iter().filter(|t| is_state_table(t) && !referenced.contains(&t.id())) {
         let (streams, id) = (engine.streams().clone(), orphan.id());
         tokio::spawn(async move { drop_state_table(&streams, Some(id)).await });
     }
@@ -160,10 +184,24 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     if create.or_replace {
         return Err(Error::not_supported("CREATE OR REPLACE MATERIALIZED VIEW is not supported", "DROP MATERIALIZED VIEW, then CREATE it again"));
     }
+    let emit_on_window_close = emit_option(&create.options)?;
     let definition = crate::views::definition_sql(&create.query, &create.columns.iter().map(|c| c.name.to_string()).collect::<Vec<_>>());
     let plan = plan_definition(session.engine(), &definition, &schema).await?;
     let aggregate = aggregate::aggregate_node(&plan);
     let source = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
+    if emit_on_window_close {
+        if aggregate.is_none() {
+            return Err(Error::InvalidObjectDefinition(
+                "EMIT ON WINDOW CLOSE needs an aggregation per window (GROUP BY window_end over TUMBLE or HOP)".into(),
+            ));
+        }
+        if source.options().watermark.is_none() {
+            return Err(Error::InvalidObjectDefinition(format!(
+                "EMIT ON WINDOW CLOSE needs a watermark on {}: add WATERMARK FOR ts AS ts - INTERVAL '…' to its CREATE TABLE",
+                source.name()
+            )));
+        }
+    }
     let mut columns = crate::create_as::storable_columns(plan.schema().as_arrow())?;
 
     ensure_progress_table(&streams).await?;
@@ -174,7 +212,7 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
                 "column name \"{CHANGE_COLUMN}\" is reserved for the view's change log; give it another name with AS"
             )));
         }
-        let planned = AggregatePlan::new(session.engine(), &plan, &source).await?;
+        let planned = AggregatePlan::new(session.engine(), &plan, &source, emit_on_window_close).await?;
         let mut fields: Vec<_> = columns.fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
         columns = Schema::new(fields);
@@ -185,7 +223,7 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     }
     let options = TableOptions {
         partitions: 1,
-        materialized: Some(MaterializedView { definition, source_table_id: source.id(), state_table_id }),
+        materialized: Some(MaterializedView { definition, source_table_id: source.id(), state_table_id, emit_on_window_close }),
         ..Default::default()
     };
     if let Err(e) = streams.create_table(&schema, &name, &columns, &options, false).await {
@@ -248,6 +286,7 @@ pub fn show(session: &Session) -> Result<Output> {
     let streams = session.streams();
     let (mut schemas, mut names, mut sources, mut lags, mut applied, mut errors, mut definitions) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut watermarks, mut late, mut emits) = (vec![], vec![], vec![]);
     for table in streams.tables() {
         let Some(mv) = &table.options().materialized else { continue };
         let maintainer = session.engine().maintainers().get(table.id());
@@ -271,6 +310,10 @@ pub fn show(session: &Session) -> Result<Output> {
         lags.push(lag);
         applied.push(maintainer.as_ref().map(|m| m.applied_at_ms.load(Ordering::Acquire)).filter(|ms| *ms > 0));
         errors.push(maintainer.as_ref().and_then(|m| m.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()));
+        let event_time = maintainer.as_ref().and_then(|m| m.event_time());
+        watermarks.push(event_time.as_ref().and_then(|t| t.watermark_us()));
+        late.push(event_time.as_ref().map(|t| t.late_rows()));
+        emits.push(if mv.emit_on_window_close { "on window close" } else { "on update" });
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("schema", DataType::Utf8, false),
@@ -280,6 +323,9 @@ pub fn show(session: &Session) -> Result<Output> {
         Field::new("last_applied", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
         Field::new("last_error", DataType::Utf8, true),
         Field::new("definition", DataType::Utf8, false),
+        Field::new("emit", DataType::Utf8, false),
+        Field::new("watermark", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new("late_rows", DataType::Int64, true),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -291,6 +337,9 @@ pub fn show(session: &Session) -> Result<Output> {
             Arc::new(TimestampMillisecondArray::from(applied).with_timezone("UTC")),
             Arc::new(StringArray::from(errors)),
             Arc::new(StringArray::from(definitions)),
+            Arc::new(StringArray::from(emits)),
+            Arc::new(arrow::array::TimestampMicrosecondArray::from(watermarks).with_timezone("UTC")),
+            Arc::new(Int64Array::from(late)),
         ],
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
@@ -347,14 +396,42 @@ fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<Str
     provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone())
 }
 
+/// The progress table and the event-time table (see [`event_time`]).
 async fn ensure_progress_table(streams: &Arc<Streams>) -> Result<()> {
-    if streams.table(PROGRESS_SCHEMA, PROGRESS_TABLE).is_some() {
-        return Ok(());
+    for (name, schema) in [(PROGRESS_TABLE, progress_schema()), (EVENT_TIME_TABLE, event_time_schema())] {
+        if streams.table(PROGRESS_SCHEMA, name).is_none() {
+            streams.create_schema(PROGRESS_SCHEMA, true).await?;
+            streams.create_table(PROGRESS_SCHEMA, name, &schema, &TableOptions::default(), true).await?;
+        }
     }
-    streams.create_schema(PROGRESS_SCHEMA, true).await?;
-    let schema = progress_schema();
-    streams.create_table(PROGRESS_SCHEMA, PROGRESS_TABLE, &schema, &TableOptions::default(), true).await?;
     Ok(())
+}
+
+/// A view's `WITH` options: `emit = 'on window close' | 'on update'` (what `EMIT ON
+/// WINDOW CLOSE` becomes).
+fn emit_option(options: &datafusion::sql::sqlparser::ast::CreateTableOptions) -> Result<bool> {
+    use datafusion::sql::sqlparser::ast::{CreateTableOptions, Expr, SqlOption, Value};
+    let list = match options {
+        CreateTableOptions::None => return Ok(false),
+        CreateTableOptions::With(l) | CreateTableOptions::Options(l) | CreateTableOptions::Plain(l) | CreateTableOptions::TableProperties(l) => l,
+    };
+    let mut emit_on_close = false;
+    for option in list {
+        match option {
+            SqlOption::KeyValue { key, value } if crate::hidden::normalize(key) == crate::streaming_clauses::EMIT_OPTION => {
+                emit_on_close = match value {
+                    Expr::Value(v) => match &v.value {
+                        Value::SingleQuotedString(s) if s.eq_ignore_ascii_case(crate::streaming_clauses::EMIT_ON_WINDOW_CLOSE) => true,
+                        Value::SingleQuotedString(s) if s.eq_ignore_ascii_case("on update") => false,
+                        _ => return Err(Error::InvalidParameter(format!("emit must be 'on window close' or 'on update', not {value}"))),
+                    },
+                    _ => return Err(Error::InvalidParameter(format!("emit must be 'on window close' or 'on update', not {value}"))),
+                }
+            }
+            other => return Err(Error::InvalidParameter(format!("unrecognized materialized view option {other} (known: emit)"))),
+        }
+    }
+    Ok(emit_on_close)
 }
 
 fn progress_schema() -> Schema {
@@ -382,8 +459,11 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
             Some((result, states))
         }
     };
+    let event_time = source.options().watermark.as_ref().map(|w| Mutex::new(EventTime::new(w, source.partition_count())));
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; source.partition_count()]),
+        event_time,
+        emit_on_window_close: mv.emit_on_window_close,
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
         view,
         source,
@@ -402,6 +482,10 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
 impl Maintainer {
     fn positions(&self) -> Vec<i64> {
         self.positions.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn event_time(&self) -> Option<EventTime> {
+        self.event_time.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
     fn stopped(&self) -> bool {
@@ -449,7 +533,7 @@ impl Maintainer {
     async fn plan(&self, engine: &Arc<Engine>, definition: &str) -> Result<ViewPlan> {
         let plan = plan_definition(engine, definition, self.view.schema_name()).await?;
         Ok(match self.aggregate {
-            Some(_) => ViewPlan::Aggregate(AggregatePlan::new(engine, &plan, &self.source).await?),
+            Some(_) => ViewPlan::Aggregate(AggregatePlan::new(engine, &plan, &self.source, self.emit_on_window_close).await?),
             None => ViewPlan::Rows(plan),
         })
     }
@@ -459,9 +543,10 @@ impl Maintainer {
         let streams = engine.streams();
         let mut changes = streams.subscribe_changes();
         changes.mark_seen();
-        let progress_table = streams
-            .table(PROGRESS_SCHEMA, PROGRESS_TABLE)
-            .ok_or_else(|| Error::Internal(format!("{PROGRESS_SCHEMA}.{PROGRESS_TABLE} is missing")))?;
+        let bookkeeping = |name: &str| {
+            streams.table(PROGRESS_SCHEMA, name).ok_or_else(|| Error::Internal(format!("{PROGRESS_SCHEMA}.{name} is missing")))
+        };
+        let progress_table = bookkeeping(PROGRESS_TABLE)?;
         let mut applied_any = false;
         for p in 0..self.source.partition_count() {
             let from = self.positions()[p];
@@ -480,14 +565,26 @@ impl Maintainer {
             )?;
             // The view's changes and the position that produced them: one append, one WAL record.
             let mut writes = vec![TableWrite { table: progress_table.clone(), batches: vec![progress] }];
+            let judged = match self.event_time() {
+                Some(time) => {
+                    let positions = self.positions();
+                    let holds_rows = |q: usize| streams.partition_bounds(&self.source, q as u32).is_ok_and(|b| b.high_watermark > positions[q]);
+                    let judged = time.judge(self.source.name(), p, &read.batches, holds_rows)?;
+                    writes.push(TableWrite { table: bookkeeping(EVENT_TIME_TABLE)?, batches: vec![judged.after.record(self.view.id(), p)?] });
+                    Some(judged)
+                }
+                None => None,
+            };
+            let chunk = judged.as_ref().map_or(&read.batches, |j| &j.batches);
+            let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
             let step = match (plan, &self.aggregate) {
                 (ViewPlan::Aggregate(planned), Some((result, _))) => {
-                    let step = result.step(engine, planned, &self.source, &read.batches).await?;
+                    let step = result.step(engine, planned, &self.source, chunk, close_windows_before).await?;
                     writes.extend(self.step_writes(&step)?);
                     Some(step)
                 }
                 (ViewPlan::Rows(plan), _) => {
-                    let rows = self.apply(engine, plan, &read.batches).await?;
+                    let rows = self.apply(engine, plan, chunk).await?;
                     if !rows.is_empty() {
                         writes.push(TableWrite { table: self.view.clone(), batches: rows });
                     }
@@ -505,6 +602,9 @@ impl Maintainer {
             }
             if let (Some(step), Some((result, _))) = (step, &self.aggregate) {
                 result.apply(step);
+            }
+            if let (Some(judged), Some(time)) = (judged, &self.event_time) {
+                *time.lock().unwrap_or_else(|p| p.into_inner()) = judged.after;
             }
             self.positions.lock().unwrap_or_else(|p| p.into_inner())[p] = read.next_offset;
             // Back up to full chunks after a step that had to be smaller.
@@ -555,6 +655,15 @@ impl Maintainer {
             self.view.id()
         );
         let batches = query(engine, &sql).await?;
+        if let Some(time) = &self.event_time {
+            ensure_progress_table(engine.streams()).await?;
+            let sql = format!(
+                "SELECT partition, max_event_us, late_rows, watermark_us FROM {PROGRESS_SCHEMA}.{EVENT_TIME_TABLE} WHERE view_id = {} ORDER BY _offset",
+                self.view.id()
+            );
+            let recorded = query(engine, &sql).await?;
+            time.lock().unwrap_or_else(|p| p.into_inner()).recover(&recorded)?;
+        }
         let mut positions = self.positions.lock().unwrap_or_else(|p| p.into_inner());
         for batch in batches {
             let partitions = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int32Type>(batch.column(0));
@@ -573,11 +682,13 @@ impl Maintainer {
         let (ViewPlan::Aggregate(planned), Some((result, states))) = (plan, &self.aggregate) else { return Ok(()) };
         let columns: Vec<String> = states.schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
         let sql = format!("SELECT {} FROM {PROGRESS_SCHEMA}.\"{}\" ORDER BY _offset", columns.join(", "), states.name());
-        result.recover(planned, &query(engine, &sql).await?)?;
+        // Windows the watermark has passed were emitted (in the step that moved it) and dropped.
+        let closed_before = self.event_time().and_then(|t| t.watermark_us()).filter(|_| self.emit_on_window_close);
+        result.recover(planned, &query(engine, &sql).await?, closed_before)?;
         if !planned.has_keys() && result.is_empty() {
             // Without GROUP BY the result is one row even before any source row (count 0,
             // sum NULL), as the batch query says; stored before SELECT may read the view.
-            let step = result.step(engine, planned, &self.source, &[]).await?;
+            let step = result.step(engine, planned, &self.source, &[], None).await?;
             engine.streams().append(self.step_writes(&step)?).await?;
             result.apply(step);
         }
@@ -658,9 +769,13 @@ pub(crate) fn check_writable(table: &StreamTable) -> Result<()> {
     }
 }
 
-/// The progress table and the aggregating views' state tables.
+/// The progress and event-time tables and the aggregating views' state tables.
 fn is_bookkeeping_table(table: &StreamTable) -> bool {
-    table.schema_name() == PROGRESS_SCHEMA && (table.name() == PROGRESS_TABLE || table.name().starts_with(STATE_TABLE_PREFIX))
+    table.schema_name() == PROGRESS_SCHEMA && (table.name() == PROGRESS_TABLE || table.name() == EVENT_TIME_TABLE || is_state_table(table))
+}
+
+fn is_state_table(table: &StreamTable) -> bool {
+    table.schema_name() == PROGRESS_SCHEMA && table.name().starts_with(STATE_TABLE_PREFIX)
 }
 
 /// The materialized views that read `table`.

@@ -9,6 +9,7 @@
 
 mod parse;
 mod source;
+pub(crate) use parse::byte_offset;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};

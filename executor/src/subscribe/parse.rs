@@ -280,7 +280,7 @@ fn syntax_error(sql: &str, e: ParserError) -> Error {
 }
 
 /// The byte index of a token location (1-based line and character column).
-fn byte_offset(sql: &str, at: Location) -> usize {
+pub(crate) fn byte_offset(sql: &str, at: Location) -> usize {
     let (mut line, mut column) = (1u64, 1u64);
     for (i, c) in sql.char_indices() {
         if line == at.line && column == at.column {

@@ -1,0 +1,215 @@
+"""Watermarks and EMIT ON WINDOW CLOSE over psycopg.
+
+`WATERMARK FOR ts AS ts - INTERVAL '10 seconds'` in CREATE TABLE; views over the table drop
+rows that arrive behind the watermark and count them (SHOW MATERIALIZED VIEWS); an
+`EMIT ON WINDOW CLOSE` view shows each window once, final, after the watermark passes its
+end. The oracle is a model of the watermark computed here from the rows the test wrote:
+each wave is one INSERT (one append, so one maintenance step on a one-partition table),
+and the test waits for the views to apply it before the next, so which rows are late is
+decided exactly as the model decides it."""
+
+import random
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from conftest import Server
+
+CATCH_UP_TIMEOUT_S = 20
+EPOCH = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
+DELAY = timedelta(seconds=10)
+
+
+def views(conn):
+    """SHOW MATERIALIZED VIEWS as dicts by view name."""
+    cur = conn.execute("SHOW MATERIALIZED VIEWS")
+    names = [d.name for d in cur.description]
+    return {row[1]: dict(zip(names, row)) for row in cur.fetchall()}
+
+
+def wait_applied(conn):
+    """Waits until every view has applied every source row."""
+    deadline = time.time() + CATCH_UP_TIMEOUT_S
+    while True:
+        shown = views(conn)
+        if all(v["lag_rows"] == 0 and v["last_error"] is None for v in shown.values()):
+            return shown
+        if time.time() > deadline:
+            raise AssertionError(f"views never caught up: {shown}")
+        time.sleep(0.02)
+
+
+def insert_wave(conn, rows):
+    """One INSERT statement: one append, applied by the views in one step."""
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    conn.execute(f"INSERT INTO events VALUES {values}", [v for row in rows for v in row])
+
+
+class Model:
+    """The watermark as the server keeps it for a one-partition source."""
+
+    def __init__(self):
+        self.max_ts = None
+        self.accepted = []
+        self.late = 0
+
+    @property
+    def watermark(self):
+        return None if self.max_ts is None else self.max_ts - DELAY
+
+    def wave(self, rows):
+        before = self.watermark
+        for row in rows:
+            if before is not None and row[2] < before:
+                self.late += 1
+            else:
+                self.accepted.append(row)
+        self.max_ts = max([r[2] for r in rows] + ([self.max_ts] if self.max_ts else []))
+
+    def closed_windows(self):
+        """(window_start, window_end, count, sum(id)) of the minutes the watermark has passed."""
+        windows = {}
+        for (id_, _, ts) in self.accepted:
+            start = ts.replace(second=0, microsecond=0)
+            n, total = windows.get(start, (0, 0))
+            windows[start] = (n + 1, total + id_)
+        return sorted((s, s + timedelta(minutes=1), n, t) for s, (n, t) in windows.items()
+                      if self.watermark is not None and s + timedelta(minutes=1) <= self.watermark)
+
+
+def make_wave(next_id, base, count, late):
+    """`count` rows within a minute after `base`, `late` of them far behind it."""
+    rows = []
+    for i in range(count):
+        ts = base + timedelta(seconds=random.uniform(0, 60))
+        if i < late:
+            ts = base - timedelta(seconds=random.uniform(30, 300))
+        rows.append((next_id + i, random.choice(["eu", "us", "ap"]), ts))
+    random.shuffle(rows)
+    return rows
+
+
+CREATE_EVENTS = ("CREATE TABLE events (id bigint, region text, ts timestamptz, "
+                 "WATERMARK FOR ts AS ts - INTERVAL '10 seconds')")
+PER_MINUTE = ("SELECT window_start, window_end, count(*) AS n, sum(id) AS total "
+              "FROM TUMBLE(events, ts, INTERVAL '1 minute') GROUP BY window_start, window_end")
+
+
+def create_views(conn):
+    conn.execute("CREATE MATERIALIZED VIEW kept AS SELECT id, region, ts FROM events WHERE region <> 'none'")
+    conn.execute("CREATE MATERIALIZED VIEW per_region AS SELECT region, count(*) AS n FROM events GROUP BY region")
+    conn.execute(f"CREATE MATERIALIZED VIEW closed AS {PER_MINUTE} EMIT ON WINDOW CLOSE")
+
+
+def check(conn, model):
+    shown = wait_applied(conn)
+    for name in ("kept", "per_region", "closed"):
+        assert shown[name]["late_rows"] == model.late, (name, shown[name])
+        assert shown[name]["watermark"] == model.watermark, (name, shown[name])
+    assert shown["closed"]["emit"] == "on window close" and shown["kept"]["emit"] == "on update"
+    kept = sorted(conn.execute("SELECT id, region, ts FROM kept").fetchall())
+    assert kept == sorted(model.accepted)
+    per_region = dict(conn.execute("SELECT region, n FROM per_region").fetchall())
+    want = {}
+    for (_, region, _) in model.accepted:
+        want[region] = want.get(region, 0) + 1
+    assert per_region == want
+    closed = sorted(conn.execute("SELECT window_start, window_end, n, total FROM closed").fetchall())
+    assert closed == model.closed_windows()
+
+
+def test_late_rows_are_dropped_by_every_view_and_windows_close_once(server):
+    model = Model()
+    with server.connect() as conn:
+        conn.execute(CREATE_EVENTS)
+        create_views(conn)
+        shown = views(conn)
+        assert shown["closed"]["watermark"] is None and shown["closed"]["late_rows"] == 0
+        next_id = 1
+        for wave in range(8):
+            rows = make_wave(next_id, EPOCH + timedelta(seconds=45 * wave), 60, late=0 if wave == 0 else 4)
+            next_id += len(rows)
+            insert_wave(conn, rows)
+            model.wave(rows)
+            check(conn, model)
+        assert model.late > 0 and len(model.closed_windows()) >= 4
+        # Every row is still in the table: the watermark only decides what views apply.
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == next_id - 1
+        # The change log holds each closed window once, as an insert.
+        with conn.transaction():
+            conn.execute("DECLARE c CURSOR FOR SUBSCRIBE closed FROM EARLIEST")
+            cur = conn.execute("FETCH 1000 FROM c WITH (timeout = '500ms')")
+            names = [d.name for d in cur.description]
+            changes = [dict(zip(names, r)) for r in cur.fetchall()]
+        assert sorted(c["window_start"] for c in changes) == [w[0] for w in model.closed_windows()], changes
+        assert all(c["_change"] == "insert" for c in changes), changes
+
+
+def test_windows_stay_closed_and_open_ones_keep_their_rows_across_restarts(tmp_path):
+    server = Server(tmp_path / "data").start()
+    model = Model()
+    try:
+        with server.connect() as conn:
+            conn.execute(CREATE_EVENTS)
+            create_views(conn)
+        next_id = 1
+        for wave in range(6):
+            rows = make_wave(next_id, EPOCH + timedelta(seconds=40 * wave), 50, late=0 if wave == 0 else 3)
+            next_id += len(rows)
+            with server.connect() as conn:
+                insert_wave(conn, rows)
+                model.wave(rows)
+                check(conn, model)
+            # Alternately a clean stop and a kill -9 right after the views applied the wave.
+            server.stop(signal.SIGTERM if wave % 2 else signal.SIGKILL)
+            server.start()
+            with server.connect() as conn:
+                check(conn, model)
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def test_in_order_rows_over_several_partitions_are_never_late(server):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE events (id bigint, region text, ts timestamptz, "
+                     "WATERMARK FOR ts AS ts - INTERVAL '10 seconds') WITH (partitions = 3, key = 'id')")
+        conn.execute(f"CREATE MATERIALIZED VIEW closed AS {PER_MINUTE} EMIT ON WINDOW CLOSE")
+        rows = [(i, "eu", EPOCH + timedelta(seconds=i * 0.5 + random.uniform(0, 5))) for i in range(1, 1201)]
+        for at in range(0, len(rows), 200):
+            insert_wave(conn, rows[at:at + 200])
+        shown = wait_applied(conn)["closed"]
+        assert shown["late_rows"] == 0
+        # Every minute the watermark passed in every partition is in the view, complete.
+        watermark = shown["watermark"]
+        want = conn.execute(f"SELECT * FROM ({PER_MINUTE}) w WHERE window_end <= %s ORDER BY 1", [watermark]).fetchall()
+        assert len(want) >= 8
+        assert conn.execute("SELECT window_start, window_end, n, total FROM closed ORDER BY 1").fetchall() == want
+
+
+@pytest.mark.parametrize("sql, code, words", [
+    ("CREATE TABLE t (id int, ts timestamptz, WATERMARK FOR id AS id)", "42804", "timestamp"),
+    ("CREATE TABLE t (id int, ts timestamptz, WATERMARK FOR nope AS nope)", "42703", "nope"),
+    ("CREATE TABLE t (ts timestamptz, WATERMARK FOR ts AS ts - INTERVAL '-5 seconds')", "22023", "negative"),
+    ("CREATE TABLE t (ts timestamptz, WATERMARK FOR ts AS ts - INTERVAL '1 month')", "22023", "fixed length"),
+    ("CREATE TABLE t (a timestamptz, b timestamptz, WATERMARK FOR a AS b - INTERVAL '1 second')", "42P17", "WATERMARK FOR a"),
+    ("CREATE TABLE t (ts timestamptz, WATERMARK FOR ts AS ts + INTERVAL '1 second')", "42P17", "WATERMARK FOR ts"),
+    ("CREATE TABLE t (ts timestamptz, WATERMARK FOR ts)", "42601", "AS"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT window_end, count(*) FROM TUMBLE(plain, ts, INTERVAL '1 minute') "
+     "GROUP BY window_end EMIT ON WINDOW CLOSE", "42P17", "watermark"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT id FROM events EMIT ON WINDOW CLOSE", "42P17", "aggregation"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT region, count(*) FROM events GROUP BY region EMIT ON WINDOW CLOSE", "42P17", "window_end"),
+    ("CREATE MATERIALIZED VIEW m WITH (emit = 'sometimes') AS SELECT id FROM events", "22023", "emit"),
+])
+def test_refusals(server, sql, code, words):
+    with server.connect() as conn:
+        conn.execute(CREATE_EVENTS)
+        conn.execute("CREATE TABLE plain (ts timestamptz)")
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute(sql)
+        assert err.value.sqlstate == code, err.value
+        assert words.lower() in str(err.value).lower(), err.value
+        # Nothing was half created.
+        assert conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('t', 'm')").fetchone()[0] == 0
