@@ -359,6 +359,143 @@ def bench_feed(db, events=FEED_EVENTS):
     return lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
 
 
+FRESH_RATES = (10_000, 100_000)
+FRESH_SECONDS = 5
+FRESH_BATCH_S = 0.01
+
+
+def bench_freshness(db, rate, seconds=FRESH_SECONDS):
+    """Freshness at a steady `rate` rows/s (one INSERT of rate/100 rows every 10 ms): time
+    from each INSERT's acknowledgement until (a) its last row reaches a subscriber of the
+    table and (b) a per-second windowed count over the table counts it, seen by a
+    subscriber of that count. StreamHouse: COPY (SUBSCRIBE …) of the table and of a
+    materialized view over TUMBLE. PostgreSQL: how one gets the same there, a statement
+    trigger that upserts the per-second counts from the inserted rows and NOTIFYs the new
+    max id and total, a LISTENing connection. p50/p99 in ms over the INSERTs, from the
+    acknowledgement (an arrival before it counts as 0) and from when the INSERT was sent
+    (PostgreSQL maintains its counts inside the INSERT, so only this one compares the
+    two). The subscribers are Python (psycopg) clients: at 100 K rows/s the table's feed
+    is 100 K CopyData messages/s for them to read, which is part of what is measured."""
+    import threading
+    per_batch, batches = int(rate * FRESH_BATCH_S), int(seconds / FRESH_BATCH_S)
+    is_pg = isinstance(db, Postgres)
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP MATERIALIZED VIEW IF EXISTS fresh_per_sec" if not is_pg else "DROP TABLE IF EXISTS fresh_per_sec")
+        c.execute("DROP TABLE IF EXISTS fresh")
+        c.execute("CREATE TABLE fresh (id BIGINT, ts TIMESTAMPTZ, v DOUBLE PRECISION)")
+        if is_pg:
+            c.execute("CREATE TABLE fresh_per_sec (window_start TIMESTAMPTZ PRIMARY KEY, n BIGINT)")
+            c.execute("CREATE OR REPLACE FUNCTION fresh_maintain() RETURNS trigger AS $$ BEGIN "
+                      "INSERT INTO fresh_per_sec SELECT date_bin('1 second', ts, TIMESTAMPTZ '2000-01-01'), count(*) FROM new_rows GROUP BY 1 "
+                      "ON CONFLICT (window_start) DO UPDATE SET n = fresh_per_sec.n + excluded.n; "
+                      "PERFORM pg_notify('fresh', (SELECT max(id) FROM new_rows)::text); "
+                      "PERFORM pg_notify('fresh_view', (SELECT sum(n) FROM fresh_per_sec)::text); "
+                      "RETURN NULL; END $$ LANGUAGE plpgsql")
+            c.execute("CREATE TRIGGER fresh_maintain AFTER INSERT ON fresh REFERENCING NEW TABLE AS new_rows "
+                      "FOR EACH STATEMENT EXECUTE FUNCTION fresh_maintain()")
+        else:
+            c.execute("CREATE MATERIALIZED VIEW fresh_per_sec AS SELECT window_start, count(*) AS n "
+                      "FROM TUMBLE(fresh, ts, INTERVAL '1 second') GROUP BY window_start")
+    sent, acked, fed, counted = [None] * batches, [None] * batches, [None] * batches, [None] * batches
+    progress = {"fed": 0, "counted": 0}
+
+    def rows_fed(rows):  # ids run from 0: batch k is delivered once (k+1)*per_batch rows have arrived
+        now = time.perf_counter()
+        while progress["fed"] < batches and (progress["fed"] + 1) * per_batch <= rows:
+            fed[progress["fed"]] = now
+            progress["fed"] += 1
+
+    def rows_counted(total):
+        now = time.perf_counter()
+        while progress["counted"] < batches and (progress["counted"] + 1) * per_batch <= total:
+            counted[progress["counted"]] = now
+            progress["counted"] += 1
+
+    listeners, ready = [], threading.Barrier(2 if is_pg else 3)
+
+    def follow_pg():
+        conn = psycopg.connect(db.dsn, autocommit=True)
+        listeners.append(conn)
+        conn.execute("LISTEN fresh")
+        conn.execute("LISTEN fresh_view")
+        ready.wait()
+        for note in conn.notifies():
+            if note.channel == "fresh":
+                rows_fed(int(note.payload) + 1)  # the max id: ids from 0, so that many rows
+            else:
+                rows_counted(int(note.payload))
+            if progress["fed"] == batches and progress["counted"] == batches:
+                return
+
+    def follow_sh(sql, on_line):
+        conn = psycopg.connect(db.dsn, autocommit=True)
+        listeners.append(conn)
+        pending = b""
+        try:
+            with conn.cursor().copy(sql) as copy:
+                ready.wait()
+                while True:
+                    data = copy.read()
+                    if not data:
+                        return
+                    lines = (pending + bytes(data)).split(b"\n")
+                    pending = lines.pop()
+                    if on_line(lines):
+                        conn.cancel_safe()
+        except psycopg.Error:
+            pass  # cancelled once everything arrived
+
+    def feed_lines(lines):  # _partition, _offset, id, ts, v: the last complete line says how far
+        if lines:
+            rows_fed(int(lines[-1].split(b"\t")[2]) + 1)
+        return progress["fed"] == batches
+
+    windows = {}
+
+    def view_lines(lines):  # _partition, _offset, window_start, n, _change
+        for line in lines:
+            fields = line.split(b"\t")
+            if fields[-1] in (b"insert", b"update_after"):
+                windows[fields[2]] = int(fields[3])
+        rows_counted(sum(windows.values()))
+        return progress["counted"] == batches
+
+    followers = [threading.Thread(target=follow_pg, daemon=True)] if is_pg else [
+        threading.Thread(target=follow_sh, args=("COPY (SUBSCRIBE fresh FROM LATEST) TO STDOUT", feed_lines), daemon=True),
+        threading.Thread(target=follow_sh, args=("COPY (SUBSCRIBE fresh_per_sec FROM LATEST) TO STDOUT", view_lines), daemon=True)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)  # three threads share the GIL: hand it over quickly
+    try:
+        for t in followers:
+            t.start()
+        ready.wait(30)
+        time.sleep(0.2)
+        with psycopg.connect(db.dsn, autocommit=True) as w:
+            t0 = time.perf_counter()
+            for k in range(batches):
+                pause = t0 + k * FRESH_BATCH_S - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                first = k * per_batch
+                sent[k] = time.perf_counter()
+                w.execute(f"INSERT INTO fresh SELECT x, now(), 1.0 FROM generate_series({first}, {first + per_batch - 1}) AS s(x)")
+                acked[k] = time.perf_counter()
+            achieved = batches * per_batch / (time.perf_counter() - t0)
+        for t in followers:
+            t.join(30)
+    finally:
+        sys.setswitchinterval(switch)
+        for conn in listeners:
+            conn.close()
+    if None in fed or None in counted:
+        sys.exit(f"{db.name}: freshness at {rate:,} rows/s: {progress} of {batches} inserts arrived")
+    def percentiles(arrived, since):
+        lat = sorted(max(0.0, a - b) * 1000 for a, b in zip(arrived, since))
+        return lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+    return {"rate": achieved, "feed": percentiles(fed, acked), "view": percentiles(counted, acked),
+            "feed_sent": percentiles(fed, sent), "view_sent": percentiles(counted, sent)}
+
+
 def bench_mv_backfill(db, rows, seed):
     """CREATE MATERIALIZED VIEW over `rows` rows already stored (a filter and projection):
     StreamHouse backfills before CREATE returns and then maintains the view; PostgreSQL
@@ -517,8 +654,8 @@ def main():
     ap.add_argument("--flight-rows", type=int, default=10_000_000, help="rows for the Flight ingest/read benchmark")
     ap.add_argument("--mv-rows", type=int, default=2_000_000, help="rows for the materialized view backfill")
     ap.add_argument("--kafka-messages", type=int, default=5_000_000, help="messages for the Kafka benchmark")
-    ap.add_argument("--only", default="copy,insert,scan,flight,feed,kafka",
-                    help="comma-separated subset of copy,insert,scan,flight,feed,kafka")
+    ap.add_argument("--only", default="copy,insert,scan,flight,feed,fresh,kafka",
+                    help="comma-separated subset of copy,insert,scan,flight,feed,fresh,kafka")
     args = ap.parse_args()
     only = set(args.only.split(","))
 
@@ -571,6 +708,8 @@ def main():
                     r["feed_p50_ms"], r["feed_p99_ms"] = bench_feed(db)
                     r["mv_s"], r["mv_rows_s"] = bench_mv_backfill(db, args.mv_rows, args.seed)
                     r["mv_agg_s"], r["mv_agg_update_s"] = bench_mv_aggregate(db, args.mv_rows, args.seed)
+                if "fresh" in only:
+                    r["fresh"] = {rate: bench_freshness(db, rate) for rate in FRESH_RATES}
                 r.setdefault("peak_mib", peak_rss_mib(db.pid if cls is StreamHouse else db.postmaster))
                 results[db.name] = r
             finally:
@@ -601,6 +740,16 @@ def main():
     line(f"CREATE MATERIALIZED VIEW over {args.mv_rows:,} rows, s", "mv_s", "{:.3f}", higher=False)
     line(f"  GROUP BY view: CREATE, s", "mv_agg_s", "{:.3f}", higher=False)
     line(f"  GROUP BY view: +{args.mv_rows // 4:,} rows reflected, s", "mv_agg_update_s", "{:.3f}", higher=False)
+    if "fresh" in only:
+        print("\nFreshness, p50 / p99 ms: from INSERT acknowledged (goals: p99 < 10 to a subscriber, < 25 to a view),"
+              "\nand from INSERT sent (PostgreSQL maintains inside the INSERT: only this one compares)")
+        for rate in FRESH_RATES:
+            a, b = sh["fresh"][rate], pg["fresh"][rate]
+            for what, label in (("feed", "to a subscriber of the table"), ("view", "to per-second counts (view | trigger)")):
+                print(f"{f'  {rate // 1000}K rows/s {label}':<44}{a[what][0]:>6.2f} /{a[what][1]:>6.2f}{b[what][0]:>7.2f} /{b[what][1]:>6.2f}")
+                sa, sb = a[what + "_sent"], b[what + "_sent"]
+                print(f"{'    from INSERT sent':<44}{sa[0]:>6.2f} /{sa[1]:>6.2f}{sb[0]:>7.2f} /{sb[1]:>6.2f}{sb[1] / max(sa[1], 1e-3):>8.2f}x (p99)")
+            print(f"{'    rate achieved, rows/s':<44}{a['rate']:>14,.0f}{b['rate']:>14,.0f}")
     if "flight" in only:
         print(f"\nArrow Flight SQL ({args.flight_rows:,} rows; StreamHouse only, peers in the same run)")
         ingest, read = sh["fl_ingest_rows_s"], sh["fl_read_rows_s"]
