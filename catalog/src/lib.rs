@@ -84,8 +84,12 @@ pub struct Watermark {
 pub struct MaterializedView {
     /// The view's query (SQL), planned in the view's schema.
     pub definition: String,
-    /// The stream table it reads.
+    /// The stream table it reads (the first, when it reads several).
     pub source_table_id: i64,
+    /// Every stream table it reads, in the order its progress is recorded (empty in
+    /// views stored before views could read several: then `source_table_id` alone).
+    #[serde(default)]
+    pub source_table_ids: Vec<i64>,
     /// Set for aggregating views: the table holding their groups' aggregate states (the
     /// view's own table then holds its change log).
     #[serde(default)]
@@ -94,6 +98,17 @@ pub struct MaterializedView {
     /// watermark passes the window's end (and its state is then dropped).
     #[serde(default)]
     pub emit_on_window_close: bool,
+}
+
+impl MaterializedView {
+    /// The stream tables the view reads.
+    pub fn sources(&self) -> Vec<i64> {
+        if self.source_table_ids.is_empty() {
+            vec![self.source_table_id]
+        } else {
+            self.source_table_ids.clone()
+        }
+    }
 }
 
 /// Written by hand rather than derived so that the default is a usable table

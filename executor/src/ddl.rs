@@ -41,6 +41,8 @@ pub async fn create_table(session: &Session, create: &CreateTable) -> Result<Out
         return Err(Error::UndefinedSchema(schema_name));
     }
     let user_schema = column_schema(session, create).await?;
+    // Refused options must not cost the table OR REPLACE would drop.
+    table_options(&create.table_options, &user_schema)?;
     if create.or_replace {
         session.streams().drop_table(&schema_name, &table_name).await?;
     }
@@ -196,7 +198,11 @@ fn watermark(value: &Expr, schema: &Schema) -> Result<Watermark> {
             field.data_type()
         )));
     }
-    let delay_us = match value {
+    let mut expr = value;
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
+    let delay_us = match expr {
         Expr::BinaryOp { right, .. } => match right.as_ref() {
             Expr::Interval(interval) => interval_micros(interval)?,
             _ => 0,
@@ -223,7 +229,10 @@ fn interval_micros(interval: &datafusion::sql::sqlparser::ast::Interval) -> Resu
             "the interval '{text}' has no fixed length (months, years): give it in days or smaller units"
         )));
     }
-    Ok(parsed.days as i64 * 86_400_000_000 + parsed.nanoseconds / 1_000)
+    (parsed.days as i64)
+        .checked_mul(86_400_000_000)
+        .and_then(|days| days.checked_add(parsed.nanoseconds / 1_000))
+        .ok_or_else(|| Error::InvalidParameter(format!("the interval '{text}' is out of range")))
 }
 
 fn literal(value: &Expr) -> Option<&Value> {

@@ -140,8 +140,17 @@ fn watermark_clause(sql: &str, statement: &[&TokenWithSpan]) -> Option<((usize, 
         }
         end += 1;
     }
-    let body = (byte_offset(sql, statement[start + 2].span.start), byte_offset(sql, statement[end].span.end));
-    let expr = watermark_expr(&sql[body.0..body.1]);
+    let clause_end = byte_offset(sql, statement[end].span.end);
+    let (body, expr) = match statement.get(start + 2) {
+        Some(first) if end >= start + 2 => {
+            let body = (byte_offset(sql, first.span.start), clause_end);
+            (body, watermark_expr(&sql[body.0..body.1]))
+        }
+        _ => {
+            let empty = Error::Syntax { message: "WATERMARK FOR needs a column: WATERMARK FOR ts AS ts - INTERVAL '…'".into(), position: None };
+            ((clause_end, clause_end), Err(empty))
+        }
+    };
     // Cut the separating comma too: the one before the clause, or else the one after it.
     let cut = if statement[start - 1].token == Token::Comma {
         (byte_offset(sql, statement[start - 1].span.start), body.1)
@@ -242,6 +251,10 @@ mod tests {
         assert!(matches!(refused, Err(Error::InvalidObjectDefinition(_))), "{refused:?}");
         let refused = extract("CREATE TABLE t (a timestamp, WATERMARK FOR a)").unwrap();
         assert!(matches!(refused, Err(Error::Syntax { .. })), "{refused:?}");
+        for cut_short in ["CREATE TABLE t (a timestamp, WATERMARK FOR )", "CREATE TABLE t (a timestamp, WATERMARK FOR , b int)", "CREATE TABLE t (a timestamp, WATERMARK FOR"] {
+            let refused = extract(cut_short).unwrap();
+            assert!(matches!(refused, Err(Error::Syntax { .. })), "{cut_short}: {refused:?}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, TypeSignature, Volatility};
 use datafusion::physical_expr::expressions::Literal;
@@ -34,8 +34,11 @@ use datafusion::prelude::SessionContext;
 /// feeds them rows in arrival order and refuses an ORDER BY it could not keep across steps.
 pub const LATEST_BY_ARRIVAL: [&str; 3] = ["zscore", "anomaly", "moving_avg"];
 
-/// The largest `n` of `moving_avg` (its state keeps `n` values per group).
-pub const MAX_MOVING_AVG_WINDOW: i64 = 100_000;
+/// The largest `n` of `moving_avg` (its state keeps `n` values per group, rewritten in a
+/// view's state table at each step that touches the group).
+pub const MAX_MOVING_AVG_WINDOW: i64 = 10_000;
+/// A standard deviation this small relative to the mean is rounding residue, not spread.
+const RESIDUE: f64 = 1e-12;
 
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::from(Deviation::zscore()));
@@ -118,7 +121,8 @@ impl DeviationAccumulator {
         }
         let deviation = (self.m2.max(0.0) / (self.count - 1) as f64).sqrt();
         let latest = self.latest?;
-        (deviation > 0.0).then(|| (latest - self.mean) / deviation)
+        // Retracting values leaves rounding residue where the deviation is really 0.
+        (deviation > RESIDUE * self.mean.abs()).then(|| (latest - self.mean) / deviation)
     }
 }
 
@@ -216,7 +220,7 @@ impl AggregateUDFImpl for MovingAvg {
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let n = literal_f64(&args, 1, "moving_avg", "n")?;
         if n.fract() != 0.0 || !(1.0..=MAX_MOVING_AVG_WINDOW as f64).contains(&n) {
-            return plan_err!("moving_avg(x, n): n must be a whole number from 1 to {MAX_MOVING_AVG_WINDOW}, not {n}");
+            return Err(invalid(format!("moving_avg(x, n): n must be a whole number from 1 to {MAX_MOVING_AVG_WINDOW}, not {n}")));
         }
         Ok(Box::new(MovingAvgAccumulator { n: n as usize, values: VecDeque::new(), forgotten: 0 }))
     }
@@ -318,8 +322,13 @@ fn literal_f64(args: &AccumulatorArgs, at: usize, function: &str, what: &str) ->
     };
     match number {
         Some(n) if n.is_finite() => Ok(n),
-        _ => plan_err!("{function}: {what} must be a constant number"),
+        _ => Err(invalid(format!("{function}: {what} must be a constant number"))),
     }
+}
+
+/// An argument PostgreSQL would call an invalid parameter value (22023).
+fn invalid(message: String) -> DataFusionError {
+    DataFusionError::External(Box::new(crate::error::Error::InvalidParameter(message)))
 }
 
 #[cfg(test)]

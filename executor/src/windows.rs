@@ -24,6 +24,31 @@ use datafusion::sql::sqlparser::parser::Parser;
 use crate::error::{Error, Result};
 use crate::hidden::normalize;
 
+/// The time column of every window call in `statement` (as written: a plain column
+/// name normalized, anything else as its SQL).
+pub fn window_time_columns(statement: &Statement) -> Vec<String> {
+    struct Finder(Vec<String>);
+    impl datafusion::sql::sqlparser::ast::Visitor for Finder {
+        type Break = ();
+
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            let TableFactor::Table { name, args: Some(args), .. } = factor else { return ControlFlow::Continue(()) };
+            let is_window = name.0.len() == 1
+                && matches!(name.0[0].as_ident().map(normalize).as_deref(), Some("tumble" | "hop" | "session"));
+            if let (true, Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(time)))) = (is_window, args.args.get(1)) {
+                self.0.push(match time {
+                    Expr::Identifier(column) => normalize(column),
+                    other => other.to_string(),
+                });
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder(Vec::new());
+    let _ = datafusion::sql::sqlparser::ast::Visit::visit(statement, &mut finder);
+    finder.0
+}
+
 /// Rewrites every window call in `statement` in place.
 pub fn rewrite_windows(statement: &mut Statement) -> Result<()> {
     let mut rewriter = Rewriter { error: None };

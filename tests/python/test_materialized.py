@@ -138,3 +138,37 @@ def test_exactly_once_across_kill9_during_maintenance(tmp_path):
             assert lag == 0 and error is None
     finally:
         server.stop(signal.SIGKILL)
+
+
+def test_union_all_of_several_tables_exactly_once_across_kill9(tmp_path):
+    """A view over UNION ALL follows each table (each partition) with its own position."""
+    server = Server(tmp_path / "data").start()
+    union = "SELECT id, 'a' AS src FROM a WHERE id % 2 = 0 UNION ALL SELECT id, 'b' AS src FROM b UNION ALL SELECT id * 10, 'a10' FROM a"
+    try:
+        with server.connect() as conn:
+            conn.execute("CREATE TABLE a (id bigint) WITH (partitions = 2, key = 'id')")
+            conn.execute("CREATE TABLE b (id bigint) WITH (partitions = 3, key = 'id')")
+            conn.execute("INSERT INTO a SELECT x FROM generate_series(1, 1000) AS s(x)")
+            conn.execute(f"CREATE MATERIALIZED VIEW both_tables AS {union}")
+            conn.execute(f"CREATE MATERIALIZED VIEW per_src AS SELECT src, count(*) AS n, sum(id) AS total FROM ({union}) u GROUP BY src")
+            conn.execute("INSERT INTO b SELECT x FROM generate_series(1, 500) AS s(x)")
+            wait_equal(conn, "SELECT id, src FROM both_tables", union)
+            wait_equal(conn, "SELECT src, n, total FROM per_src", f"SELECT src, count(*), sum(id) FROM ({union}) u GROUP BY src")
+            shown = {r[1]: r for r in conn.execute("SHOW MATERIALIZED VIEWS").fetchall()}
+            assert shown["both_tables"][2] == "public.a, public.b"
+            with pytest.raises(psycopg.errors.DependentObjectsStillExist) as err:
+                conn.execute("DROP TABLE b")
+            assert "both_tables" in str(err.value) or "per_src" in str(err.value)
+        next_id = 1001
+        for _ in range(2):
+            with server.connect() as conn:
+                conn.execute(f"INSERT INTO a SELECT x FROM generate_series({next_id}, {next_id + 999}) AS s(x)")
+                conn.execute(f"INSERT INTO b SELECT x FROM generate_series({next_id}, {next_id + 499}) AS s(x)")
+            next_id += 1000
+            server.kill9()  # right after the writes: the views are still applying them
+            server.start()
+            with server.connect() as conn:
+                wait_equal(conn, "SELECT id, src FROM both_tables", union)
+                wait_equal(conn, "SELECT src, n, total FROM per_src", f"SELECT src, count(*), sum(id) FROM ({union}) u GROUP BY src")
+    finally:
+        server.stop(signal.SIGKILL)

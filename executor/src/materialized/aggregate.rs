@@ -48,6 +48,7 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::ExecutionPlan;
 use streamhouse_streams::StreamTable;
 
+use super::inputs::{over_chunk, Chunk};
 use crate::error::{Error, Result};
 use crate::session::Engine;
 
@@ -109,12 +110,15 @@ pub(crate) fn planning_state(engine: &Engine) -> SessionState {
     let state = engine.base_state();
     let rules = state.optimizers().iter().filter(|r| r.name() != TWO_PHASE_DISTINCT_RULE).cloned().collect();
     let physical = state.physical_optimizers().iter().filter(|r| r.name() != STATISTICS_RULE).cloned().collect();
-    SessionStateBuilder::new_from_existing(state).with_optimizer_rules(rules).with_physical_optimizer_rules(physical).build()
+    // One partition: a chunk's rows reach each aggregate in arrival order (zscore's
+    // "latest" value, moving_avg's window), not split and merged in any order.
+    let config = state.config().clone().with_target_partitions(1);
+    SessionStateBuilder::new_from_existing(state).with_config(config).with_optimizer_rules(rules).with_physical_optimizer_rules(physical).build()
 }
 
 impl AggregatePlan {
     /// Splits `plan` (whose shape [`aggregate_node`] accepted) and plans its aggregates.
-    pub(crate) async fn new(engine: &Engine, plan: &LogicalPlan, source: &StreamTable, emit_on_window_close: bool) -> Result<AggregatePlan> {
+    pub(crate) async fn new(engine: &Engine, plan: &LogicalPlan, sources: &[Arc<StreamTable>], emit_on_window_close: bool) -> Result<AggregatePlan> {
         let state = planning_state(engine);
         let mut upper = Vec::new();
         let mut node = plan;
@@ -158,7 +162,7 @@ impl AggregatePlan {
                 )
             })?);
         }
-        let partial = planned.partial_exec(&state, source, &[]).await?;
+        let partial = planned.partial_exec(&state, &Chunk { sources, source: 0, batches: &[] }).await?;
         if partial.group_expr().expr().len() != planned.key_count || partial.aggr_expr().len() != aggregate.aggr_expr.len() {
             return Err(Error::not_supported(
                 "materialized views cannot maintain this aggregation incrementally: DataFusion plans other group keys or aggregates than the query names (duplicate or constant GROUP BY keys?)",
@@ -181,6 +185,11 @@ impl AggregatePlan {
             at += width;
         }
         planned.aggregates = partial.aggr_expr().to_vec();
+        // Arguments checked when an accumulator is made (moving_avg's n…): refused now,
+        // not at every step.
+        for expr in &planned.aggregates {
+            expr.create_accumulator()?;
+        }
         planned.partial_schema = partial.schema();
         if planned.key_count > 0 {
             let fields = planned.partial_schema.fields()[..planned.key_count].iter().map(|f| SortField::new(f.data_type().clone())).collect();
@@ -198,17 +207,17 @@ impl AggregatePlan {
         Schema::new(fields.collect::<Vec<_>>())
     }
 
-    /// DataFusion's partial aggregation of the aggregate's input over `chunk` (rows of `source`).
-    async fn partial_exec(&self, state: &SessionState, source: &StreamTable, chunk: &[RecordBatch]) -> Result<Arc<AggregateExec>> {
-        let over_chunk = super::over_chunk(&self.aggregate, source, chunk)?;
+    /// DataFusion's partial aggregation of the aggregate's input over `chunk`.
+    async fn partial_exec(&self, state: &SessionState, chunk: &Chunk<'_>) -> Result<Arc<AggregateExec>> {
+        let over_chunk = over_chunk(&self.aggregate, chunk)?;
         let physical = state.create_physical_plan(&over_chunk).await?;
         partial_of(&physical).ok_or_else(|| Error::Internal("the aggregate's physical plan has no aggregation".into()))
     }
 
     /// One row of intermediate state per group touched by `chunk` (a group may repeat).
-    async fn partial_rows(&self, engine: &Engine, source: &StreamTable, chunk: &[RecordBatch]) -> Result<RecordBatch> {
+    async fn partial_rows(&self, engine: &Engine, chunk: &Chunk<'_>) -> Result<RecordBatch> {
         let state = planning_state(engine);
-        let exec: Arc<dyn ExecutionPlan> = self.partial_exec(&state, source, chunk).await?;
+        let exec: Arc<dyn ExecutionPlan> = self.partial_exec(&state, chunk).await?;
         let batches = datafusion::physical_plan::collect(exec, state.task_ctx()).await?;
         Ok(concat_batches(&self.partial_schema, &batches)?)
     }
@@ -428,7 +437,13 @@ impl AggregateResult {
                 .map(|(c, f)| Ok(arrow::compute::cast_with_options(c, f.data_type(), &arrow::compute::CastOptions { safe: false, ..Default::default() })?))
                 .collect::<Result<Vec<_>>>()?;
             let keys = plan.key_bytes(&columns[..plan.key_count], batch.num_rows())?;
+            // Closed windows were emitted: their states are history, not loaded.
+            let ends = plan.window_ends(&columns[..plan.key_count])?;
             for (row, key) in keys.into_iter().enumerate() {
+                let end = ends.as_ref().and_then(|ends| ends[row]);
+                if end.zip(closed_before).is_some_and(|(end, watermark)| end <= watermark) {
+                    continue;
+                }
                 latest.insert(key, (batches.len(), row));
             }
             batches.push(columns);
@@ -460,17 +475,16 @@ impl AggregateResult {
         Ok(())
     }
 
-    /// The changes `chunk` (rows of `source`) makes to the view, not yet applied. For an
+    /// The changes `chunk` makes to the view, not yet applied. For an
     /// `EMIT ON WINDOW CLOSE` view, the windows ending at or before `watermark` close.
     pub(crate) async fn step(
         &self,
         engine: &Engine,
         plan: &AggregatePlan,
-        source: &StreamTable,
-        chunk: &[RecordBatch],
+        chunk: &Chunk<'_>,
         watermark: Option<i64>,
     ) -> Result<Step> {
-        let partial = plan.partial_rows(engine, source, chunk).await?;
+        let partial = plan.partial_rows(engine, chunk).await?;
         let keys = plan.key_bytes(&partial.columns()[..plan.key_count], partial.num_rows())?;
         // Touched groups in order of first appearance; each partial row's group.
         let mut touched: Vec<usize> = Vec::new();

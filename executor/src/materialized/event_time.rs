@@ -1,14 +1,19 @@
-//! Event time as one materialized view sees its source: the latest event time applied
-//! from each source partition, the watermark they imply, and the rows dropped as late.
+//! Event time as one materialized view sees its sources: the latest event time applied
+//! from each input (a partition of a source table), the watermark they imply, and the
+//! rows dropped as late.
 //!
 //! A source table with `WATERMARK FOR ts AS ts - INTERVAL 'd'` promises that no row
 //! arrives more than `d` behind the event times seen so far. The view's watermark is the
-//! smallest, over the source partitions that hold rows, of (latest `ts` applied − `d`), and
-//! it never goes back (a partition that starts late does not reopen closed windows). It
-//! is unknown until every partition holding rows has been read once. A step judges its
-//! chunk against the watermark as it was before the chunk: rows with `ts` behind it are
-//! late — counted per partition and dropped for every view over the table, so that a
-//! window whose end the watermark has passed is final. Rows without a `ts` are kept.
+//! smallest, over the inputs with a watermark that hold rows, of (latest `ts` applied −
+//! that table's `d`), and it never goes back (a partition that starts late does not
+//! reopen closed windows). It is unknown until every such input has been read once.
+//! Inputs of a source without a watermark are never late and do not hold it back. Rows are judged
+//! one by one in their input's order: a row is late when its `ts` is behind the view's
+//! watermark as it was before the step, or more than the delay behind an earlier row of
+//! the same input (so a one-partition source's late rows do not depend on how its rows
+//! were cut into steps). Late rows are counted per input and dropped for every view over
+//! the table, so that a window whose end the watermark has passed is final. Rows
+//! without a `ts` are kept.
 //!
 //! The per-partition event times, late counts and the watermark are appended to
 //! [`EVENT_TIME_TABLE`] in the same WAL record as the step's rows and progress, and read
@@ -36,17 +41,21 @@ pub(crate) fn event_time_schema() -> Schema {
     ])
 }
 
-/// One view's event-time bookkeeping over its source.
+/// One view's event-time bookkeeping over its inputs.
 #[derive(Debug, Clone)]
 pub(crate) struct EventTime {
-    /// The event-time column's name in the source.
-    column: String,
-    delay_us: i64,
-    /// Per source partition: the latest event time applied (µs since the epoch).
-    max_us: Vec<Option<i64>>,
-    /// Per source partition: rows dropped as late.
-    late_rows: Vec<i64>,
+    inputs: Vec<InputTime>,
     watermark_us: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct InputTime {
+    /// The source's watermark (`None`: the source has none, nothing is judged).
+    watermark: Option<Watermark>,
+    /// The latest event time applied (µs since the epoch).
+    max_us: Option<i64>,
+    /// Rows dropped as late.
+    late_rows: i64,
 }
 
 /// What one chunk does to the event time, applied once the step is committed.
@@ -58,14 +67,12 @@ pub(crate) struct Judged {
 }
 
 impl EventTime {
-    pub(crate) fn new(watermark: &Watermark, partitions: usize) -> EventTime {
-        EventTime {
-            column: watermark.column.clone(),
-            delay_us: watermark.delay_us,
-            max_us: vec![None; partitions],
-            late_rows: vec![0; partitions],
+    /// Bookkeeping for inputs whose sources have these watermarks; `None` when none has one.
+    pub(crate) fn new(watermarks: Vec<Option<Watermark>>) -> Option<EventTime> {
+        watermarks.iter().any(Option::is_some).then(|| EventTime {
+            inputs: watermarks.into_iter().map(|watermark| InputTime { watermark, max_us: None, late_rows: 0 }).collect(),
             watermark_us: None,
-        }
+        })
     }
 
     pub(crate) fn watermark_us(&self) -> Option<i64> {
@@ -73,52 +80,70 @@ impl EventTime {
     }
 
     pub(crate) fn late_rows(&self) -> i64 {
-        self.late_rows.iter().sum()
+        self.inputs.iter().map(|i| i.late_rows).sum()
     }
 
-    /// Drops the late rows of `chunk` (rows of source partition `partition`) and says
-    /// what the event time is after it. `holds_rows(p)`: whether partition `p` has rows
+    /// Drops the late rows of `chunk` (rows of input `input`, a partition of `source`) and
+    /// says what the event time is after it. `holds_rows(i)`: whether input `i` has rows
     /// the view has not read yet.
-    pub(crate) fn judge(&self, source: &str, partition: usize, chunk: &[RecordBatch], holds_rows: impl Fn(usize) -> bool) -> Result<Judged> {
+    pub(crate) fn judge(&self, source: &str, input: usize, chunk: &[RecordBatch], holds_rows: impl Fn(usize) -> bool) -> Result<Judged> {
+        let Some(watermark) = &self.inputs[input].watermark else {
+            return Ok(Judged { batches: chunk.to_vec(), after: self.clone() });
+        };
         let mut after = self.clone();
         let mut batches = Vec::with_capacity(chunk.len());
+        // Row by row, in the input's order: a row is late when it is behind the view's
+        // watermark before the chunk, or more than the delay behind an earlier row of its
+        // own input. So which rows are late does not depend on where chunks are cut.
+        let mut latest = self.inputs[input].max_us;
         for batch in chunk {
             let column = batch
                 .schema()
-                .index_of(&self.column)
-                .map_err(|_| Error::UndefinedColumn(format!("{} (the watermark column of {source})", self.column)))?;
+                .index_of(&watermark.column)
+                .map_err(|_| Error::UndefinedColumn(format!("{} (the watermark column of {source})", watermark.column)))?;
             let times = micros(batch.column(column))?;
             let times = times.as_primitive::<TimestampMicrosecondType>();
-            if let Some(max) = arrow::compute::max(times) {
-                let seen = &mut after.max_us[partition];
-                *seen = Some(seen.map_or(max, |s| s.max(max)));
-            }
-            let Some(watermark) = self.watermark_us else {
-                batches.push(batch.clone());
-                continue;
-            };
-            // NULL is not behind the watermark: kept.
-            let on_time: BooleanArray = times.iter().map(|t| Some(t.is_none_or(|t| t >= watermark))).collect();
+            let on_time: BooleanArray = times
+                .iter()
+                .map(|t| {
+                    // NULL is not behind anything: kept.
+                    let Some(t) = t else { return Some(true) };
+                    let behind_own = latest.map(|l| l.saturating_sub(watermark.delay_us));
+                    let threshold = match (self.watermark_us, behind_own) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let late = threshold.is_some_and(|threshold| t < threshold);
+                    if !late {
+                        latest = Some(latest.map_or(t, |l| l.max(t)));
+                    }
+                    Some(!late)
+                })
+                .collect();
             let late = on_time.false_count();
             if late == 0 {
                 batches.push(batch.clone());
             } else {
-                after.late_rows[partition] += late as i64;
+                after.inputs[input].late_rows += late as i64;
                 batches.push(filter_record_batch(batch, &on_time)?);
             }
         }
-        // The smallest latest time among the partitions that hold rows; unknown while one
-        // of them has not been read.
+        after.inputs[input].max_us = latest;
+        // The smallest (latest time − delay) among the inputs that hold rows; unknown while
+        // one of them has not been read.
         let mut lowest: Option<i64> = None;
-        for (p, max) in after.max_us.iter().enumerate() {
-            match max {
-                Some(max) => lowest = Some(lowest.map_or(*max, |l| l.min(*max))),
-                None if holds_rows(p) => return Ok(Judged { batches, after: after.keep_watermark(None) }),
+        for (i, input) in after.inputs.iter().enumerate() {
+            let Some(watermark) = &input.watermark else { continue };
+            match input.max_us {
+                Some(max) => {
+                    let implied = max.saturating_sub(watermark.delay_us);
+                    lowest = Some(lowest.map_or(implied, |l| l.min(implied)));
+                }
+                None if holds_rows(i) => return Ok(Judged { batches, after: after.keep_watermark(None) }),
                 None => {}
             }
         }
-        let implied = lowest.map(|l| l.saturating_sub(self.delay_us));
-        Ok(Judged { batches, after: after.keep_watermark(implied) })
+        Ok(Judged { batches, after: after.keep_watermark(lowest) })
     }
 
     /// The watermark only moves forward.
@@ -130,35 +155,34 @@ impl EventTime {
         self
     }
 
-    /// The row recording partition `partition`'s event time after a step.
-    pub(crate) fn record(&self, view_id: i64, partition: usize) -> Result<RecordBatch> {
+    /// The row recording input `input`'s event time after a step; `code` names the input
+    /// in the progress tables.
+    pub(crate) fn record(&self, view_id: i64, input: usize, code: i32) -> Result<RecordBatch> {
         Ok(RecordBatch::try_new(
             Arc::new(event_time_schema()),
             vec![
                 Arc::new(Int64Array::from(vec![view_id])),
-                Arc::new(Int32Array::from(vec![partition as i32])),
-                Arc::new(Int64Array::from(vec![self.max_us[partition]])),
-                Arc::new(Int64Array::from(vec![self.late_rows[partition]])),
+                Arc::new(Int32Array::from(vec![code])),
+                Arc::new(Int64Array::from(vec![self.inputs[input].max_us])),
+                Arc::new(Int64Array::from(vec![self.inputs[input].late_rows])),
                 Arc::new(Int64Array::from(vec![self.watermark_us])),
             ],
         )?)
     }
 
     /// Loads recorded rows (`partition, max_event_us, late_rows, watermark_us`, in the
-    /// order they were written): the last row of each partition wins.
-    pub(crate) fn recover(&mut self, recorded: &[RecordBatch]) -> Result<()> {
+    /// order they were written; `input_of` maps the recorded code to an input): the last
+    /// row of each input wins.
+    pub(crate) fn recover(&mut self, recorded: &[RecordBatch], input_of: impl Fn(i32) -> Option<usize>) -> Result<()> {
         for batch in recorded {
-            let partitions = batch.column(0).as_primitive::<arrow::datatypes::Int32Type>();
+            let codes = batch.column(0).as_primitive::<arrow::datatypes::Int32Type>();
             let max = batch.column(1).as_primitive::<arrow::datatypes::Int64Type>();
             let late = batch.column(2).as_primitive::<arrow::datatypes::Int64Type>();
             let watermark = batch.column(3).as_primitive::<arrow::datatypes::Int64Type>();
             for row in 0..batch.num_rows() {
-                let p = partitions.value(row) as usize;
-                if p >= self.max_us.len() {
-                    continue;
-                }
-                self.max_us[p] = max.is_valid(row).then(|| max.value(row));
-                self.late_rows[p] = late.value(row);
+                let Some(input) = input_of(codes.value(row)).and_then(|i| self.inputs.get_mut(i)) else { continue };
+                input.max_us = max.is_valid(row).then(|| max.value(row));
+                input.late_rows = late.value(row);
                 if watermark.is_valid(row) {
                     self.watermark_us = Some(self.watermark_us.map_or(watermark.value(row), |w| w.max(watermark.value(row))));
                 }
@@ -194,9 +218,9 @@ mod tests {
     #[test]
     fn rows_behind_the_watermark_before_the_chunk_are_dropped_and_counted() {
         let source = "t";
-        let time = EventTime::new(&Watermark { column: "ts".into(), delay_us: 10 }, 1);
-        let first = time.judge(source, 0, &chunk(&[Some(100), Some(50), None]), |_| false).unwrap();
-        assert_eq!(rows(&first), 3, "no watermark yet: nothing is late");
+        let time = EventTime::new(vec![Some(Watermark { column: "ts".into(), delay_us: 10 })]).unwrap();
+        let first = time.judge(source, 0, &chunk(&[Some(50), Some(100), Some(91), None]), |_| false).unwrap();
+        assert_eq!(rows(&first), 4, "no watermark yet, and nothing more than 10 behind an earlier row");
         assert_eq!(first.after.watermark_us(), Some(90));
         let second = first.after.judge(source, 0, &chunk(&[Some(89), Some(90), Some(95), None]), |_| false).unwrap();
         assert_eq!(rows(&second), 3);
@@ -205,9 +229,23 @@ mod tests {
     }
 
     #[test]
+    fn lateness_does_not_depend_on_where_chunks_are_cut() {
+        let time = EventTime::new(vec![Some(Watermark { column: "ts".into(), delay_us: 10 })]).unwrap();
+        let rows_in = [Some(100), Some(95), Some(80), Some(120), Some(105), Some(111)];
+        let whole = time.judge("t", 0, &chunk(&rows_in), |_| false).unwrap();
+        assert_eq!(whole.after.late_rows(), 2, "80 is more than 10 behind 100, 105 more than 10 behind 120");
+        for cut in 1..rows_in.len() {
+            let first = time.judge("t", 0, &chunk(&rows_in[..cut]), |_| false).unwrap();
+            let second = first.after.judge("t", 0, &chunk(&rows_in[cut..]), |_| false).unwrap();
+            assert_eq!(second.after.late_rows(), 2, "cut at {cut}");
+            assert_eq!(rows(&first) + rows(&second), rows(&whole));
+        }
+    }
+
+    #[test]
     fn the_watermark_waits_for_every_partition_holding_rows_and_never_goes_back() {
         let source = "t";
-        let time = EventTime::new(&Watermark { column: "ts".into(), delay_us: 0 }, 2);
+        let time = EventTime::new(vec![Some(Watermark { column: "ts".into(), delay_us: 0 }); 2]).unwrap();
         let p0 = time.judge(source, 0, &chunk(&[Some(100)]), |p| p == 1).unwrap();
         assert_eq!(p0.after.watermark_us(), None, "partition 1 holds unread rows");
         let idle = time.judge(source, 0, &chunk(&[Some(100)]), |_| false).unwrap();
@@ -222,15 +260,26 @@ mod tests {
     #[test]
     fn recorded_rows_restore_the_event_time() {
         let source = "t";
-        let time = EventTime::new(&Watermark { column: "ts".into(), delay_us: 5 }, 2);
+        let watermarks = vec![Some(Watermark { column: "ts".into(), delay_us: 5 }); 2];
+        let time = EventTime::new(watermarks.clone()).unwrap();
         let step = time.judge(source, 1, &chunk(&[Some(20)]), |_| false).unwrap();
         let step = step.after.judge(source, 1, &chunk(&[Some(1)]), |_| false).unwrap();
-        let recorded = step.after.record(7, 1).unwrap();
-        let mut recovered = EventTime::new(&Watermark { column: "ts".into(), delay_us: 5 }, 2);
+        let recorded = step.after.record(7, 1, 1025).unwrap();
+        let mut recovered = EventTime::new(watermarks).unwrap();
         let columns = recorded.project(&[1, 2, 3, 4]).unwrap();
-        recovered.recover(&[columns]).unwrap();
+        recovered.recover(&[columns], |code| (code == 1025).then_some(1)).unwrap();
         assert_eq!(recovered.watermark_us(), Some(15));
         assert_eq!(recovered.late_rows(), 1);
-        assert_eq!(recovered.max_us, vec![None, Some(20)]);
+        assert_eq!(recovered.inputs.iter().map(|i| i.max_us).collect::<Vec<_>>(), vec![None, Some(20)]);
+    }
+
+    #[test]
+    fn inputs_without_a_watermark_are_never_late_and_do_not_hold_it() {
+        let time = EventTime::new(vec![None, Some(Watermark { column: "ts".into(), delay_us: 0 })]).unwrap();
+        let step = time.judge("t", 1, &chunk(&[Some(50)]), |_| true).unwrap();
+        assert_eq!(step.after.watermark_us(), Some(50), "input 0 has no watermark: it does not count");
+        let other = step.after.judge("u", 0, &chunk(&[Some(1)]), |_| true).unwrap();
+        assert_eq!(rows(&other), 1);
+        assert!(EventTime::new(vec![None, None]).is_none());
     }
 }

@@ -19,6 +19,7 @@
 
 mod aggregate;
 mod event_time;
+mod inputs;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -27,8 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::provider_as_source;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
@@ -38,12 +39,13 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::output::{CommandTag, Output};
-use crate::provider::{scan_schema, to_scan_layout, StreamTableProvider};
+use crate::provider::StreamTableProvider;
 use crate::session::{plan_statement, resolve_name, Engine, Session};
 
 pub(crate) use aggregate::AggregateResultProvider;
 use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
 use event_time::{event_time_schema, EventTime, EVENT_TIME_TABLE};
+use inputs::{over_chunk, stream_table_of, Chunk, Inputs};
 
 /// Where maintainers record how far they have read their source.
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
@@ -108,8 +110,8 @@ pub(crate) fn is_aggregating_view(table: &StreamTable) -> bool {
 /// One view's maintenance state, shared with `SHOW MATERIALIZED VIEWS`.
 struct Maintainer {
     view: Arc<StreamTable>,
-    source: Arc<StreamTable>,
-    /// Next source offset to apply, per source partition.
+    inputs: Inputs,
+    /// Next source offset to apply, per input.
     positions: Mutex<Vec<i64>>,
     /// Source rows per step: halved when a step's rows exceed one WAL record.
     chunk_rows: AtomicUsize,
@@ -120,7 +122,7 @@ struct Maintainer {
     wake: tokio::sync::Notify,
     /// Set for aggregating views: their groups, and the table their states are logged in.
     aggregate: Option<(Arc<AggregateResult>, Arc<StreamTable>)>,
-    /// Set when the source has a watermark: the event time applied so far.
+    /// Set when a source has a watermark: the event time applied so far.
     event_time: Option<Mutex<EventTime>>,
     /// `EMIT ON WINDOW CLOSE`: windows are held until the watermark passes their end.
     emit_on_window_close: bool,
@@ -188,17 +190,27 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     let definition = crate::views::definition_sql(&create.query, &create.columns.iter().map(|c| c.name.to_string()).collect::<Vec<_>>());
     let plan = plan_definition(session.engine(), &definition, &schema).await?;
     let aggregate = aggregate::aggregate_node(&plan);
-    let source = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
+    let sources = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
     if emit_on_window_close {
         if aggregate.is_none() {
             return Err(Error::InvalidObjectDefinition(
                 "EMIT ON WINDOW CLOSE needs an aggregation per window (GROUP BY window_end over TUMBLE or HOP)".into(),
             ));
         }
-        if source.options().watermark.is_none() {
+        if let Some(source) = sources.iter().find(|s| s.options().watermark.is_none()) {
             return Err(Error::InvalidObjectDefinition(format!(
                 "EMIT ON WINDOW CLOSE needs a watermark on {}: add WATERMARK FOR ts AS ts - INTERVAL '…' to its CREATE TABLE",
                 source.name()
+            )));
+        }
+        // A window over another column could still get rows after the watermark passed
+        // its end: it would not be final when emitted.
+        let watermarked: Vec<String> = sources.iter().filter_map(|s| s.options().watermark.as_ref().map(|w| w.column.clone())).collect();
+        let windows = crate::windows::window_time_columns(&crate::catalog::parse_view_definition(&definition)?);
+        if windows.is_empty() || windows.iter().any(|c| !watermarked.contains(c)) {
+            return Err(Error::InvalidObjectDefinition(format!(
+                "EMIT ON WINDOW CLOSE needs TUMBLE or HOP windows over the watermark column ({}), grouped by window_end",
+                watermarked.join(", ")
             )));
         }
     }
@@ -212,7 +224,7 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
                 "column name \"{CHANGE_COLUMN}\" is reserved for the view's change log; give it another name with AS"
             )));
         }
-        let planned = AggregatePlan::new(session.engine(), &plan, &source, emit_on_window_close).await?;
+        let planned = AggregatePlan::new(session.engine(), &plan, &sources, emit_on_window_close).await?;
         let mut fields: Vec<_> = columns.fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
         columns = Schema::new(fields);
@@ -223,7 +235,13 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     }
     let options = TableOptions {
         partitions: 1,
-        materialized: Some(MaterializedView { definition, source_table_id: source.id(), state_table_id, emit_on_window_close }),
+        materialized: Some(MaterializedView {
+            definition,
+            source_table_id: sources[0].id(),
+            source_table_ids: sources.iter().map(|s| s.id()).collect(),
+            state_table_id,
+            emit_on_window_close,
+        }),
         ..Default::default()
     };
     if let Err(e) = streams.create_table(&schema, &name, &columns, &options, false).await {
@@ -232,10 +250,8 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     }
     let view = streams.table(&schema, &name).ok_or_else(|| Error::Internal("the view's table vanished".into()))?;
     let maintainer = start(session.engine(), view.clone(), options.materialized.as_ref().expect("set above"))?;
-    // Backfill: the rows the source holds now are in the view before CREATE returns.
-    let targets: Vec<i64> = (0..source.partition_count() as u32)
-        .map(|p| streams.partition_bounds(&source, p).map(|b| b.high_watermark))
-        .collect::<std::result::Result<_, _>>()?;
+    // Backfill: the rows the sources hold now are in the view before CREATE returns.
+    let targets = maintainer.inputs.high_watermarks(&streams)?;
     // A failing step is retried by the maintainer (and shown by SHOW MATERIALIZED VIEWS);
     // the statement can be cancelled while it waits.
     loop {
@@ -248,7 +264,7 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    info!(view = name, source = source.name(), "materialized view created");
+    info!(view = name, sources = sources.len(), "materialized view created");
     Ok(tag())
 }
 
@@ -290,23 +306,16 @@ pub fn show(session: &Session) -> Result<Output> {
     for table in streams.tables() {
         let Some(mv) = &table.options().materialized else { continue };
         let maintainer = session.engine().maintainers().get(table.id());
-        let source = streams.table_by_id(mv.source_table_id);
+        let named: Option<Vec<String>> =
+            mv.sources().iter().map(|id| streams.table_by_id(*id).map(|s| format!("{}.{}", s.schema_name(), s.name()))).collect();
         schemas.push(table.schema_name().to_string());
         names.push(table.name().to_string());
-        sources.push(source.as_ref().map(|s| format!("{}.{}", s.schema_name(), s.name())));
+        sources.push(named.map(|n| n.join(", ")));
         definitions.push(mv.definition.clone());
-        let lag = match (&maintainer, &source) {
-            (Some(m), Some(source)) => {
-                let positions = m.positions();
-                let mut behind = 0i64;
-                for (p, at) in positions.iter().enumerate() {
-                    let high = streams.partition_bounds(source, p as u32).map(|b| b.high_watermark).unwrap_or(*at);
-                    behind += (high - at).max(0);
-                }
-                Some(behind)
-            }
-            _ => None,
-        };
+        let lag = maintainer.as_ref().and_then(|m| {
+            let highs = m.inputs.high_watermarks(streams).ok()?;
+            Some(m.positions().iter().zip(highs).map(|(at, high)| (high - at).max(0)).sum::<i64>())
+        });
         lags.push(lag);
         applied.push(maintainer.as_ref().map(|m| m.applied_at_ms.load(Ordering::Acquire)).filter(|ms| *ms > 0));
         errors.push(maintainer.as_ref().and_then(|m| m.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()));
@@ -352,9 +361,9 @@ async fn plan_definition(engine: &Arc<Engine>, definition: &str, schema: &str) -
     plan_statement(&engine.base_state(), engine.streams(), &statement, schema).await
 }
 
-/// The one stream table a maintainable plan reads; any operator but projection and
-/// filter is refused, naming it.
-fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
+/// The stream tables a maintainable plan reads, each once; any operator but projection,
+/// filter and UNION ALL is refused, naming it.
+fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
     let mut refused = None;
     let mut sources = Vec::new();
     let _ = plan.apply(|node| {
@@ -363,10 +372,12 @@ fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
                 Some(table) => sources.push(table),
                 None => refused = Some(format!("a scan of {}, which is not a stream table", scan.table_name)),
             },
-            // No table at all: said below, as "exactly one stream table".
+            // No table at all: said below, as "at least one stream table".
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {}
             // HOP windows: each row in every window it falls in.
             LogicalPlan::Unnest(_) => {}
+            // UNION ALL: each branch's rows as they come (UNION is a Distinct above it).
+            LogicalPlan::Union(_) => {}
             other => refused = crate::subscribe::not_row_by_row(other),
         }
         Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
@@ -377,10 +388,16 @@ fn maintainable(plan: &LogicalPlan) -> Result<Arc<StreamTable>> {
             "materialized views maintain filters, projections and one aggregation of one stream table; use a VIEW (computed at each query) for the rest",
         ));
     }
-    match sources.as_slice() {
-        [one] => Ok(one.clone()),
-        _ => Err(Error::not_supported("a materialized view reads exactly one stream table", "use a VIEW for the rest")),
+    let mut distinct: Vec<Arc<StreamTable>> = Vec::new();
+    for table in sources {
+        if !distinct.iter().any(|t| t.id() == table.id()) {
+            distinct.push(table);
+        }
     }
+    if distinct.is_empty() {
+        return Err(Error::not_supported("a materialized view reads at least one stream table", "use a VIEW for constant rows"));
+    }
+    Ok(distinct)
 }
 
 /// Drops an aggregating view's state table (after the view, or after a failed CREATE).
@@ -389,11 +406,6 @@ async fn drop_state_table(streams: &Arc<Streams>, state_table_id: Option<i64>) {
     if let Err(e) = streams.drop_table(table.schema_name(), table.name()).await {
         warn!(table = table.name(), error = %e, "a materialized view's state table was not dropped");
     }
-}
-
-fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<StreamTable>> {
-    let provider = source_as_provider(&scan.source).ok()?;
-    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone())
 }
 
 /// The progress table and the event-time table (see [`event_time`]).
@@ -445,9 +457,12 @@ fn progress_schema() -> Schema {
 /// Registers and spawns the maintainer of one view.
 fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) -> Result<Arc<Maintainer>> {
     let streams = engine.streams();
-    let source = streams
-        .table_by_id(mv.source_table_id)
-        .ok_or_else(|| Error::UndefinedTable(format!("source of materialized view {}", view.name())))?;
+    let sources = mv
+        .sources()
+        .iter()
+        .map(|id| streams.table_by_id(*id).ok_or_else(|| Error::UndefinedTable(format!("source of materialized view {}", view.name()))))
+        .collect::<Result<Vec<_>>>()?;
+    let inputs = Inputs::new(sources);
     let aggregate = match mv.state_table_id {
         None => None,
         Some(id) => {
@@ -459,14 +474,14 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
             Some((result, states))
         }
     };
-    let event_time = source.options().watermark.as_ref().map(|w| Mutex::new(EventTime::new(w, source.partition_count())));
+    let event_time = EventTime::new((0..inputs.len()).map(|i| inputs.source(i).options().watermark.clone()).collect()).map(Mutex::new);
     let maintainer = Arc::new(Maintainer {
-        positions: Mutex::new(vec![0; source.partition_count()]),
+        positions: Mutex::new(vec![0; inputs.len()]),
         event_time,
         emit_on_window_close: mv.emit_on_window_close,
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
         view,
-        source,
+        inputs,
         applied_at_ms: AtomicI64::new(0),
         last_error: Mutex::new(None),
         stop: AtomicBool::new(false),
@@ -489,7 +504,7 @@ impl Maintainer {
     }
 
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire) || self.view.is_dropped() || self.source.is_dropped()
+        self.stop.load(Ordering::Acquire) || self.view.is_dropped() || self.inputs.any_dropped()
     }
 
     /// Recovers the progress (and an aggregating view's groups), then applies source rows
@@ -533,7 +548,7 @@ impl Maintainer {
     async fn plan(&self, engine: &Arc<Engine>, definition: &str) -> Result<ViewPlan> {
         let plan = plan_definition(engine, definition, self.view.schema_name()).await?;
         Ok(match self.aggregate {
-            Some(_) => ViewPlan::Aggregate(AggregatePlan::new(engine, &plan, &self.source, self.emit_on_window_close).await?),
+            Some(_) => ViewPlan::Aggregate(AggregatePlan::new(engine, &plan, self.inputs.sources(), self.emit_on_window_close).await?),
             None => ViewPlan::Rows(plan),
         })
     }
@@ -548,10 +563,11 @@ impl Maintainer {
         };
         let progress_table = bookkeeping(PROGRESS_TABLE)?;
         let mut applied_any = false;
-        for p in 0..self.source.partition_count() {
-            let from = self.positions()[p];
+        for input in 0..self.inputs.len() {
+            let (source, partition) = (self.inputs.source(input), self.inputs.partition(input));
+            let from = self.positions()[input];
             let chunk_rows = self.chunk_rows.load(Ordering::Acquire);
-            let read = streams.read_partition(&self.source, p as u32, from, chunk_rows).await?;
+            let read = streams.read_partition(source, partition, from, chunk_rows).await?;
             if read.next_offset == from {
                 continue;
             }
@@ -559,7 +575,7 @@ impl Maintainer {
                 Arc::new(progress_schema()),
                 vec![
                     Arc::new(Int64Array::from(vec![self.view.id()])),
-                    Arc::new(Int32Array::from(vec![p as i32])),
+                    Arc::new(Int32Array::from(vec![self.inputs.code(input)])),
                     Arc::new(Int64Array::from(vec![read.next_offset])),
                 ],
             )?;
@@ -568,23 +584,25 @@ impl Maintainer {
             let judged = match self.event_time() {
                 Some(time) => {
                     let positions = self.positions();
-                    let holds_rows = |q: usize| streams.partition_bounds(&self.source, q as u32).is_ok_and(|b| b.high_watermark > positions[q]);
-                    let judged = time.judge(self.source.name(), p, &read.batches, holds_rows)?;
-                    writes.push(TableWrite { table: bookkeeping(EVENT_TIME_TABLE)?, batches: vec![judged.after.record(self.view.id(), p)?] });
+                    let highs = self.inputs.high_watermarks(streams)?;
+                    let judged = time.judge(source.name(), input, &read.batches, |i| highs[i] > positions[i])?;
+                    let recorded = judged.after.record(self.view.id(), input, self.inputs.code(input))?;
+                    writes.push(TableWrite { table: bookkeeping(EVENT_TIME_TABLE)?, batches: vec![recorded] });
                     Some(judged)
                 }
                 None => None,
             };
-            let chunk = judged.as_ref().map_or(&read.batches, |j| &j.batches);
+            let batches = judged.as_ref().map_or(&read.batches, |j| &j.batches);
+            let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches };
             let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
             let step = match (plan, &self.aggregate) {
                 (ViewPlan::Aggregate(planned), Some((result, _))) => {
-                    let step = result.step(engine, planned, &self.source, chunk, close_windows_before).await?;
+                    let step = result.step(engine, planned, &chunk, close_windows_before).await?;
                     writes.extend(self.step_writes(&step)?);
                     Some(step)
                 }
                 (ViewPlan::Rows(plan), _) => {
-                    let rows = self.apply(engine, plan, chunk).await?;
+                    let rows = self.apply(engine, plan, &chunk).await?;
                     if !rows.is_empty() {
                         writes.push(TableWrite { table: self.view.clone(), batches: rows });
                     }
@@ -606,7 +624,7 @@ impl Maintainer {
             if let (Some(judged), Some(time)) = (judged, &self.event_time) {
                 *time.lock().unwrap_or_else(|p| p.into_inner()) = judged.after;
             }
-            self.positions.lock().unwrap_or_else(|p| p.into_inner())[p] = read.next_offset;
+            self.positions.lock().unwrap_or_else(|p| p.into_inner())[input] = read.next_offset;
             // Back up to full chunks after a step that had to be smaller.
             if chunk_rows < CHUNK_ROWS {
                 self.chunk_rows.store((chunk_rows * 2).min(CHUNK_ROWS), Ordering::Release);
@@ -638,8 +656,8 @@ impl Maintainer {
     }
 
     /// The view's rows for one chunk of source rows (stored layout).
-    async fn apply(&self, engine: &Arc<Engine>, plan: &LogicalPlan, chunk: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-        let over_chunk = over_chunk(plan, &self.source, chunk)?;
+    async fn apply(&self, engine: &Arc<Engine>, plan: &LogicalPlan, chunk: &Chunk<'_>) -> Result<Vec<RecordBatch>> {
+        let over_chunk = over_chunk(plan, chunk)?;
         let state: SessionState = engine.base_state();
         let physical = state.create_physical_plan(&over_chunk).await?;
         let produced = datafusion::physical_plan::collect(physical, state.task_ctx()).await?;
@@ -662,15 +680,15 @@ impl Maintainer {
                 self.view.id()
             );
             let recorded = query(engine, &sql).await?;
-            time.lock().unwrap_or_else(|p| p.into_inner()).recover(&recorded)?;
+            time.lock().unwrap_or_else(|p| p.into_inner()).recover(&recorded, |code| self.inputs.input_of(code))?;
         }
         let mut positions = self.positions.lock().unwrap_or_else(|p| p.into_inner());
         for batch in batches {
-            let partitions = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int32Type>(batch.column(0));
+            let codes = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int32Type>(batch.column(0));
             let offsets = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(batch.column(1));
             for i in 0..batch.num_rows() {
-                if let Some(at) = positions.get_mut(partitions.value(i) as usize) {
-                    *at = offsets.value(i);
+                if let Some(input) = self.inputs.input_of(codes.value(i)) {
+                    positions[input] = offsets.value(i);
                 }
             }
         }
@@ -688,7 +706,8 @@ impl Maintainer {
         if !planned.has_keys() && result.is_empty() {
             // Without GROUP BY the result is one row even before any source row (count 0,
             // sum NULL), as the batch query says; stored before SELECT may read the view.
-            let step = result.step(engine, planned, &self.source, &[], None).await?;
+            let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &[] };
+            let step = result.step(engine, planned, &chunk, None).await?;
             engine.streams().append(self.step_writes(&step)?).await?;
             result.apply(step);
         }
@@ -702,24 +721,6 @@ enum ViewPlan {
     /// Row by row: the view's plan runs over each chunk.
     Rows(LogicalPlan),
     Aggregate(AggregatePlan),
-}
-
-/// `plan` with its scan of `source` replaced by `chunk` (rows of `source`, stored layout).
-fn over_chunk(plan: &LogicalPlan, source: &StreamTable, chunk: &[RecordBatch]) -> Result<LogicalPlan> {
-    let scan = scan_schema(source);
-    let batches = chunk.iter().map(|b| to_scan_layout(b, &scan)).collect::<datafusion::error::Result<Vec<_>>>()?;
-    let chunk_source = provider_as_source(Arc::new(MemTable::try_new(scan, vec![batches])?));
-    let source_id = source.id();
-    Ok(plan
-        .clone()
-        .transform_up(|node| match node {
-            LogicalPlan::TableScan(mut scan) if stream_table_of(&scan).is_some_and(|t| t.id() == source_id) => {
-                scan.source = chunk_source.clone();
-                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
-            }
-            other => Ok(Transformed::no(other)),
-        })?
-        .data)
 }
 
 /// Runs an internal query (bookkeeping tables) and collects its rows.
@@ -783,7 +784,7 @@ fn dependents(streams: &Streams, table: &StreamTable) -> Vec<String> {
     streams
         .tables()
         .iter()
-        .filter(|t| t.options().materialized.as_ref().is_some_and(|m| m.source_table_id == table.id()))
+        .filter(|t| t.options().materialized.as_ref().is_some_and(|m| m.sources().contains(&table.id())))
         .map(|t| t.name().to_string())
         .collect()
 }

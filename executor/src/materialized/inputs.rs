@@ -1,0 +1,123 @@
+//! What a materialized view reads: its source stream tables (one, or several under
+//! UNION ALL), each partition of each being one *input* the maintainer follows with its
+//! own position.
+//!
+//! Inputs are recorded in the progress tables by a code,
+//! `source index × MAX_PARTITIONS + partition`: for a view of one table that is the
+//! partition number, as it always was.
+//!
+//! A step applies a chunk of one input: the view's plan runs with the scans of that
+//! input's table reading the chunk and the scans of the other tables reading nothing, so
+//! a UNION ALL yields exactly the rows the chunk contributes.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
+use datafusion::logical_expr::LogicalPlan;
+use streamhouse_streams::{StreamTable, Streams};
+
+use crate::ddl::MAX_PARTITIONS;
+use crate::error::Result;
+use crate::provider::{scan_schema, to_scan_layout, StreamTableProvider};
+
+pub(crate) struct Inputs {
+    sources: Vec<Arc<StreamTable>>,
+    /// Per input: its source's index and the partition.
+    inputs: Vec<(usize, u32)>,
+}
+
+impl Inputs {
+    pub(crate) fn new(sources: Vec<Arc<StreamTable>>) -> Inputs {
+        let inputs = sources.iter().enumerate().flat_map(|(s, table)| (0..table.partition_count() as u32).map(move |p| (s, p))).collect();
+        Inputs { sources, inputs }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    pub(crate) fn sources(&self) -> &[Arc<StreamTable>] {
+        &self.sources
+    }
+
+    pub(crate) fn source_index(&self, input: usize) -> usize {
+        self.inputs[input].0
+    }
+
+    pub(crate) fn source(&self, input: usize) -> &Arc<StreamTable> {
+        &self.sources[self.inputs[input].0]
+    }
+
+    pub(crate) fn partition(&self, input: usize) -> u32 {
+        self.inputs[input].1
+    }
+
+    /// How the progress tables name an input.
+    pub(crate) fn code(&self, input: usize) -> i32 {
+        let (s, p) = self.inputs[input];
+        (s as u32 * MAX_PARTITIONS + p) as i32
+    }
+
+    pub(crate) fn input_of(&self, code: i32) -> Option<usize> {
+        let code = u32::try_from(code).ok()?;
+        self.inputs.iter().position(|&(s, p)| s as u32 * MAX_PARTITIONS + p == code)
+    }
+
+    /// Each input's next offset to be written (what backfill waits for, what lag counts to).
+    pub(crate) fn high_watermarks(&self, streams: &Streams) -> Result<Vec<i64>> {
+        let mut highs = Vec::with_capacity(self.inputs.len());
+        for input in 0..self.inputs.len() {
+            highs.push(streams.partition_bounds(self.source(input), self.partition(input))?.high_watermark);
+        }
+        Ok(highs)
+    }
+
+    pub(crate) fn any_dropped(&self) -> bool {
+        self.sources.iter().any(|s| s.is_dropped())
+    }
+}
+
+/// Rows of one of a view's sources (stored layout), to run the view's plan over.
+pub(crate) struct Chunk<'a> {
+    pub sources: &'a [Arc<StreamTable>],
+    /// Which source the rows are of.
+    pub source: usize,
+    pub batches: &'a [RecordBatch],
+}
+
+/// `plan` over `chunk`: its scans of the chunk's source read the chunk, its scans of the
+/// view's other sources read nothing.
+pub(crate) fn over_chunk(plan: &LogicalPlan, chunk: &Chunk) -> Result<LogicalPlan> {
+    let mut replacements = Vec::with_capacity(chunk.sources.len());
+    for (s, source) in chunk.sources.iter().enumerate() {
+        let scan = scan_schema(source);
+        let batches = match s == chunk.source {
+            true => chunk.batches.iter().map(|b| to_scan_layout(b, &scan)).collect::<datafusion::error::Result<Vec<_>>>()?,
+            false => Vec::new(),
+        };
+        replacements.push((source.id(), provider_as_source(Arc::new(MemTable::try_new(scan, vec![batches])?))));
+    }
+    Ok(plan
+        .clone()
+        .transform_up(|node| match node {
+            LogicalPlan::TableScan(mut scan) => {
+                let table = stream_table_of(&scan).map(|t| t.id());
+                match replacements.iter().find(|(id, _)| Some(*id) == table) {
+                    Some((_, rows)) => {
+                        scan.source = rows.clone();
+                        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                    }
+                    None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+                }
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data)
+}
+
+pub(crate) fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<StreamTable>> {
+    let provider = source_as_provider(&scan.source).ok()?;
+    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone())
+}
