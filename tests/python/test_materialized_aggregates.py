@@ -178,6 +178,9 @@ def test_tumbling_and_hopping_windows(server):
     ("CREATE MATERIALIZED VIEW m AS SELECT region, count(*) FROM src GROUP BY region ORDER BY 2", "0A000", "Sort"),
     ("CREATE MATERIALIZED VIEW m AS SELECT count(*) FROM agg", "0A000", "not a stream table"),
     ("INSERT INTO agg VALUES ('x', 1, 'insert')", "42809", "materialized view"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT region, moving_avg(ms, 0) FROM src GROUP BY region", "22023", "whole number"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT region, anomaly(ms, ms) FROM src GROUP BY region", "22023", "constant"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT region, zscore(ms ORDER BY ms) FROM src GROUP BY region", "0A000", "arrive"),
 ])
 def test_refusals(server, sql, code, words):
     with server.connect() as conn:
