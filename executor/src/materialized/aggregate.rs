@@ -162,7 +162,7 @@ impl AggregatePlan {
                 )
             })?);
         }
-        let partial = planned.partial_exec(&state, &Chunk { sources, source: 0, batches: &[] }).await?;
+        let partial = planned.partial_exec(&state, &Chunk { sources, source: 0, batches: &[], applied: &[] }).await?;
         if partial.group_expr().expr().len() != planned.key_count || partial.aggr_expr().len() != aggregate.aggr_expr.len() {
             return Err(Error::not_supported(
                 "materialized views cannot maintain this aggregation incrementally: DataFusion plans other group keys or aggregates than the query names (duplicate or constant GROUP BY keys?)",

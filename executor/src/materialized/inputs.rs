@@ -7,8 +7,10 @@
 //! partition number, as it always was.
 //!
 //! A step applies a chunk of one input: the view's plan runs with the scans of that
-//! input's table reading the chunk and the scans of the other tables reading nothing, so
-//! a UNION ALL yields exactly the rows the chunk contributes.
+//! input's table reading the chunk and the scans of the other tables reading what the
+//! view has applied of them so far — nothing for a UNION ALL (which then yields exactly
+//! the rows the chunk contributes), every earlier row for a join (each pair of rows is
+//! then produced once, in the step of whichever of the two came later).
 
 use std::sync::Arc;
 
@@ -85,18 +87,21 @@ pub(crate) struct Chunk<'a> {
     /// Which source the rows are of.
     pub source: usize,
     pub batches: &'a [RecordBatch],
+    /// Per source, the rows applied so far (views with joins; empty otherwise).
+    pub applied: &'a [Vec<RecordBatch>],
 }
 
 /// `plan` over `chunk`: its scans of the chunk's source read the chunk, its scans of the
-/// view's other sources read nothing.
+/// view's other sources what the view applied of them so far.
 pub(crate) fn over_chunk(plan: &LogicalPlan, chunk: &Chunk) -> Result<LogicalPlan> {
     let mut replacements = Vec::with_capacity(chunk.sources.len());
     for (s, source) in chunk.sources.iter().enumerate() {
         let scan = scan_schema(source);
-        let batches = match s == chunk.source {
-            true => chunk.batches.iter().map(|b| to_scan_layout(b, &scan)).collect::<datafusion::error::Result<Vec<_>>>()?,
-            false => Vec::new(),
+        let rows: &[RecordBatch] = match s == chunk.source {
+            true => chunk.batches,
+            false => chunk.applied.get(s).map(Vec::as_slice).unwrap_or(&[]),
         };
+        let batches = rows.iter().map(|b| to_scan_layout(b, &scan)).collect::<datafusion::error::Result<Vec<_>>>()?;
         replacements.push((source.id(), provider_as_source(Arc::new(MemTable::try_new(scan, vec![batches])?))));
     }
     Ok(plan

@@ -2,20 +2,22 @@
 //! background maintainer as rows arrive, exactly once across crashes.
 //!
 //! The view's rows live in a stream table named like the view (so `SELECT` and
-//! `SUBSCRIBE` read it as any table). Its maintainer follows the source table partition
-//! by partition ([`Streams::read_partition`], bounded chunks), runs the view's plan over
-//! each chunk (the source scan swapped for the chunk), and appends the result rows
-//! *together with* the chunk's end position, as a row of [`PROGRESS_SCHEMA`].[`PROGRESS_TABLE`],
-//! in one append: one WAL record. After a crash the view and its progress are both there
-//! or both not, and the maintainer resumes from the progress it finds: no row is lost or
-//! applied twice. Creation backfills the source's existing rows before it returns.
+//! `SUBSCRIBE` read it as any table). Its maintainer follows each partition of each
+//! source table ([`inputs`], [`Streams::read_partition`], bounded chunks), runs the
+//! view's plan over each chunk (the source's scans swapped for the chunk), and appends
+//! the result rows *together with* the chunk's end position, as a row of
+//! [`PROGRESS_SCHEMA`].[`PROGRESS_TABLE`], in one append: one WAL record. After a crash
+//! the view and its progress are both there or both not, and the maintainer resumes
+//! from the progress it finds: no row is lost or applied twice. Creation backfills the
+//! sources' existing rows before it returns.
 //!
-//! Maintained incrementally: queries that filter and project one stream table (here),
-//! and one aggregation of such rows, with or without GROUP BY and HAVING ([`aggregate`]).
-//! Over a source with a watermark, late rows are dropped and counted ([`event_time`]), and
-//! `EMIT ON WINDOW CLOSE` holds each window's row until the watermark passes its end.
-//! Any other operator (joins, sorts, limits, window functions…) is refused with 0A000
-//! naming it; it is never recomputed behind the user's back.
+//! Maintained incrementally: filters and projections of stream tables, UNION ALL and
+//! inner joins of them (here), and one aggregation of such rows, with or without GROUP BY
+//! and HAVING ([`aggregate`]). Over a source with a watermark, late rows are dropped and
+//! counted ([`event_time`]), and `EMIT ON WINDOW CLOSE` holds each window's row until the
+//! watermark passes its end. Any other operator (outer joins, sorts, limits, window
+//! functions…) is refused with 0A000 naming it; it is never recomputed behind the
+//! user's back.
 
 mod aggregate;
 mod event_time;
@@ -126,6 +128,9 @@ struct Maintainer {
     event_time: Option<Mutex<EventTime>>,
     /// `EMIT ON WINDOW CLOSE`: windows are held until the watermark passes their end.
     emit_on_window_close: bool,
+    /// For a view with a join: per source, the rows applied so far (what each new chunk
+    /// of another source joins with). Rebuilt from the sources at start.
+    applied: Mutex<Option<Vec<Vec<RecordBatch>>>>,
 }
 
 impl Maintainers {
@@ -378,6 +383,9 @@ fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
             LogicalPlan::Unnest(_) => {}
             // UNION ALL: each branch's rows as they come (UNION is a Distinct above it).
             LogicalPlan::Union(_) => {}
+            // Inner joins: each new row joins with the other sides' rows applied so far.
+            LogicalPlan::Join(join) if join.join_type == datafusion::logical_expr::JoinType::Inner => {}
+            LogicalPlan::Join(join) => refused = Some(format!("{} joins", join.join_type)),
             other => refused = crate::subscribe::not_row_by_row(other),
         }
         Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
@@ -392,12 +400,42 @@ fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
     for table in sources {
         if !distinct.iter().any(|t| t.id() == table.id()) {
             distinct.push(table);
+        } else if has_join(plan) {
+            return Err(Error::not_supported(
+                format!("materialized views cannot maintain a join that reads {} twice yet", table.name()),
+                "join two different tables, or use a VIEW",
+            ));
+        }
+    }
+    if has_join(plan) {
+        if let Some(table) = distinct.iter().find(|t| t.options().watermark.is_some()) {
+            return Err(Error::not_supported(
+                format!("materialized views cannot maintain joins over {}, which has a watermark, yet", table.name()),
+                "join tables without a watermark, or use a VIEW",
+            ));
         }
     }
     if distinct.is_empty() {
         return Err(Error::not_supported("a materialized view reads at least one stream table", "use a VIEW for constant rows"));
     }
     Ok(distinct)
+}
+
+/// Applied rows kept for joins pile up one small batch per step: merged into one when
+/// there are this many.
+const APPLIED_BATCHES_MAX: usize = 64;
+
+fn compact(rows: &mut Vec<RecordBatch>) -> Result<()> {
+    if rows.len() > APPLIED_BATCHES_MAX {
+        let merged = arrow::compute::concat_batches(&rows[0].schema(), rows.iter())?;
+        *rows = vec![merged];
+    }
+    Ok(())
+}
+
+/// Whether `plan` joins (its maintenance then keeps each source's applied rows).
+fn has_join(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::Join(_)))).unwrap_or(false)
 }
 
 /// Drops an aggregating view's state table (after the view, or after a failed CREATE).
@@ -479,6 +517,7 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
         positions: Mutex::new(vec![0; inputs.len()]),
         event_time,
         emit_on_window_close: mv.emit_on_window_close,
+        applied: Mutex::new(None),
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
         view,
         inputs,
@@ -520,6 +559,7 @@ impl Maintainer {
                 let plan = plan.as_ref().expect("planned");
                 if !recovered {
                     self.recover_progress(engine).await?;
+                    self.recover_applied(engine).await?;
                     self.recover_groups(engine, plan).await?;
                     recovered = true;
                 }
@@ -547,6 +587,9 @@ impl Maintainer {
 
     async fn plan(&self, engine: &Arc<Engine>, definition: &str) -> Result<ViewPlan> {
         let plan = plan_definition(engine, definition, self.view.schema_name()).await?;
+        if has_join(&plan) {
+            *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(vec![Vec::new(); self.inputs.sources().len()]);
+        }
         Ok(match self.aggregate {
             Some(_) => ViewPlan::Aggregate(AggregatePlan::new(engine, &plan, self.inputs.sources(), self.emit_on_window_close).await?),
             None => ViewPlan::Rows(plan),
@@ -593,7 +636,8 @@ impl Maintainer {
                 None => None,
             };
             let batches = judged.as_ref().map_or(&read.batches, |j| &j.batches);
-            let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches };
+            let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+            let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &applied };
             let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
             let step = match (plan, &self.aggregate) {
                 (ViewPlan::Aggregate(planned), Some((result, _))) => {
@@ -620,6 +664,11 @@ impl Maintainer {
             }
             if let (Some(step), Some((result, _))) = (step, &self.aggregate) {
                 result.apply(step);
+            }
+            if let Some(applied) = self.applied.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                let rows = &mut applied[self.inputs.source_index(input)];
+                rows.extend(batches.iter().filter(|b| b.num_rows() > 0).cloned());
+                compact(rows)?;
             }
             if let (Some(judged), Some(time)) = (judged, &self.event_time) {
                 *time.lock().unwrap_or_else(|p| p.into_inner()) = judged.after;
@@ -695,6 +744,33 @@ impl Maintainer {
         Ok(())
     }
 
+    /// A joining view's applied rows: each input's rows up to its recovered position.
+    /// (Views with joins read no table with a watermark, so none of them was late.)
+    async fn recover_applied(&self, engine: &Arc<Engine>) -> Result<()> {
+        if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(());
+        }
+        let positions = self.positions();
+        let mut applied = vec![Vec::new(); self.inputs.sources().len()];
+        for input in 0..self.inputs.len() {
+            let (source, partition) = (self.inputs.source(input), self.inputs.partition(input));
+            let mut from = engine.streams().partition_bounds(source, partition)?.start_offset;
+            while from < positions[input] {
+                let wanted = (positions[input] - from).min(CHUNK_ROWS as i64) as usize;
+                let read = engine.streams().read_partition(source, partition, from, wanted).await?;
+                if read.next_offset <= from {
+                    break;
+                }
+                let rows = &mut applied[self.inputs.source_index(input)];
+                rows.extend(read.batches.into_iter().filter(|b| b.num_rows() > 0));
+                compact(rows)?;
+                from = read.next_offset;
+            }
+        }
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(applied);
+        Ok(())
+    }
+
     /// An aggregating view's groups as the last committed step left them.
     async fn recover_groups(&self, engine: &Arc<Engine>, plan: &ViewPlan) -> Result<()> {
         let (ViewPlan::Aggregate(planned), Some((result, states))) = (plan, &self.aggregate) else { return Ok(()) };
@@ -706,7 +782,7 @@ impl Maintainer {
         if !planned.has_keys() && result.is_empty() {
             // Without GROUP BY the result is one row even before any source row (count 0,
             // sum NULL), as the batch query says; stored before SELECT may read the view.
-            let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &[] };
+            let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &[], applied: &[] };
             let step = result.step(engine, planned, &chunk, None).await?;
             engine.streams().append(self.step_writes(&step)?).await?;
             result.apply(step);
