@@ -547,6 +547,54 @@ def bench_mv_aggregate(db, rows, seed):
     return created, caught_up
 
 
+STATE_GROUPS = 1_000_000
+
+
+def bench_view_state(db, groups=STATE_GROUPS):
+    """Memory held by an aggregating view's state: a view grouping by a key of `groups`
+    distinct values (count, sum, avg), fed `groups` rows by COPY; the server's resident
+    memory before and after it caught up (MiB), and per group (bytes). StreamHouse keeps
+    the groups' states in memory; PostgreSQL's peer is the same table with a trigger-free
+    REFRESH of a materialized view (its state is on disk), measured the same way."""
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP MATERIALIZED VIEW IF EXISTS per_key")
+        c.execute("DROP TABLE IF EXISTS keyed")
+        c.execute("CREATE TABLE keyed (k BIGINT, x DOUBLE PRECISION)")
+        c.execute("CREATE MATERIALIZED VIEW per_key AS SELECT k, count(*) AS n, sum(x) AS total, avg(x) AS mean FROM keyed GROUP BY k")
+        pid = db.pid if isinstance(db, StreamHouse) else db.postmaster
+        time.sleep(0.5)
+        before = rss_mib(pid)
+        data = "".join(f"{i}\t{i % 1000}.5\n" for i in range(groups)).encode()
+        with c.cursor().copy("COPY keyed FROM STDIN") as cp:
+            cp.write(data)
+        if isinstance(db, StreamHouse):
+            deadline = time.time() + 300
+            while c.execute("SELECT count(*) FROM per_key").fetchone()[0] != groups:
+                if time.time() > deadline:
+                    sys.exit("the per-key view never caught up")
+                time.sleep(0.05)
+        else:
+            c.execute("REFRESH MATERIALIZED VIEW per_key")
+        after = rss_mib(pid)
+        c.execute("DROP MATERIALIZED VIEW per_key")
+        c.execute("DROP TABLE keyed")
+    return before, after, (after - before) * 1024 * 1024 / groups
+
+
+def rss_mib(pid):
+    """Current resident memory of a process and its children, MiB."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
 KAFKA_MESSAGE_BYTES = 100
 KAFKA_LATENCY_RATE = 50_000
 KAFKA_LATENCY_SECONDS = 5
@@ -710,6 +758,7 @@ def main():
                     r["mv_agg_s"], r["mv_agg_update_s"] = bench_mv_aggregate(db, args.mv_rows, args.seed)
                 if "fresh" in only:
                     r["fresh"] = {rate: bench_freshness(db, rate) for rate in FRESH_RATES}
+                    r["state_before_mib"], r["state_after_mib"], r["state_bytes_per_group"] = bench_view_state(db)
                 r.setdefault("peak_mib", peak_rss_mib(db.pid if cls is StreamHouse else db.postmaster))
                 results[db.name] = r
             finally:
@@ -750,6 +799,9 @@ def main():
                 sa, sb = a[what + "_sent"], b[what + "_sent"]
                 print(f"{'    from INSERT sent':<44}{sa[0]:>6.2f} /{sa[1]:>6.2f}{sb[0]:>7.2f} /{sb[1]:>6.2f}{sb[1] / max(sa[1], 1e-3):>8.2f}x (p99)")
             print(f"{'    rate achieved, rows/s':<44}{a['rate']:>14,.0f}{b['rate']:>14,.0f}")
+        print(f"{f'view state, {STATE_GROUPS:,} groups: RSS growth, MiB':<44}"
+              f"{sh['state_after_mib'] - sh['state_before_mib']:>14.0f}{pg['state_after_mib'] - pg['state_before_mib']:>14.0f}")
+        print(f"{'  bytes per group (PostgreSQL: on disk)':<44}{sh['state_bytes_per_group']:>14.0f}{pg['state_bytes_per_group']:>14.0f}")
     if "flight" in only:
         print(f"\nArrow Flight SQL ({args.flight_rows:,} rows; StreamHouse only, peers in the same run)")
         ingest, read = sh["fl_ingest_rows_s"], sh["fl_read_rows_s"]
