@@ -228,14 +228,17 @@ async fn small_appends_are_merged_in_the_tail_and_still_recovered() {
     for i in 0..300 {
         streams.append(vec![TableWrite { table: t.clone(), batches: vec![batch(i..i + 1)] }]).await.unwrap();
     }
-    // The flusher merges on its own schedule; on a loaded machine that can take a while.
+    // The flusher merges on its own schedule (on a loaded machine that can take a while),
+    // whenever a tail holds more than 64 batches: what it guarantees is that 300 one-row
+    // batches end up as at most 64 (how many fewer depends on when its passes ran).
+    const MERGED_AT_MOST: usize = 64;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut snap = streams.snapshot(&t);
-    while snap.partitions[0].tail.len() >= 10 && std::time::Instant::now() < deadline {
+    while snap.partitions[0].tail.len() > MERGED_AT_MOST && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         snap = streams.snapshot(&t);
     }
-    assert!(snap.partitions[0].tail.len() < 10, "tail batches merged: {}", snap.partitions[0].tail.len());
+    assert!(snap.partitions[0].tail.len() <= MERGED_AT_MOST, "tail batches merged: {}", snap.partitions[0].tail.len());
     assert_eq!(ids_of(&snap), (0..300).collect::<Vec<_>>());
     // The WAL was truncated meanwhile; the merged rows must still be recoverable.
     streams.wal_close_for_tests().await;
