@@ -165,7 +165,8 @@ impl Engine {
             // The compatibility parser works on tokens without locations; plain sqlparser
             // on the same text says where it failed.
             let located = Parser::parse_sql(&PostgreSqlDialect {}, sql).err().map(|e| e.to_string());
-            let position = located.and_then(|m| syntax_error_position(sql, &m));
+            // A position in the text with a clause cut out would point at the wrong place.
+            let position = located.and_then(|m| syntax_error_position(sql, &m)).filter(|_| clauses.is_empty());
             Error::Syntax { message: e.to_string(), position }
         })?;
         if !clauses.is_empty() {

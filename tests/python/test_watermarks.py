@@ -263,3 +263,17 @@ def test_exactly_once_with_late_rows_across_kill9_during_maintenance(tmp_path):
                 check(conn, model)
     finally:
         server.stop(signal.SIGKILL)
+
+
+def test_rows_without_an_event_time_are_late(server):
+    """A NULL event time cannot be judged on time: counted as late, left out of the views
+    (in a window view it would hold a group no watermark closes), kept in the table."""
+    with server.connect() as conn:
+        conn.execute(CREATE_EVENTS)
+        create_views(conn)
+        insert_wave(conn, [(1, "eu", EPOCH), (2, "eu", None), (3, "us", EPOCH + timedelta(minutes=2))])
+        shown = wait_applied(conn)
+        assert [shown[v]["late_rows"] for v in ("kept", "per_region", "closed")] == [1, 1, 1]
+        assert sorted(r[0] for r in conn.execute("SELECT id FROM kept").fetchall()) == [1, 3]
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+        assert conn.execute("SELECT window_start, n FROM closed").fetchall() == [(EPOCH, 1)]

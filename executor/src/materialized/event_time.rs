@@ -12,8 +12,9 @@
 //! watermark as it was before the step, or more than the delay behind an earlier row of
 //! the same input (so a one-partition source's late rows do not depend on how its rows
 //! were cut into steps). Late rows are counted per input and dropped for every view over
-//! the table, so that a window whose end the watermark has passed is final. Rows
-//! without a `ts` are kept.
+//! the table, so that a window whose end the watermark has passed is final. A row
+//! without a `ts` cannot be placed in event time: it is counted as late too (kept, it
+//! would fall in no window and hold a group no watermark ever closes).
 //!
 //! The per-partition event times, late counts and the watermark are appended to
 //! [`EVENT_TIME_TABLE`] in the same WAL record as the step's rows and progress, and read
@@ -106,8 +107,8 @@ impl EventTime {
             let on_time: BooleanArray = times
                 .iter()
                 .map(|t| {
-                    // NULL is not behind anything: kept.
-                    let Some(t) = t else { return Some(true) };
+                    // No event time: cannot be judged on time.
+                    let Some(t) = t else { return Some(false) };
                     let behind_own = latest.map(|l| l.saturating_sub(watermark.delay_us));
                     let threshold = match (self.watermark_us, behind_own) {
                         (Some(a), Some(b)) => Some(a.max(b)),
@@ -219,12 +220,12 @@ mod tests {
     fn rows_behind_the_watermark_before_the_chunk_are_dropped_and_counted() {
         let source = "t";
         let time = EventTime::new(vec![Some(Watermark { column: "ts".into(), delay_us: 10 })]).unwrap();
-        let first = time.judge(source, 0, &chunk(&[Some(50), Some(100), Some(91), None]), |_| false).unwrap();
-        assert_eq!(rows(&first), 4, "no watermark yet, and nothing more than 10 behind an earlier row");
+        let first = time.judge(source, 0, &chunk(&[Some(50), Some(100), Some(91)]), |_| false).unwrap();
+        assert_eq!(rows(&first), 3, "no watermark yet, and nothing more than 10 behind an earlier row");
         assert_eq!(first.after.watermark_us(), Some(90));
         let second = first.after.judge(source, 0, &chunk(&[Some(89), Some(90), Some(95), None]), |_| false).unwrap();
-        assert_eq!(rows(&second), 3);
-        assert_eq!(second.after.late_rows(), 1);
+        assert_eq!(rows(&second), 2);
+        assert_eq!(second.after.late_rows(), 2, "89 is behind the watermark; NULL has no event time");
         assert_eq!(second.after.watermark_us(), Some(90), "95 - 10 < 90: the watermark does not go back");
     }
 
