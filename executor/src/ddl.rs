@@ -41,9 +41,9 @@ pub async fn create_table(session: &Session, create: &CreateTable) -> Result<Out
         return Err(Error::UndefinedSchema(schema_name));
     }
     let user_schema = column_schema(session, create).await?;
-    // Refused options must not cost the table OR REPLACE would drop.
-    table_options(&create.table_options, &user_schema)?;
     if create.or_replace {
+        // Refused options must not cost the table OR REPLACE drops.
+        table_options(&create.table_options, &user_schema)?;
         session.streams().drop_table(&schema_name, &table_name).await?;
     }
     create_table_with_schema(session, create, &schema_name, &table_name, user_schema).await?;
@@ -135,14 +135,18 @@ pub(crate) async fn column_schema(session: &Session, create: &CreateTable) -> Re
     Ok(Schema::new(fields))
 }
 
-fn table_options(options: &CreateTableOptions, schema: &Schema) -> Result<TableOptions> {
-    let mut out = TableOptions { partitions: 1, ..Default::default() };
-    let list: &[SqlOption] = match options {
+/// The `key = value` options of a CREATE statement, however they were written.
+pub(crate) fn option_list(options: &CreateTableOptions) -> &[SqlOption] {
+    match options {
         CreateTableOptions::None => &[],
         CreateTableOptions::With(l) | CreateTableOptions::Options(l) | CreateTableOptions::Plain(l) => l,
         CreateTableOptions::TableProperties(l) => l,
-    };
-    for option in list {
+    }
+}
+
+fn table_options(options: &CreateTableOptions, schema: &Schema) -> Result<TableOptions> {
+    let mut out = TableOptions { partitions: 1, ..Default::default() };
+    for option in option_list(options) {
         let SqlOption::KeyValue { key, value } = option else {
             return Err(Error::InvalidParameter(format!("unrecognized table option {option}")));
         };
@@ -188,7 +192,7 @@ fn table_options(options: &CreateTableOptions, schema: &Schema) -> Result<TableO
 /// `watermark = c - INTERVAL '…'` (what `WATERMARK FOR c AS c - INTERVAL '…'` becomes):
 /// `c` must be a timestamp column, the delay a fixed duration, zero or more.
 fn watermark(value: &Expr, schema: &Schema) -> Result<Watermark> {
-    let column = crate::streaming_clauses::watermark_column(value).ok_or_else(|| {
+    let (column, delay) = crate::streaming_clauses::watermark_parts(value).ok_or_else(|| {
         Error::InvalidObjectDefinition(format!("a watermark is column or column - INTERVAL '…', not {value}"))
     })?;
     let field = schema.field_with_name(&column).map_err(|_| Error::UndefinedColumn(column.clone()))?;
@@ -198,17 +202,7 @@ fn watermark(value: &Expr, schema: &Schema) -> Result<Watermark> {
             field.data_type()
         )));
     }
-    let mut expr = value;
-    while let Expr::Nested(inner) = expr {
-        expr = inner;
-    }
-    let delay_us = match expr {
-        Expr::BinaryOp { right, .. } => match right.as_ref() {
-            Expr::Interval(interval) => interval_micros(interval)?,
-            _ => 0,
-        },
-        _ => 0,
-    };
+    let delay_us = delay.map(interval_micros).transpose()?.unwrap_or(0);
     if delay_us < 0 {
         return Err(Error::InvalidParameter(format!("WATERMARK FOR {column}: the delay must not be negative")));
     }
@@ -251,7 +245,7 @@ fn int_value(value: &Expr, key: &str) -> Result<i64> {
     .ok_or_else(|| Error::InvalidParameter(format!("table option {key} must be an integer, not {value}")))
 }
 
-fn string_value(value: &Expr, key: &str) -> Result<String> {
+pub(crate) fn string_value(value: &Expr, key: &str) -> Result<String> {
     match (literal(value), value) {
         (Some(Value::SingleQuotedString(s)), _) => Ok(s.clone()),
         (_, Expr::Identifier(ident)) => Ok(normalize(ident)),

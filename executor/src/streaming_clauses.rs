@@ -8,7 +8,7 @@
 //! write directly). Tokens, not text search, find the clauses: a column or a string that
 //! happens to contain the words is left alone.
 
-use datafusion::sql::sqlparser::ast::{CreateTableOptions, Expr, Ident, SqlOption, Statement, Value};
+use datafusion::sql::sqlparser::ast::{BinaryOperator, CreateTableOptions, Expr, Ident, Interval, SqlOption, Statement, Value};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -173,25 +173,24 @@ fn watermark_expr(text: &str) -> Result<Expr> {
     if parser.peek_token().token != Token::EOF {
         return Err(syntax(format!("unexpected {} after the WATERMARK expression", parser.peek_token().token)));
     }
-    match watermark_column(&expr) {
-        Some(read) if read == normalize(&column) => Ok(expr),
+    match watermark_parts(&expr) {
+        Some((read, _)) if read == normalize(&column) => Ok(expr),
         _ => Err(Error::InvalidObjectDefinition(format!(
             "WATERMARK FOR {column} must be {column} or {column} - INTERVAL '…', not {expr}"
         ))),
     }
 }
 
-/// The column a watermark expression reads: `c` or `c - interval`.
-pub fn watermark_column(expr: &Expr) -> Option<String> {
+/// The column a watermark expression reads and the interval it subtracts: `c` (no
+/// delay) or `c - interval`, parenthesized or not.
+pub fn watermark_parts(expr: &Expr) -> Option<(String, Option<&Interval>)> {
     match expr {
-        Expr::Identifier(column) => Some(normalize(column)),
-        Expr::Nested(inner) => watermark_column(inner),
-        Expr::BinaryOp { left, op: datafusion::sql::sqlparser::ast::BinaryOperator::Minus, right } if matches!(**right, Expr::Interval(_)) => {
-            match &**left {
-                Expr::Identifier(column) => Some(normalize(column)),
-                _ => None,
-            }
-        }
+        Expr::Identifier(column) => Some((normalize(column), None)),
+        Expr::Nested(inner) => watermark_parts(inner),
+        Expr::BinaryOp { left, op: BinaryOperator::Minus, right } => match (&**left, &**right) {
+            (Expr::Identifier(column), Expr::Interval(interval)) => Some((normalize(column), Some(interval))),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -104,6 +104,19 @@ def create_views(conn):
     conn.execute(f"CREATE MATERIALIZED VIEW closed AS {PER_MINUTE} EMIT ON WINDOW CLOSE")
 
 
+def server_with_views(tmp_path):
+    """A server of its own (tests that restart it) with `events` and the three views."""
+    server = Server(tmp_path / "data").start()
+    try:
+        with server.connect() as conn:
+            conn.execute(CREATE_EVENTS)
+            create_views(conn)
+    except BaseException:
+        server.stop(signal.SIGKILL)
+        raise
+    return server
+
+
 def check(conn, model):
     shown = wait_applied(conn)
     for name in ("kept", "per_region", "closed"):
@@ -149,12 +162,9 @@ def test_late_rows_are_dropped_by_every_view_and_windows_close_once(server):
 
 
 def test_windows_stay_closed_and_open_ones_keep_their_rows_across_restarts(tmp_path):
-    server = Server(tmp_path / "data").start()
+    server = server_with_views(tmp_path)
     model = Model()
     try:
-        with server.connect() as conn:
-            conn.execute(CREATE_EVENTS)
-            create_views(conn)
         next_id = 1
         for wave in range(6):
             rows = make_wave(next_id, EPOCH + timedelta(seconds=40 * wave), 50, late=0 if wave == 0 else 3)
@@ -242,12 +252,9 @@ def test_exactly_once_with_late_rows_across_kill9_during_maintenance(tmp_path):
     """Waves written without waiting for the views, the server killed at a random moment
     while they apply them: after the restart every view equals the model. (Lateness does
     not depend on how steps cut the rows, so the model holds whatever was applied when.)"""
-    server = Server(tmp_path / "data").start()
+    server = server_with_views(tmp_path)
     model = Model()
     try:
-        with server.connect() as conn:
-            conn.execute(CREATE_EVENTS)
-            create_views(conn)
         next_id, wave = 1, 0
         for round_ in range(3):
             with server.connect() as conn:

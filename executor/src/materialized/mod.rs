@@ -460,26 +460,20 @@ async fn ensure_progress_table(streams: &Arc<Streams>) -> Result<()> {
 /// A view's `WITH` options: `emit = 'on window close' | 'on update'` (what `EMIT ON
 /// WINDOW CLOSE` becomes).
 fn emit_option(options: &datafusion::sql::sqlparser::ast::CreateTableOptions) -> Result<bool> {
-    use datafusion::sql::sqlparser::ast::{CreateTableOptions, Expr, SqlOption, Value};
-    let list = match options {
-        CreateTableOptions::None => return Ok(false),
-        CreateTableOptions::With(l) | CreateTableOptions::Options(l) | CreateTableOptions::Plain(l) | CreateTableOptions::TableProperties(l) => l,
-    };
+    use crate::streaming_clauses::{EMIT_ON_WINDOW_CLOSE, EMIT_OPTION};
     let mut emit_on_close = false;
-    for option in list {
-        match option {
-            SqlOption::KeyValue { key, value } if crate::hidden::normalize(key) == crate::streaming_clauses::EMIT_OPTION => {
-                emit_on_close = match value {
-                    Expr::Value(v) => match &v.value {
-                        Value::SingleQuotedString(s) if s.eq_ignore_ascii_case(crate::streaming_clauses::EMIT_ON_WINDOW_CLOSE) => true,
-                        Value::SingleQuotedString(s) if s.eq_ignore_ascii_case("on update") => false,
-                        _ => return Err(Error::InvalidParameter(format!("emit must be 'on window close' or 'on update', not {value}"))),
-                    },
-                    _ => return Err(Error::InvalidParameter(format!("emit must be 'on window close' or 'on update', not {value}"))),
-                }
-            }
-            other => return Err(Error::InvalidParameter(format!("unrecognized materialized view option {other} (known: emit)"))),
+    for option in crate::ddl::option_list(options) {
+        let datafusion::sql::sqlparser::ast::SqlOption::KeyValue { key, value } = option else {
+            return Err(Error::InvalidParameter(format!("unrecognized materialized view option {option} (known: emit)")));
+        };
+        if crate::hidden::normalize(key) != EMIT_OPTION {
+            return Err(Error::InvalidParameter(format!("unrecognized materialized view option {option} (known: emit)")));
         }
+        emit_on_close = match crate::ddl::string_value(value, EMIT_OPTION)?.to_lowercase().as_str() {
+            EMIT_ON_WINDOW_CLOSE => true,
+            "on update" => false,
+            other => return Err(Error::InvalidParameter(format!("emit must be 'on window close' or 'on update', not '{other}'"))),
+        };
     }
     Ok(emit_on_close)
 }
