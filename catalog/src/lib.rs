@@ -29,6 +29,7 @@ pub use comments::CommentEntry;
 pub use consumer_offsets::ConsumerOffset;
 pub use error::Error;
 pub use schema_registry::{StoredSchema, SubjectVersion};
+pub use tables::MAX_PARTITIONS;
 
 /// Shared Arrow schema, as used throughout DataFusion.
 pub type SchemaRef = Arc<arrow_schema::Schema>;

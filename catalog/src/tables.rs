@@ -13,6 +13,10 @@ use crate::{relation_exists, Catalog, Error, PartitionEntry, Relation, TableEntr
 
 const TABLE_COLUMNS: &str = "id, schema_name, name, arrow_schema, options, created_at_ms";
 
+/// The most partitions a table may have. Bounded so that a (source, partition) pair fits
+/// in one `i32` progress code of a materialized view (`source × MAX_PARTITIONS + partition`).
+pub const MAX_PARTITIONS: u32 = 1024;
+
 impl Catalog {
     /// Creates table `schema.name` with `options.partitions` partitions, all at offset 0.
     ///
@@ -26,13 +30,7 @@ impl Catalog {
         if_not_exists: bool,
     ) -> Result<Option<TableEntry>, Error> {
         let qualified = format!("{schema}.{name}");
-        if options.partitions == 0 || options.partitions > i32::MAX as u32 {
-            return Err(Error::Invalid(format!(
-                "{qualified}: partitions must be between 1 and {}, got {}",
-                i32::MAX,
-                options.partitions
-            )));
-        }
+        check_partition_count(&qualified, options.partitions)?;
         // Serialise before touching the database: a schema that cannot be stored must not
         // leave a half-created table behind.
         let schema_json = serde_json::to_string(arrow_schema)
@@ -164,6 +162,49 @@ impl Catalog {
         Ok(Some(entry))
     }
 
+    /// Grows `schema.name` to `total` partitions (Kafka's CreatePartitions): the new ones
+    /// start empty at offset 0; the recorded options and the partition rows change in one
+    /// transaction. Partitions are never removed, so `total` must exceed the current count.
+    pub async fn add_partitions(&self, schema: &str, name: &str, total: u32) -> Result<TableEntry, Error> {
+        let qualified = format!("{schema}.{name}");
+        check_partition_count(&qualified, total)?;
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!("SELECT {TABLE_COLUMNS} FROM sh_tables WHERE schema_name = $1 AND name = $2"))
+            .bind(schema)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Err(Error::TableNotFound(qualified)) };
+        let mut entry = table_from_row(&row)?;
+        let current = entry.options.partitions;
+        if total <= current {
+            return Err(Error::Invalid(format!(
+                "{qualified} has {current} partitions; it can only grow (asked for {total})"
+            )));
+        }
+        entry.options.partitions = total;
+        let options_json = serde_json::to_string(&entry.options)
+            .map_err(|e| Error::Invalid(format!("{qualified}: cannot encode options: {e}")))?;
+        sqlx::query("UPDATE sh_tables SET options = $1 WHERE id = $2")
+            .bind(&options_json)
+            .bind(entry.id)
+            .execute(&mut *tx)
+            .await?;
+        for partition in current as i32..total as i32 {
+            sqlx::query(
+                "INSERT INTO sh_partitions (table_id, partition_id, committed_offset, start_offset) \
+                 VALUES ($1, $2, 0, 0)",
+            )
+            .bind(entry.id)
+            .bind(partition)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::debug!(table = %qualified, from = current, to = total, "partitions added");
+        Ok(entry)
+    }
+
     /// Looks up `schema.name`.
     pub async fn get_table(&self, schema: &str, name: &str) -> Result<Option<TableEntry>, Error> {
         let row = sqlx::query(&format!(
@@ -209,6 +250,15 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+fn check_partition_count(qualified: &str, partitions: u32) -> Result<(), Error> {
+    if partitions == 0 || partitions > MAX_PARTITIONS {
+        return Err(Error::Invalid(format!(
+            "{qualified}: partitions must be between 1 and {MAX_PARTITIONS}, got {partitions}"
+        )));
+    }
+    Ok(())
 }
 
 fn table_from_row(row: &AnyRow) -> Result<TableEntry, Error> {
@@ -270,6 +320,21 @@ mod tests {
                 watermark: None,
             }
         );
+    }
+
+    #[tokio::test]
+    async fn partitions_only_grow_within_the_limit() {
+        let (c, t) = catalog_with_table().await;
+        let grown = c.add_partitions("public", "t", 4).await.unwrap();
+        assert_eq!(grown.options.partitions, 4);
+        assert_eq!(c.get_table("public", "t").await.unwrap().unwrap().options.partitions, 4);
+        let partitions = c.partitions(t.id).await.unwrap();
+        assert_eq!(partitions.iter().map(|p| (p.partition, p.committed_offset)).collect::<Vec<_>>(), [(0, 0), (1, 0), (2, 0), (3, 0)]);
+        for refused in [4, 2, 0, MAX_PARTITIONS + 1] {
+            assert!(matches!(c.add_partitions("public", "t", refused).await, Err(Error::Invalid(_))), "{refused}");
+        }
+        assert!(matches!(c.add_partitions("public", "missing", 2).await, Err(Error::TableNotFound(_))));
+        assert_eq!(c.partitions(t.id).await.unwrap().len(), 4, "refusals change nothing");
     }
 
     #[tokio::test]

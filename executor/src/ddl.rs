@@ -10,15 +10,13 @@ use datafusion::sql::sqlparser::ast::{
     ColumnOption, CreateTable, CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, SchemaName, SqlOption,
     Statement, Value,
 };
-use streamhouse_streams::{is_system_column, TableOptions, Watermark};
+use streamhouse_streams::{is_system_column, TableOptions, Watermark, MAX_PARTITIONS};
 
 use crate::error::{Error, Result};
 use crate::hidden::normalize;
 use crate::output::{CommandTag, Output};
 use crate::session::{resolve_name, Session};
 
-/// Most partitions a table may have.
-pub const MAX_PARTITIONS: u32 = 1024;
 /// Field metadata naming the Postgres type of a column whose Arrow type is ambiguous (json).
 pub const PG_TYPE_METADATA: &str = "streamhouse.pg_type";
 

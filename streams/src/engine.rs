@@ -147,7 +147,7 @@ impl Streams {
             let record = record::decode(payload, wal_schema_of).map_err(|e| streamhouse_wal::Error::Replay(e.to_string()))?;
             for e in record.entries {
                 let Some(table) = tables.by_id.get(&e.table_id) else { continue };
-                let Some(partition) = table.partitions.get(e.partition as usize) else { continue };
+                let Some(partition) = table.partition(e.partition as usize) else { continue };
                 let mut state = partition.write();
                 let committed = state.segments.last().map(|s| s.end_offset).unwrap_or(state.start_offset);
                 let end = e.base_offset + e.batch.num_rows() as i64;
@@ -312,12 +312,25 @@ impl Streams {
         if let Some(table) = removed {
             table.dropped.store(true, Ordering::Release);
             self.changed.send_modify(|n| *n += 1);
-            let freed: usize = table.partitions.iter().map(|p| std::mem::take(&mut *p.write()).tail_bytes).sum();
+            let freed: usize = table.partition_list().iter().map(|p| std::mem::take(&mut *p.write()).tail_bytes).sum();
             self.tail_bytes.fetch_sub(freed, Ordering::AcqRel);
             self.memory_freed.notify_waiters();
         }
         crate::flush::delete_table_files(self.store.as_ref(), entry.id).await;
         Ok(true)
+    }
+
+    /// Grows a table to `total` partitions (Kafka's CreatePartitions). The catalog records
+    /// them first, so a crash afterwards finds them at start; then they appear in the live
+    /// table, and readers that follow every partition (subscriptions, view maintainers) are
+    /// woken to notice. Rows already written stay where they are: keyed routing changes for
+    /// new rows, as in Kafka.
+    pub async fn add_partitions(&self, schema: &str, name: &str, total: u32) -> Result<Arc<StreamTable>> {
+        let entry = self.catalog.add_partitions(schema, name, total).await?;
+        let table = self.table_by_id(entry.id).ok_or_else(|| Error::TableNotFound(format!("{schema}.{name}")))?;
+        table.grow_to(total as usize);
+        self.changed.send_modify(|n| *n += 1);
+        Ok(table)
     }
 
     /// The highest WAL position whose rows readers may see.
@@ -388,7 +401,8 @@ impl Streams {
                 });
                 let wal_rows = RecordBatch::try_new(table.wal_schema(), columns)?;
                 let entry = record.add(table.id(), p as u32, &wal_rows)?;
-                parts.push(PartitionWrite { table: table.clone(), partition: p, entry, wal_rows });
+                let state = table.partition(p).expect("routed to an existing partition; partitions only grow");
+                parts.push(PartitionWrite { table: table.clone(), partition: p, state, entry, wal_rows });
             }
         }
         let (pending, base_offsets) = self.enqueue(record, &parts).await?;
@@ -419,13 +433,13 @@ impl Streams {
         let mut parts: Vec<PartitionWrite> = Vec::with_capacity(writes.len());
         for w in writes {
             let partition = w.partition as usize;
-            if partition >= w.table.partition_count() {
+            let Some(state) = w.table.partition(partition) else {
                 return Err(Error::Config(format!(
                     "table {} has {} partitions; there is no partition {partition}",
                     w.table.name(),
                     w.table.partition_count()
                 )));
-            }
+            };
             let batch = prepare(&w.table, vec![w.rows])?.pop().expect("one batch in, one out");
             let n = batch.num_rows();
             rows += n as u64;
@@ -437,7 +451,7 @@ impl Streams {
             });
             let wal_rows = RecordBatch::try_new(w.table.wal_schema(), columns)?;
             let entry = record.add(w.table.id(), partition as u32, &wal_rows)?;
-            parts.push(PartitionWrite { table: w.table, partition, entry, wal_rows });
+            parts.push(PartitionWrite { table: w.table, partition, state, entry, wal_rows });
         }
         if rows == 0 {
             let base_offsets = parts.iter().map(|w| self.next_offset(w)).collect();
@@ -449,7 +463,7 @@ impl Streams {
     }
 
     fn next_offset(&self, w: &PartitionWrite) -> i64 {
-        w.table.partitions[w.partition].read().next_offset
+        w.state.read().next_offset
     }
 
     /// The part of an append under the append lock: offsets, the WAL record, the tails.
@@ -478,7 +492,7 @@ impl Streams {
             let mut added = 0;
             let mut base_offsets = Vec::with_capacity(parts.len());
             for (w, (base_offset, batch)) in parts.iter().zip(tail) {
-                let mut state = w.table.partitions[w.partition].write();
+                let mut state = w.state.write();
                 let bytes = batch.get_array_memory_size();
                 added += bytes;
                 state.tail_bytes += bytes;
@@ -545,7 +559,7 @@ impl Streams {
         tables
             .by_id
             .values()
-            .flat_map(|t| t.partitions.iter())
+            .flat_map(|t| t.partition_list())
             .filter_map(|p| p.read().tail.front().map(|b| b.first_lsn))
             .min()
             .unwrap_or_else(|| self.wal.next_lsn())
@@ -649,6 +663,7 @@ impl Changes {
 struct PartitionWrite {
     table: Arc<StreamTable>,
     partition: usize,
+    state: Arc<Partition>,
     /// Its entry in the WAL record.
     entry: usize,
     wal_rows: RecordBatch,

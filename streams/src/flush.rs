@@ -72,9 +72,9 @@ async fn flush_due(s: &Streams) -> Result<()> {
     let _one_pass = s.flush_lock.lock().await;
     let under_pressure = s.tail_bytes.load(Ordering::Acquire) > s.config.max_tail_bytes / 2;
     for table in s.tables() {
-        for p in 0..table.partition_count() {
+        for (p, partition) in table.partition_list().iter().enumerate() {
             let due = {
-                let state = table.partitions[p].read();
+                let state = partition.read();
                 match state.tail.front() {
                     None => false,
                     Some(oldest) => {
@@ -109,7 +109,7 @@ pub(crate) async fn flush_all(s: &Streams) -> Result<()> {
 /// Writes the visible prefix of one partition's tail as a segment and commits it.
 async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
     let visible = s.visible_lsn();
-    let partition = &table.partitions[p];
+    let Some(partition) = table.partition(p) else { return Ok(()) };
     let (count, batches) = {
         let state = partition.read();
         let flushable: Vec<_> = state.tail.iter().take_while(|t| t.lsn <= visible).collect();
@@ -182,7 +182,7 @@ async fn flush_partition(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Res
 /// read lock is still there when it is replaced under the write lock.
 async fn compact_tail(s: &Streams, table: &Arc<StreamTable>, p: usize) -> Result<()> {
     let visible = s.visible_lsn();
-    let partition = &table.partitions[p];
+    let Some(partition) = table.partition(p) else { return Ok(()) };
     // The visible run of small batches after the leading large ones.
     let (skip, run): (usize, Vec<TailBatch>) = {
         let state = partition.read();
@@ -250,7 +250,7 @@ async fn enforce_retention(s: &Streams) -> Result<()> {
         if opts.retention_ms.is_none() && opts.retention_bytes.is_none() {
             continue;
         }
-        for (p, partition) in table.partitions.iter().enumerate() {
+        for (p, partition) in table.partition_list().iter().enumerate() {
             let up_to = {
                 let state = partition.read();
                 let mut up_to = None;

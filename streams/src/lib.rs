@@ -31,5 +31,5 @@ pub use partition::{PartitionSnapshot, TailBatch};
 pub use reader::{PartitionBounds, PartitionRead};
 pub use table::{StreamTable, TableSnapshot};
 
-pub use streamhouse_catalog::{Catalog, MaterializedView, SegmentEntry, TableEntry, TableOptions, ViewEntry, Watermark};
+pub use streamhouse_catalog::{Catalog, MaterializedView, SegmentEntry, TableEntry, TableOptions, ViewEntry, Watermark, MAX_PARTITIONS};
 pub use streamhouse_wal::Durability;

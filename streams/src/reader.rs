@@ -61,7 +61,7 @@ enum Source {
 impl Streams {
     /// The readable offset range of one partition now.
     pub fn partition_bounds(&self, table: &StreamTable, partition: u32) -> Result<PartitionBounds> {
-        let p = table.partitions.get(partition as usize).ok_or_else(|| no_partition(table, partition))?;
+        let p = table.partition(partition as usize).ok_or_else(|| no_partition(table, partition))?;
         let snapshot = p.snapshot(self.visible_lsn());
         Ok(PartitionBounds { start_offset: snapshot.start_offset, high_watermark: snapshot.high_watermark })
     }
@@ -97,7 +97,7 @@ impl Streams {
         if table.is_dropped() {
             return Err(Error::TableNotFound(format!("{}.{}", table.schema_name(), table.name())));
         }
-        let p = table.partitions.get(partition as usize).ok_or_else(|| no_partition(table, partition))?;
+        let p = table.partition(partition as usize).ok_or_else(|| no_partition(table, partition))?;
         let visible = self.visible_lsn();
         let (from, source) = {
             let state = p.read();
@@ -139,7 +139,7 @@ impl Streams {
     /// The offset of the first row of a partition ingested at or after `timestamp_us`
     /// (microseconds since the epoch), or its high watermark when there is none yet.
     pub async fn offset_at_time(&self, table: &Arc<StreamTable>, partition: u32, timestamp_us: i64) -> Result<i64> {
-        let p = table.partitions.get(partition as usize).ok_or_else(|| no_partition(table, partition))?;
+        let p = table.partition(partition as usize).ok_or_else(|| no_partition(table, partition))?;
         let snapshot = p.snapshot(self.visible_lsn());
         let timestamp_ms = timestamp_us.div_euclid(1000);
         for segment in snapshot.segments.iter().filter(|s| s.max_timestamp_ms >= timestamp_ms) {

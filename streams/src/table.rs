@@ -1,21 +1,22 @@
 //! A stream table as the storage layer holds it: catalog entry, stored layout, partitions.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow::datatypes::SchemaRef;
 use streamhouse_catalog::{TableEntry, TableOptions};
 use streamhouse_wal::Lsn;
 
 use crate::columns::{stored_schema, wal_schema};
-use crate::partition::{Partition, PartitionSnapshot};
+use crate::partition::{Partition, PartitionSnapshot, PartitionState};
 
 #[derive(Debug)]
 pub struct StreamTable {
     pub entry: TableEntry,
     stored_schema: SchemaRef,
     wal_schema: SchemaRef,
-    pub(crate) partitions: Vec<Partition>,
+    /// Only ever grows (Kafka CreatePartitions): a partition number, once valid, stays valid.
+    partitions: RwLock<Vec<Arc<Partition>>>,
     /// Index of the key column in the user schema.
     pub(crate) key_index: Option<usize>,
     /// Where the next round-robin append starts.
@@ -25,6 +26,7 @@ pub struct StreamTable {
 
 impl StreamTable {
     pub(crate) fn new(entry: TableEntry, partitions: Vec<Partition>) -> Self {
+        let partitions = RwLock::new(partitions.into_iter().map(Arc::new).collect());
         let key_index = entry
             .options
             .key
@@ -72,8 +74,26 @@ impl StreamTable {
         &self.entry.options
     }
 
+    /// The number of partitions now; it may grow later, never shrink.
     pub fn partition_count(&self) -> usize {
-        self.partitions.len()
+        self.partition_list().len()
+    }
+
+    pub(crate) fn partition(&self, partition: usize) -> Option<Arc<Partition>> {
+        self.partition_list().get(partition).cloned()
+    }
+
+    pub(crate) fn partition_list(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds empty partitions up to `total` (already recorded in the catalog).
+    pub(crate) fn grow_to(&self, total: usize) {
+        let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        while partitions.len() < total {
+            let id = partitions.len() as u32;
+            partitions.push(Arc::new(Partition::new(id, PartitionState::default())));
+        }
     }
 
     pub fn is_dropped(&self) -> bool {
@@ -83,7 +103,7 @@ impl StreamTable {
     pub(crate) fn snapshot_at(self: &Arc<Self>, visible_lsn: Lsn) -> TableSnapshot {
         TableSnapshot {
             table: self.clone(),
-            partitions: self.partitions.iter().map(|p| p.snapshot(visible_lsn)).collect(),
+            partitions: self.partition_list().iter().map(|p| p.snapshot(visible_lsn)).collect(),
         }
     }
 }

@@ -372,3 +372,84 @@ def test_group_rebalances_when_a_member_leaves(server):
         a.poll(timeout_ms=200)
     assert {tp.partition for tp in a.assignment()} == {0, 1, 2, 3}
     a.close()
+
+
+def wait_for(query, conn, want, timeout_s=15):
+    deadline = time.time() + timeout_s
+    while True:
+        got = conn.execute(query).fetchall()
+        if got == want or time.time() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_create_partitions_grows_a_topic_live_and_durably(server, conn):
+    """CreatePartitions adds partitions that producers, consumers, SQL, a running
+    subscription and running materialized views all use at once, and that survive kill -9."""
+    admin = KafkaAdminClient(bootstrap_servers=server.kafka_addr, request_timeout_ms=TIMEOUT_MS)
+    admin.create_topics([NewTopic("grow", num_partitions=1, replication_factor=1)])
+    conn.execute("CREATE MATERIALIZED VIEW grow_count AS SELECT count(*) AS n FROM grow")
+    conn.execute("CREATE MATERIALIZED VIEW grow_values AS SELECT value FROM grow")
+    subscriber = server.connect(autocommit=False)
+    feed = subscriber.cursor()
+    feed.execute("DECLARE feed CURSOR FOR SUBSCRIBE grow")
+    p = producer(server, acks="all")
+    for i in range(10):
+        p.send("grow", value=f"p0-{i}".encode(), partition=0).get(timeout=10)
+    p.close()
+
+    admin.create_partitions({"grow": 3})
+    assert len(admin.describe_topics(["grow"])[0]["partitions"]) == 3
+    p = producer(server, acks="all")
+    for part in (1, 2):
+        for i in range(10):
+            assert p.send("grow", value=f"p{part}-{i}".encode(), partition=part).get(timeout=10).offset == i
+    p.close()
+    c = consumer(server, group_id=None)
+    c.assign([TopicPartition("grow", 2)])
+    assert [r.value for r in drain(c, 10)] == [f"p2-{i}".encode() for i in range(10)]
+    c.close()
+    by_partition = "SELECT _partition, count(*) FROM grow GROUP BY 1 ORDER BY 1"
+    assert conn.execute(by_partition).fetchall() == [(0, 10), (1, 10), (2, 10)]
+    assert wait_for("SELECT n FROM grow_count", conn, [(30,)]) == [(30,)], "the view follows the new partitions"
+    assert wait_for("SELECT count(*) FROM grow_values", conn, [(30,)]) == [(30,)]
+    seen = []
+    deadline = time.time() + 15
+    while len(seen) < 30 and time.time() < deadline:
+        feed.execute("FETCH 100 feed WITH (timeout = '500ms')")
+        seen.extend((r[0], bytes(r[3])) for r in feed.fetchall())
+    assert sorted(seen) == sorted((part, f"p{part}-{i}".encode()) for part in range(3) for i in range(10)), \
+        "the running subscription delivers the new partitions' rows"
+    subscriber.rollback()
+    subscriber.close()
+
+    # SQL inserts spread over all partitions now (no key: each statement's rows go to
+    # the next partition in turn).
+    for _ in range(3):
+        conn.execute("INSERT INTO grow (value) SELECT 'sql'::bytea FROM generate_series(1, 10)")
+    assert conn.execute("SELECT count(DISTINCT _partition) FROM grow WHERE value = 'sql'::bytea").fetchone()[0] == 3
+
+    from kafka.errors import InvalidPartitionsError, PolicyViolationError, UnknownTopicOrPartitionError
+    with pytest.raises(InvalidPartitionsError):
+        admin.create_partitions({"grow": 2})  # partitions are never removed
+    with pytest.raises(InvalidPartitionsError):
+        admin.create_partitions({"grow": 3})
+    with pytest.raises(InvalidPartitionsError):
+        admin.create_partitions({"grow": 5000})
+    with pytest.raises(UnknownTopicOrPartitionError):
+        admin.create_partitions({"no_such_topic": 2})
+    with pytest.raises(PolicyViolationError):
+        admin.create_partitions({"grow_count": 2})
+    admin.create_partitions({"grow": 6}, validate_only=True)
+    assert len(admin.describe_topics(["grow"])[0]["partitions"]) == 3, "validate_only changes nothing"
+    admin.close()
+
+    server.kill9()
+    server.start()
+    with server.connect() as after:
+        assert after.execute(by_partition).fetchall() == [(0, 20), (1, 20), (2, 20)]
+        p = producer(server, acks="all")
+        assert p.send("grow", value=b"after", partition=2).get(timeout=10).offset == 20
+        p.close()
+        assert wait_for("SELECT n FROM grow_count", after, [(61,)]) == [(61,)]
+        assert wait_for("SELECT count(*) FROM grow_values", after, [(61,)]) == [(61,)]

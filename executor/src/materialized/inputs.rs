@@ -18,9 +18,8 @@ use arrow::array::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
 use datafusion::logical_expr::LogicalPlan;
-use streamhouse_streams::{StreamTable, Streams};
+use streamhouse_streams::{StreamTable, Streams, MAX_PARTITIONS};
 
-use crate::ddl::MAX_PARTITIONS;
 use crate::error::Result;
 use crate::provider::{scan_schema, to_scan_layout, StreamTableProvider};
 
@@ -74,6 +73,11 @@ impl Inputs {
             highs.push(streams.partition_bounds(self.source(input), self.partition(input))?.high_watermark);
         }
         Ok(highs)
+    }
+
+    /// A source gained partitions (Kafka CreatePartitions) since these inputs were listed.
+    pub(crate) fn outdated(&self) -> bool {
+        self.sources.iter().map(|s| s.partition_count()).sum::<usize>() != self.inputs.len()
     }
 
     pub(crate) fn any_dropped(&self) -> bool {

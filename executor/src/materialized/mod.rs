@@ -546,6 +546,12 @@ impl Maintainer {
         let mut recovered = false;
         let mut plan = None;
         while !self.stopped() {
+            if self.inputs.outdated() {
+                // New partitions are new inputs: a fresh maintainer lists them and recovers
+                // from what this one committed (its steps are whole appends).
+                self.restart(engine);
+                return;
+            }
             let step = async {
                 if plan.is_none() {
                     plan = Some(self.plan(engine, definition).await?);
@@ -576,6 +582,14 @@ impl Maintainer {
                     tokio::time::sleep(RETRY_AFTER).await;
                 }
             }
+        }
+    }
+
+    fn restart(&self, engine: &Arc<Engine>) {
+        info!(view = self.view.name(), "a source gained partitions; restarting maintenance");
+        let Some(mv) = self.view.options().materialized.clone() else { return };
+        if let Err(e) = start(engine, self.view.clone(), &mv) {
+            warn!(view = self.view.name(), error = %e, "materialized view not maintained");
         }
     }
 

@@ -217,6 +217,9 @@ impl Reader {
             // Marked seen before reading: a change after this point wakes the wait below
             // even if the reads raced with it.
             changes.mark_seen();
+            // Partitions added since (Kafka CreatePartitions) hold only rows newer than
+            // the start: followed from their beginning.
+            positions.resize(positions.len().max(self.table.partition_count()), 0);
             let mut read_any = false;
             for (partition, position) in positions.iter_mut().enumerate() {
                 let read = self.streams.read_partition(&self.table, partition as u32, *position, READ_CHUNK_ROWS).await.map_err(storage)?;

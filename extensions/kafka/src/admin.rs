@@ -5,12 +5,13 @@
 //! partition, and is its only replica.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use kafka_protocol::messages::*;
 use kafka_protocol::ResponseError;
-use streamhouse_streams::StreamTable;
+use streamhouse_streams::{StreamTable, MAX_PARTITIONS};
 
 use crate::topics::{self, BROKER_ID};
 use crate::{text, versions, Broker};
@@ -95,6 +96,8 @@ pub async fn create_topics(broker: &Broker, request: CreateTopicsRequest, _versi
             ))
         } else if partitions <= 0 {
             Err((ResponseError::InvalidPartitions, format!("{partitions} partitions: a topic needs at least one")))
+        } else if partitions as u32 > MAX_PARTITIONS {
+            Err((ResponseError::InvalidPartitions, format!("a topic has at most {MAX_PARTITIONS} partitions (asked for {partitions})")))
         } else if let Err(m) = topics::validate_name(&name) {
             Err((ResponseError::InvalidTopicException, m))
         } else if topics::lookup(broker, &name).is_some() {
@@ -128,6 +131,50 @@ pub async fn create_topics(broker: &Broker, request: CreateTopicsRequest, _versi
         results.push(result);
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// Grows topics to the asked partition count. Partitions are never removed (Kafka's rule),
+/// replica assignments do not exist on one node, and a materialized view's output is
+/// written by its maintainer only, so those are refused.
+pub async fn create_partitions(broker: &Broker, request: CreatePartitionsRequest, _version: i16) -> CreatePartitionsResponse {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.name.0.as_str().to_string();
+        let outcome = match topics::lookup(broker, &name) {
+            None => Err((ResponseError::UnknownTopicOrPartition, format!("topic \"{name}\" does not exist"))),
+            Some(_) if topic.assignments.as_ref().is_some_and(|a| !a.is_empty()) => {
+                Err((ResponseError::InvalidReplicaAssignment, "manual replica assignments are not supported".to_string()))
+            }
+            Some(table) if table.options().materialized.is_some() => {
+                Err((ResponseError::PolicyViolation, format!("\"{name}\" is a materialized view; its partitions follow its definition")))
+            }
+            Some(table) => {
+                let current = table.partition_count() as i32;
+                if topic.count <= current {
+                    Err((
+                        ResponseError::InvalidPartitions,
+                        format!("topic \"{name}\" has {current} partitions; the count can only grow (asked for {})", topic.count),
+                    ))
+                } else if topic.count as u32 > MAX_PARTITIONS {
+                    Err((ResponseError::InvalidPartitions, format!("a topic has at most {MAX_PARTITIONS} partitions (asked for {})", topic.count)))
+                } else if request.validate_only {
+                    Ok(())
+                } else {
+                    match broker.streams().add_partitions(table.schema_name(), table.name(), topic.count as u32).await {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err((ResponseError::InvalidPartitions, e.to_string())),
+                    }
+                }
+            }
+        };
+        let mut result = CreatePartitionsTopicResult::default().with_name(topic.name);
+        if let Err((code, message)) = outcome {
+            result.error_code = code.code();
+            result.error_message = Some(text(message));
+        }
+        results.push(result);
+    }
+    CreatePartitionsResponse::default().with_results(results)
 }
 
 /// Drops the tables through SQL, so the same rules as `DROP TABLE` apply (a table a

@@ -147,6 +147,7 @@ async fn dispatch(broker: &Broker, mut frame: Bytes) -> anyhow::Result<ResponseF
         ApiKey::Metadata => call!(MetadataRequest, admin::metadata),
         ApiKey::CreateTopics => call!(CreateTopicsRequest, admin::create_topics),
         ApiKey::DeleteTopics => call!(DeleteTopicsRequest, admin::delete_topics),
+        ApiKey::CreatePartitions => call!(CreatePartitionsRequest, admin::create_partitions),
         ApiKey::OffsetCommit => call!(OffsetCommitRequest, offsets::offset_commit),
         ApiKey::OffsetFetch => call!(OffsetFetchRequest, offsets::offset_fetch),
         ApiKey::FindCoordinator => call!(FindCoordinatorRequest, groups::find_coordinator),
