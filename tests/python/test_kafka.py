@@ -453,3 +453,36 @@ def test_create_partitions_grows_a_topic_live_and_durably(server, conn):
         p.close()
         assert wait_for("SELECT n FROM grow_count", after, [(61,)]) == [(61,)]
         assert wait_for("SELECT count(*) FROM grow_values", after, [(61,)]) == [(61,)]
+
+
+def test_group_member_picks_up_added_partitions(server):
+    """A librdkafka group consumer notices new partitions on its metadata refresh, its
+    group rebalances, and it reads them, as against Kafka."""
+    admin = KafkaAdminClient(bootstrap_servers=server.kafka_addr, request_timeout_ms=TIMEOUT_MS)
+    admin.create_topics([NewTopic("widening", num_partitions=1, replication_factor=1)])
+    c = CConsumer({"bootstrap.servers": server.kafka_addr, "group.id": "wideners", "auto.offset.reset": "earliest",
+                   "topic.metadata.refresh.interval.ms": 500})
+    c.subscribe(["widening"])
+    p = CProducer({"bootstrap.servers": server.kafka_addr})
+    p.produce("widening", value=b"first", partition=0)
+    assert p.flush(10) == 0
+    got = []
+    deadline = time.time() + 20
+    while not got and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append((m.partition(), m.value()))
+    admin.create_partitions({"widening": 4})
+    admin.close()
+    p = CProducer({"bootstrap.servers": server.kafka_addr})
+    for part in (1, 2, 3):
+        p.produce("widening", value=f"new-{part}".encode(), partition=part)
+    assert p.flush(10) == 0
+    deadline = time.time() + 30
+    while len(got) < 4 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append((m.partition(), m.value()))
+    assert sorted(got) == [(0, b"first"), (1, b"new-1"), (2, b"new-2"), (3, b"new-3")]
+    assert sorted(tp.partition for tp in c.assignment()) == [0, 1, 2, 3]
+    c.close()
