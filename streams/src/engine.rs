@@ -18,6 +18,7 @@ use crate::columns::stored_batch;
 use crate::config::StreamsConfig;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionState, TailBatch};
+use crate::read_ahead::{ReadAhead, READ_AHEAD_CACHE_BYTES};
 use crate::record;
 use crate::routing::route;
 use crate::store::OpenedStore;
@@ -113,6 +114,8 @@ pub struct Streams {
     /// One flush pass at a time (the background flusher, shutdown, `flush()`): two passes
     /// over one partition would write the same segment twice and pop each other's rows.
     pub(crate) flush_lock: Mutex<()>,
+    /// Decoded segment spans for readers moving through a segment in steps.
+    pub(crate) read_ahead: ReadAhead,
 }
 
 impl std::fmt::Debug for Streams {
@@ -190,6 +193,7 @@ impl Streams {
             schemas: RwLock::new(schemas),
             views: RwLock::new(views),
             append_lock: Mutex::new(()),
+            read_ahead: ReadAhead::new(READ_AHEAD_CACHE_BYTES),
             recovered_lsn,
             tail_bytes: AtomicUsize::new(tail_bytes),
             memory_freed: Notify::new(),

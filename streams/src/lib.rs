@@ -14,6 +14,7 @@ mod engine;
 mod error;
 mod flush;
 mod partition;
+mod read_ahead;
 mod reader;
 mod record;
 mod routing;

@@ -25,6 +25,7 @@ use streamhouse_catalog::SegmentEntry;
 use crate::columns::TIMESTAMP_COLUMN;
 use crate::engine::Streams;
 use crate::error::{Error, Result};
+use crate::read_ahead::{slice, READ_AHEAD_ROWS};
 use crate::table::StreamTable;
 
 /// Times a read is retried when its segment was deleted under it.
@@ -130,7 +131,7 @@ impl Streams {
         let batches = match source {
             Source::Nothing => Vec::new(),
             Source::Tail(batches) => batches,
-            Source::Segment(segment) => self.read_segment(&segment, from, max_rows).await?,
+            Source::Segment(segment) => self.read_segment_ahead(&segment, from, max_rows).await?,
         };
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         Ok(PartitionRead { batches, next_offset: from + rows as i64 })
@@ -159,6 +160,17 @@ impl Streams {
             }
         }
         Ok(snapshot.high_watermark)
+    }
+
+    /// [`Self::read_segment`] through the read-ahead cache: a miss decodes a span of
+    /// [`READ_AHEAD_ROWS`] and keeps it for the reads that follow.
+    async fn read_segment_ahead(&self, segment: &SegmentEntry, from: i64, max_rows: usize) -> Result<Vec<RecordBatch>> {
+        if let Some(batches) = self.read_ahead.get(&segment.path, from, max_rows) {
+            return Ok(batches);
+        }
+        let span = self.read_segment(segment, from, max_rows.max(READ_AHEAD_ROWS)).await?;
+        self.read_ahead.insert(&segment.path, from, &span);
+        Ok(slice(&span, 0, max_rows))
     }
 
     /// Rows of one segment from offset `from` on, at most `max_rows`: only the pages past

@@ -43,11 +43,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, socket: TcpStream, peer: SocketAd
     let writer_task = tokio::spawn(async move {
         while let Some(response) = responses.recv().await {
             match response.await {
-                Ok(Some(body)) => {
-                    let mut out = BytesMut::with_capacity(4 + body.len());
-                    out.put_u32(body.len() as u32);
-                    out.extend_from_slice(&body);
-                    if writer.write_all(&out).await.is_err() {
+                Ok(Some(frame)) => {
+                    if writer.write_all(&frame).await.is_err() {
                         return;
                     }
                 }
@@ -168,11 +165,17 @@ async fn dispatch(broker: &Broker, mut frame: Bytes) -> anyhow::Result<ResponseF
     }
 }
 
+/// The whole response frame: length, header, body. Sized before encoding, so a large
+/// Fetch response is written into its buffer once, never regrown and copied.
 fn encode_response<R: Encodable>(correlation_id: i32, key: ApiKey, version: i16, body: &R) -> anyhow::Result<Bytes> {
-    let mut out = BytesMut::new();
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut out, key.response_header_version(version))?;
-    body.encode(&mut out, version).with_context(|| format!("{key:?} v{version} response"))?;
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = key.response_header_version(version);
+    let context = || format!("{key:?} v{version} response");
+    let len = header.compute_size(header_version)? + body.compute_size(version).with_context(context)?;
+    let mut out = BytesMut::with_capacity(4 + len);
+    out.put_u32(len as u32);
+    header.encode(&mut out, header_version)?;
+    body.encode(&mut out, version).with_context(context)?;
+    anyhow::ensure!(out.len() == 4 + len, "{} encoded to {} bytes, not the {len} computed", context(), out.len() - 4);
     Ok(out.freeze())
 }

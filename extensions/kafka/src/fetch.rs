@@ -137,14 +137,27 @@ async fn read(
     let user_columns = table.schema().fields().len();
     let mut records = Vec::new();
     let mut size = 0usize;
-    'rows: for batch in &read.batches {
-        for record in to_records(kind, user_columns, batch).map_err(|_| ResponseError::KafkaStorageError)? {
+    for batch in &read.batches {
+        let mut batch_records = to_records(kind, user_columns, batch).map_err(|_| ResponseError::KafkaStorageError)?;
+        // How many fit; records are large structs, so they are kept in place, not moved one by one.
+        let mut fit = 0;
+        for record in &batch_records {
             let approx = record.key.as_ref().map_or(0, |k| k.len()) + record.value.as_ref().map_or(0, |v| v.len()) + 24;
-            if size + approx > max_bytes && !(records.is_empty() && first) {
-                break 'rows;
+            if size + approx > max_bytes && !(records.is_empty() && fit == 0 && first) {
+                break;
             }
             size += approx;
-            records.push(record);
+            fit += 1;
+        }
+        let full = fit < batch_records.len();
+        batch_records.truncate(fit);
+        if records.is_empty() {
+            records = batch_records;
+        } else {
+            records.append(&mut batch_records);
+        }
+        if full {
+            break;
         }
     }
     if records.is_empty() {
