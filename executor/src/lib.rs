@@ -15,6 +15,7 @@ mod dml;
 mod error;
 mod functions;
 mod hidden;
+mod infer_schema;
 mod materialized;
 mod naming;
 mod output;

@@ -146,6 +146,9 @@ impl Engine {
         if let Some(ask) = crate::ask::parse(sql) {
             return Ok(vec![ask?]);
         }
+        if let Some(infer) = crate::infer_schema::parse(sql) {
+            return Ok(vec![infer?]);
+        }
         if let Some(ours) = crate::subscribe::parse(sql) {
             return Ok(vec![ours?]);
         }
@@ -265,6 +268,7 @@ impl Session {
             Statement::Fetch(fetch) => Box::pin(self.fetch(fetch)).await,
             Statement::ShowMaterializedViews => crate::materialized::show(self),
             Statement::Ask(ask) => Box::pin(self.ask(ask)).await,
+            Statement::InferSchema(infer) => Box::pin(self.infer_schema(infer)).await,
         }
     }
 
@@ -371,6 +375,7 @@ impl Session {
                 _ => Ok(Description::default()),
             },
             Statement::Ask(ask) => Ok(Description { parameters: Vec::new(), columns: Some(self.describe_ask(ask).await?) }),
+            Statement::InferSchema(infer) => Ok(Description { parameters: Vec::new(), columns: Session::describe_infer_schema(infer) }),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The statements a session executes: SQL that sqlparser parses, and StreamHouse's own
 //! statements that it does not (`SUBSCRIBE` in its three deliveries, `FETCH` with a
-//! timeout, and `ASK`).
+//! timeout, `ASK`, and schema inference for raw topics).
 
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ pub enum Statement {
     ShowMaterializedViews,
     /// `ASK [SQL] 'question'`.
     Ask(crate::ask::Ask),
+    /// `INFER SCHEMA FROM TOPIC …`, `CREATE TABLE | MATERIALIZED VIEW … FROM TOPIC … INFER SCHEMA`.
+    InferSchema(crate::infer_schema::InferSchema),
 }
 
 impl From<ast::Statement> for Statement {
