@@ -1,5 +1,5 @@
-//! The HTTP listener: today the Confluent-compatible schema registry's REST API at its
-//! root (where Kafka serializers expect it), the place for later HTTP endpoints.
+//! The HTTP listener: the Confluent-compatible schema registry's REST API at its root
+//! (where Kafka serializers expect it) and `POST /v1/ask` ([`crate::http_ask`]).
 
 use std::sync::Arc;
 
@@ -7,8 +7,13 @@ use tokio::net::TcpListener;
 use tracing::warn;
 
 /// Serves until `stop` turns true, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, registry: Arc<streamhouse_registry::Registry>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let app = streamhouse_registry::http::router(registry);
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<streamhouse_registry::Registry>,
+    engine: Arc<streamhouse_executor::Engine>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let app = streamhouse_registry::http::router(registry).merge(crate::http_ask::router(engine));
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };

@@ -3,6 +3,7 @@
 
 mod config;
 mod http;
+mod http_ask;
 mod pg;
 mod server;
 

@@ -103,7 +103,7 @@ pub async fn run(config: Config) -> Result<(), String> {
             tokio::spawn(async move { logged("Flight SQL", served.await) })
         }),
         ("Kafka connections", tokio::spawn(kafka_server.serve(kafka_listener, stop_rx.clone()))),
-        ("HTTP requests", tokio::spawn(crate::http::serve(http_listener, registry, stop_rx.clone()))),
+        ("HTTP requests", tokio::spawn(crate::http::serve(http_listener, registry, engine.clone(), stop_rx.clone()))),
         ("gRPC calls", {
             let served = streamhouse_grpc::GrpcServer::new(engine).serve(grpc_listener, stop_rx);
             tokio::spawn(async move { logged("gRPC ingest", served.await) })

@@ -179,3 +179,40 @@ def test_with_the_model_words_link_by_meaning(tmp_path):
             assert e.value.sqlstate == "42704" and "salary" in str(e.value)
     finally:
         s.stop()
+
+
+def post_ask(server, body):
+    """POST /v1/ask on the HTTP listener: (status, JSON answer)."""
+    import urllib.error
+    import urllib.request
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(server.registry_url + "/v1/ask", data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_ask_over_http(server):
+    with server.connect() as c:
+        setup_web(c)
+    status, answer = post_ask(server, {"question": "average latency per country over the last hour"})
+    assert status == 200, answer
+    assert [col["name"] for col in answer["columns"]] == ["country", "avg_latency_ms"]
+    assert answer["columns"][1]["type"] == "double precision"
+    assert sorted((r["country"], r["avg_latency_ms"]) for r in answer["rows"]) == [("France", 300.0), ("Germany", 100.0)]
+    assert "avg(latency_ms)" in answer["sql"] and "LIMIT" in answer["sql"]
+    with server.connect() as c:
+        assert sorted(c.execute(answer["sql"]).fetchall()) == [("France", 300.0), ("Germany", 100.0)], "the SQL shown is what ran"
+
+    status, only = post_ask(server, {"question": "which browser has the slowest load times", "sql_only": True})
+    assert status == 200 and set(only) == {"sql", "notes"}, only
+    assert "browser" in only["sql"] and "latency_ms" in only["sql"]
+
+    status, refused = post_ask(server, {"question": "how many unicorns per galaxy"})
+    assert (status, refused["sqlstate"]) == (400, "42704") and "unicorns" in refused["error"]
+    for bad in [b"not json", {"question": 5}, {"q": "average latency"}, {"question": "x" * 5000}, {"question": " "}]:
+        status, error = post_ask(server, bad)
+        assert status == 400 and error["sqlstate"] in ("22P02", "22023", "42601"), (bad, status, error)
