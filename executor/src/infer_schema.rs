@@ -22,12 +22,11 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use futures::TryStreamExt;
 use jiter::{JsonObject, JsonValue};
-use streamhouse_streams::StreamTable;
 
 use crate::error::{Error, Result};
 use crate::output::{CommandTag, Output};
@@ -42,13 +41,17 @@ pub const MAX_SAMPLE: usize = 100_000;
 const MAX_DEPTH: usize = 8;
 /// Most columns proposed; wider values are refused rather than half-described.
 const MAX_COLUMNS: usize = 1000;
+/// Most distinct paths looked at (values keyed by ids would otherwise grow without bound).
+const MAX_PATHS: usize = 4 * MAX_COLUMNS;
+/// Most value bytes one statement looks at; the rest of the sample is left out.
+const MAX_SAMPLE_BYTES: usize = 64 * 1024 * 1024;
 /// Postgres' identifier length limit.
 const MAX_NAME_CHARS: usize = 63;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InferSchema {
-    /// The topic (a raw table), as written.
-    pub topic: String,
+    /// The topic (a raw table).
+    pub topic: ObjectName,
     pub sample: usize,
     /// What to create from the proposal (`None`: only show it).
     pub create: Option<Create>,
@@ -58,8 +61,8 @@ pub struct InferSchema {
 pub struct Create {
     pub materialized_view: bool,
     pub if_not_exists: bool,
-    /// The new relation's name, as written.
-    pub name: String,
+    /// The new relation's name.
+    pub name: ObjectName,
 }
 
 /// Recognizes the three statements; `None` for any other text.
@@ -125,17 +128,19 @@ pub fn parse(sql: &str) -> Option<Result<Statement>> {
     Some(Ok(Statement::InferSchema(InferSchema { topic, sample, create })))
 }
 
-/// `a`, `"A"`, `s.t`: words joined by dots, kept as written.
-fn object_name(tokens: &[Token], at: &mut usize) -> Option<String> {
-    let mut name = String::new();
+/// `a`, `"A"`, `s.t`: words joined by dots (quoting kept; printed back escaped).
+fn object_name(tokens: &[Token], at: &mut usize) -> Option<ObjectName> {
+    let mut parts = Vec::new();
     loop {
         let Some(Token::Word(w)) = tokens.get(*at) else { return None };
-        name.push_str(&w.to_string());
+        parts.push(match w.quote_style {
+            Some(quote) => Ident::with_quote(quote, w.value.clone()),
+            None => Ident::new(w.value.clone()),
+        });
         *at += 1;
         if tokens.get(*at) != Some(&Token::Period) {
-            return Some(name);
+            return Some(ObjectName::from(parts));
         }
-        name.push('.');
         *at += 1;
     }
 }
@@ -181,7 +186,8 @@ impl Kind {
             Kind::Boolean => format!("json_get_bool({json}{keys})"),
             Kind::Integer => format!("json_get_int({json}{keys})"),
             Kind::Float => format!("json_get_float({json}{keys})"),
-            Kind::Timestamp => format!("CAST(json_get_str({json}{keys}) AS TIMESTAMPTZ)"),
+            // TRY_CAST: a later value that is no time gives NULL, not a stopped view.
+            Kind::Timestamp => format!("TRY_CAST(json_get_str({json}{keys}) AS TIMESTAMPTZ)"),
             Kind::Text => format!("json_get_str({json}{keys})"),
             Kind::Json => format!("json_get_json({json}{keys})"),
         }
@@ -211,12 +217,18 @@ pub fn infer(values: &[Option<&[u8]>]) -> Result<(Vec<Column>, usize)> {
         let Ok(JsonValue::Object(object)) = JsonValue::parse(value, false) else { continue };
         objects += 1;
         walk(&object, &mut Vec::new(), &mut paths);
+        if paths.len() > MAX_PATHS {
+            return Err(Error::InvalidParameter(format!(
+                "the sampled values have more than {MAX_PATHS} distinct fields; INFER SCHEMA proposes at most {MAX_COLUMNS} columns"
+            )));
+        }
     }
     if objects == 0 {
         return Err(Error::InvalidValue(format!("none of the {} sampled values is a JSON object", values.len())));
     }
     let mut ordered: Vec<(Vec<String>, Seen)> = paths.into_iter().collect();
     ordered.sort_by_key(|(_, seen)| seen.order);
+    let parents: std::collections::HashSet<&[String]> = ordered.iter().flat_map(|(p, _)| (1..p.len()).map(|n| &p[..n])).collect();
     let mut columns = Vec::new();
     let mut whole: Vec<Vec<String>> = Vec::new(); // paths kept as one JSON column
     for (path, seen) in &ordered {
@@ -224,7 +236,7 @@ pub fn infer(values: &[Option<&[u8]>]) -> Result<(Vec<Column>, usize)> {
             continue;
         }
         let scalar = seen.boolean || seen.integer || seen.float || seen.time_string || seen.other_string || seen.array;
-        let has_children = ordered.iter().any(|(p, _)| p.len() > path.len() && p.starts_with(path));
+        let has_children = parents.contains(path.as_slice());
         let kind = if seen.object && has_children && !scalar {
             continue; // its fields are the columns
         } else if seen.object || seen.array {
@@ -333,7 +345,7 @@ fn quoted(name: &str) -> String {
 
 impl Session {
     pub(crate) async fn infer_schema(&mut self, statement: &InferSchema) -> Result<Output> {
-        let topic = self.table_named(&statement.topic)?;
+        let topic = self.resolve_table(&statement.topic)?;
         let qualified = format!("{}.{}", quoted(topic.schema_name()), quoted(topic.name()));
         let value_type = topic.schema().field_with_name("value").map(|f| f.data_type().clone()).ok();
         if !matches!(value_type, Some(DataType::Binary | DataType::LargeBinary | DataType::Utf8 | DataType::LargeUtf8)) {
@@ -345,42 +357,58 @@ impl Session {
         // The latest records: a topic's values change shape over time.
         let sample_sql = format!("SELECT CAST(value AS BYTEA) FROM {qualified} ORDER BY _timestamp DESC LIMIT {}", statement.sample);
         let batches = self.query_batches(&sample_sql).await?;
-        let values: Vec<Option<&[u8]>> = batches
-            .iter()
-            .flat_map(|b| {
-                let column = b.column(0).as_binary::<i32>();
-                (0..column.len()).map(move |i| column.is_valid(i).then(|| column.value(i)))
-            })
-            .collect();
-        if values.is_empty() {
+        // Parsing up to 100,000 values is CPU work: off the async workers.
+        let inferred = tokio::task::spawn_blocking(move || {
+            let mut budget = MAX_SAMPLE_BYTES;
+            let values: Vec<Option<&[u8]>> = batches
+                .iter()
+                .flat_map(|b| {
+                    let column = b.column(0).as_binary::<i32>();
+                    (0..column.len()).map(move |i| column.is_valid(i).then(|| column.value(i)))
+                })
+                .take_while(|v| {
+                    let len = v.map_or(0, <[u8]>::len);
+                    budget = budget.saturating_sub(len);
+                    budget > 0
+                })
+                .collect();
+            if values.is_empty() {
+                return Ok(None);
+            }
+            infer(&values).map(|(columns, objects)| Some((columns, objects, values.len())))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("schema inference failed: {e}")))??;
+        let Some((columns, objects, sampled)) = inferred else {
             return Err(Error::ObjectNotInPrerequisiteState(format!("{} has no records to infer a schema from", statement.topic)));
-        }
-        let (columns, objects) = infer(&values)?;
+        };
         let select = format!(
             "SELECT {} FROM {qualified}",
             columns.iter().map(|c| format!("{} AS {}", c.kind.extract("TRY_CAST(value AS TEXT)", &c.path), quoted(&c.name))).collect::<Vec<_>>().join(", ")
         );
-        let note_sampled = format!("inferred from {objects} JSON objects among the latest {} records of {}", values.len(), statement.topic);
+        let note_sampled = format!("inferred from {objects} JSON objects among the latest {sampled} records of {}", statement.topic);
         let Some(create) = &statement.create else {
             self.notice(note_sampled);
             self.notice(format!("to decode the records: {select}"));
             return proposal(&columns, objects);
         };
-        let if_not_exists = if create.if_not_exists { "IF NOT EXISTS " } else { "" };
         if create.materialized_view {
+            let if_not_exists = if create.if_not_exists { "IF NOT EXISTS " } else { "" };
             self.notice(note_sampled);
             self.run_sql(&format!("CREATE MATERIALIZED VIEW {if_not_exists}{} AS {select}", create.name)).await?;
             return Ok(Output::Command(CommandTag::new("CREATE MATERIALIZED VIEW")));
         }
-        let ddl = format!(
-            "CREATE TABLE {if_not_exists}{} ({})",
-            create.name,
-            columns.iter().map(|c| format!("{} {}", quoted(&c.name), c.kind.sql_type())).collect::<Vec<_>>().join(", ")
-        );
-        if self.table_named(&create.name).is_ok() && create.if_not_exists {
+        if self.resolve_table(&create.name).is_ok() && create.if_not_exists {
             self.notice(format!("relation {} already exists, skipping", create.name));
             return Ok(Output::Command(CommandTag::new("CREATE TABLE")));
         }
+        // Without IF NOT EXISTS: a table someone created meanwhile makes this fail rather
+        // than receive the copy (or be dropped if the copy failed).
+        let ddl = format!(
+            "CREATE TABLE {} ({})",
+            create.name,
+            columns.iter().map(|c| format!("{} {}", quoted(&c.name), c.kind.sql_type())).collect::<Vec<_>>().join(", ")
+        );
         self.notice(note_sampled);
         self.run_sql(&ddl).await?;
         let copied = match self.run_sql(&format!("INSERT INTO {} {select}", create.name)).await {
@@ -401,29 +429,23 @@ impl Session {
         statement.create.is_none().then(proposal_schema)
     }
 
-    /// A table by name as written (`t`, `s.t`, `"T"`).
-    fn table_named(&self, name: &str) -> Result<Arc<StreamTable>> {
-        let parsed = Parser::new(&PostgreSqlDialect {})
-            .try_with_sql(name)
-            .and_then(|mut p| p.parse_object_name(false))
-            .map_err(|e| Error::Syntax { message: e.to_string(), position: None })?;
-        self.resolve_table(&parsed)
-    }
-
     async fn query_batches(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let statement = match self.parse(sql)?.pop() {
-            Some(Statement::Sql(statement)) => statement,
-            _ => return Err(Error::Internal(format!("not a query: {sql}"))),
+        let statement = match self.parse(sql)?.as_slice() {
+            [Statement::Sql(statement)] => statement.clone(),
+            _ => return Err(Error::Internal(format!("not one query: {sql}"))),
         };
         let plan = self.logical_plan(&statement).await?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         Ok(df.execute_stream().await?.try_collect().await?)
     }
 
+    /// Runs generated SQL, which must be exactly one statement.
     async fn run_sql(&mut self, sql: &str) -> Result<Output> {
-        let mut statements = self.parse(sql)?;
-        let statement = statements.pop().ok_or_else(|| Error::Internal(format!("nothing parsed from {sql}")))?;
-        self.execute(&statement, None).await
+        let statements = self.parse(sql)?;
+        let [statement] = statements.as_slice() else {
+            return Err(Error::Internal(format!("generated SQL is {} statements, not one: {sql}", statements.len())));
+        };
+        self.execute(statement, None).await
     }
 }
 
@@ -455,13 +477,18 @@ mod tests {
 
     #[test]
     fn the_three_statements_parse_and_others_are_left_alone() {
-        assert_eq!(statement("INFER SCHEMA FROM TOPIC raw"), InferSchema { topic: "raw".into(), sample: DEFAULT_SAMPLE, create: None });
-        assert_eq!(statement("infer schema from topic public.\"Raw\" limit 50;").topic, "public.\"Raw\"");
+        let plain = statement("INFER SCHEMA FROM TOPIC raw");
+        assert_eq!((plain.topic.to_string(), plain.sample, plain.create), ("raw".to_string(), DEFAULT_SAMPLE, None));
+        assert_eq!(statement("infer schema from topic public.\"Raw\" limit 50;").topic.to_string(), "public.\"Raw\"");
+        // A quote inside a quoted name stays inside it when the name is printed into SQL.
+        let tricky = statement(r#"CREATE TABLE "x"" (a int); DROP TABLE victim; --" FROM TOPIC "r""aw" INFER SCHEMA"#);
+        assert_eq!(tricky.create.unwrap().name.to_string(), r#""x"" (a int); DROP TABLE victim; --""#);
+        assert_eq!(tricky.topic.to_string(), r#""r""aw""#);
         assert_eq!(statement("infer schema from topic raw limit 50").sample, 50);
         let table = statement("CREATE TABLE IF NOT EXISTS t FROM TOPIC raw INFER SCHEMA");
-        assert_eq!(table.create, Some(Create { materialized_view: false, if_not_exists: true, name: "t".into() }));
+        assert_eq!(table.create, Some(Create { materialized_view: false, if_not_exists: true, name: ObjectName::from(vec![Ident::new("t")]) }));
         let view = statement("create materialized view v from topic raw infer schema limit 10");
-        assert_eq!(view.create, Some(Create { materialized_view: true, if_not_exists: false, name: "v".into() }));
+        assert_eq!(view.create, Some(Create { materialized_view: true, if_not_exists: false, name: ObjectName::from(vec![Ident::new("v")]) }));
         for other in ["CREATE TABLE t (a int)", "CREATE MATERIALIZED VIEW v AS SELECT 1", "SELECT 1", "CREATE TABLE t AS SELECT 1", "inferno"] {
             assert!(parse(other).is_none(), "{other}");
         }

@@ -6,7 +6,8 @@
 //! same translation, read-only checks and row and time limits as `ASK` over the other
 //! protocols, since it runs as an `ASK` statement in a session of its own. A refusal or
 //! any other error is `{"error": "…", "sqlstate": "…"}` with 400 for what the request
-//! asked, 504 for a timeout, 500 for the server's own failures.
+//! asked, 504 for a timeout, 503 when out of resources or shutting down, 409 for a
+//! conflict or an object not ready, 500 for the server's own failures.
 
 use std::sync::Arc;
 
@@ -90,6 +91,10 @@ async fn ask(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
         Err(e) => {
             let status = match e.sqlstate() {
                 "57014" => StatusCode::GATEWAY_TIMEOUT,
+                // Out of resources, shutting down: try again later.
+                code if code.starts_with("53") || code.starts_with("57") => StatusCode::SERVICE_UNAVAILABLE,
+                // Not now: a conflict or an object not ready (a view still recovering).
+                code if code.starts_with("40") || code == "55000" => StatusCode::CONFLICT,
                 code if code.starts_with("XX") || code.starts_with("58") => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::BAD_REQUEST,
             };

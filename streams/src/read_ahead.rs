@@ -15,6 +15,9 @@ use arrow::array::RecordBatch;
 
 /// Rows decoded from a segment when a read misses: eight 8192-row Kafka fetches' worth.
 pub(crate) const READ_AHEAD_ROWS: usize = 64 * 1024;
+/// Decoded Arrow bytes per stored (compressed Parquet) byte, roughly, for sizing a span
+/// before decoding it.
+pub(crate) const DECODED_PER_STORED_BYTE: usize = 3;
 /// Decoded bytes kept for all partitions together.
 pub(crate) const READ_AHEAD_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -45,12 +48,19 @@ impl ReadAhead {
         Some(slice(&span.batches, (from - span.first_offset) as usize, max_rows))
     }
 
+    /// Whether a span of `bytes` decoded bytes would be kept: a quarter of the budget at
+    /// most, so very wide rows do not evict everyone else (their reads decode only what
+    /// they return).
+    pub(crate) fn would_keep(&self, bytes: usize) -> bool {
+        bytes <= self.max_bytes / 4
+    }
+
     /// Keeps `batches`, the rows of `segment` from `first_offset` on.
     pub(crate) fn insert(&self, segment: &str, first_offset: i64, batches: &[RecordBatch]) {
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        if rows == 0 || bytes > self.max_bytes / 4 {
-            return; // very wide rows: not worth evicting everyone else for
+        if rows == 0 || !self.would_keep(bytes) {
+            return;
         }
         let mut spans = self.spans.lock().unwrap_or_else(|p| p.into_inner());
         spans.retain(|s| !(s.segment == segment && s.first_offset == first_offset));

@@ -25,7 +25,7 @@ use streamhouse_catalog::SegmentEntry;
 use crate::columns::TIMESTAMP_COLUMN;
 use crate::engine::Streams;
 use crate::error::{Error, Result};
-use crate::read_ahead::{slice, READ_AHEAD_ROWS};
+use crate::read_ahead::{slice, DECODED_PER_STORED_BYTE, READ_AHEAD_ROWS};
 use crate::table::StreamTable;
 
 /// Times a read is retried when its segment was deleted under it.
@@ -168,7 +168,12 @@ impl Streams {
         if let Some(batches) = self.read_ahead.get(&segment.path, from, max_rows) {
             return Ok(batches);
         }
-        let span = self.read_segment(segment, from, max_rows.max(READ_AHEAD_ROWS)).await?;
+        let stored_row_bytes = (segment.size_bytes.max(0) as usize).div_ceil(segment.row_count.max(1) as usize);
+        let span_rows = max_rows.max(READ_AHEAD_ROWS);
+        if !self.read_ahead.would_keep(span_rows.saturating_mul(stored_row_bytes * DECODED_PER_STORED_BYTE)) {
+            return self.read_segment(segment, from, max_rows).await; // too wide to keep: no read-ahead
+        }
+        let span = self.read_segment(segment, from, span_rows).await?;
         self.read_ahead.insert(&segment.path, from, &span);
         Ok(slice(&span, 0, max_rows))
     }

@@ -12,6 +12,8 @@ use crate::partition::{Partition, PartitionSnapshot, PartitionState};
 
 #[derive(Debug)]
 pub struct StreamTable {
+    /// As loaded or created: `options.partitions` is the count then; it may have grown
+    /// since (see [`Self::partition_count`]).
     pub entry: TableEntry,
     stored_schema: SchemaRef,
     wal_schema: SchemaRef,
@@ -76,11 +78,11 @@ impl StreamTable {
 
     /// The number of partitions now; it may grow later, never shrink.
     pub fn partition_count(&self) -> usize {
-        self.partition_list().len()
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     pub(crate) fn partition(&self, partition: usize) -> Option<Arc<Partition>> {
-        self.partition_list().get(partition).cloned()
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(partition).cloned()
     }
 
     pub(crate) fn partition_list(&self) -> Vec<Arc<Partition>> {

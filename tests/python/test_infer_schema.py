@@ -58,14 +58,16 @@ def test_infer_then_table_then_live_view(server, conn):
 
     conn.execute("CREATE MATERIALIZED VIEW live FROM TOPIC readings INFER SCHEMA LIMIT 2")
     # New records keep arriving, one of them not JSON at all: the view decodes what it can.
-    produce(server, "readings", [{"device": {"id": 10, "site": "rome"}, "temp": 30, "at": "2026-11-28T11:00:00Z"}, b"\xff not json"])
+    # A later "at" that is no time gives NULL there, not a stopped view.
+    produce(server, "readings", [{"device": {"id": 10, "site": "rome"}, "temp": 30, "at": "soon"}, b"\xff not json"])
     deadline = time.time() + 15
     while time.time() < deadline:
-        live = conn.execute("SELECT device_id, device_site, temp FROM live ORDER BY device_id NULLS LAST").fetchall()
+        live = conn.execute("SELECT device_id, device_site, temp, at IS NULL FROM live ORDER BY device_id NULLS LAST").fetchall()
         if len(live) == 5:
             break
         time.sleep(0.1)
-    assert live == [(7, "berlin", 21.5), (8, "paris", 19.0), (9, None, 22.25), (10, "rome", 30.0), (None, None, None)]
+    assert live == [(7, "berlin", 21.5, False), (8, "paris", 19.0, False), (9, None, 22.25, False),
+                    (10, "rome", 30.0, True), (None, None, None, True)]
 
 
 def test_what_cannot_be_inferred_is_refused_clearly(server, conn):
@@ -93,3 +95,14 @@ def test_what_cannot_be_inferred_is_refused_clearly(server, conn):
     produce(server, "described", [{"x": 1}])
     cur.execute("INFER SCHEMA FROM TOPIC described", prepare=True)
     assert [d.name for d in cur.description] == ["column_name", "data_type", "json_path", "nullable", "records_with_value", "example"]
+
+
+def test_quoted_names_stay_names(server, conn):
+    """A quote inside a quoted name is part of the name, never SQL of its own."""
+    produce(server, "odd", [{"a": 1}])
+    conn.execute("CREATE TABLE victim (x int)")
+    conn.execute('CREATE TABLE "x"" (a int); DROP TABLE victim; --" FROM TOPIC odd INFER SCHEMA')
+    assert conn.execute('SELECT a FROM "x"" (a int); DROP TABLE victim; --"').fetchall() == [(1,)]
+    assert conn.execute("SELECT count(*) FROM victim").fetchone()[0] == 0, "victim is still there"
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        conn.execute('INFER SCHEMA FROM TOPIC "od""d"')

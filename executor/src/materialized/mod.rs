@@ -138,13 +138,41 @@ impl Maintainers {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
 
+    /// Registers a maintainer and the groups it serves to `SELECT`.
     fn insert(&self, m: Arc<Maintainer>) {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(m.view.id(), m);
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((result, _)) = &m.aggregate {
+            self.results.insert(m.view.id(), result.clone());
+        }
+        running.insert(m.view.id(), m);
     }
 
+    /// Puts `new` in the place of `old` — unless `old` is no longer the registered one or
+    /// was stopped (a DROP removed it): then nothing changes and `new` must not run.
+    fn replace(&self, old: &Maintainer, new: Arc<Maintainer>) -> bool {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let current = running.get(&old.view.id()).is_some_and(|m| std::ptr::eq(m.as_ref(), old));
+        if !current || old.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        if let Some((result, _)) = &new.aggregate {
+            self.results.insert(new.view.id(), result.clone());
+        }
+        running.insert(new.view.id(), new);
+        true
+    }
+
+    /// Unregisters and stops a view's maintainer, under the lock [`Self::replace`] takes,
+    /// so a restart cannot register a successor after it.
     fn remove(&self, id: i64) -> Option<Arc<Maintainer>> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         self.results.remove(id);
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
+        let removed = running.remove(&id);
+        if let Some(m) = &removed {
+            m.stop.store(true, Ordering::Release);
+            m.wake.notify_one();
+        }
+        removed
     }
 
     /// Shared with the catalog, which serves `SELECT` over aggregating views.
@@ -254,12 +282,19 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
         return Err(e.into());
     }
     let view = streams.table(&schema, &name).ok_or_else(|| Error::Internal("the view's table vanished".into()))?;
-    let maintainer = start(session.engine(), view.clone(), options.materialized.as_ref().expect("set above"))?;
+    let mut maintainer = start(session.engine(), view.clone(), options.materialized.as_ref().expect("set above"))?;
     // Backfill: the rows the sources hold now are in the view before CREATE returns.
-    let targets = maintainer.inputs.high_watermarks(&streams)?;
+    let mut targets = maintainer.inputs.high_watermarks(&streams)?;
     // A failing step is retried by the maintainer (and shown by SHOW MATERIALIZED VIEWS);
     // the statement can be cancelled while it waits.
     loop {
+        // A source that gained partitions meanwhile restarted maintenance: follow the successor.
+        if let Some(current) = session.engine().maintainers().get(view.id()) {
+            if !Arc::ptr_eq(&current, &maintainer) {
+                targets = current.inputs.high_watermarks(&streams)?;
+                maintainer = current;
+            }
+        }
         let caught_up = maintainer.positions().iter().zip(&targets).all(|(at, target)| at >= target);
         if caught_up {
             break;
@@ -286,10 +321,7 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool) -> R
                         readers.join(", ")
                     )));
                 }
-                if let Some(m) = session.engine().maintainers().remove(table.id()) {
-                    m.stop.store(true, Ordering::Release);
-                    m.wake.notify_one();
-                }
+                session.engine().maintainers().remove(table.id());
                 session.streams().drop_table(&schema, &view).await?;
                 drop_state_table(session.streams(), table.options().materialized.as_ref().and_then(|m| m.state_table_id)).await;
             }
@@ -488,6 +520,19 @@ fn progress_schema() -> Schema {
 
 /// Registers and spawns the maintainer of one view.
 fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) -> Result<Arc<Maintainer>> {
+    let maintainer = prepare(engine, view, mv)?;
+    engine.maintainers().insert(maintainer.clone());
+    spawn(engine, &maintainer, mv);
+    Ok(maintainer)
+}
+
+fn spawn(engine: &Arc<Engine>, maintainer: &Arc<Maintainer>, mv: &MaterializedView) {
+    let (engine, m, definition) = (engine.clone(), maintainer.clone(), mv.definition.clone());
+    tokio::spawn(async move { m.run(&engine, &definition).await });
+}
+
+/// The maintainer of one view, not yet registered or running.
+fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) -> Result<Arc<Maintainer>> {
     let streams = engine.streams();
     let sources = mv
         .sources()
@@ -501,9 +546,7 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
             let states = streams
                 .table_by_id(id)
                 .ok_or_else(|| Error::UndefinedTable(format!("state table of materialized view {}", view.name())))?;
-            let result = AggregateResult::new(view.clone());
-            engine.maintainers().results.insert(view.id(), result.clone());
-            Some((result, states))
+            Some((AggregateResult::new(view.clone()), states))
         }
     };
     let event_time = EventTime::new((0..inputs.len()).map(|i| inputs.source(i).options().watermark.clone()).collect()).map(Mutex::new);
@@ -521,9 +564,6 @@ fn start(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) ->
         wake: tokio::sync::Notify::new(),
         aggregate,
     });
-    engine.maintainers().insert(maintainer.clone());
-    let (engine, m, definition) = (engine.clone(), maintainer.clone(), mv.definition.clone());
-    tokio::spawn(async move { m.run(&engine, &definition).await });
     Ok(maintainer)
 }
 
@@ -549,8 +589,14 @@ impl Maintainer {
             if self.inputs.outdated() {
                 // New partitions are new inputs: a fresh maintainer lists them and recovers
                 // from what this one committed (its steps are whole appends).
-                self.restart(engine);
-                return;
+                match self.restart(engine) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        tokio::time::sleep(RETRY_AFTER).await;
+                        continue;
+                    }
+                }
             }
             let step = async {
                 if plan.is_none() {
@@ -585,12 +631,15 @@ impl Maintainer {
         }
     }
 
-    fn restart(&self, engine: &Arc<Engine>) {
+    /// Hands over to a successor that follows every partition (unless a DROP came first).
+    fn restart(&self, engine: &Arc<Engine>) -> Result<()> {
         info!(view = self.view.name(), "a source gained partitions; restarting maintenance");
-        let Some(mv) = self.view.options().materialized.clone() else { return };
-        if let Err(e) = start(engine, self.view.clone(), &mv) {
-            warn!(view = self.view.name(), error = %e, "materialized view not maintained");
+        let mv = self.view.options().materialized.clone().ok_or_else(|| Error::Internal("a view without its definition".into()))?;
+        let successor = prepare(engine, self.view.clone(), &mv)?;
+        if engine.maintainers().replace(self, successor.clone()) {
+            spawn(engine, &successor, &mv);
         }
+        Ok(())
     }
 
     async fn plan(&self, engine: &Arc<Engine>, definition: &str) -> Result<ViewPlan> {

@@ -138,9 +138,11 @@ pub async fn create_topics(broker: &Broker, request: CreateTopicsRequest, _versi
 /// written by its maintainer only, so those are refused.
 pub async fn create_partitions(broker: &Broker, request: CreatePartitionsRequest, _version: i16) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
-    for topic in request.topics {
+    let named = |name: &str| request.topics.iter().filter(|t| t.name.0.as_str() == name).count();
+    for topic in &request.topics {
         let name = topic.name.0.as_str().to_string();
         let outcome = match topics::lookup(broker, &name) {
+            _ if named(&name) > 1 => Err((ResponseError::InvalidRequest, format!("topic \"{name}\" is named more than once"))),
             None => Err((ResponseError::UnknownTopicOrPartition, format!("topic \"{name}\" does not exist"))),
             Some(_) if topic.assignments.as_ref().is_some_and(|a| !a.is_empty()) => {
                 Err((ResponseError::InvalidReplicaAssignment, "manual replica assignments are not supported".to_string()))
@@ -160,14 +162,21 @@ pub async fn create_partitions(broker: &Broker, request: CreatePartitionsRequest
                 } else if request.validate_only {
                     Ok(())
                 } else {
+                    use streamhouse_catalog::Error as CatalogError;
+                    use streamhouse_streams::Error as StorageError;
                     match broker.streams().add_partitions(table.schema_name(), table.name(), topic.count as u32).await {
                         Ok(_) => Ok(()),
-                        Err(e) => Err((ResponseError::InvalidPartitions, e.to_string())),
+                        // Dropped meanwhile; a count another request grew past meanwhile.
+                        Err(e @ (StorageError::TableNotFound(_) | StorageError::Catalog(CatalogError::TableNotFound(_)))) => {
+                            Err((ResponseError::UnknownTopicOrPartition, e.to_string()))
+                        }
+                        Err(e @ StorageError::Catalog(CatalogError::Invalid(_))) => Err((ResponseError::InvalidPartitions, e.to_string())),
+                        Err(e) => Err((ResponseError::KafkaStorageError, e.to_string())),
                     }
                 }
             }
         };
-        let mut result = CreatePartitionsTopicResult::default().with_name(topic.name);
+        let mut result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
         if let Err((code, message)) = outcome {
             result.error_code = code.code();
             result.error_message = Some(text(message));
