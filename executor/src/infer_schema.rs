@@ -25,7 +25,6 @@ use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-use futures::TryStreamExt;
 use jiter::{JsonObject, JsonValue};
 
 use crate::error::{Error, Result};
@@ -427,16 +426,6 @@ impl Session {
     /// The result columns of an `INFER SCHEMA` (the extended protocol's Describe).
     pub(crate) fn describe_infer_schema(statement: &InferSchema) -> Option<SchemaRef> {
         statement.create.is_none().then(proposal_schema)
-    }
-
-    async fn query_batches(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let statement = match self.parse(sql)?.as_slice() {
-            [Statement::Sql(statement)] => statement.clone(),
-            _ => return Err(Error::Internal(format!("not one query: {sql}"))),
-        };
-        let plan = self.logical_plan(&statement).await?;
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        Ok(df.execute_stream().await?.try_collect().await?)
     }
 
     /// Runs generated SQL, which must be exactly one statement.

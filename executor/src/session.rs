@@ -416,6 +416,17 @@ impl Session {
         Ok(Output::Rows(df.execute_stream().await?))
     }
 
+    /// Runs one query written by the server itself (bookkeeping reads, samples) to completion.
+    pub(crate) async fn query_batches(&mut self, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+        let statement = match self.parse(sql)?.as_slice() {
+            [Statement::Sql(statement)] => statement.clone(),
+            _ => return Err(Error::Internal(format!("not one query: {sql}"))),
+        };
+        let plan = self.logical_plan(&statement).await?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        Ok(futures::TryStreamExt::try_collect(df.execute_stream().await?).await?)
+    }
+
     /// Plans a statement after hiding system columns from wildcards.
     pub(crate) async fn logical_plan(&self, statement: &SqlStatement) -> Result<LogicalPlan> {
         plan_statement(&self.ctx.state(), &self.engine.streams, statement, &self.default_schema()).await

@@ -22,10 +22,10 @@
 mod aggregate;
 mod event_time;
 mod inputs;
+mod registry;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -48,6 +48,7 @@ pub(crate) use aggregate::AggregateResultProvider;
 use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
 use event_time::{event_time_schema, EventTime, EVENT_TIME_TABLE};
 use inputs::{over_chunk, stream_table_of, Chunk, Inputs};
+pub(crate) use registry::{AggregateResults, Maintainers};
 
 /// Where maintainers record how far they have read their source.
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
@@ -56,31 +57,6 @@ pub const PROGRESS_TABLE: &str = "mv_progress";
 const CHUNK_ROWS: usize = 65_536;
 /// How long a maintainer waits after a failed step before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// The running maintainers, by view table id.
-#[derive(Default)]
-pub(crate) struct Maintainers {
-    running: Mutex<HashMap<i64, Arc<Maintainer>>>,
-    results: AggregateResults,
-}
-
-/// The current results of aggregating views, by view table id: what `SELECT` reads.
-#[derive(Default, Clone)]
-pub(crate) struct AggregateResults(Arc<RwLock<HashMap<i64, Arc<AggregateResult>>>>);
-
-impl AggregateResults {
-    pub(crate) fn get(&self, view_id: i64) -> Option<Arc<AggregateResult>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).get(&view_id).cloned()
-    }
-
-    fn insert(&self, view_id: i64, result: Arc<AggregateResult>) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(view_id, result);
-    }
-
-    fn remove(&self, view_id: i64) {
-        self.0.write().unwrap_or_else(|p| p.into_inner()).remove(&view_id);
-    }
-}
 
 /// An aggregating view's result columns (its change log's, without `_change`); `None`
 /// for other tables.
@@ -131,54 +107,6 @@ struct Maintainer {
     /// For a view with a join: per source, the rows applied so far (what each new chunk
     /// of another source joins with). Rebuilt from the sources at start.
     applied: Mutex<Option<Vec<Vec<RecordBatch>>>>,
-}
-
-impl Maintainers {
-    fn get(&self, id: i64) -> Option<Arc<Maintainer>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
-    }
-
-    /// Registers a maintainer and the groups it serves to `SELECT`.
-    fn insert(&self, m: Arc<Maintainer>) {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((result, _)) = &m.aggregate {
-            self.results.insert(m.view.id(), result.clone());
-        }
-        running.insert(m.view.id(), m);
-    }
-
-    /// Puts `new` in the place of `old` — unless `old` is no longer the registered one or
-    /// was stopped (a DROP removed it): then nothing changes and `new` must not run.
-    fn replace(&self, old: &Maintainer, new: Arc<Maintainer>) -> bool {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        let current = running.get(&old.view.id()).is_some_and(|m| std::ptr::eq(m.as_ref(), old));
-        if !current || old.stop.load(Ordering::Acquire) {
-            return false;
-        }
-        if let Some((result, _)) = &new.aggregate {
-            self.results.insert(new.view.id(), result.clone());
-        }
-        running.insert(new.view.id(), new);
-        true
-    }
-
-    /// Unregisters and stops a view's maintainer, under the lock [`Self::replace`] takes,
-    /// so a restart cannot register a successor after it.
-    fn remove(&self, id: i64) -> Option<Arc<Maintainer>> {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        self.results.remove(id);
-        let removed = running.remove(&id);
-        if let Some(m) = &removed {
-            m.stop.store(true, Ordering::Release);
-            m.wake.notify_one();
-        }
-        removed
-    }
-
-    /// Shared with the catalog, which serves `SELECT` over aggregating views.
-    pub(crate) fn results(&self) -> AggregateResults {
-        self.results.clone()
-    }
 }
 
 /// Starts the maintainers of every existing materialized view (server start), and drops
@@ -858,12 +786,7 @@ enum ViewPlan {
 
 /// Runs an internal query (bookkeeping tables) and collects its rows.
 async fn query(engine: &Arc<Engine>, sql: &str) -> Result<Vec<RecordBatch>> {
-    let mut session = engine.session();
-    let statement = session.parse(sql)?.pop().ok_or_else(|| Error::Internal("no statement".into()))?;
-    let Output::Rows(rows) = session.execute(&statement, None).await? else {
-        return Err(Error::Internal(format!("{sql}: returned no rows")));
-    };
-    Ok(futures::TryStreamExt::try_collect(rows).await?)
+    engine.session().query_batches(sql).await
 }
 
 /// `DROP TABLE` of a view's table, or of a table a view reads: refused, naming the view.
