@@ -635,25 +635,43 @@ def bench_kafka(db, messages, tmp):
         stored = c.execute("SELECT count(*) FROM kbench").fetchone()[0]
     assert stored == messages, f"{stored} of {messages} messages stored"
     # Consumers read stored messages: measured once the server has settled (flushing the
-    # produced tails to segments), three times, the median reported with the server's CPU
-    # per message (the client, kcat, needs more CPU than the server on these 2 cores).
+    # produced tails to segments), three times each, the medians reported with the server's
+    # CPU per message. Two librdkafka clients: kcat writing every offset to a file (into a
+    # file, as `kcat > file` would: a pipe into this process would make the benchmark's own
+    # reading part of what is measured), and bench/kafka_consume.c, which only counts — on
+    # these 2 cores the client needs more CPU than the server, so kcat's formatting shows.
     wait_until_idle(db.pid)
     consumed_path = Path(tmp) / "kafka-consumed.txt"
-    consume_runs, server_cpu_runs = [], []
-    for _ in range(KAFKA_CONSUME_RUNS):
-        cpu0 = sum(cpu_seconds(db.pid).values())
-        t0 = time.perf_counter()
-        # Into a file, as `kcat > file` would: a pipe into this process would make the
-        # benchmark's own reading part of what is measured.
+
+    def kcat_consume():
         with open(consumed_path, "wb") as sink:
             subprocess.run(["kcat", "-C", "-b", db.kafka_addr, "-t", "kbench", "-o", "beginning", "-e", "-q",
                             "-f", "%o\n", "-X", "fetch.max.bytes=52428800"], check=True, stdout=sink)
-        consume_runs.append(time.perf_counter() - t0)
-        server_cpu_runs.append(sum(cpu_seconds(db.pid).values()) - cpu0)
-        consumed = consumed_path.read_bytes().count(b"\n")
-        assert consumed == messages, f"consumed {consumed} of {messages}"
-    consume_s = statistics.median(consume_runs)
-    server_us_per_msg = statistics.median(server_cpu_runs) / messages * 1e6
+        return consumed_path.read_bytes().count(b"\n")
+
+    def lean_consume():
+        out = subprocess.run([os.environ["KAFKA_CONSUME_BIN"], db.kafka_addr, "kbench"],
+                             check=True, capture_output=True, text=True).stdout
+        consumed, value_bytes = map(int, out.split())
+        assert value_bytes == messages * KAFKA_MESSAGE_BYTES, f"{value_bytes} value bytes consumed"
+        return consumed
+
+    consumers = {"kcat": kcat_consume}
+    if os.environ.get("KAFKA_CONSUME_BIN"):
+        consumers["lean"] = lean_consume
+    consume = {}
+    for name, run in consumers.items():
+        seconds, server_cpu = [], []
+        for _ in range(KAFKA_CONSUME_RUNS):
+            cpu0 = sum(cpu_seconds(db.pid).values())
+            t0 = time.perf_counter()
+            consumed = run()
+            seconds.append(time.perf_counter() - t0)
+            server_cpu.append(sum(cpu_seconds(db.pid).values()) - cpu0)
+            assert consumed == messages, f"{name}: consumed {consumed} of {messages}"
+        consume[f"kafka_consume_{name}_msgs_s"] = messages / statistics.median(seconds)
+        consume[f"kafka_consume_{name}_runs_msgs_s"] = [messages / s for s in seconds]
+        consume[f"kafka_consume_{name}_server_us_per_msg"] = statistics.median(server_cpu) / messages * 1e6
 
     latencies = []
     # linger.ms=1: librdkafka waits up to 1 ms to fill a request (its default is 5 ms).
@@ -677,8 +695,7 @@ def bench_kafka(db, messages, tmp):
     achieved = sent / KAFKA_LATENCY_SECONDS
     latencies.sort()
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-    return {"kafka_produce_msgs_s": messages / produce_s, "kafka_consume_msgs_s": messages / consume_s,
-            "kafka_consume_server_us_per_msg": server_us_per_msg,
+    return {"kafka_produce_msgs_s": messages / produce_s, **consume,
             "kafka_lat_rate": achieved, "kafka_lat_p50_ms": pct(0.50), "kafka_lat_p99_ms": pct(0.99)}
 
 
@@ -849,8 +866,15 @@ def main():
         print(f"{'kcat produce, messages/s':<44}{sh['kafka_produce_msgs_s']:>14,.0f}   goal 1,000,000: {sh['kafka_produce_msgs_s'] / 1e6:.2f}x")
         if "copy_rows_s" in pg:
             print(f"{'  vs PostgreSQL COPY FROM STDIN, rows/s':<44}{'':>14}{pg['copy_rows_s']:>14,.0f}{sh['kafka_produce_msgs_s'] / pg['copy_rows_s']:>8.2f}x")
-        print(f"{'kcat consume, messages/s (median of 3)':<44}{sh['kafka_consume_msgs_s']:>14,.0f}   goal 2,000,000: {sh['kafka_consume_msgs_s'] / 2e6:.2f}x")
-        print(f"{'  server CPU per consumed message, µs':<44}{sh['kafka_consume_server_us_per_msg']:>14.3f}")
+        for name, label in (("kcat", "kcat consume to a file"), ("lean", "librdkafka consume (kafka_consume.c)")):
+            if f"kafka_consume_{name}_msgs_s" not in sh:
+                print(f"{label}: skipped (KAFKA_CONSUME_BIN not set; bench/run builds it)")
+                continue
+            rate = sh[f"kafka_consume_{name}_msgs_s"]
+            print(f"{label + ', msg/s':<44}{rate:>14,.0f}   goal 2,000,000: {rate / 2e6:.2f}x")
+            print(f"{f'  each of {KAFKA_CONSUME_RUNS} runs (median above), msg/s':<44}"
+                  + ", ".join(f"{r:,.0f}" for r in sh[f"kafka_consume_{name}_runs_msgs_s"]))
+            print(f"{'  server CPU per consumed message, µs':<44}{sh[f'kafka_consume_{name}_server_us_per_msg']:>14.3f}")
         print(f"{'produce latency p50 / p99, ms':<44}{sh['kafka_lat_p50_ms']:>9.2f} / {sh['kafka_lat_p99_ms']:.2f}"
               f"   at {sh['kafka_lat_rate']:,.0f} msg/s (goal p99 < 5 ms at 50,000)")
     memory_label = f"peak memory, {args.scan_rows / 1e6:g} M rows in, MiB" if "scan" in only else "peak server memory, MiB"
