@@ -60,6 +60,8 @@ pub enum Filter {
     Boolean { column: ColumnRef, value: bool },
     /// `column >= now() - INTERVAL 'amount unit'`.
     Recent { column: ColumnRef, amount: f64, unit: &'static str },
+    /// `column >= now() - INTERVAL 'far unit' AND column < now() - INTERVAL 'near unit'`.
+    Ago { column: ColumnRef, near: f64, far: f64, unit: &'static str },
     /// `column >= from AND column < to` (timestamps as text, either end open).
     Period { column: ColumnRef, from: Option<String>, to: Option<String> },
 }
@@ -219,9 +221,9 @@ fn filter_sql(catalog: &AskCatalog, f: &Filter, qualify: bool) -> String {
         Filter::Number { column, comparison, value } => format!("{} {} {}", col(column), comparison.sql(), number(*value)),
         Filter::Range { column, low, high } => format!("{} BETWEEN {} AND {}", col(column), number(*low), number(*high)),
         Filter::Boolean { column, value } => format!("{} = {value}", col(column)),
-        Filter::Recent { column, amount, unit } => {
-            let plural = if *amount == 1.0 { "" } else { "s" };
-            format!("{} >= now() - INTERVAL '{} {unit}{plural}'", col(column), number(*amount))
+        Filter::Recent { column, amount, unit } => format!("{} >= now() - {}", col(column), interval(*amount, unit)),
+        Filter::Ago { column, near, far, unit } => {
+            format!("{c} >= now() - {} AND {c} < now() - {}", interval(*far, unit), interval(*near, unit), c = col(column))
         }
         Filter::Period { column, from, to } => {
             let mut parts = Vec::new();
@@ -262,6 +264,11 @@ pub fn ident(name: &str) -> String {
 
 pub fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
+}
+
+fn interval(amount: f64, unit: &str) -> String {
+    let plural = if amount == 1.0 { "" } else { "s" };
+    format!("INTERVAL '{} {unit}{plural}'", number(amount))
 }
 
 fn number(value: f64) -> String {

@@ -51,6 +51,8 @@ enum Role {
 #[derive(Debug, Default)]
 struct Time {
     recent: Option<(f64, &'static str)>,
+    /// "between 6 and 12 hours ago": (nearer, farther, unit).
+    ago: Option<(f64, f64, &'static str)>,
     period: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
     buckets: Vec<&'static str>,
     limit: Option<u64>,
@@ -62,6 +64,15 @@ struct Time {
     rank_word: Option<String>,
     /// Where a ranking word stood (a singular noun after it asks for one row).
     rank_at: Option<usize>,
+    /// "in which month …": the time bucket is the group asked for, ranked by the measure.
+    ranked_bucket: bool,
+}
+
+impl Time {
+    /// A range of time limits the rows.
+    fn has_range(&self) -> bool {
+        self.recent.is_some() || self.ago.is_some() || self.period.is_some()
+    }
 }
 
 struct Reader<'a> {
@@ -239,8 +250,8 @@ impl Reader<'_> {
 
     fn build(&mut self, links: &[Link], roles: &[(usize, Role)], time: Time) -> Result<QueryPlan, Refusal> {
         let (named, mut context) = self.context(links);
-        let wants_time = time.recent.is_some() || time.period.is_some() || !time.buckets.is_empty() || time.by_time;
-        let mut d = Draft::default();
+        let wants_time = time.has_range() || !time.buckets.is_empty() || time.by_time;
+        let mut d = Draft { ranked_bucket: time.ranked_bucket, ..Draft::default() };
         self.number_values(links, &context, &mut d);
         let mut s = Walk { rank: time.rank.filter(|_| !time.by_time), ..Walk::default() };
         // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks rows.
@@ -251,7 +262,7 @@ impl Reader<'_> {
             let last_measure = s.last_measure.take();
             match role {
                 Role::Aggregate(a) => {
-                    let ranking = s.which || top_n || d.ranked_group.is_some();
+                    let ranking = s.which || top_n || d.ranks_groups();
                     if ranking && superlative(&self.tokens[*at].text).is_some() && s.pending.is_empty() {
                         s.rank = superlative(&self.tokens[*at].text);
                         s.rank_word = Some(self.tokens[*at].text.clone());
@@ -266,7 +277,7 @@ impl Reader<'_> {
                 Role::Distinct => s.distinct = true,
                 Role::GroupBy => {
                     // "top 5 countries by revenue": after a ranked group, "by" names the measure.
-                    if d.ranked_group.is_some() && d.measures.is_empty() {
+                    if d.ranks_groups() && d.measures.is_empty() {
                         s.sorting = true;
                     } else {
                         s.grouping = true;
@@ -426,7 +437,7 @@ impl Reader<'_> {
             } else if s.grouping || (s.which && d.groups.is_empty() && d.group_relations.is_empty()) {
                 d.group_relations.push(r);
                 s.grouping = false;
-            } else if s.sorting || (s.rank.is_some() && d.ranked_group.is_some() && d.measures.is_empty()) {
+            } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty()) {
                 // "top 5 pages by views", "which country has the most orders"
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
@@ -697,10 +708,11 @@ impl Reader<'_> {
                 }
             }
         }
-        if d.ranked_group.is_some() || (d.group_relations.len() == 1 && s.which) {
+        if d.ranks_groups() || (d.group_relations.len() == 1 && s.which) {
             if d.measures.is_empty() {
                 if let Some((c, _)) = d.order_column.take() {
-                    let extreme = s.rank_word.as_deref().and_then(extreme_aggregate);
+                    // "the lowest temperature" ranks by the minimum, "the lowest takings" by the total.
+                    let extreme = s.rank_word.as_deref().and_then(extreme_aggregate).filter(|_| !self.is_money(c));
                     let aggregate = pending.first().copied().or(extreme).unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
                     if pending.is_empty() {
                         self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
@@ -749,7 +761,7 @@ impl Reader<'_> {
         };
         let counts_base = d.measures.iter().any(|m| m.column.is_none() || counts_key(m, self)) || d.distinct_relations.contains(&base);
         let activity = self.timed_relation_with_key(base, &context).filter(|(t, _)| !self.has_time(base) || context.contains(t));
-        if (time.recent.is_some() || time.period.is_some()) && counts_base && activity.is_some() {
+        if time.has_range() && counts_base && activity.is_some() {
             // Counting things in a time range counts the things that appear in rows of
             // that range ("how many devices sent data in the last hour", "users who
             // visited in the last 2 days"), not things created in it.
@@ -816,11 +828,14 @@ impl Reader<'_> {
         // A time column of a relation the question cannot reach was a stray word ("created").
         d.bare_columns.retain(|c| !is_temporal(&self.column(*c).data_type) || c.relation == base || self.key_pair(base, c.relation).is_some());
         let mut order_column = d.order_column;
-        if time.recent.is_some() || time.period.is_some() || !time.buckets.is_empty() || time.by_time {
+        if time.has_range() || !time.buckets.is_empty() || time.by_time {
             let ts = self.time_column(base, &d.bare_columns, &context)?;
             d.bare_columns.retain(|c| *c != ts);
             if let Some((amount, unit)) = time.recent {
                 plan.filters.push(Filter::Recent { column: ts, amount, unit });
+            }
+            if let Some((near, far, unit)) = time.ago {
+                plan.filters.push(Filter::Ago { column: ts, near, far, unit });
             }
             if let Some((from, to)) = time.period {
                 let text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
@@ -927,6 +942,7 @@ fn filter_column(f: &Filter) -> ColumnRef {
         | Filter::Range { column, .. }
         | Filter::Boolean { column, .. }
         | Filter::Recent { column, .. }
+        | Filter::Ago { column, .. }
         | Filter::Period { column, .. } => *column,
     }
 }
@@ -1020,8 +1036,17 @@ struct Draft {
     ranked_group: Option<ColumnRef>,
     /// The relation whose rows `count(*)` counts.
     counted: Option<usize>,
+    /// "in which month …": the time bucket is ranked (see [`Time::ranked_bucket`]).
+    ranked_bucket: bool,
     /// A plural text column the question is about ("regions with …").
     plural_subject: Option<ColumnRef>,
+}
+
+impl Draft {
+    /// The groups are ranked by the measure, and the best returned.
+    fn ranks_groups(&self) -> bool {
+        self.ranked_group.is_some() || self.ranked_bucket
+    }
 }
 
 /// Nouns that ask for a number of rows ("traffic from google").

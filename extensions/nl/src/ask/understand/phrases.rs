@@ -22,6 +22,9 @@ impl Reader<'_> {
         if let Some((y, m, d)) = t.date {
             return NaiveDate::from_ymd_opt(y, m, d).map(|date| (date, 1, DateSpan::Day));
         }
+        if let Some((y, m)) = year_month(&t.text) {
+            return NaiveDate::from_ymd_opt(y, m, 1).map(|date| (date, 1, DateSpan::Month));
+        }
         let year = |j: usize| self.word(j).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && (1900.0..2200.0).contains(n)).map(|n| n as i32);
         let day = |j: usize| {
             self.word(j).and_then(|t| {
@@ -53,6 +56,48 @@ impl Reader<'_> {
         None
     }
 
+    /// "March 1" with the year left to a later date ("between March 1 and March 15 2025").
+    fn month_day_at(&self, i: usize) -> Option<(u32, u32)> {
+        let m = month(&self.word(i)?.text)?;
+        let digits: String = self.word(i + 1)?.text.trim_end_matches(|c: char| c.is_alphabetic()).to_string();
+        let d = digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))?;
+        Some((m, d))
+    }
+
+    /// "the first week of June 2025", "the second half of 2025", "the last month of 2025",
+    /// "the first quarter of 2024": `[from, to)` and the words read.
+    fn part_of_period(&self, i: usize) -> Option<(NaiveDate, NaiveDate, usize)> {
+        let position = ordinal(&self.word(i)?.text)?;
+        let unit = self.word(i + 1)?.text.clone();
+        if !self.is(i + 2, &["of"]) {
+            return None;
+        }
+        let (start, len, span) = self.date_at(i + 3, true)?;
+        let end = span.end(start);
+        let nth = |size: i32| -> Option<(NaiveDate, NaiveDate)> {
+            // Parts of `size` months; the last part ends where the period does.
+            let total = (end.year() * 12 + end.month() as i32) - (start.year() * 12 + start.month() as i32);
+            let count = total / size;
+            let k = if position < 0 { count } else { position };
+            (size <= total && (1..=count).contains(&k)).then(|| (add_months(start, size * (k - 1)), add_months(start, size * k)))
+        };
+        let (from, to) = match unit.as_str() {
+            "week" => {
+                let from = if position < 0 { end - Duration::days(7) } else { start + Duration::days(7 * (position as i64 - 1)) };
+                (from, (from + Duration::days(7)).min(end))
+            }
+            "day" => {
+                let from = if position < 0 { end - Duration::days(1) } else { start + Duration::days(position as i64 - 1) };
+                (from, from + Duration::days(1))
+            }
+            "month" => nth(1)?,
+            "quarter" => nth(3)?,
+            "half" => nth(6)?,
+            _ => return None,
+        };
+        (from >= start && to <= end && from < to).then_some((from, to, 3 + len))
+    }
+
     /// "last 2 hours", "past day", "since 2025-06-01", "in March 2025", "on 2025-07-04",
     /// "between … and …", "per day", "hourly".
     pub(super) fn recognize_time(&mut self, time: &mut Time) {
@@ -61,6 +106,23 @@ impl Reader<'_> {
             if self.word(i).is_none() {
                 i += 1;
                 continue;
+            }
+            if let Some((from, to, len)) = self.part_of_period(i) {
+                time.period = Some((Some(from), Some(to)));
+                let start = if i > 0 && self.is(i - 1, &["the"]) { i - 1 } else { i };
+                self.mark(start..i + len);
+                i += len;
+                continue;
+            }
+            // between 6 and 12 hours ago
+            if self.is(i, &["between"]) && self.is(i + 2, &["and"]) && self.is(i + 5, &["ago"]) {
+                let unit = self.word(i + 4).and_then(|t| time_unit(&t.text));
+                if let (Some(near), Some(far), Some(unit)) = (self.number_at(i + 1), self.number_at(i + 3), unit) {
+                    time.ago = Some((near.min(far), near.max(far), unit));
+                    self.mark(i..i + 6);
+                    i += 6;
+                    continue;
+                }
             }
             // last|past|previous [N] unit
             if self.is(i, &["last", "past", "previous", "recent", "trailing"]) {
@@ -91,6 +153,19 @@ impl Reader<'_> {
                     self.mark(i - 1..i + 1);
                     i += 1;
                     continue;
+                }
+            }
+            // between March 1 and March 15 2025: the year said once, at the end
+            if self.is(i, &["between", "from"]) && self.date_at(i + 1, true).is_none() {
+                if let (Some((m, d)), true) = (self.month_day_at(i + 1), self.is(i + 3, &["and", "to", "through", "until", "till"])) {
+                    if let Some((to, len2, span)) = self.date_at(i + 4, false) {
+                        if let Some(from) = NaiveDate::from_ymd_opt(to.year(), m, d) {
+                            time.period = Some((Some(from), Some(span.end(to))));
+                            self.mark(i..i + 4 + len2);
+                            i += 4 + len2;
+                            continue;
+                        }
+                    }
                 }
             }
             // between D and D / from D to D
@@ -140,11 +215,16 @@ impl Reader<'_> {
             if let Some(unit) = self.word(i).and_then(|t| time_unit(&t.text)) {
                 let adverb = self.is(i, &["hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "annually"]);
                 let marker = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["per", "by", "each", "every", "a", "an"]);
-                if adverb || marker {
+                // "in which month …", "what day had the most …": the bucket is the answer.
+                let asked = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["which", "what"]) && self.word(i).is_some_and(|t| t.text == t.stem);
+                if asked {
+                    time.ranked_bucket = true;
+                }
+                if adverb || marker || asked {
                     if !time.buckets.contains(&unit) {
                         time.buckets.push(unit);
                     }
-                    let start = if marker { i - 1 } else { i };
+                    let start = if marker || asked { i - 1 } else { i };
                     // "for each day", "grouped by day"
                     let start = if start > 0 && !self.used[start - 1] && self.tokens[start - 1].is_any(&["for", "grouped", "broken", "split"]) { start - 1 } else { start };
                     self.mark(start..i + 1);
@@ -306,6 +386,34 @@ impl Reader<'_> {
     }
 }
 
+/// `YYYY-MM`: a month.
+fn year_month(text: &str) -> Option<(i32, u32)> {
+    let (y, m) = text.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let (y, m) = (y.parse().ok()?, m.parse().ok()?);
+    (1..=12).contains(&m).then_some((y, m))
+}
+
+/// `date` moved by `months` calendar months (the day kept where it exists).
+fn add_months(date: NaiveDate, months: i32) -> NaiveDate {
+    let index = date.year() * 12 + date.month() as i32 - 1 + months;
+    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, date.day()).unwrap_or(date)
+}
+
+/// "first", "second", … "last" as a position (`-1` for the last).
+fn ordinal(word: &str) -> Option<i32> {
+    Some(match word {
+        "first" | "1st" => 1,
+        "second" | "2nd" => 2,
+        "third" | "3rd" => 3,
+        "fourth" | "4th" => 4,
+        "last" | "final" => -1,
+        _ => return None,
+    })
+}
+
 /// How far a date phrase reaches: a day, a month or a year.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum DateSpan {
@@ -320,11 +428,8 @@ impl DateSpan {
     fn end(self, date: NaiveDate) -> NaiveDate {
         match self {
             DateSpan::Day => date + Duration::days(1),
-            DateSpan::Month | DateSpan::Quarter => {
-                let months = if matches!(self, DateSpan::Month) { 1 } else { 3 };
-                let index = date.year() * 12 + date.month() as i32 - 1 + months;
-                NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1).unwrap_or(date)
-            }
+            DateSpan::Month => add_months(date, 1),
+            DateSpan::Quarter => add_months(date, 3),
             DateSpan::Year => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1).unwrap_or(date),
         }
     }
