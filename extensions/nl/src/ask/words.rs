@@ -241,9 +241,9 @@ pub fn superlative(word: &str) -> Option<bool> {
     match word {
         "most" | "highest" | "largest" | "biggest" | "greatest" | "top" | "max" | "maximum" | "slowest" | "longest" | "hottest"
         | "warmest" | "heaviest" | "busiest" | "worst" | "expensive" | "more" | "best" | "popular" | "active" | "frequent"
-        | "common" => Some(true),
+        | "common" | "wettest" | "humidest" => Some(true),
         "least" | "lowest" | "smallest" | "fewest" | "min" | "minimum" | "fastest" | "shortest" | "coldest" | "coolest" | "cheapest"
-        | "bottom" | "quietest" | "less" | "rarest" => Some(false),
+        | "bottom" | "quietest" | "less" | "rarest" | "driest" => Some(false),
         _ => None,
     }
 }

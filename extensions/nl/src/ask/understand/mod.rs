@@ -198,7 +198,7 @@ impl Reader<'_> {
                 Some((Role::Direction(false), 1))
             } else if t.is_any(&["descending", "desc", "decreasing"]) {
                 Some((Role::Direction(true), 1))
-            } else if t.is_any(&["least", "most"]) && next(&["common", "popular", "frequent", "used", "active", "visited", "viewed"]) {
+            } else if t.is_any(&["least", "most"]) && next(phrases::POPULARITY) {
                 Some((Role::Rank(t.is("most")), 2))
             } else if let Some(aggregate) = aggregate_word(&t.text) {
                 Some((Role::Aggregate(aggregate), 1))
@@ -254,8 +254,9 @@ impl Reader<'_> {
         let mut d = Draft { ranked_bucket: time.ranked_bucket, ..Draft::default() };
         self.number_values(links, &context, &mut d);
         let mut s = Walk { rank: time.rank.filter(|_| !time.by_time), ..Walk::default() };
-        // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks rows.
-        let top_n = time.rank.is_some() && !time.by_time && time.rank_word.is_none();
+        // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks
+        // rows, "the 2 driest sites" groups again (a text column, not a relation).
+        let top_n = time.rank.is_some() && !time.by_time && (time.rank_word.is_none() || self.names_a_group(links.first()));
 
         for (n, (at, role)) in roles.iter().enumerate() {
             let previous = n.checked_sub(1).map(|p| &roles[p]);
@@ -399,7 +400,8 @@ impl Reader<'_> {
             return Ok(());
         }
 
-        let after_rank = matches!(n.checked_sub(1).map(|p| &roles[p]), Some((_, Role::Rank(_))));
+        // "the slowest pages": the group ranked — unless a time bucket is ("which month had the most orders").
+        let after_rank = matches!(n.checked_sub(1).map(|p| &roles[p]), Some((_, Role::Rank(_)))) && !d.ranked_bucket;
         let wants_column = s.grouping
             || (after_rank && d.groups.is_empty() && d.measures.is_empty())
             || s.sorting
@@ -450,7 +452,7 @@ impl Reader<'_> {
         if columns.is_empty() {
             return Ok(());
         }
-        let grouping_now = s.grouping || ((s.which || (top_n && first_link) || matches!(roles.get(n.wrapping_sub(1)), Some((_, Role::Rank(_))))) && d.groups.is_empty());
+        let grouping_now = s.grouping || ((s.which || (top_n && first_link) || after_rank) && d.groups.is_empty());
         if columns.iter().any(|c| d.claimed_columns.contains(&as_column(&c.target))) {
             // "404 responses": the number already said which status.
             return Ok(());
@@ -527,8 +529,7 @@ impl Reader<'_> {
             s.grouping = continues;
             return Ok(());
         }
-        let after_superlative = matches!(roles.get(n.wrapping_sub(1)), Some((_, Role::Rank(_))));
-        if (s.which || (top_n && first_link) || after_superlative) && d.ranked_group.is_none() && d.groups.is_empty() && (!numeric || is_key) {
+        if (s.which || (top_n && first_link) || after_rank) && d.ranked_group.is_none() && d.groups.is_empty() && (!numeric || is_key) {
             d.groups.push(c);
             d.ranked_group = Some(c);
             return Ok(());
@@ -549,6 +550,14 @@ impl Reader<'_> {
         }
         d.bare_columns.push(c);
         Ok(())
+    }
+
+    /// A link naming a text column and no relation: a group ("sites", "browsers").
+    fn names_a_group(&self, link: Option<&Link>) -> bool {
+        link.is_some_and(|l| {
+            !l.candidates.iter().any(|c| matches!(c.target, Target::Relation(_) | Target::Value(..)))
+                && l.candidates.iter().any(|c| matches!(c.target, Target::Column(r, col) if !is_numeric(&self.catalog.relations[r].columns[col].data_type)))
+        })
     }
 
     /// Among equally good candidates for a group key, text columns over numbers and ids.
@@ -718,6 +727,10 @@ impl Reader<'_> {
                         self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
                     }
                     d.measures.push(Measure { aggregate, column: Some(c) });
+                } else if let Some(c) = time.rank_word.as_deref().and_then(|w| context.iter().find_map(|r| self.adjective_column(*r, w))) {
+                    // "the 2 driest sites": by the average humidity.
+                    self.notes.push(format!("ranked by the average of {}", self.column_name(c)));
+                    d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });
                 } else {
                     d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 }

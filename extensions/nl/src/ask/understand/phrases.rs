@@ -265,6 +265,24 @@ impl Reader<'_> {
             // N most recent | N latest | N largest …
             if let Some(n) = self.word(i).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && *n >= 1.0 && *n <= 10_000.0) {
                 let next = i + 1;
+                // "the 2 least used browsers": groups ranked by how often they occur.
+                if self.is(next, &["most", "least"]) && self.is(next + 1, POPULARITY) {
+                    time.limit = Some(n as u64);
+                    self.mark(i..next);
+                    i = next;
+                    continue;
+                }
+                // "the 3 device ids with the highest mean temperature": groups ranked by
+                // what follows the superlative.
+                if i > 0 && self.tokens[i - 1].is_any(&["the", "which", "what"]) {
+                    if let Some(direction) = self.ranking_clause(next) {
+                        time.limit = Some(n as u64);
+                        time.rank = Some(direction);
+                        self.mark(i..next);
+                        i = next;
+                        continue;
+                    }
+                }
                 if self.is(next, &["most", "latest", "newest", "recent", "last", "oldest", "earliest", "first"]) {
                     time.limit = Some(n as u64);
                     if self.is(next, &["most"]) && self.is(next + 1, &["recent", "recently"]) {
@@ -300,6 +318,12 @@ impl Reader<'_> {
                     continue;
                 }
             }
+            // "the customer id with the largest number of orders": the one best group.
+            if i == 0 || (i == 1 && self.tokens[0].is_any(&["show", "list", "find", "get", "give"])) {
+                if let (true, Some(direction)) = (self.is(i, &["the"]), self.ranking_clause(i + 1)) {
+                    time.rank = Some(direction);
+                }
+            }
             if self.is(i, &["which", "what"]) {
                 if let Some(n) = self.word(i + 1).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && *n >= 1.0) {
                     time.limit = Some(n as u64);
@@ -318,6 +342,14 @@ impl Reader<'_> {
             }
             i += 1;
         }
+    }
+
+    /// "… with the highest …", "… by the lowest …" from `from` on: the ranking direction.
+    fn ranking_clause(&self, from: usize) -> Option<bool> {
+        (from + 2..self.tokens.len()).find_map(|j| {
+            let clause = self.tokens[j - 2].is_any(&["with", "having", "has", "had", "by"]) && self.tokens[j - 1].is("the");
+            clause.then(|| superlative(&self.tokens[j].text)).flatten()
+        })
     }
 
     /// "more than 100", "over 5", "at least 3", "below 20", "between 10 and 20", "> 4".
@@ -385,6 +417,9 @@ impl Reader<'_> {
         found
     }
 }
+
+/// Words after "most" / "least" that rank groups by how many rows they have.
+pub(super) const POPULARITY: &[&str] = &["common", "popular", "frequent", "used", "active", "visited", "viewed"];
 
 /// `YYYY-MM`: a month.
 fn year_month(text: &str) -> Option<(i32, u32)> {
