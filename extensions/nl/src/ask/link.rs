@@ -17,7 +17,7 @@ const MAX_PHRASE_WORDS: usize = 4;
 const SHORT_VALUE_CHARS: usize = 2;
 
 /// What a phrase can stand for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Relation(usize),
     Column(usize, usize),
@@ -62,13 +62,27 @@ impl Link {
 /// name or comment; used only when nothing links by name or comment.
 const CONCEPTS: &[(&[&str], &[&str])] = &[
     (
-        &["revenue", "sale", "sales", "sell", "income", "turnover", "spend", "spent", "spending", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth"],
+        &["revenue", "sale", "sales", "sell", "size", "income", "turnover", "spend", "spent", "spending", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth"],
         &["amount", "price", "total", "revenue", "cost", "euro", "dollar", "usd", "eur"],
     ),
     (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting"], &["latency", "duration", "load", "elapsed", "response"]),
     (&["hot", "warm", "cold", "temp", "heat"], &["temperature", "temp"]),
     (&["charge"], &["battery"]),
 ];
+
+/// Words for the things a relation holds, and what the relation's name or comment
+/// contains when it holds them: "shoppers" are the customers, "accounts" the users.
+const RELATION_CONCEPTS: &[(&[&str], &[&str])] = &[
+    (&["shopper", "buyer", "client", "purchaser"], &["customer", "buyer", "client"]),
+    (&["account", "member", "subscriber"], &["user", "account", "member"]),
+    (&["unit", "sensor", "device"], &["device", "sensor"]),
+];
+
+/// Irregular verbs and the noun a stored value would use: "bought" is a 'purchase'.
+const VERB_NOUNS: &[(&str, &str)] = &[("bought", "purchase"), ("buy", "purchase"), ("buys", "purchase"), ("clicked", "click"), ("searched", "search")];
+
+/// Words that only say "the value of" the column before them ("humidity value").
+const GENERIC_NOUNS: &[&str] = &["value", "values", "level", "levels"];
 
 /// Adjectives of countries, for "German customers" when `country = 'Germany'` is stored.
 const DEMONYMS: &[(&str, &str)] = &[
@@ -92,6 +106,7 @@ pub struct Lexicon {
 impl Lexicon {
     pub fn new(catalog: &AskCatalog) -> Lexicon {
         let mut lexicon = Lexicon { phrases: HashMap::new(), short_values: Vec::new(), name_words: Vec::new() };
+        let mut concept_scores: HashMap<(String, Target), usize> = HashMap::new();
         for (r, relation) in catalog.relations.iter().enumerate() {
             let name = identifier_words(&relation.name);
             lexicon.add(name.clone(), Target::Relation(r), Evidence::Name);
@@ -102,6 +117,15 @@ impl Lexicon {
             lexicon.add(vec![relation.name.to_lowercase()], Target::Relation(r), Evidence::Name);
             if let Some(comment) = &relation.comment {
                 lexicon.add_comment(comment, Target::Relation(r));
+            }
+            let mut described: Vec<String> = name.clone();
+            described.extend(relation.comment.iter().flat_map(|c| tokenize(c)).map(|t| t.stem));
+            for (words, markers) in RELATION_CONCEPTS {
+                if described.iter().any(|w| markers.contains(&w.as_str())) {
+                    for word in *words {
+                        lexicon.add(vec![stem(word)], Target::Relation(r), Evidence::Concept);
+                    }
+                }
             }
             for (c, column) in relation.columns.iter().enumerate() {
                 let words = identifier_words(&column.name);
@@ -159,11 +183,21 @@ impl Lexicon {
                         continue;
                     }
                     if described.iter().any(|w| markers.contains(&w.as_str())) {
+                        // How much the column is about the concept: its words among the description's.
+                        let score = described.iter().filter(|w| words.contains(&w.as_str()) || markers.contains(&w.as_str())).count();
                         for word in *words {
                             lexicon.add(vec![stem(word)], Target::Column(r, c), Evidence::Concept);
+                            concept_scores.insert((stem(word), Target::Column(r, c)), score);
                         }
                     }
                 }
+            }
+        }
+        // Among candidates a choice cannot tell apart, the column most about the concept
+        // comes first ("takings": the order total described as revenue and sales).
+        for (phrase, candidates) in lexicon.phrases.iter_mut() {
+            if let [word] = phrase.as_slice() {
+                candidates.sort_by_key(|c| std::cmp::Reverse(concept_scores.get(&(word.clone(), c.target.clone())).copied().unwrap_or(0)));
             }
         }
         lexicon
@@ -266,7 +300,7 @@ impl Lexicon {
                 None => i += 1,
             }
         }
-        attach_columns_to_relations(tokens, used, links)
+        absorb_generic_nouns(tokens, attach_columns_to_relations(tokens, used, links))
     }
 
     /// Other forms of one word: a verb's noun ("ordered" → orders, "purchased" → the
@@ -282,6 +316,13 @@ impl Lexicon {
             for c in self.phrases.get(&phrase).into_iter().flatten() {
                 if matches!(c.target, Target::Value(..)) {
                     found.push(c.clone());
+                }
+            }
+        }
+        if let Some((_, noun)) = VERB_NOUNS.iter().find(|(verb, _)| verb == word) {
+            for c in self.phrases.get(&vec![stem(noun)]).into_iter().flatten() {
+                if matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value {
+                    found.push(Candidate { target: c.target.clone(), evidence: Evidence::Comment });
                 }
             }
         }
@@ -316,6 +357,22 @@ pub fn is_temporal(data_type: &DataType) -> bool {
 
 /// "customer country", "names of the customers", "country's customers": a column next
 /// to a relation that has it is that relation's column, and the two are one link.
+/// "humidity value", "battery level": a column's link takes the generic noun after it,
+/// unless that noun names something by name or value.
+fn absorb_generic_nouns(tokens: &[Token], links: Vec<Link>) -> Vec<Link> {
+    let column_link = |l: &Link| l.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence >= Evidence::Comment);
+    let mut out: Vec<Link> = Vec::new();
+    for link in links {
+        let generic = link.end == link.start + 1 && tokens[link.start].is_any(GENERIC_NOUNS) && link.best_evidence() < Evidence::Value;
+        if let Some(previous) = out.last_mut().filter(|p| generic && p.end == link.start && column_link(p)) {
+            previous.end = link.end;
+            continue;
+        }
+        out.push(link);
+    }
+    out
+}
+
 fn attach_columns_to_relations(tokens: &[Token], used: &[bool], links: Vec<Link>) -> Vec<Link> {
     // "customer country", "country's customers"; "names of the top 5 customers".
     let adjacent = |from: usize, to: usize| (from..to).all(|i| tokens[i].is_any(&["s"]));

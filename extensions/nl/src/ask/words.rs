@@ -104,7 +104,25 @@ pub fn tokenize(question: &str) -> Vec<Token> {
         }
         i += 1;
     }
-    tokens
+    halves(tokens)
+}
+
+/// "half a second", "half an hour": 0.5 of the unit.
+fn halves(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if tokens[i].is("half") && !tokens[i].quoted && tokens.get(i + 1).is_some_and(|t| t.is_any(&["a", "an"])) && tokens.get(i + 2).is_some_and(|t| time_unit(&t.text).is_some()) {
+            let mut half = Token::word("0.5");
+            half.raw = format!("{} {}", tokens[i].raw, tokens[i + 1].raw);
+            out.push(half);
+            i += 2;
+            continue;
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out
 }
 
 fn parse_date(raw: &str) -> Option<(i32, u32, u32)> {
@@ -182,7 +200,7 @@ pub const FILLER: &[&str] = &[
     "since", "until", "before", "after", "during", "between", "last", "past", "previous", "recent", "recently", "latest", "newest",
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
     "not", "no", "e", "g", "eg", "ie", "etc", "everyone", "everybody", "something", "anything", "yet", "through", "via",
-    "called", "named", "ago", "answer", "answered", "originated", "originate", "receive", "make",
+    "called", "named", "ago", "opened", "joined", "combination", "combinations", "answer", "answered", "originated", "originate", "receive", "make",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",

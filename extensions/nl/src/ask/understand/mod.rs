@@ -66,6 +66,8 @@ struct Time {
     rank_at: Option<usize>,
     /// "in which month …": the time bucket is the group asked for, ranked by the measure.
     ranked_bucket: bool,
+    /// "when did …", "date of the …": the answer is the time column.
+    asks_time: bool,
 }
 
 impl Time {
@@ -171,6 +173,9 @@ impl Reader<'_> {
                 Some((Role::Aggregate(Aggregate::Count), 2))
             } else if t.is("how") && next(&["much"]) {
                 Some((Role::Aggregate(Aggregate::Sum), 2))
+            } else if t.is("how") && next(HOW_ADJECTIVES) {
+                // "how fast are pages served": the average of what the adjective measures.
+                Some((Role::Aggregate(Aggregate::Avg), 1))
             } else if (t.is_any(&["number", "count", "counts", "amount", "total"]) && next(&["of"])) || t.is_any(&["count", "counts"]) {
                 let len = if next(&["of"]) { 2 } else { 1 };
                 if t.is_any(&["amount", "total"]) { Some((Role::Aggregate(Aggregate::Sum), len)) } else { Some((Role::Aggregate(Aggregate::Count), len)) }
@@ -262,6 +267,8 @@ impl Reader<'_> {
             let previous = n.checked_sub(1).map(|p| &roles[p]);
             let last_measure = s.last_measure.take();
             match role {
+                // "… wait longer than 500 ms on average": already read with the comparison.
+                Role::Aggregate(_) if s.consumed_at == Some(*at) => {}
                 Role::Aggregate(a) => {
                     let ranking = s.which || top_n || d.ranks_groups();
                     if ranking && superlative(&self.tokens[*at].text).is_some() && s.pending.is_empty() {
@@ -301,7 +308,25 @@ impl Reader<'_> {
                         matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..))
                     }));
                     let after_link = matches!(previous, Some((_, Role::Link(_)))) && !counts_next;
-                    if let Some(m) = last_measure {
+                    // "… on average" after the comparison: a condition on the average.
+                    let trailing = roles[n + 1..]
+                        .iter()
+                        .all(|(_, r)| !matches!(r, Role::Link(_)))
+                        .then(|| {
+                            roles[n + 1..].iter().find_map(|(a_at, r)| match r {
+                                Role::Aggregate(a) if !matches!(a, Aggregate::Count | Aggregate::CountDistinct) && *a_at > 0 && self.tokens[a_at - 1].is_any(&["on", "in"]) => Some((*a_at, *a)),
+                                _ => None,
+                            })
+                        })
+                        .flatten();
+                    // "count of humidity readings over 80": the rows' values, not the count.
+                    let last_measure = last_measure.filter(|m| d.measures[*m].column.is_some() || s.last_numeric.is_none() || !after_link);
+                    if let (Some((a_at, aggregate)), Some(c), true) = (trailing, s.last_numeric, after_link) {
+                        d.bare_columns.retain(|b| *b != c);
+                        d.measures.push(Measure { aggregate, column: Some(c) });
+                        d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, c, *at), *high));
+                        s.consumed_at = Some(a_at);
+                    } else if let Some(m) = last_measure {
                         // "average battery is under 15": a condition on the measure.
                         d.measure_compares.push((m, *comparison, *value, *high));
                     } else if let (Some(c), true, Some(_)) = (s.last_numeric, after_link, d.plural_subject) {
@@ -351,9 +376,20 @@ impl Reader<'_> {
         let value_evidence = values.iter().map(|c| c.evidence).max();
         let other_evidence = link.candidates.iter().filter(|c| !matches!(c.target, Target::Value(..) | Target::Prefix(..))).map(|c| c.evidence).max();
 
+        let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
+        let value_first = !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence);
         if let Some((comparison, value, high)) = s.compare {
             let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name));
-            if counts || s.pending == [Aggregate::Count] {
+            let at_least_one = (comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0);
+            if counts && at_least_one && high.is_none() {
+                // "customers who placed at least one order": those appearing in orders.
+                s.compare = None;
+                let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
+                add_context(context, r);
+                d.appears_in = Some(r);
+                return Ok(());
+            }
+            if (counts || s.pending == [Aggregate::Count]) && !(value_first && plural) {
                 // "more than 5 orders": a count over each group.
                 s.compare = None;
                 d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
@@ -364,7 +400,8 @@ impl Reader<'_> {
                 return Ok(());
             }
             let numeric: Vec<&Candidate> = columns.iter().copied().filter(|c| self.candidate_is(c, is_numeric)).collect();
-            if !numeric.is_empty() {
+            // "at least 3 purchases": a count of the rows holding that value (below).
+            if !numeric.is_empty() && !(value_first && plural) {
                 s.compare = None;
                 let c = as_column(&self.choose(&numeric, context, wants_time, "number").target);
                 add_context(context, c.relation);
@@ -374,9 +411,8 @@ impl Reader<'_> {
             }
         }
 
-        let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
         // A stored value, unless the words name a relation or column at least as well.
-        if !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence) {
+        if value_first {
             if let Some((comparison, value, _)) = s.compare.take() {
                 // "sites with fewer than 3 freezers": a count of the rows with that value.
                 d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
@@ -512,6 +548,10 @@ impl Reader<'_> {
                     a => a,
                 };
                 let column = if aggregate == Aggregate::Count { None } else { Some(c) };
+                if column.is_none() {
+                    // "count of humidity readings": the rows of the relation holding humidity.
+                    d.counted.get_or_insert(c.relation);
+                }
                 d.measures.push(Measure { aggregate, column });
             }
             s.pending.clear();
@@ -647,7 +687,8 @@ impl Reader<'_> {
             // "orders over 100": the relation's one measure column; "took over 1 second":
             // its duration column.
             let unit = s.compare_at.and_then(|at| self.tokens.get(at + 1)).map(|t| t.text.clone());
-            let timed = unit.as_deref().and_then(time_unit).and_then(|_| context.iter().find_map(|r| self.adjective_column(*r, "slowest")));
+            let duration = unit.as_deref().is_some_and(|u| time_unit(u).is_some() || matches!(u, "ms" | "millisecond" | "milliseconds"));
+            let timed = duration.then(|| context.iter().find_map(|r| self.adjective_column(*r, "slowest"))).flatten();
             match timed.or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
                 Some(c) => {
                     self.notes.push(format!("read {value} as a limit on {}", self.column_name(c)));
@@ -717,7 +758,9 @@ impl Reader<'_> {
                 }
             }
         }
-        if d.ranks_groups() || (d.group_relations.len() == 1 && s.which) {
+        // "which user ids made at least 3 purchases": every group that qualifies, unranked.
+        let only_qualifies = !d.having.is_empty() && s.rank.is_none() && time.rank.is_none() && !d.ranked_bucket;
+        if (d.ranks_groups() || (d.group_relations.len() == 1 && s.which)) && !only_qualifies {
             if d.measures.is_empty() {
                 if let Some((c, _)) = d.order_column.take() {
                     // "the lowest temperature" ranks by the minimum, "the lowest takings" by the total.
@@ -773,8 +816,18 @@ impl Reader<'_> {
             m.aggregate == Aggregate::CountDistinct && m.column.is_some_and(|c| c.relation == base && is_key_name(&reader.column(c).name))
         };
         let counts_base = d.measures.iter().any(|m| m.column.is_none() || counts_key(m, self)) || d.distinct_relations.contains(&base);
-        let activity = self.timed_relation_with_key(base, &context).filter(|(t, _)| !self.has_time(base) || context.contains(t));
-        if time.has_range() && counts_base && activity.is_some() {
+        let activity = match d.appears_in {
+            Some(t) => self.key_column(base, &[t]).filter(|k| k.relation == t).map(|k| (t, k)),
+            None => self.timed_relation_with_key(base, &context).filter(|(t, _)| !self.has_time(base) || context.contains(t)),
+        };
+        if (time.has_range() || d.appears_in.is_some()) && counts_base && activity.is_some() {
+            if let Some(verb) = self.tokens.iter().find(|t| t.is_any(CREATION_VERBS)).filter(|_| time.has_range() && !self.has_time(base)) {
+                // "customers registered in March": their own time, which is not stored.
+                return Err(Refusal(format!(
+                    "ASK could not answer when {} were {}: it has no time column",
+                    self.catalog.relations[base].name, verb.raw
+                )));
+            }
             // Counting things in a time range counts the things that appear in rows of
             // that range ("how many devices sent data in the last hour", "users who
             // visited in the last 2 days"), not things created in it.
@@ -788,6 +841,13 @@ impl Reader<'_> {
                     None => d.measures.push(distinct),
                 }
                 d.distinct_relations.retain(|r| *r != base);
+                plan.base = t;
+                add_context(&mut context, t);
+            }
+        }
+        if asks_when && !self.has_time(plan.base) {
+            // "when did customer 7 last place an order": the time of the rows about it.
+            if let Some((t, _)) = self.timed_relation_with_key(plan.base, &context) {
                 plan.base = t;
                 add_context(&mut context, t);
             }
@@ -833,7 +893,12 @@ impl Reader<'_> {
                 None => values.push((c, vec![v.text], negated)),
             }
         }
+        let versus = self.tokens.iter().any(|t| t.is_any(&["vs", "versus"])) || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
         for (column, values, negated) in values {
+            if versus && values.len() > 1 && !negated && !d.groups.contains(&column) {
+                // "consumers vs enterprises": one row for each.
+                d.groups.push(column);
+            }
             plan.filters.push(Filter::Values { column, values, negated });
         }
         plan.filters.append(&mut d.filters);
@@ -841,8 +906,12 @@ impl Reader<'_> {
         // A time column of a relation the question cannot reach was a stray word ("created").
         d.bare_columns.retain(|c| !is_temporal(&self.column(*c).data_type) || c.relation == base || self.key_pair(base, c.relation).is_some());
         let mut order_column = d.order_column;
-        if time.has_range() || !time.buckets.is_empty() || time.by_time {
+        let mut asked_time = None;
+        if time.has_range() || !time.buckets.is_empty() || time.by_time || time.asks_time {
             let ts = self.time_column(base, &d.bare_columns, &context)?;
+            if time.asks_time {
+                asked_time = Some(ts);
+            }
             d.bare_columns.retain(|c| *c != ts);
             if let Some((amount, unit)) = time.recent {
                 plan.filters.push(Filter::Recent { column: ts, amount, unit });
@@ -881,7 +950,8 @@ impl Reader<'_> {
             if asked.iter().all(|c| in_conditions.contains(c)) {
                 asked.clear();
             }
-            plan.columns = asked;
+            // "when did …", "date of the earliest …": the time is the answer.
+            plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;
             }
@@ -1051,6 +1121,8 @@ struct Draft {
     counted: Option<usize>,
     /// "in which month …": the time bucket is ranked (see [`Time::ranked_bucket`]).
     ranked_bucket: bool,
+    /// "… who placed at least one order": counted where they appear in that relation.
+    appears_in: Option<usize>,
     /// A plural text column the question is about ("regions with …").
     plural_subject: Option<ColumnRef>,
 }
@@ -1061,6 +1133,13 @@ impl Draft {
         self.ranked_group.is_some() || self.ranked_bucket
     }
 }
+
+/// Adjectives after "how" that ask for an average ("how fast", "how warm").
+const HOW_ADJECTIVES: &[&str] = &["fast", "slow", "quick", "quickly", "long", "hot", "cold", "warm", "big", "large", "expensive", "heavy", "humid"];
+
+/// Verbs saying a thing came into being: a count of such things in a time range needs
+/// their own time, not the time of rows about them.
+const CREATION_VERBS: &[&str] = &["registered", "signed", "joined", "opened", "created", "founded", "onboarded"];
 
 /// Nouns that ask for a number of rows ("traffic from google").
 const COUNT_NOUNS: &[&str] = &["traffic", "visits", "hits", "volume", "activity"];
@@ -1085,4 +1164,6 @@ struct Walk {
     unit_at: Option<usize>,
     /// Where the pending comparison's number stands.
     compare_at: Option<usize>,
+    /// An aggregate word already read as part of a comparison ("on average").
+    consumed_at: Option<usize>,
 }

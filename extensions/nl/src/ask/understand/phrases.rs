@@ -238,6 +238,7 @@ impl Reader<'_> {
 
     /// "top 5", "first 10", "5 most recent", "last 10 orders", "limit 20".
     pub(super) fn recognize_limits(&mut self, time: &mut Time) {
+        self.recognize_time_question(time);
         let mut i = 0;
         while i < self.tokens.len() {
             if self.is(i, &["top", "bottom", "first", "limit", "last", "latest", "newest", "oldest", "earliest"]) {
@@ -341,6 +342,24 @@ impl Reader<'_> {
                 continue;
             }
             i += 1;
+        }
+    }
+
+    /// "when did device 3 last report", "date of the earliest PayPal payment", "what time
+    /// was the first order": the time column is the answer, "last" / "first" rank by it.
+    fn recognize_time_question(&mut self, time: &mut Time) {
+        let lead = usize::from(self.is(0, &["what", "the"]));
+        if self.is(0, &["when"]) {
+            time.asks_time = true;
+            if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["last", "first"]) && self.number_at(i + 1).is_none() && self.word(i + 1).is_none_or(|t| time_unit(&t.text).is_none())) {
+                time.rank = Some(self.is(i, &["last"]));
+                time.by_time = true;
+                time.rank_at = Some(i);
+                self.mark(i..i + 1);
+            }
+        } else if self.is(lead, &["date", "time", "day", "timestamp"]) && self.is(lead + 1, &["of", "when", "was", "did"]) {
+            time.asks_time = true;
+            self.mark(lead..lead + 1);
         }
     }
 
