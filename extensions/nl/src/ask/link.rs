@@ -62,7 +62,7 @@ impl Link {
 /// name or comment; used only when nothing links by name or comment.
 const CONCEPTS: &[(&[&str], &[&str])] = &[
     (
-        &["revenue", "sale", "sales", "sell", "size", "income", "turnover", "spend", "spent", "spending", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth"],
+        &["revenue", "sale", "sales", "size", "income", "turnover", "spend", "spent", "spending", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth"],
         &["amount", "price", "total", "revenue", "cost", "euro", "dollar", "usd", "eur"],
     ),
     (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting"], &["latency", "duration", "load", "elapsed", "response"]),
@@ -242,12 +242,14 @@ impl Lexicon {
 
     /// Every run of 1–3 content words of a comment links to what it describes.
     fn add_comment(&mut self, comment: &str, target: Target) {
-        let words: Vec<String> = tokenize(comment).into_iter().map(|t| t.stem).collect();
+        let tokens = tokenize(comment);
+        let words: Vec<String> = tokens.iter().map(|t| t.stem.clone()).collect();
         for start in 0..words.len() {
             for len in 1..=3.min(words.len() - start) {
                 let phrase = &words[start..start + len];
-                // Only runs of content words: "load time", not "cancelled or returned".
-                if phrase.iter().any(|w| FILLER.contains(&w.as_str()) || w.parse::<f64>().is_ok()) {
+                // Only runs of content words: "load time", not "cancelled or returned"; a
+                // plural noun counts as written ("visits", though "visit" is a verb too).
+                if tokens[start..start + len].iter().any(|t| FILLER.contains(&t.text.as_str()) || t.number.is_some()) {
                     continue;
                 }
                 self.add(phrase.to_vec(), target.clone(), Evidence::Comment);

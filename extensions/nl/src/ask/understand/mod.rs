@@ -561,7 +561,9 @@ impl Reader<'_> {
             return Ok(());
         }
         if s.grouping {
-            d.groups.push(c);
+            if !d.groups.contains(&c) {
+                d.groups.push(c);
+            }
             // "by country and device": the group continues over "and".
             let continues = roles.get(n + 1).is_some_and(|(next_at, r)| {
                 matches!(r, Role::Link(_)) && self.tokens[link.end..*next_at].iter().all(|t| t.is_any(&["and", ","]))
@@ -595,8 +597,14 @@ impl Reader<'_> {
     /// A link naming a text column and no relation: a group ("sites", "browsers").
     fn names_a_group(&self, link: Option<&Link>) -> bool {
         link.is_some_and(|l| {
-            !l.candidates.iter().any(|c| matches!(c.target, Target::Relation(_) | Target::Value(..)))
-                && l.candidates.iter().any(|c| matches!(c.target, Target::Column(r, col) if !is_numeric(&self.catalog.relations[r].columns[col].data_type)))
+            let text_column = l
+                .candidates
+                .iter()
+                .filter(|c| matches!(c.target, Target::Column(r, col) if !is_numeric(&self.catalog.relations[r].columns[col].data_type)))
+                .map(|c| c.evidence)
+                .max();
+            let other = l.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_) | Target::Value(..))).map(|c| c.evidence).max();
+            text_column.is_some_and(|t| other.is_none_or(|o| o < t))
         })
     }
 
@@ -629,7 +637,12 @@ impl Reader<'_> {
         }
         let mut context: Vec<usize> = named.clone();
         for link in links {
-            let relations: BTreeSet<usize> = link.candidates.iter().map(|c| target_relation(&c.target)).collect();
+            // The one relation of the link's readings, or the one relation it names by more
+            // than a concept ("buyers": the customers by their comment, the users only by a concept).
+            let mut relations: BTreeSet<usize> = link.candidates.iter().map(|c| target_relation(&c.target)).collect();
+            if relations.len() > 1 && link.candidates.iter().all(|c| matches!(c.target, Target::Relation(_))) {
+                relations = link.candidates.iter().filter(|c| c.evidence > Evidence::Concept).map(|c| target_relation(&c.target)).collect();
+            }
             if relations.len() == 1 {
                 add_context(&mut context, *relations.iter().next().expect("one"));
             }

@@ -5,7 +5,7 @@
 use chrono::{Datelike, Duration, NaiveDate};
 
 use crate::ask::plan::Comparison;
-use crate::ask::words::{month, small_number, superlative, time_unit};
+use crate::ask::words::{aggregate_word, month, small_number, superlative, time_unit, FILLER};
 use super::{Reader, Time};
 
 impl Reader<'_> {
@@ -319,9 +319,13 @@ impl Reader<'_> {
                     continue;
                 }
             }
-            // "the customer id with the largest number of orders": the one best group.
+            // "the customer id with the largest number of orders", "name of the device with
+            // the lowest …": the one best group.
             if i == 0 || (i == 1 && self.tokens[0].is_any(&["show", "list", "find", "get", "give"])) {
-                if let (true, Some(direction)) = (self.is(i, &["the"]), self.ranking_clause(i + 1)) {
+                let noun_first = self.word(i).is_some_and(|t| {
+                    t.is("the") || !(FILLER.contains(&t.text.as_str()) || aggregate_word(&t.text).is_some() || superlative(&t.text).is_some() || t.number.is_some())
+                });
+                if let (true, Some(direction)) = (noun_first, self.ranking_clause(i + 1)) {
                     time.rank = Some(direction);
                 }
             }
