@@ -161,6 +161,12 @@ impl QueryPlan {
                 .order
                 .iter()
                 .map(|(key, descending)| {
+                    // Largest first means real values first: DESC alone puts NULLs first.
+                    let nullable = match key {
+                        OrderKey::Measure(i) => self.measures[*i].column.is_some() && self.measures[*i].aggregate != Aggregate::CountDistinct,
+                        OrderKey::Group(_) => false,
+                        OrderKey::Column(_) => true,
+                    };
                     let key = match key {
                         OrderKey::Measure(i) => ident(&measure_alias(catalog, &self.measures[*i])),
                         OrderKey::Group(i) => match &self.group_by[*i] {
@@ -169,7 +175,11 @@ impl QueryPlan {
                         },
                         OrderKey::Column(c) => col(c),
                     };
-                    if *descending { format!("{key} DESC") } else { key }
+                    match (*descending, nullable) {
+                        (true, true) => format!("{key} DESC NULLS LAST"),
+                        (true, false) => format!("{key} DESC"),
+                        (false, _) => key,
+                    }
                 })
                 .collect();
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));

@@ -82,6 +82,11 @@ struct Reader<'a> {
     tokens: Vec<Token>,
     used: Vec<bool>,
     notes: Vec<String>,
+    /// Each link's start and the relations its candidates point into, with their best
+    /// evidence: how much the rest of the question supports a relation.
+    support: Vec<(usize, Vec<(usize, Evidence)>)>,
+    /// The start of the link being placed (its own candidates are no support).
+    placing: Option<usize>,
 }
 
 pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meaning: Option<&MeaningLinker>) -> Result<Reading, Refusal> {
@@ -89,7 +94,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     if tokens.is_empty() {
         return Err(Refusal("the question has no words".into()));
     }
-    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new() };
+    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None };
     let mut time = Time::default();
     reader.recognize_time(&mut time);
     reader.recognize_limits(&mut time);
@@ -173,7 +178,7 @@ impl Reader<'_> {
                 Some((Role::Aggregate(Aggregate::Count), 2))
             } else if t.is("how") && next(&["much"]) {
                 Some((Role::Aggregate(Aggregate::Sum), 2))
-            } else if t.is("how") && next(HOW_ADJECTIVES) {
+            } else if t.is("how") && self.tokens.get(i + 1).is_some_and(|a| a.is_any(HOW_ADJECTIVES)) {
                 // "how fast are pages served": the average of what the adjective measures.
                 Some((Role::Aggregate(Aggregate::Avg), 1))
             } else if (t.is_any(&["number", "count", "counts", "amount", "total"]) && next(&["of"])) || t.is_any(&["count", "counts"]) {
@@ -255,6 +260,20 @@ impl Reader<'_> {
 
     fn build(&mut self, links: &[Link], roles: &[(usize, Role)], time: Time) -> Result<QueryPlan, Refusal> {
         let (named, mut context) = self.context(links);
+        self.support = links
+            .iter()
+            .map(|l| {
+                let mut best: Vec<(usize, Evidence)> = Vec::new();
+                for c in &l.candidates {
+                    let r = target_relation(&c.target);
+                    match best.iter_mut().find(|(x, _)| *x == r) {
+                        Some((_, e)) => *e = (*e).max(c.evidence),
+                        None => best.push((r, c.evidence)),
+                    }
+                }
+                (l.start, best)
+            })
+            .collect();
         let wants_time = time.has_range() || !time.buckets.is_empty() || time.by_time;
         let mut d = Draft { ranked_bucket: time.ranked_bucket, ..Draft::default() };
         self.number_values(links, &context, &mut d);
@@ -349,7 +368,9 @@ impl Reader<'_> {
                 Role::Link(_) if s.unit_at == Some(*at) => {}
                 Role::Link(l) => {
                     let link = &links[*l];
+                    self.placing = Some(link.start);
                     self.place_link(link, n, roles, &mut s, &mut d, &mut context, top_n, wants_time)?;
+                    self.placing = None;
                 }
             }
         }
@@ -526,7 +547,7 @@ impl Reader<'_> {
             if measuring && (is_key || !numeric) && !s.distinct {
                 // "average order value": the order's measure, not its id; a measure
                 // named next ("average order amount") takes the aggregate instead.
-                let next_is_measure = matches!(roles.get(n + 1), Some((_, Role::Link(_))));
+                let next_is_measure = matches!(roles.get(n + 1), Some((next_at, Role::Link(_))) if *next_at == link.end);
                 if next_is_measure {
                     return Ok(());
                 }
@@ -783,7 +804,10 @@ impl Reader<'_> {
                         self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
                     }
                     d.measures.push(Measure { aggregate, column: Some(c) });
-                } else if let Some(c) = time.rank_word.as_deref().and_then(|w| context.iter().find_map(|r| self.adjective_column(*r, w))) {
+                } else if let Some(c) = time.rank_word.as_deref().and_then(|w| {
+                    let reachable = (0..self.catalog.relations.len()).filter(|r| context.contains(r) || context.iter().any(|x| self.key_pair(*x, *r).is_some()));
+                    context.iter().copied().chain(reachable).find_map(|r| self.adjective_column(r, w))
+                }) {
                     // "the 2 driest sites": by the average humidity.
                     self.notes.push(format!("ranked by the average of {}", self.column_name(c)));
                     d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });

@@ -74,7 +74,14 @@ impl Reader<'_> {
             let joinable = context.iter().any(|x| self.key_pair(*x, r).is_some());
             let timed = wants_time && self.has_time(r);
             let position = context.iter().position(|x| *x == r).map(|p| usize::MAX - p).unwrap_or(0);
-            (in_context, joinable, c.evidence, timed, position)
+            // "takings from purchases": the relation the purchases are stored in.
+            let support = self
+                .support
+                .iter()
+                .filter(|(start, _)| Some(*start) != self.placing)
+                .flat_map(|(_, relations)| relations.iter().filter(|(x, _)| *x == r).map(|(_, e)| *e))
+                .max();
+            (in_context, joinable, c.evidence, support, timed, position)
         };
         let mut sorted: Vec<&Candidate> = candidates.to_vec();
         sorted.sort_by_key(|c| std::cmp::Reverse(rank(c)));
