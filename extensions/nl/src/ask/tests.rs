@@ -95,7 +95,7 @@ fn time_ranges_buckets_and_ranking() {
         "SELECT date_trunc('day', created_at) AS \"day\", count(*) AS \"count\" FROM orders WHERE created_at >= TIMESTAMP '2025-03-01' AND created_at < TIMESTAMP '2025-04-01' GROUP BY date_trunc('day', created_at) ORDER BY \"day\""
     );
     assert_eq!(sql("max temperature in the last 6 hours"), "SELECT max(temperature) AS max_temperature FROM readings WHERE ts >= now() - INTERVAL '6 hours'");
-    assert_eq!(sql("show me the last 10 payments"), "SELECT * FROM payments ORDER BY paid_at DESC LIMIT 10");
+    assert_eq!(sql("show me the last 10 payments"), "SELECT * FROM payments ORDER BY paid_at DESC NULLS LAST LIMIT 10");
     assert_eq!(
         sql("which payment method is the most popular"),
         "SELECT \"method\", count(*) AS \"count\" FROM payments GROUP BY \"method\" ORDER BY \"count\" DESC LIMIT 1"

@@ -510,10 +510,15 @@ impl Reader<'_> {
             return Ok(());
         }
         let grouping_now = s.grouping || ((s.which || (top_n && first_link) || after_rank) && d.groups.is_empty());
-        if columns.iter().any(|c| d.claimed_columns.contains(&as_column(&c.target))) {
+        let claimed: Vec<ColumnRef> = columns.iter().map(|c| as_column(&c.target)).filter(|c| d.claimed_columns.contains(c)).collect();
+        // "how fast are 404 pages": the speed, a column beside the status the number claimed.
+        let unclaimed: Vec<&Candidate> =
+            columns.iter().copied().filter(|c| !claimed.contains(&as_column(&c.target)) && claimed.iter().any(|k| k.relation == target_relation(&c.target))).collect();
+        if !claimed.is_empty() && unclaimed.is_empty() {
             // "404 responses": the number already said which status.
             return Ok(());
         }
+        let columns = if claimed.is_empty() { columns } else { unclaimed };
         let mut c = as_column(&self.choose(&columns, context, wants_time, "column").target);
         if grouping_now {
             // Among equally good columns of that relation, a text column names the group.
@@ -882,6 +887,10 @@ impl Reader<'_> {
                 add_context(&mut context, t);
             }
         }
+        if let (true, false, Some(verb)) = (asks_when, self.has_time(plan.base), self.tokens.iter().find(|t| t.is_any(CREATION_VERBS))) {
+            // "when were the Osaka devices installed": their own time, which is not stored.
+            return Err(Refusal(format!("ASK could not answer when {} were {}: it has no time column", self.catalog.relations[plan.base].name, verb.raw)));
+        }
         if asks_when && !self.has_time(plan.base) {
             // "when did customer 7 last place an order": the time of the rows about it.
             if let Some((t, _)) = self.timed_relation_with_key(plan.base, &context) {
@@ -1176,7 +1185,7 @@ const HOW_ADJECTIVES: &[&str] = &["fast", "slow", "quick", "quickly", "long", "h
 
 /// Verbs saying a thing came into being: a count of such things in a time range needs
 /// their own time, not the time of rows about them.
-const CREATION_VERBS: &[&str] = &["registered", "signed", "joined", "opened", "created", "founded", "onboarded"];
+const CREATION_VERBS: &[&str] = &["registered", "signed", "joined", "opened", "created", "founded", "onboarded", "installed", "added", "built"];
 
 /// Nouns that ask for a number of rows ("traffic from google").
 const COUNT_NOUNS: &[&str] = &["traffic", "visits", "hits", "volume", "activity"];

@@ -216,7 +216,11 @@ impl Reader<'_> {
                 let adverb = self.is(i, &["hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "annually"]);
                 let marker = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["per", "by", "each", "every", "a", "an"]);
                 // "in which month …", "what day had the most …": the bucket is the answer.
-                let asked = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["which", "what"]) && self.word(i).is_some_and(|t| t.text == t.stem);
+                // "the busiest day of 2025": the superlative is read later, as a ranking.
+                let asked = i > 0
+                    && !self.used[i - 1]
+                    && (self.tokens[i - 1].is_any(&["which", "what"]) || superlative(&self.tokens[i - 1].text).is_some_and(|_| !self.tokens[i - 1].is_any(&["top", "bottom", "most", "least", "more", "less"])))
+                    && self.word(i).is_some_and(|t| t.text == t.stem && !t.is_any(&["date", "time"]));
                 if asked {
                     time.ranked_bucket = true;
                 }
@@ -224,7 +228,7 @@ impl Reader<'_> {
                     if !time.buckets.contains(&unit) {
                         time.buckets.push(unit);
                     }
-                    let start = if marker || asked { i - 1 } else { i };
+                    let start = if marker || (asked && self.tokens[i - 1].is_any(&["which", "what"])) { i - 1 } else { i };
                     // "for each day", "grouped by day"
                     let start = if start > 0 && !self.used[start - 1] && self.tokens[start - 1].is_any(&["for", "grouped", "broken", "split"]) { start - 1 } else { start };
                     self.mark(start..i + 1);
