@@ -4,8 +4,8 @@
 //! lives in `extensions/nl`) only turns a question and a description of the catalog
 //! into SQL text, or refuses. Here:
 //! - the catalog a translator sees ([`AskCatalog`]): relations, columns, types, comments
-//!   (`COMMENT ON`) and the stored values of low-cardinality text columns, sampled and
-//!   cached for [`VALUE_CACHE_TTL`];
+//!   (`COMMENT ON`), the stored values of low-cardinality text columns (sampled) and the
+//!   time span of time columns, cached for [`VALUE_CACHE_TTL`];
 //! - the rules its SQL must pass: exactly one read-only `SELECT` (no `INTO`), row count
 //!   capped at [`MAX_ASK_ROWS`], planned by DataFusion before it runs, and run under
 //!   [`ASK_TIME_LIMIT`];
@@ -77,6 +77,10 @@ pub struct AskColumn {
     pub comment: Option<String>,
     /// The distinct stored values of a low-cardinality text column; `None` for other columns.
     pub values: Option<Vec<String>>,
+    /// The earliest and latest value of a time column of a table, in microseconds since
+    /// the Unix epoch (UTC); `None` for other columns, views and empty tables. Lets a
+    /// translator prefer the table that holds rows in the asked-for time range.
+    pub time_span: Option<(i64, i64)>,
 }
 
 /// A translator's answer: the SQL, and notes on how the question was read (assumptions,
@@ -137,22 +141,29 @@ pub fn parse(sql: &str) -> Option<Result<Statement>> {
 /// (table id, column): a table dropped and created again under its name has a new id.
 type ColumnKey = (i64, String);
 
-/// A column's sampled values (`None`: too many to show) and when they were read.
-type Sampled = (Instant, Option<Vec<String>>);
+/// What was read of a column: its low-cardinality values or its time span.
+#[derive(Debug, Clone, Default)]
+struct ColumnFacts {
+    values: Option<Vec<String>>,
+    time_span: Option<(i64, i64)>,
+}
 
-/// Sampled values per column.
+/// A column's facts and when they were read.
+type Sampled = (Instant, ColumnFacts);
+
+/// Facts read per column.
 #[derive(Default)]
 pub(crate) struct ValueCache {
     entries: Mutex<HashMap<ColumnKey, Sampled>>,
 }
 
 impl ValueCache {
-    fn get(&self, key: &ColumnKey) -> Option<Option<Vec<String>>> {
+    fn get(&self, key: &ColumnKey) -> Option<ColumnFacts> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.get(key).filter(|(at, _)| at.elapsed() < VALUE_CACHE_TTL).map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: ColumnKey, values: Option<Vec<String>>) {
+    fn put(&self, key: ColumnKey, values: ColumnFacts) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < VALUE_CACHE_TTL);
         entries.insert(key, (Instant::now(), values));
@@ -306,17 +317,16 @@ async fn ask_catalog(session: &Session) -> Result<AskCatalog> {
         for (name, arrow_schema, table_id) in named {
             let mut columns = Vec::new();
             for field in arrow_schema.fields() {
-                let values = match (field.data_type(), table_id) {
-                    (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, Some(id)) => {
-                        low_cardinality_values(session, id, &schema, &name, field.name()).await
-                    }
-                    _ => None,
+                let facts = match table_id {
+                    Some(id) => column_facts(session, id, &schema, &name, field).await,
+                    None => ColumnFacts::default(),
                 };
                 columns.push(AskColumn {
                     name: field.name().clone(),
                     data_type: field.data_type().clone(),
                     comment: comments.get(&(schema.clone(), name.clone(), Some(field.name().clone()))).cloned(),
-                    values,
+                    values: facts.values,
+                    time_span: facts.time_span,
                 });
             }
             let comment = comments.get(&(schema.clone(), name.clone(), None)).cloned();
@@ -326,23 +336,47 @@ async fn ask_catalog(session: &Session) -> Result<AskCatalog> {
     Ok(AskCatalog { relations, default_schema: session.default_schema() })
 }
 
-/// The distinct values of a text column of table `table_id` when there are few of them
-/// (in a sample of the table), cached for [`VALUE_CACHE_TTL`]. A sample that fails
-/// shows no values: linking by values is a help, not a condition of answering.
-async fn low_cardinality_values(session: &Session, table_id: i64, schema: &str, relation: &str, column: &str) -> Option<Vec<String>> {
-    let key = (table_id, column.to_string());
-    if let Some(values) = session.engine().ask_values().get(&key) {
-        return values;
+/// What a translator may know of a column of table `table_id`: the distinct values of a
+/// text column when there are few of them (in a sample of the table), the time span of a
+/// time column; cached for [`VALUE_CACHE_TTL`]. A read that fails gives no facts: they
+/// help linking, they are not a condition of answering.
+async fn column_facts(session: &Session, table_id: i64, schema: &str, relation: &str, field: &Field) -> ColumnFacts {
+    let column = field.name();
+    let text = matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let time = matches!(field.data_type(), DataType::Timestamp(..) | DataType::Date32 | DataType::Date64);
+    if !text && !time {
+        return ColumnFacts::default();
     }
-    let values = match sample_values(session, schema, relation, column).await {
-        Ok(values) => values,
-        Err(e) => {
-            tracing::debug!(%schema, %relation, %column, error = %e, "ASK could not sample a column's values");
-            None
-        }
+    let key = (table_id, column.to_string());
+    if let Some(facts) = session.engine().ask_values().get(&key) {
+        return facts;
+    }
+    let read = if text {
+        sample_values(session, schema, relation, column).await.map(|values| ColumnFacts { values, time_span: None })
+    } else {
+        time_span(session, schema, relation, column).await.map(|time_span| ColumnFacts { values: None, time_span })
     };
-    session.engine().ask_values().put(key, values.clone());
-    values
+    let facts = read.unwrap_or_else(|e| {
+        tracing::debug!(%schema, %relation, %column, error = %e, "ASK could not read a column's facts");
+        ColumnFacts::default()
+    });
+    session.engine().ask_values().put(key, facts.clone());
+    facts
+}
+
+/// `min` and `max` of a time column as UTC microseconds; `None` when it holds no value.
+async fn time_span(session: &Session, schema: &str, relation: &str, column: &str) -> Result<Option<(i64, i64)>> {
+    use datafusion::functions_aggregate::expr_fn::{max, min};
+    use datafusion::prelude::{cast, col};
+    let table = session.ctx.table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
+    let micros = |e| cast(cast(e, DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)), DataType::Int64);
+    let column = col(datafusion::common::Column::new_unqualified(column));
+    let span = table.aggregate(vec![], vec![min(micros(column.clone())).alias("lo"), max(micros(column)).alias("hi")])?;
+    let batches = span.collect().await?;
+    let value = |i: usize| {
+        batches.first().and_then(|b| b.column(i).as_any().downcast_ref::<arrow::array::Int64Array>().filter(|a| a.is_valid(0)).map(|a| a.value(0)))
+    };
+    Ok(value(0).zip(value(1)))
 }
 
 async fn sample_values(session: &Session, schema: &str, relation: &str, column: &str) -> Result<Option<Vec<String>>> {

@@ -12,6 +12,7 @@ fn column(name: &str, data_type: DataType, comment: &str, values: &[&str]) -> As
         data_type,
         comment: (!comment.is_empty()).then(|| comment.into()),
         values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+        time_span: None,
     }
 }
 

@@ -75,6 +75,35 @@ impl Time {
     fn has_range(&self) -> bool {
         self.recent.is_some() || self.ago.is_some() || self.period.is_some()
     }
+
+    /// The asked range as UTC microseconds `[from, to)`, when there is one.
+    fn span(&self, now: chrono::DateTime<chrono::Utc>) -> Option<(i64, i64)> {
+        let now = now.timestamp_micros();
+        let micros = |amount: f64, unit: &str| (amount * unit_seconds(unit) * 1e6) as i64;
+        let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros());
+        if let Some((amount, unit)) = self.recent {
+            return Some((now - micros(amount, unit), i64::MAX));
+        }
+        if let Some((near, far, unit)) = self.ago {
+            return Some((now - micros(far, unit), now - micros(near, unit)));
+        }
+        let (from, to) = self.period?;
+        Some((from.and_then(midnight).unwrap_or(i64::MIN), to.and_then(midnight).unwrap_or(i64::MAX)))
+    }
+}
+
+/// Seconds in a calendar unit of [`time_unit`] (months and years at their average length).
+fn unit_seconds(unit: &str) -> f64 {
+    match unit {
+        "second" => 1.0,
+        "minute" => 60.0,
+        "hour" => 3600.0,
+        "day" => 86_400.0,
+        "week" => 7.0 * 86_400.0,
+        "month" => 30.44 * 86_400.0,
+        "quarter" => 91.31 * 86_400.0,
+        _ => 365.25 * 86_400.0,
+    }
 }
 
 struct Reader<'a> {
@@ -87,6 +116,8 @@ struct Reader<'a> {
     support: Vec<(usize, Vec<(usize, Evidence)>)>,
     /// The start of the link being placed (its own candidates are no support).
     placing: Option<usize>,
+    /// The time range the question asks about, in UTC microseconds `[from, to)`.
+    asked_span: Option<(i64, i64)>,
 }
 
 pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meaning: Option<&MeaningLinker>) -> Result<Reading, Refusal> {
@@ -94,7 +125,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     if tokens.is_empty() {
         return Err(Refusal("the question has no words".into()));
     }
-    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None };
+    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None };
     let mut time = Time::default();
     reader.recognize_time(&mut time);
     reader.recognize_limits(&mut time);
@@ -260,6 +291,7 @@ impl Reader<'_> {
 
     fn build(&mut self, links: &[Link], roles: &[(usize, Role)], time: Time) -> Result<QueryPlan, Refusal> {
         let (named, mut context) = self.context(links);
+        self.asked_span = time.span(chrono::Utc::now());
         self.support = links
             .iter()
             .map(|l| {

@@ -81,7 +81,12 @@ impl Reader<'_> {
                 .filter(|(start, _)| Some(*start) != self.placing)
                 .flat_map(|(_, relations)| relations.iter().filter(|(x, _)| *x == r).map(|(_, e)| *e))
                 .max();
-            (in_context, joinable, c.evidence, support, timed, position)
+            // "weekly revenue in February 2025": a relation with no rows then is a poor reading.
+            let plausible = self.asked_span.is_none_or(|(from, to)| {
+                let spans: Vec<(i64, i64)> = self.catalog.relations[r].columns.iter().filter_map(|c| c.time_span).collect();
+                spans.is_empty() || spans.iter().any(|(lo, hi)| *lo < to && *hi >= from)
+            });
+            (in_context, joinable, plausible, c.evidence, support, timed, position)
         };
         let mut sorted: Vec<&Candidate> = candidates.to_vec();
         sorted.sort_by_key(|c| std::cmp::Reverse(rank(c)));
