@@ -4,8 +4,10 @@
 //! lives in `extensions/nl`) only turns a question and a description of the catalog
 //! into SQL text, or refuses. Here:
 //! - the catalog a translator sees ([`AskCatalog`]): relations, columns, types, comments
-//!   (`COMMENT ON`), the stored values of low-cardinality text columns (sampled) and the
-//!   time span of time columns, cached for [`VALUE_CACHE_TTL`];
+//!   (`COMMENT ON`), the stored values of low-cardinality text and integer columns
+//!   (sampled) and the time span of time columns, cached for [`VALUE_CACHE_TTL`], and the
+//!   names the question spells with capitals ("orders by Elena Muller") when a text
+//!   column holds them ([`probe_names`]);
 //! - the rules its SQL must pass: exactly one read-only `SELECT` (no `INTO`), row count
 //!   capped at [`MAX_ASK_ROWS`], planned by DataFusion before it runs, and run under
 //!   [`ASK_TIME_LIMIT`];
@@ -43,6 +45,8 @@ pub const VALUE_SAMPLE_ROWS: usize = 100_000;
 pub const MAX_VALUE_CHARS: usize = 100;
 /// The longest question ASK reads (characters); reading is not interruptible.
 pub const MAX_QUESTION_CHARS: usize = 1000;
+/// At most this many lookups of capitalized names per question (each reads a column).
+pub const MAX_NAME_PROBES: usize = 24;
 /// How long sampled values are reused before they are read again.
 pub const VALUE_CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -75,7 +79,8 @@ pub struct AskColumn {
     pub name: String,
     pub data_type: DataType,
     pub comment: Option<String>,
-    /// The distinct stored values of a low-cardinality text column; `None` for other columns.
+    /// The distinct stored values of a low-cardinality text or integer (not key) column,
+    /// or the names of the question found in a text column; `None` for other columns.
     pub values: Option<Vec<String>>,
     /// The earliest and latest value of a time column of a table, in microseconds since
     /// the Unix epoch (UTC); `None` for other columns, views and empty tables. Lets a
@@ -229,7 +234,8 @@ impl Session {
         let translator = self.engine().translator().ok_or_else(|| {
             Error::not_supported("ASK is not available in this server", "the server was built without a question translator")
         })?;
-        let catalog = ask_catalog(self).await?;
+        let mut catalog = ask_catalog(self).await?;
+        probe_names(self, question, &mut catalog).await;
         let asked = question.to_string();
         let translation = tokio::task::spawn_blocking(move || translator.translate(&asked, &catalog))
             .await
@@ -342,7 +348,9 @@ async fn ask_catalog(session: &Session) -> Result<AskCatalog> {
 /// help linking, they are not a condition of answering.
 async fn column_facts(session: &Session, table_id: i64, schema: &str, relation: &str, field: &Field) -> ColumnFacts {
     let column = field.name();
-    let text = matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    // Integer codes ("status 304") are values; ids are not (there are too many to list).
+    let is_key = column == "id" || column.ends_with("_id");
+    let text = matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) || (field.data_type().is_integer() && !is_key);
     let time = matches!(field.data_type(), DataType::Timestamp(..) | DataType::Date32 | DataType::Date64);
     if !text && !time {
         return ColumnFacts::default();
@@ -362,6 +370,58 @@ async fn column_facts(session: &Session, table_id: i64, schema: &str, relation: 
     });
     session.engine().ask_values().put(key, facts.clone());
     facts
+}
+
+/// Names the question writes with capitals ("Elena Muller", two or three words) that a
+/// table's text column holds although it has too many values to list: added to that
+/// column's values, so the translator links them like any stored value.
+async fn probe_names(session: &Session, question: &str, catalog: &mut AskCatalog) {
+    let words: Vec<&str> = question.split(|c: char| c.is_whitespace() || matches!(c, ',' | '?' | '!' | ';' | ':' | '(' | ')')).filter(|w| !w.is_empty()).collect();
+    let capitalized = |w: &str| w.chars().next().is_some_and(char::is_uppercase) && w.chars().skip(1).all(|c| c.is_lowercase() || c == '-' || c == '\'');
+    let mut names: Vec<String> = Vec::new();
+    for len in [3, 2] {
+        for run in words.windows(len) {
+            let name = run.join(" ");
+            if run.iter().all(|w| capitalized(w)) && !names.iter().any(|n| n.contains(&name)) {
+                names.push(name);
+            }
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let mut probes = 0;
+    for relation in &mut catalog.relations {
+        // Tables only: looking into a view computes it.
+        if !session.streams().tables_in(&relation.schema).iter().any(|t| t.name() == relation.name) {
+            continue;
+        }
+        for column in &mut relation.columns {
+            let text = matches!(column.data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+            if !text || column.values.is_some() || column.time_span.is_some() {
+                continue;
+            }
+            for name in &names {
+                if probes == MAX_NAME_PROBES {
+                    return;
+                }
+                probes += 1;
+                match holds(session, &relation.schema, &relation.name, &column.name, name).await {
+                    Ok(true) => column.values.get_or_insert_with(Vec::new).push(name.clone()),
+                    Ok(false) => {}
+                    Err(e) => tracing::debug!(relation = %relation.name, column = %column.name, error = %e, "ASK could not look up a name"),
+                }
+            }
+        }
+    }
+}
+
+/// Whether `column` of the relation holds `value` exactly.
+async fn holds(session: &Session, schema: &str, relation: &str, column: &str, value: &str) -> Result<bool> {
+    use datafusion::prelude::{col, lit};
+    let table = session.ctx.table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
+    let found = table.filter(col(datafusion::common::Column::new_unqualified(column)).eq(lit(value)))?.limit(0, Some(1))?.count().await?;
+    Ok(found > 0)
 }
 
 /// `min` and `max` of a time column as UTC microseconds; `None` when it holds no value.

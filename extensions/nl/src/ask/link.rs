@@ -75,6 +75,7 @@ const CONCEPTS: &[(&[&str], &[&str])] = &[
 const RELATION_CONCEPTS: &[(&[&str], &[&str])] = &[
     (&["shopper", "buyer", "client", "purchaser"], &["customer", "buyer", "client"]),
     (&["account", "member", "subscriber"], &["user", "account", "member"]),
+    (&["people", "person", "visitor"], &["user", "visitor"]),
     (&["unit", "sensor", "device"], &["device", "sensor"]),
 ];
 
@@ -191,6 +192,13 @@ impl Lexicon {
                         }
                     }
                 }
+            }
+        }
+        for candidates in lexicon.phrases.values_mut() {
+            // A word that names a relation by name or comment ("visitors") does not also
+            // stand for the relations of a general concept.
+            if candidates.iter().any(|c| c.evidence > Evidence::Concept) {
+                candidates.retain(|c| !(matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Concept));
             }
         }
         // Among candidates a choice cannot tell apart, the column most about the concept
@@ -323,7 +331,7 @@ impl Lexicon {
         }
         if let Some((_, noun)) = VERB_NOUNS.iter().find(|(verb, _)| verb == word) {
             for c in self.phrases.get(&vec![stem(noun)]).into_iter().flatten() {
-                if matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value {
+                if matches!(c.target, Target::Value(..) | Target::Relation(_)) && c.evidence >= Evidence::Comment {
                     found.push(Candidate { target: c.target.clone(), evidence: Evidence::Comment });
                 }
             }
@@ -332,6 +340,16 @@ impl Lexicon {
             for base in [&word[..word.len() - 2], &word[..word.len() - 1]] {
                 for c in self.phrases.get(&vec![stem(base)]).into_iter().flatten() {
                     if matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value {
+                        found.push(Candidate { target: c.target.clone(), evidence: Evidence::Comment });
+                    }
+                }
+            }
+        }
+        if found.is_empty() && token.stem.len() >= 5 {
+            // "returns" → the status 'returned', "deliveries"… no: only a verb's -ed form.
+            for ending in ["ed", "d"] {
+                for c in self.phrases.get(&vec![format!("{}{ending}", token.stem)]).into_iter().flatten() {
+                    if matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value {
                         found.push(Candidate { target: c.target.clone(), evidence: Evidence::Comment });
                     }
                 }

@@ -101,6 +101,8 @@ pub struct QueryPlan {
     /// `(key, descending)`.
     pub order: Vec<(OrderKey, bool)>,
     pub limit: Option<u64>,
+    /// `SELECT DISTINCT` (a row query listing things named by their keys).
+    pub distinct: bool,
 }
 
 impl QueryPlan {
@@ -137,7 +139,8 @@ impl QueryPlan {
                 select.extend(self.columns.iter().map(col));
             }
         }
-        let mut sql = format!("SELECT {} FROM {}", select.join(", "), relation_sql(catalog, self.base));
+        let distinct = if self.distinct { "DISTINCT " } else { "" };
+        let mut sql = format!("SELECT {distinct}{} FROM {}", select.join(", "), relation_sql(catalog, self.base));
         for join in &self.joins {
             sql.push_str(&format!(" JOIN {} ON {} = {}", relation_sql(catalog, join.relation), col(&join.left), col(&join.right)));
         }
@@ -215,7 +218,8 @@ fn filter_sql(catalog: &AskCatalog, f: &Filter, qualify: bool) -> String {
     let col = |c: &ColumnRef| column_sql(catalog, c, qualify);
     match f {
         Filter::Values { column, values, negated } => {
-            let quoted: Vec<String> = values.iter().map(|v| literal(v)).collect();
+            let numeric = catalog.relations[column.relation].columns[column.column].data_type.is_numeric();
+            let quoted: Vec<String> = values.iter().map(|v| if numeric && v.parse::<f64>().is_ok() { v.clone() } else { literal(v) }).collect();
             match (quoted.len(), negated) {
                 (1, false) => format!("{} = {}", col(column), quoted[0]),
                 (1, true) => format!("{} <> {}", col(column), quoted[0]),

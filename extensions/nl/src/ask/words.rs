@@ -21,7 +21,9 @@ pub struct Token {
 impl Token {
     fn word(raw: &str) -> Token {
         let text = raw.to_lowercase();
-        let number = text
+        // "500s" (responses with status 500) is the number.
+        let digits = text.strip_suffix('s').filter(|d| d.len() == 3 && d.chars().all(|c| c.is_ascii_digit())).unwrap_or(&text);
+        let number = digits
             .replace(',', "")
             .parse::<f64>()
             .ok()
@@ -200,7 +202,8 @@ pub const FILLER: &[&str] = &[
     "since", "until", "before", "after", "during", "between", "last", "past", "previous", "recent", "recently", "latest", "newest",
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
     "not", "no", "e", "g", "eg", "ie", "etc", "everyone", "everybody", "something", "anything", "yet", "through", "via",
-    "called", "named", "ago", "opened", "joined", "combination", "combinations", "answer", "answered", "originated", "originate", "receive", "make",
+    "called", "named", "ago", "opened", "joined", "combination", "combinations", "still", "sitting", "single", "point",
+    "ran", "run", "runs", "volume", "compare", "please", "answer", "answered", "originated", "originate", "receive", "make",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
@@ -244,11 +247,11 @@ impl Aggregate {
 /// The aggregate a single word names, if any.
 pub fn aggregate_word(word: &str) -> Option<Aggregate> {
     Some(match word {
-        "average" | "avg" | "mean" | "typical" => Aggregate::Avg,
+        "average" | "avg" | "mean" | "typical" | "averaging" | "averaged" | "averages" => Aggregate::Avg,
         "total" | "sum" | "summed" | "combined" | "cumulative" => Aggregate::Sum,
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
-        | "worst" => Aggregate::Max,
-        "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" => Aggregate::Min,
+        | "worst" | "wettest" | "humidest" => Aggregate::Max,
+        "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" => Aggregate::Min,
         "count" | "counts" => Aggregate::Count,
         _ => return None,
     })

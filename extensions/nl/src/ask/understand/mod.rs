@@ -219,7 +219,7 @@ impl Reader<'_> {
                 Some((Role::Distinct, 1))
             } else if t.is_any(&["sorted", "ordered", "ranked", "sort", "order", "rank"]) && next(&["by"]) {
                 Some((Role::SortBy, 2))
-            } else if t.is_any(&["grouped", "broken", "split", "segmented", "bucketed"]) {
+            } else if t.is_any(&["grouped", "broken", "split", "segmented", "bucketed"]) || (t.is("break") && next(&["down"])) {
                 let len = if next(&["by", "down", "per"]) { if self.is(i + 2, &["by"]) { 3 } else { 2 } } else { 1 };
                 Some((Role::GroupBy, len))
             } else if t.is_any(&["for", "in"]) && next(&["each", "every"]) {
@@ -326,12 +326,15 @@ impl Reader<'_> {
                         s.rank = superlative(&self.tokens[*at].text);
                         s.rank_word = Some(self.tokens[*at].text.clone());
                     } else if matches!(previous, Some((p, Role::Aggregate(_)))
-                        if *at > p + 1 && self.tokens[p + 1..*at].iter().all(|t| t.is_any(&["and", "or", ","])))
+                        if (*at > p + 1 && self.tokens[p + 1..*at].iter().all(|t| t.is_any(&["and", "or", ","])))
+                            // "min, avg and max": the comma is not a token.
+                            || (*at == p + 1 && self.tokens.get(at + 1).is_some_and(|t| t.is_any(&["and", "or"])) && matches!(roles.get(n + 1), Some((_, Role::Aggregate(_))))))
                     {
                         s.pending.push(*a);
                     } else {
                         s.pending = vec![*a];
                     }
+                    s.pending_word = Some(self.tokens[*at].text.clone());
                 }
                 Role::Distinct => s.distinct = true,
                 Role::GroupBy => {
@@ -377,9 +380,18 @@ impl Reader<'_> {
                         d.measures.push(Measure { aggregate, column: Some(c) });
                         d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, c, *at), *high));
                         s.consumed_at = Some(a_at);
+                    } else if self.tokens.get(at + 1).is_some_and(|t| t.is("times")) {
+                        // "ordered more than 5 times": a count of the rows.
+                        d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison: *comparison, value: *value });
+                        if let Some((_, Role::Link(l))) = previous {
+                            if let Some(r) = links[*l].candidates.iter().find_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }) {
+                                d.counted = Some(r);
+                            }
+                        }
                     } else if let Some(m) = last_measure {
                         // "average battery is under 15": a condition on the measure.
-                        d.measure_compares.push((m, *comparison, *value, *high));
+                        let value = d.measures[m].column.map_or(*value, |c| self.scaled(*value, c, *at));
+                        d.measure_compares.push((m, *comparison, value, *high));
                     } else if let (Some(c), true, Some(_)) = (s.last_numeric, after_link, d.plural_subject) {
                         let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
                         d.bare_columns.retain(|b| *b != c);
@@ -475,6 +487,10 @@ impl Reader<'_> {
                 let (r, c) = (*r, *c);
                 let prefix = matches!(chosen.target, Target::Prefix(..));
                 d.values.push((ColumnRef { relation: r, column: c }, Match { text: v.clone(), prefix }, s.negate));
+                if is_numeric(&self.catalog.relations[r].columns[c].data_type) {
+                    // "500 errors": the number said which status; "errors" adds nothing.
+                    d.claimed_columns.push(ColumnRef { relation: r, column: c });
+                }
                 s.negate = false;
                 // "for each Lyon device name": the group is the column that follows.
                 s.grouping &= matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
@@ -514,7 +530,10 @@ impl Reader<'_> {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
-            } else if let (false, Some(m)) = (s.pending.is_empty() || s.pending == [Aggregate::Count], self.main_measure(r)) {
+            } else if let (false, Some(m)) = (
+                s.pending.is_empty() || s.pending == [Aggregate::Count],
+                s.pending_word.as_deref().and_then(|w| self.adjective_column(r, w)).or_else(|| self.main_measure(r)),
+            ) {
                 // "total payments": the payments' measure.
                 for a in std::mem::take(&mut s.pending) {
                     let column = if a == Aggregate::Count { None } else { Some(m) };
@@ -550,6 +569,11 @@ impl Reader<'_> {
             // "404 responses": the number already said which status.
             return Ok(());
         }
+        // Only a measure takes the other column; "404 responses" asks for nothing more.
+        let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+        if !claimed.is_empty() && !measuring {
+            return Ok(());
+        }
         let columns = if claimed.is_empty() { columns } else { unclaimed };
         let mut c = as_column(&self.choose(&columns, context, wants_time, "column").target);
         if grouping_now {
@@ -572,6 +596,11 @@ impl Reader<'_> {
         if d.claimed_columns.contains(&c) {
             // "500 errors": the number already said which status.
             return Ok(());
+        }
+        let aggregate_said = roles.iter().any(|(_, r)| matches!(r, Role::Aggregate(_)));
+        if s.pending.is_empty() && !aggregate_said && !s.grouping && s.rank.is_none() && self.tokens[link.start].is_any(&["spent", "spend", "spends"]) && self.is_money(c) {
+            // "what has customer 100 spent": the total.
+            s.pending = vec![Aggregate::Sum];
         }
         let column = self.column(c);
         let numeric = is_numeric(&column.data_type);
@@ -650,6 +679,31 @@ impl Reader<'_> {
         }
         d.bare_columns.push(c);
         Ok(())
+    }
+
+    /// A column whose values name categories: text, or integer codes with few values.
+    fn is_categorical(&self, c: ColumnRef) -> bool {
+        let column = self.column(c);
+        !is_temporal(&column.data_type) && (!is_numeric(&column.data_type) || is_key_name(&column.name) || column.values.is_some())
+    }
+
+    /// A `<thing>_id` column of a relation that is not the thing (`readings.device_id`).
+    fn is_foreign_key(&self, c: ColumnRef) -> bool {
+        let name = &self.column(c).name;
+        let relation = crate::ask::words::identifier_words(&self.catalog.relations[c.relation].name);
+        let owner = name.strip_suffix("_id").map(crate::ask::words::stem);
+        owner.is_some_and(|o| relation.last() != Some(&o) && relation.join("_") != o)
+    }
+
+    /// The context's relations, then those one key join away.
+    fn reachable(&self, context: &[usize]) -> Vec<usize> {
+        let mut out: Vec<usize> = context.to_vec();
+        for r in 0..self.catalog.relations.len() {
+            if !out.contains(&r) && context.iter().any(|x| self.key_pair(*x, r).is_some()) {
+                out.push(r);
+            }
+        }
+        out
     }
 
     /// A link naming a text column and no relation: a group ("sites", "browsers").
@@ -760,11 +814,22 @@ impl Reader<'_> {
             let unit = s.compare_at.and_then(|at| self.tokens.get(at + 1)).map(|t| t.text.clone());
             let duration = unit.as_deref().is_some_and(|u| time_unit(u).is_some() || matches!(u, "ms" | "millisecond" | "milliseconds"));
             let timed = duration.then(|| context.iter().find_map(|r| self.adjective_column(*r, "slowest"))).flatten();
-            match timed.or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
+            // "warmer than -18.5": the comparative says what is compared.
+            let comparative = s.compare_at.and_then(|at| at.checked_sub(2)).map(|at| self.tokens[at].text.clone());
+            let adjective = comparative.and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &w)));
+            match timed.or(adjective).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
                 Some(c) => {
                     self.notes.push(format!("read {value} as a limit on {}", self.column_name(c)));
                     let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));
-                    d.filters.push(number_filter(c, comparison, value, high));
+                    match pending.first().copied().filter(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) {
+                        // "sites where the freezers average warmer than -18.5": on the average.
+                        Some(aggregate) => {
+                            d.measures.push(Measure { aggregate, column: Some(c) });
+                            d.measure_compares.push((d.measures.len() - 1, comparison, value, high));
+                            pending.clear();
+                        }
+                        None => d.filters.push(number_filter(c, comparison, value, high)),
+                    }
                 }
                 None => return Err(Refusal(format!("ASK could not tell which column the number {value} limits"))),
             }
@@ -772,9 +837,10 @@ impl Reader<'_> {
         // Columns claimed by a number ("customer 42") are not also asked for.
         d.bare_columns.retain(|c| !d.claimed_columns.contains(c));
 
-        let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split"]));
+        // "status codes with their counts", "a breakdown of …".
+        let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split", "their"]));
         let groups_from_bare = |d: &mut Draft, reader: &Self| {
-            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| !is_numeric(&reader.column(*c).data_type) || is_key_name(&reader.column(*c).name)).collect();
+            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| reader.is_categorical(*c)).collect();
             for c in text {
                 if !is_temporal(&reader.column(c).data_type) {
                     d.groups.push(c);
@@ -831,7 +897,18 @@ impl Reader<'_> {
         }
         // "which user ids made at least 3 purchases": every group that qualifies, unranked.
         let only_qualifies = !d.having.is_empty() && s.rank.is_none() && time.rank.is_none() && !d.ranked_bucket;
-        if (d.ranks_groups() || (d.group_relations.len() == 1 && s.which)) && !only_qualifies {
+        // "which devices reported a battery under 10%": the devices, listed once.
+        let listing = s.which
+            && d.measures.is_empty()
+            && d.having.is_empty()
+            && d.measure_compares.is_empty()
+            && pending.is_empty()
+            && d.order_column.is_none()
+            && s.rank.is_none()
+            && time.rank.is_none()
+            && !d.ranked_bucket
+            && !time.asks_time;
+        if (d.ranks_groups() || (d.group_relations.len() == 1 && s.which)) && !only_qualifies && !listing {
             if d.measures.is_empty() {
                 if let Some((c, _)) = d.order_column.take() {
                     // "the lowest temperature" ranks by the minimum, "the lowest takings" by the total.
@@ -841,10 +918,7 @@ impl Reader<'_> {
                         self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
                     }
                     d.measures.push(Measure { aggregate, column: Some(c) });
-                } else if let Some(c) = time.rank_word.as_deref().and_then(|w| {
-                    let reachable = (0..self.catalog.relations.len()).filter(|r| context.contains(r) || context.iter().any(|x| self.key_pair(*x, *r).is_some()));
-                    context.iter().copied().chain(reachable).find_map(|r| self.adjective_column(r, w))
-                }) {
+                } else if let Some(c) = time.rank_word.as_deref().and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, w))) {
                     // "the 2 driest sites": by the average humidity.
                     self.notes.push(format!("ranked by the average of {}", self.column_name(c)));
                     d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });
@@ -855,8 +929,10 @@ impl Reader<'_> {
             plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).unwrap_or(true)));
             plan.limit = Some(time.limit.unwrap_or(1));
         } else if let (Some(a), false) = (pending.first(), aggregate_question) {
-            // "the highest" with no column: the measure of the relation asked about.
-            if let Some(c) = context.first().and_then(|r| self.main_measure(*r)) {
+            // "the highest" with no column: the measure of the relation asked about;
+            // "the coldest it got": what the adjective measures.
+            let adjective = s.pending_word.as_deref().and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, w)));
+            if let Some(c) = adjective.or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
                 d.measures.push(Measure { aggregate: *a, column: Some(c) });
             }
         }
@@ -947,7 +1023,25 @@ impl Reader<'_> {
                 }
             }
         }
-        if (!d.groups.is_empty() || !time.buckets.is_empty()) && d.measures.is_empty() {
+        // "Chrome vs Safari", "compare 200 and 404 responses": one row for each.
+        let versus = self.tokens.iter().any(|t| t.is_any(&["vs", "versus", "compare", "comparing"])) || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
+        if versus {
+            let mut by_column: Vec<(ColumnRef, usize)> = Vec::new();
+            for (c, _, negated) in d.values.iter().filter(|(_, v, negated)| !v.prefix && !negated) {
+                let _ = negated;
+                match by_column.iter_mut().find(|(x, _)| x == c) {
+                    Some((_, n)) => *n += 1,
+                    None => by_column.push((*c, 1)),
+                }
+            }
+            for (c, _) in by_column.into_iter().filter(|(_, n)| *n > 1) {
+                let c = self.same_column_in(c, base);
+                if !d.groups.contains(&c) {
+                    d.groups.push(c);
+                }
+            }
+        }
+        if (!d.groups.is_empty() || !time.buckets.is_empty()) && d.measures.is_empty() && !listing {
             d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
         }
         // HAVING measures are shown too.
@@ -971,12 +1065,7 @@ impl Reader<'_> {
                 None => values.push((c, vec![v.text], negated)),
             }
         }
-        let versus = self.tokens.iter().any(|t| t.is_any(&["vs", "versus"])) || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
         for (column, values, negated) in values {
-            if versus && values.len() > 1 && !negated && !d.groups.contains(&column) {
-                // "consumers vs enterprises": one row for each.
-                d.groups.push(column);
-            }
             plan.filters.push(Filter::Values { column, values, negated });
         }
         plan.filters.append(&mut d.filters);
@@ -989,6 +1078,15 @@ impl Reader<'_> {
             let ts = self.time_column(base, &d.bare_columns, &context)?;
             if time.asks_time {
                 asked_time = Some(ts);
+                if !d.groups.is_empty() || !d.group_relations.is_empty() || !plan.group_by.is_empty() {
+                    // "when did each site last send a reading": the latest time of each.
+                    let aggregate = if time.rank == Some(false) { Aggregate::Min } else { Aggregate::Max };
+                    if let Some(i) = d.measures.iter().position(|m| m.column.is_none() && m.aggregate == Aggregate::Count) {
+                        d.measures.remove(i);
+                    }
+                    d.measures.push(Measure { aggregate, column: Some(ts) });
+                    order_column = None;
+                }
             }
             d.bare_columns.retain(|c| *c != ts);
             if let Some((amount, unit)) = time.recent {
@@ -1030,6 +1128,8 @@ impl Reader<'_> {
             }
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
+            // "device ids that hit more than 33 degrees": each device once.
+            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c));
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;
             }
@@ -1244,4 +1344,6 @@ struct Walk {
     compare_at: Option<usize>,
     /// An aggregate word already read as part of a comparison ("on average").
     consumed_at: Option<usize>,
+    /// The word of the last aggregate ("coldest": the temperature's minimum).
+    pending_word: Option<String>,
 }

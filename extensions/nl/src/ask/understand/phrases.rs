@@ -217,9 +217,10 @@ impl Reader<'_> {
                 let marker = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["per", "by", "each", "every", "a", "an"]);
                 // "in which month …", "what day had the most …": the bucket is the answer.
                 // "the busiest day of 2025": the superlative is read later, as a ranking.
+                let ranking_word = |j: usize| superlative(&self.tokens[j].text).is_some() && !self.tokens[j].is_any(&["top", "bottom", "most", "least", "more", "less"]);
                 let asked = i > 0
                     && !self.used[i - 1]
-                    && (self.tokens[i - 1].is_any(&["which", "what"]) || superlative(&self.tokens[i - 1].text).is_some_and(|_| !self.tokens[i - 1].is_any(&["top", "bottom", "most", "least", "more", "less"])))
+                    && (self.tokens[i - 1].is_any(&["which", "what"]) || ranking_word(i - 1) || (i > 1 && ranking_word(i - 2) && self.word(i - 1).is_some()))
                     && self.word(i).is_some_and(|t| t.text == t.stem && !t.is_any(&["date", "time"]));
                 if asked {
                     time.ranked_bucket = true;

@@ -15,9 +15,9 @@ impl Reader<'_> {
     /// its temperature; the relation's measure for "largest", "cheapest" and the like.
     pub(super) fn adjective_column(&self, r: usize, word: &str) -> Option<ColumnRef> {
         const MEASURED: &[(&[&str], &[&str])] = &[
-            (&["slowest", "fastest", "quickest", "longest", "shortest"], &["latency", "duration", "load", "elapsed", "response"]),
-            (&["coldest", "warmest", "hottest", "coolest"], &["temperature", "temp"]),
-            (&["wettest", "driest", "humid"], &["humidity"]),
+            (&["slowest", "fastest", "quickest", "longest", "shortest", "slower", "faster", "quicker", "longer", "shorter"], &["latency", "duration", "load", "elapsed", "response"]),
+            (&["coldest", "warmest", "hottest", "coolest", "colder", "warmer", "hotter", "cooler"], &["temperature", "temp"]),
+            (&["wettest", "driest", "humid", "humidest", "drier", "wetter"], &["humidity"]),
         ];
         let (_, markers) = MEASURED.iter().find(|(words, _)| words.contains(&word))?;
         self.catalog.relations[r].columns.iter().enumerate().find_map(|(i, c)| {
