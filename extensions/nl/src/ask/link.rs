@@ -119,8 +119,14 @@ impl Lexicon {
             if let Some(comment) = &relation.comment {
                 lexicon.add_comment(comment, Target::Relation(r));
             }
+            // The relation's name and the synonyms its comment gives in parentheses.
             let mut described: Vec<String> = name.clone();
-            described.extend(relation.comment.iter().flat_map(|c| tokenize(c)).map(|t| t.stem));
+            if let Some(comment) = &relation.comment {
+                for part in comment.split('(').skip(1) {
+                    let inside = part.split(')').next().unwrap_or("");
+                    described.extend(tokenize(inside).into_iter().map(|t| t.stem));
+                }
+            }
             for (words, markers) in RELATION_CONCEPTS {
                 if described.iter().any(|w| markers.contains(&w.as_str())) {
                     for word in *words {
@@ -365,6 +371,11 @@ impl Lexicon {
         }
         found
     }
+}
+
+/// A word of the money concept ("revenue", "sales", "takings").
+pub fn is_money_word(word: &str) -> bool {
+    CONCEPTS[0].0.iter().any(|w| stem(w) == word)
 }
 
 pub fn is_numeric(data_type: &DataType) -> bool {

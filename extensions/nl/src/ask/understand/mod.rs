@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use streamhouse_executor::{AskCatalog, Refusal};
 
-use super::link::{is_numeric, is_temporal, Candidate, Evidence, Lexicon, Link, Target};
+use super::link::{is_money_word, is_numeric, is_temporal, Candidate, Evidence, Lexicon, Link, Target};
 use super::meaning::MeaningLinker;
 use super::plan::{ColumnRef, Comparison, Filter, GroupKey, Having, Measure, OrderKey, QueryPlan};
 use super::words::{aggregate_word, month, superlative, time_unit, tokenize, Aggregate, Token, FILLER, UNITS};
@@ -338,8 +338,12 @@ impl Reader<'_> {
                 }
                 Role::Distinct => s.distinct = true,
                 Role::GroupBy => {
+                    let said_by = self.tokens[*at..].iter().take(3).any(|t| t.is_any(&["by", "per"]));
+                    let later_by = roles[n + 1..].iter().any(|(_, r)| matches!(r, Role::GroupBy));
                     // "top 5 countries by revenue": after a ranked group, "by" names the measure.
-                    if d.ranks_groups() && d.measures.is_empty() {
+                    if !said_by && later_by {
+                        // "break down our devices by site": the devices are counted, by site.
+                    } else if d.ranks_groups() && d.measures.is_empty() {
                         s.sorting = true;
                     } else {
                         s.grouping = true;
@@ -471,7 +475,15 @@ impl Reader<'_> {
                 let c = as_column(&self.choose(&numeric, context, wants_time, "number").target);
                 add_context(context, c.relation);
                 let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));
-                d.filters.push(number_filter(c, comparison, value, high));
+                match s.pending.first().copied().filter(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) {
+                    // "sensors averaging above 70% humidity": a condition on the average.
+                    Some(aggregate) => {
+                        d.measures.push(Measure { aggregate, column: Some(c) });
+                        d.measure_compares.push((d.measures.len() - 1, comparison, value, high));
+                        s.pending.clear();
+                    }
+                    None => d.filters.push(number_filter(c, comparison, value, high)),
+                }
                 return Ok(());
             }
         }
@@ -516,8 +528,14 @@ impl Reader<'_> {
             || (top_n && first_link && d.groups.is_empty());
         let in_context = |c: &&Candidate| context.contains(&target_relation(&c.target));
         let counted_rows = s.pending == [Aggregate::Count] && !s.distinct && plural && relations.iter().any(|c| c.evidence == Evidence::Name);
+        // "coldest freezer reading", "by reading volume": the relation named outright, not a
+        // column that only mentions it; "best sales day": the money column, not the orders.
+        let named_outright = relations.iter().any(|c| c.evidence == Evidence::Name) && columns.iter().all(|c| c.evidence < Evidence::Name) && !s.grouping && !s.which;
+        let money_word = self.tokens[link.start..link.end].iter().any(|t| is_money_word(&t.stem)) && columns.iter().any(|c| self.is_money(as_column(&c.target)));
         let relation_word = !relations.is_empty()
+            && !money_word
             && (columns.is_empty()
+                || named_outright
                 || counted_rows
                 || (!wants_column
                     && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()
@@ -617,7 +635,7 @@ impl Reader<'_> {
                 if next_is_measure {
                     return Ok(());
                 }
-                if let Some(m) = self.main_measure(c.relation) {
+                if let Some(m) = s.pending_word.as_deref().and_then(|w| self.adjective_column(c.relation, w)).or_else(|| self.main_measure(c.relation)) {
                     for a in std::mem::take(&mut s.pending) {
                         d.measures.push(Measure { aggregate: a, column: Some(m) });
                     }
@@ -865,8 +883,20 @@ impl Reader<'_> {
 
         // Bare numeric columns in an aggregate question are its measures.
         let aggregate_question = !d.measures.is_empty() || !d.groups.is_empty() || !d.group_relations.is_empty() || !time.buckets.is_empty() || !d.having.is_empty();
+        let in_conditions: Vec<ColumnRef> = d.filters.iter().map(filter_column).collect();
+        let measure_like = |c: &ColumnRef, reader: &Self| is_numeric(&reader.column(*c).data_type) && !is_key_name(&reader.column(*c).name) && !in_conditions.contains(c) && reader.column(*c).values.is_none();
+        if aggregate_question && !d.measures.is_empty() {
+            // "number of orders and revenue by region": each named measure.
+            let named: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| measure_like(c, self) && !d.measures.iter().any(|m| m.column == Some(*c))).collect();
+            for c in named {
+                let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
+                self.notes.push(format!("took the {} of {}", aggregate_words(aggregate), self.column_name(c)));
+                d.measures.push(Measure { aggregate, column: Some(c) });
+                d.bare_columns.retain(|b| *b != c);
+            }
+        }
         if aggregate_question && d.measures.is_empty() {
-            if let Some(c) = d.bare_columns.iter().copied().find(|c| is_numeric(&self.column(*c).data_type) && !is_key_name(&self.column(*c).name)) {
+            if let Some(c) = d.bare_columns.iter().copied().find(|c| measure_like(c, self)) {
                 let aggregate = pending.first().copied().unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
                 if pending.is_empty() {
                     self.notes.push(format!("took the {} of {}", aggregate_words(aggregate), self.column_name(c)));
