@@ -292,6 +292,10 @@ impl Lexicon {
                     let words: Vec<String> = tokenize(&tokens[i].text).iter().map(|t| t.stem.clone()).collect();
                     candidates.extend(self.phrases.get(&words).cloned().unwrap_or_default());
                 }
+                if len == 1 && !tokens[i].quoted && tokens[i].text == tokens[i].stem && FILLER.contains(&tokens[i].stem.as_str()) {
+                    // "hit", "visit" as verbs: only a name or a stored value, not a comment's "hits".
+                    candidates.retain(|c| c.evidence >= Evidence::Value);
+                }
                 if len == 1 && candidates.is_empty() {
                     candidates = self.word_forms(&tokens[i]);
                 }
@@ -348,6 +352,12 @@ impl Lexicon {
                     if matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value {
                         found.push(Candidate { target: c.target.clone(), evidence: Evidence::Comment });
                     }
+                }
+            }
+            // "clicked": the stored 'click' before the relation that holds it.
+            if found.iter().any(|c| matches!(c.target, Target::Value(..))) {
+                for c in found.iter_mut().filter(|c| matches!(c.target, Target::Relation(_))) {
+                    c.evidence = Evidence::Concept;
                 }
             }
         }

@@ -136,6 +136,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
         .filter(|link| !reader.vocabulary_only(link))
         .collect();
     let mut links = links;
+    reader.drop_stray_verbs(&mut links);
     if let Some(meaning) = meaning {
         reader.link_by_meaning(meaning, &mut links);
     }
@@ -258,6 +259,31 @@ impl Reader<'_> {
         roles
     }
 
+    /// "page views that returned a 500": a verb that happens to be a stored value of a
+    /// relation the question cannot reach ('returned' orders) is read as a verb.
+    fn drop_stray_verbs(&mut self, links: &mut Vec<Link>) {
+        let anchors: Vec<usize> = links
+            .iter()
+            .flat_map(|l| l.candidates.iter().filter_map(|c| if let (Target::Relation(r), Evidence::Name) = (&c.target, c.evidence) { Some(*r) } else { None }))
+            .collect();
+        if anchors.is_empty() {
+            return;
+        }
+        let mut kept = Vec::new();
+        for link in std::mem::take(links) {
+            let token = &self.tokens[link.start];
+            let verb = link.end == link.start + 1 && !token.quoted && token.text.ends_with("ed");
+            let reachable = |r: usize| anchors.contains(&r) || anchors.iter().any(|a| self.join_path(&[*a], r).is_some());
+            if verb && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+                self.notes.push(format!("read \"{}\" as a verb", token.raw));
+                self.used[link.start] = true;
+                continue;
+            }
+            kept.push(link);
+        }
+        *links = kept;
+    }
+
     /// Links the content words no phrase placed by their meaning (see [`MeaningLinker`]).
     fn link_by_meaning(&mut self, meaning: &MeaningLinker, links: &mut Vec<Link>) {
         let placed = |i: usize| links.iter().any(|l| (l.start..l.end).contains(&i));
@@ -320,6 +346,19 @@ impl Reader<'_> {
             match role {
                 // "… wait longer than 500 ms on average": already read with the comparison.
                 Role::Aggregate(_) if s.consumed_at == Some(*at) => {}
+                // "reading count per device": the count of the relation just named.
+                Role::Aggregate(Aggregate::Count)
+                    if matches!(previous, Some((_, Role::Link(l))) if links[*l].end == *at && links[*l].candidates.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name)) =>
+                {
+                    if let Some((_, Role::Link(l))) = previous {
+                        let relations: Vec<&Candidate> = links[*l].candidates.iter().filter(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name).collect();
+                        let r = target_relation(&self.choose(&relations, &context, wants_time, "relation").target);
+                        d.bare_relations.retain(|b| *b != r);
+                        d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                        d.counted = Some(r);
+                        add_context(&mut context, r);
+                    }
+                }
                 Role::Aggregate(a) => {
                     let ranking = s.which || top_n || d.ranks_groups();
                     if ranking && superlative(&self.tokens[*at].text).is_some() && s.pending.is_empty() {

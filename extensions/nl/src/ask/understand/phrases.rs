@@ -334,6 +334,17 @@ impl Reader<'_> {
                     time.rank = Some(direction);
                 }
             }
+            // "show the single largest payment": that row.
+            if i <= 1 && self.tokens[0].is_any(&["show", "list", "find", "give", "get", "display"]) && self.is(i, &["the"]) {
+                let at = if self.is(i + 1, &["single", "one", "very"]) { i + 2 } else { i + 1 };
+                let noun = self.word(at + 1).filter(|t| t.text == t.stem && t.number.is_none() && !FILLER.contains(&t.text.as_str()));
+                if let (Some(direction), Some(_)) = (self.word(at).and_then(|t| superlative(&t.text)).filter(|_| !self.is(at, &["most", "least", "top"])), noun) {
+                    time.limit = Some(1);
+                    time.rank = Some(direction);
+                    time.rank_word = Some(self.tokens[at].text.clone());
+                    self.mark(at..at + 1);
+                }
+            }
             if self.is(i, &["which", "what"]) {
                 if let Some(n) = self.word(i + 1).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && *n >= 1.0) {
                     time.limit = Some(n as u64);
