@@ -441,6 +441,8 @@ impl Reader<'_> {
                         d.measures.push(Measure { aggregate, column: Some(c) });
                         d.measure_compares.push((d.measures.len() - 1, *comparison, *value, *high));
                     } else if let (Some(c), true) = (s.last_numeric, after_link) {
+                        // "device ids that hit more than 33 degrees": the column in degrees, not the id.
+                        let c = if is_key_name(&self.column(c).name) { self.unit_column(&self.reachable(&context), *at).unwrap_or(c) } else { c };
                         d.filters.push(number_filter(c, *comparison, self.scaled(*value, c, *at), *high));
                         // The unit after the number ("6 percent") was said of this column.
                         if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
@@ -874,7 +876,8 @@ impl Reader<'_> {
             // "warmer than -18.5": the comparative says what is compared.
             let comparative = s.compare_at.and_then(|at| at.checked_sub(2)).map(|at| self.tokens[at].text.clone());
             let adjective = comparative.and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &w)));
-            match timed.or(adjective).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
+            let unit = s.compare_at.and_then(|at| self.unit_column(&self.reachable(&context), at));
+            match timed.or(adjective).or(unit).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
                 Some(c) => {
                     self.notes.push(format!("read {value} as a limit on {}", self.column_name(c)));
                     let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));
@@ -1197,6 +1200,15 @@ impl Reader<'_> {
             }
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
+            if self.tokens.first().is_some_and(|t| t.is("who")) && plan.columns.is_empty() {
+                // "who placed the 5 biggest orders": the name of whoever did.
+                if let Some(name) = self.reachable(&with_first(&context, plan.base)).into_iter().find_map(|r| {
+                    self.catalog.relations[r].columns.iter().position(|c| c.name == "name").map(|i| ColumnRef { relation: r, column: i })
+                }) {
+                    self.notes.push(format!("answered \"who\" with {}", self.column_name(name)));
+                    plan.columns = vec![name];
+                }
+            }
             // "device ids that hit more than 33 degrees": each device once.
             plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c));
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {

@@ -29,6 +29,31 @@ impl Reader<'_> {
         })
     }
 
+    /// The one numeric column among `relations` described in the unit typed after a
+    /// number ("33 degrees": the temperature in degrees Celsius).
+    pub(super) fn unit_column(&self, relations: &[usize], number_at: usize) -> Option<ColumnRef> {
+        const UNIT_WORDS: &[(&[&str], &[&str])] = &[
+            (&["degree", "degrees", "celsius", "c", "°c"], &["degree", "celsius"]),
+            (&["ms", "millisecond", "milliseconds"], &["millisecond", "ms"]),
+            (&["euro", "euros", "eur", "€"], &["euro", "eur"]),
+            (&["dollar", "dollars", "usd", "$"], &["dollar", "usd"]),
+        ];
+        let unit = self.tokens.get(number_at + 1)?.text.clone();
+        let (_, markers) = UNIT_WORDS.iter().find(|(words, _)| words.contains(&unit.as_str()))?;
+        let found: Vec<ColumnRef> = relations
+            .iter()
+            .flat_map(|&r| self.catalog.relations[r].columns.iter().enumerate().map(move |(i, c)| (r, i, c)))
+            .filter(|(_, _, c)| is_numeric(&c.data_type) && !c.name.ends_with("_id"))
+            .filter(|(_, _, c)| {
+                let mut words = crate::ask::words::identifier_words(&c.name);
+                words.extend(c.comment.iter().flat_map(|t| tokenize(t)).map(|t| t.stem));
+                words.iter().any(|w| markers.contains(&w.as_str()))
+            })
+            .map(|(r, i, _)| ColumnRef { relation: r, column: i })
+            .collect();
+        (found.len() == 1).then(|| found[0])
+    }
+
     /// A number in the unit the column stores: "1.2 seconds" of `latency_ms` is 1200.
     pub(super) fn scaled(&self, value: f64, c: ColumnRef, number_at: usize) -> f64 {
         let unit = self.tokens.get(number_at + 1).map(|t| t.text.as_str());
