@@ -676,11 +676,18 @@ impl Reader<'_> {
                 if next_is_measure {
                     return Ok(());
                 }
-                if let Some(m) = s.pending_word.as_deref().and_then(|w| self.adjective_column(c.relation, w)).or_else(|| self.main_measure(c.relation)) {
+                let adjective = |r: usize| s.pending_word.as_deref().and_then(|w| self.adjective_column(r, w));
+                let measured = adjective(c.relation).or_else(|| self.main_measure(c.relation)).or_else(|| self.reachable(context).into_iter().find_map(adjective));
+                if let Some(m) = measured {
                     for a in std::mem::take(&mut s.pending) {
                         d.measures.push(Measure { aggregate: a, column: Some(m) });
                     }
                     s.last_measure = Some(d.measures.len() - 1);
+                    return Ok(());
+                }
+                let says_id = self.tokens[link.start..link.end].iter().any(|t| t.is_any(&["id", "ids", "number", "numbers"]));
+                if is_key && !says_id {
+                    // "the coldest it got at any indoor sensor": the sensor is where, not what is measured.
                     return Ok(());
                 }
             }
@@ -1200,6 +1207,11 @@ impl Reader<'_> {
             }
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
+            // "device ids that hit more than 33 degrees": each device once.
+            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c));
+            if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
+                plan.base = plan.columns[0].relation;
+            }
             if self.tokens.first().is_some_and(|t| t.is("who")) && plan.columns.is_empty() {
                 // "who placed the 5 biggest orders": the name of whoever did.
                 if let Some(name) = self.reachable(&with_first(&context, plan.base)).into_iter().find_map(|r| {
@@ -1208,11 +1220,6 @@ impl Reader<'_> {
                     self.notes.push(format!("answered \"who\" with {}", self.column_name(name)));
                     plan.columns = vec![name];
                 }
-            }
-            // "device ids that hit more than 33 degrees": each device once.
-            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c));
-            if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
-                plan.base = plan.columns[0].relation;
             }
             if order_column.is_none() {
                 let measured = time.rank_word.as_deref().or(s.rank_word.as_deref()).and_then(|w| self.adjective_column(plan.base, w));
