@@ -164,3 +164,79 @@ fn every_identifier_comes_from_the_catalog() {
         }
     }
 }
+
+#[test]
+fn absolute_periods_and_parts_of_them() {
+    let period = |from: &str, to: &str| format!("created_at >= TIMESTAMP '{from}' AND created_at < TIMESTAMP '{to}'");
+    for (question, from, to) in [
+        ("order count in each region during 2025-07", "2025-07-01", "2025-08-01"),
+        ("how many orders in the first week of June 2025", "2025-06-01", "2025-06-08"),
+        ("how many orders between March 1 and March 15 2025", "2025-03-01", "2025-03-16"),
+        ("average order value in the second half of 2025", "2025-07-01", "2026-01-01"),
+        ("average order value in the last month of 2025", "2025-12-01", "2026-01-01"),
+    ] {
+        let sql = sql(question);
+        assert!(sql.contains(&period(from, to)), "{question}: {sql}");
+    }
+    assert_eq!(
+        sql("max temperature between 6 and 12 hours ago"),
+        "SELECT max(temperature) AS max_temperature FROM readings WHERE ts >= now() - INTERVAL '12 hours' AND ts < now() - INTERVAL '6 hours'"
+    );
+}
+
+#[test]
+fn asked_buckets_and_ranked_groups() {
+    assert_eq!(
+        sql("in which month did we receive the most orders"),
+        "SELECT date_trunc('month', created_at) AS \"month\", count(*) AS \"count\" FROM orders GROUP BY date_trunc('month', created_at) ORDER BY \"count\" DESC LIMIT 1"
+    );
+    assert_eq!(
+        sql("the 2 least used payment methods"),
+        "SELECT \"method\", count(*) AS \"count\" FROM payments GROUP BY \"method\" ORDER BY \"count\" LIMIT 2"
+    );
+    assert_eq!(
+        sql("the 3 device ids with the highest mean temperature"),
+        "SELECT device_id, avg(temperature) AS avg_temperature FROM readings GROUP BY device_id ORDER BY avg_temperature DESC NULLS LAST LIMIT 3"
+    );
+}
+
+#[test]
+fn conditions_on_averages_and_counts() {
+    assert_eq!(
+        sql("which sites have an average temperature above 20"),
+        "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site HAVING avg(readings.temperature) > 20 ORDER BY devices.site"
+    );
+    assert_eq!(
+        sql("which customer ids placed at least 3 orders"),
+        "SELECT customer_id, count(*) AS \"count\" FROM orders GROUP BY customer_id HAVING count(*) >= 3 ORDER BY customer_id"
+    );
+}
+
+#[test]
+fn time_questions_answer_with_the_time() {
+    assert_eq!(
+        sql("when did customer 7 last place an order"),
+        "SELECT created_at FROM orders WHERE customer_id = 7 ORDER BY created_at DESC NULLS LAST LIMIT 1"
+    );
+    let why = refusal("how many customers registered in March 2025");
+    assert!(why.contains("no time column"), "{why}");
+}
+
+#[test]
+fn the_time_span_of_the_data_chooses_between_readings() {
+    // Two relations measure money; only one holds rows in the asked month.
+    let mut catalog = catalog();
+    let micros = |date: &str| chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros();
+    for relation in &mut catalog.relations {
+        for column in &mut relation.columns {
+            if column.name == "created_at" {
+                column.time_span = Some((micros("2020-01-01"), micros("2020-12-31")));
+            }
+            if column.name == "paid_at" {
+                column.time_span = Some((micros("2025-01-01"), micros("2025-12-31")));
+            }
+        }
+    }
+    let sql = OfflineTranslator::new(None).translate("total amount in February 2025", &catalog).expect("answered").sql;
+    assert!(sql.contains("FROM payments"), "{sql}");
+}

@@ -1147,6 +1147,14 @@ impl Reader<'_> {
         for (column, values, negated) in values {
             plan.filters.push(Filter::Values { column, values, negated });
         }
+        // "customer 7" said of the orders: their own customer_id, no join needed.
+        for f in &mut d.filters {
+            if let Filter::Number { column, .. } = f {
+                if is_key_name(&self.column(*column).name) {
+                    *column = self.same_column_in(*column, base);
+                }
+            }
+        }
         plan.filters.append(&mut d.filters);
 
         // A time column of a relation the question cannot reach was a stray word ("created").
