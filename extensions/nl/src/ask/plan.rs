@@ -62,6 +62,8 @@ pub enum Filter {
     Recent { column: ColumnRef, amount: f64, unit: &'static str },
     /// `column >= now() - INTERVAL 'far unit' AND column < now() - INTERVAL 'near unit'`.
     Ago { column: ColumnRef, near: f64, far: f64, unit: &'static str },
+    /// `column < now() - INTERVAL 'amount unit'`.
+    Before { column: ColumnRef, amount: f64, unit: &'static str },
     /// `column >= from AND column < to` (timestamps as text, either end open).
     Period { column: ColumnRef, from: Option<String>, to: Option<String> },
 }
@@ -236,6 +238,7 @@ fn filter_sql(catalog: &AskCatalog, f: &Filter, qualify: bool) -> String {
         Filter::Range { column, low, high } => format!("{} BETWEEN {} AND {}", col(column), number(*low), number(*high)),
         Filter::Boolean { column, value } => format!("{} = {value}", col(column)),
         Filter::Recent { column, amount, unit } => format!("{} >= now() - {}", col(column), interval(*amount, unit)),
+        Filter::Before { column, amount, unit } => format!("{} < now() - {}", col(column), interval(*amount, unit)),
         Filter::Ago { column, near, far, unit } => {
             format!("{c} >= now() - {} AND {c} < now() - {}", interval(*far, unit), interval(*near, unit), c = col(column))
         }

@@ -203,7 +203,8 @@ pub const FILLER: &[&str] = &[
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
     "not", "no", "e", "g", "eg", "ie", "etc", "everyone", "everybody", "something", "anything", "yet", "through", "via",
     "called", "named", "ago", "opened", "joined", "combination", "combinations", "still", "sitting", "single", "point",
-    "ran", "run", "runs", "volume", "compare", "please", "answer", "answered", "originated", "originate", "receive", "make",
+    "ran", "run", "runs", "volume", "compare", "please", "looked", "ended", "read", "dropped", "fell", "rose", "reached", "very",
+    "answer", "answered", "originated", "originate", "receive", "make",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
@@ -248,7 +249,7 @@ impl Aggregate {
 pub fn aggregate_word(word: &str) -> Option<Aggregate> {
     Some(match word {
         "average" | "avg" | "mean" | "typical" | "averaging" | "averaged" | "averages" => Aggregate::Avg,
-        "total" | "sum" | "summed" | "combined" | "cumulative" => Aggregate::Sum,
+        "total" | "totals" | "sum" | "summed" | "combined" | "cumulative" => Aggregate::Sum,
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
         | "worst" | "wettest" | "humidest" => Aggregate::Max,
         "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" => Aggregate::Min,

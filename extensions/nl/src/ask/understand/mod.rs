@@ -53,6 +53,10 @@ struct Time {
     recent: Option<(f64, &'static str)>,
     /// "between 6 and 12 hours ago": (nearer, farther, unit).
     ago: Option<(f64, f64, &'static str)>,
+    /// "more than 30 days ago": before that long ago.
+    before_ago: Option<(f64, &'static str)>,
+    /// "rank the regions by …": every group, ranked.
+    rank_all: bool,
     period: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
     buckets: Vec<&'static str>,
     limit: Option<u64>,
@@ -73,7 +77,7 @@ struct Time {
 impl Time {
     /// A range of time limits the rows.
     fn has_range(&self) -> bool {
-        self.recent.is_some() || self.ago.is_some() || self.period.is_some()
+        self.recent.is_some() || self.ago.is_some() || self.before_ago.is_some() || self.period.is_some()
     }
 
     /// The asked range as UTC microseconds `[from, to)`, when there is one.
@@ -86,6 +90,9 @@ impl Time {
         }
         if let Some((near, far, unit)) = self.ago {
             return Some((now - micros(far, unit), now - micros(near, unit)));
+        }
+        if let Some((amount, unit)) = self.before_ago {
+            return Some((i64::MIN, now - micros(amount, unit)));
         }
         let (from, to) = self.period?;
         Some((from.and_then(midnight).unwrap_or(i64::MIN), to.and_then(midnight).unwrap_or(i64::MAX)))
@@ -130,6 +137,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     reader.recognize_time(&mut time);
     reader.recognize_limits(&mut time);
     let compares = reader.recognize_comparisons();
+    let has_comparison = !compares.is_empty();
     let links: Vec<Link> = lexicon
         .link(&reader.tokens, &reader.used)
         .into_iter()
@@ -153,7 +161,9 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
         .filter(|&i| {
             let t = &reader.tokens[i];
             let unit = i > 0 && reader.tokens[i - 1].number.is_some() && UNITS.contains(&t.text.as_str());
-            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit)
+            // "low-battery readings (under 20%)": the comparison says how low.
+            let said_by_comparison = has_comparison && t.is_any(&["low", "high", "lower", "higher"]);
+            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison)
         })
         .map(|i| reader.tokens[i].raw.clone())
         .collect();
@@ -230,6 +240,11 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
+            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && l.candidates.iter().any(|c| matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value)) {
+                // "searches by free users": who did it, not a grouping.
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
             } else if t.is_any(&["per", "by", "each", "every", "across"]) {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
@@ -262,15 +277,26 @@ impl Reader<'_> {
     /// "page views that returned a 500": a verb that happens to be a stored value of a
     /// relation the question cannot reach ('returned' orders) is read as a verb.
     fn drop_stray_verbs(&mut self, links: &mut Vec<Link>) {
-        let anchors: Vec<usize> = links
-            .iter()
-            .flat_map(|l| l.candidates.iter().filter_map(|c| if let (Target::Relation(r), Evidence::Name) = (&c.target, c.evidence) { Some(*r) } else { None }))
-            .collect();
-        if anchors.is_empty() {
-            return;
-        }
+        // Relations other links name outright or hold a stored value of ("a 500").
+        let anchors_besides = |start: usize| -> Vec<usize> {
+            links
+                .iter()
+                .filter(|l| l.start != start)
+                .flat_map(|l| {
+                    l.candidates.iter().filter_map(|c| match (&c.target, c.evidence) {
+                        (Target::Relation(r), Evidence::Name) | (Target::Value(r, _, _), Evidence::Value) => Some(*r),
+                        _ => None,
+                    })
+                })
+                .collect()
+        };
+        let anchors_of: Vec<Vec<usize>> = links.iter().map(|l| anchors_besides(l.start)).collect();
         let mut kept = Vec::new();
-        for link in std::mem::take(links) {
+        for (link, anchors) in std::mem::take(links).into_iter().zip(anchors_of) {
+            if anchors.is_empty() {
+                kept.push(link);
+                continue;
+            }
             let token = &self.tokens[link.start];
             let verb = link.end == link.start + 1 && !token.quoted && token.text.ends_with("ed");
             let reachable = |r: usize| anchors.contains(&r) || anchors.iter().any(|a| self.join_path(&[*a], r).is_some());
@@ -441,8 +467,10 @@ impl Reader<'_> {
                         d.measures.push(Measure { aggregate, column: Some(c) });
                         d.measure_compares.push((d.measures.len() - 1, *comparison, *value, *high));
                     } else if let (Some(c), true) = (s.last_numeric, after_link) {
-                        // "device ids that hit more than 33 degrees": the column in degrees, not the id.
-                        let c = if is_key_name(&self.column(c).name) { self.unit_column(&self.reachable(&context), *at).unwrap_or(c) } else { c };
+                        // "device ids that hit more than 33 degrees": the column in degrees, not the id;
+                        // "page view slower than 1.3 seconds": the column the comparative measures.
+                        let comparative = at.checked_sub(2).and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &self.tokens[w].text)));
+                        let c = comparative.unwrap_or(if is_key_name(&self.column(c).name) { self.unit_column(&self.reachable(&context), *at).unwrap_or(c) } else { c });
                         d.filters.push(number_filter(c, *comparison, self.scaled(*value, c, *at), *high));
                         // The unit after the number ("6 percent") was said of this column.
                         if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
@@ -693,9 +721,11 @@ impl Reader<'_> {
             }
             let aggregates: Vec<Aggregate> = if s.distinct { vec![Aggregate::CountDistinct] } else { std::mem::take(&mut s.pending) };
             for aggregate in aggregates {
+                let plural_word = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
                 let aggregate = match aggregate {
-                    // Counting an id counts the distinct things it names.
-                    Aggregate::Count if is_key => Aggregate::CountDistinct,
+                    // Counting an id counts the distinct things it names; "how many
+                    // countries": the distinct countries.
+                    Aggregate::Count if is_key || (!numeric && plural_word && !is_temporal(&column.data_type)) => Aggregate::CountDistinct,
                     Aggregate::Count => Aggregate::Count,
                     Aggregate::Sum | Aggregate::Avg if !numeric => Aggregate::CountDistinct,
                     a => a,
@@ -881,7 +911,10 @@ impl Reader<'_> {
             let duration = unit.as_deref().is_some_and(|u| time_unit(u).is_some() || matches!(u, "ms" | "millisecond" | "milliseconds"));
             let timed = duration.then(|| context.iter().find_map(|r| self.adjective_column(*r, "slowest"))).flatten();
             // "warmer than -18.5": the comparative says what is compared.
-            let comparative = s.compare_at.and_then(|at| at.checked_sub(2)).map(|at| self.tokens[at].text.clone());
+            let comparative = s.compare_at.and_then(|at| {
+                // "below freezing": a temperature.
+                if self.tokens[at].is("freezing") { Some("colder".to_string()) } else { at.checked_sub(2).map(|at| self.tokens[at].text.clone()) }
+            });
             let adjective = comparative.and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &w)));
             let unit = s.compare_at.and_then(|at| self.unit_column(&self.reachable(&context), at));
             match timed.or(adjective).or(unit).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
@@ -957,11 +990,13 @@ impl Reader<'_> {
         }
         if !aggregate_question && d.measures.is_empty() {
             // "how long do pages take to load on average": the aggregate of what was named.
-            if let Some(a) = pending.first().copied().filter(|a| *a != Aggregate::Count) {
+            if pending.first().is_some_and(|a| *a != Aggregate::Count) {
                 if let Some(c) = d.bare_columns.iter().copied().find(|c| is_numeric(&self.column(*c).data_type) && !is_key_name(&self.column(*c).name)) {
-                    d.measures.push(Measure { aggregate: a, column: Some(c) });
+                    // "temperature stats: lowest, mean and highest": each of them.
+                    for a in pending.drain(..) {
+                        d.measures.push(Measure { aggregate: a, column: Some(c) });
+                    }
                     d.bare_columns.retain(|b| *b != c);
-                    pending.clear();
                 }
             }
         }
@@ -1006,7 +1041,7 @@ impl Reader<'_> {
                 }
             }
             plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).unwrap_or(true)));
-            plan.limit = Some(time.limit.unwrap_or(1));
+            plan.limit = if time.rank_all { time.limit } else { Some(time.limit.unwrap_or(1)) };
         } else if let (Some(a), false) = (pending.first(), aggregate_question) {
             // "the highest" with no column: the measure of the relation asked about;
             // "the coldest it got": what the adjective measures.
@@ -1182,6 +1217,9 @@ impl Reader<'_> {
             if let Some((near, far, unit)) = time.ago {
                 plan.filters.push(Filter::Ago { column: ts, near, far, unit });
             }
+            if let Some((amount, unit)) = time.before_ago {
+                plan.filters.push(Filter::Before { column: ts, amount, unit });
+            }
             if let Some((from, to)) = time.period {
                 let text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
                 plan.filters.push(Filter::Period { column: ts, from: from.map(text), to: to.map(text) });
@@ -1238,7 +1276,7 @@ impl Reader<'_> {
             if time.by_time && time.limit.is_none() {
                 // "the latest reading": one row; "the latest readings": all, newest first.
                 let after = time.rank_at.unwrap_or(0);
-                let plural_after = self.tokens.iter().enumerate().skip(after + 1).any(|(_, t)| t.text != t.stem && !FILLER.contains(&t.text.as_str()));
+                let plural_after = self.tokens.iter().enumerate().skip(after + 1).any(|(_, t)| t.text != t.stem && !FILLER.contains(&t.text.as_str()) && !UNITS.contains(&t.text.as_str()));
                 if !plural_after {
                     plan.limit = Some(1);
                 }
@@ -1300,6 +1338,7 @@ fn filter_column(f: &Filter) -> ColumnRef {
         | Filter::Boolean { column, .. }
         | Filter::Recent { column, .. }
         | Filter::Ago { column, .. }
+        | Filter::Before { column, .. }
         | Filter::Period { column, .. } => *column,
     }
 }

@@ -68,11 +68,17 @@ impl Reader<'_> {
     /// "the first quarter of 2024": `[from, to)` and the words read.
     fn part_of_period(&self, i: usize) -> Option<(NaiveDate, NaiveDate, usize)> {
         let position = ordinal(&self.word(i)?.text)?;
-        let unit = self.word(i + 1)?.text.clone();
-        if !self.is(i + 2, &["of"]) {
+        // "the first two weeks of September": two of them.
+        let (count, at) = match self.number_at(i + 1).filter(|n| n.fract() == 0.0 && *n >= 1.0 && self.word(i + 1).is_some_and(|t| !t.is_any(&["a", "an"]))) {
+            Some(n) => (n as i64, i + 2),
+            None => (1, i + 1),
+        };
+        let unit = crate::ask::words::stem(&self.word(at)?.text);
+        if !self.is(at + 1, &["of"]) {
             return None;
         }
-        let (start, len, span) = self.date_at(i + 3, true)?;
+        let (start, len, span) = self.date_at(at + 2, true)?;
+        let len = len + (at - i) - 1;
         let end = span.end(start);
         let nth = |size: i32| -> Option<(NaiveDate, NaiveDate)> {
             // Parts of `size` months; the last part ends where the period does.
@@ -82,6 +88,15 @@ impl Reader<'_> {
             (size <= total && (1..=count).contains(&k)).then(|| (add_months(start, size * (k - 1)), add_months(start, size * k)))
         };
         let (from, to) = match unit.as_str() {
+            "week" if count > 1 => {
+                let days = Duration::days(7 * count);
+                if position < 0 { (end - days, end) } else if position == 1 { (start, start + days) } else { return None }
+            }
+            "day" if count > 1 => {
+                let days = Duration::days(count);
+                if position < 0 { (end - days, end) } else if position == 1 { (start, start + days) } else { return None }
+            }
+            _ if count > 1 => return None,
             "week" => {
                 let from = if position < 0 { end - Duration::days(7) } else { start + Duration::days(7 * (position as i64 - 1)) };
                 (from, (from + Duration::days(7)).min(end))
@@ -113,6 +128,18 @@ impl Reader<'_> {
                 self.mark(start..i + len);
                 i += len;
                 continue;
+            }
+            // more than 30 days ago, over 2 hours ago
+            if self.is(i + 2, &["ago"]) || (self.is(i + 3, &["ago"]) && self.is(i, &["more", "over", "longer"])) {
+                let (n_at, len) = if self.is(i, &["more", "longer"]) && self.is(i + 1, &["than"]) { (i + 2, 5) } else if self.is(i, &["over"]) { (i + 1, 4) } else { (usize::MAX, 0) };
+                if len > 0 && self.is(n_at + 2, &["ago"]) {
+                    if let (Some(n), Some(unit)) = (self.number_at(n_at), self.word(n_at + 1).and_then(|t| time_unit(&t.text))) {
+                        time.before_ago = Some((n, unit));
+                        self.mark(i..i + len);
+                        i += len;
+                        continue;
+                    }
+                }
             }
             // between 6 and 12 hours ago
             if self.is(i, &["between"]) && self.is(i + 2, &["and"]) && self.is(i + 5, &["ago"]) {
@@ -214,7 +241,9 @@ impl Reader<'_> {
             // Buckets: per|by|each|every|a unit, daily|hourly…
             if let Some(unit) = self.word(i).and_then(|t| time_unit(&t.text)) {
                 let adverb = self.is(i, &["hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "annually"]);
-                let marker = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["per", "by", "each", "every", "a", "an"]);
+                // "by region and month": a bucket in a list of groups.
+                let listed = i > 1 && self.tokens[i - 1].is_any(&["and", ","]) && self.tokens[..i - 1].iter().any(|t| t.is_any(&["per", "by", "each"])) && self.word(i).is_some_and(|t| t.text == t.stem);
+                let marker = (i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["per", "by", "each", "every", "a", "an"])) || listed;
                 // "in which month …", "what day had the most …": the bucket is the answer.
                 // "the busiest day of 2025": the superlative is read later, as a ranking.
                 let ranking_word = |j: usize| superlative(&self.tokens[j].text).is_some() && !self.tokens[j].is_any(&["top", "bottom", "most", "least", "more", "less"]);
@@ -334,8 +363,24 @@ impl Reader<'_> {
                     time.rank = Some(direction);
                 }
             }
-            // "show the single largest payment": that row.
-            if i <= 1 && self.tokens[0].is_any(&["show", "list", "find", "give", "get", "display"]) && self.is(i, &["the"]) {
+            // "rank the regions by number of cancelled orders": every group, ranked.
+            if i == 0 && self.is(0, &["rank", "sort"]) && !self.is(1, &["by"]) {
+                time.rank = Some(true);
+                time.rank_all = true;
+                self.mark(0..1);
+            }
+            // "the very first order we received": the oldest row.
+            if self.is(i, &["first", "last"]) && i > 0 && self.tokens[i - 1].is_any(&["the", "very"]) && self.word(i + 1).is_some_and(|t| t.text == t.stem && t.number.is_none() && time_unit(&t.text).is_none()) {
+                time.rank = Some(self.is(i, &["last"]));
+                time.by_time = true;
+                time.rank_at = Some(i);
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
+            }
+            // "show the single largest payment", "the single slowest page view": that row.
+            let opens = self.tokens[0].is_any(&["show", "list", "find", "give", "get", "display"]) || (i == 0 && self.is(i + 1, &["single", "very"]));
+            if i <= 1 && opens && self.is(i, &["the"]) {
                 let at = if self.is(i + 1, &["single", "one", "very"]) { i + 2 } else { i + 1 };
                 let noun = self.word(at + 1).filter(|t| t.text == t.stem && t.number.is_none() && !FILLER.contains(&t.text.as_str()));
                 if let (Some(direction), Some(_)) = (self.word(at).and_then(|t| superlative(&t.text)).filter(|_| !self.is(at, &["most", "least", "top"])), noun) {
