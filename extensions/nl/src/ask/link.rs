@@ -151,9 +151,12 @@ impl Lexicon {
                 }
                 lexicon.add(vec![column.name.to_lowercase()], Target::Column(r, c), Evidence::Name);
                 let mut core = words.clone();
+                // The relation's own key by its bare noun ("views" of `page_views.view_id`) is
+                // weaker than the relation: "page views" are rows, not ids.
+                let own_key = words.len() == 2 && words[1] == "id" && name.last() == Some(&words[0]);
                 while core.len() > 1 && core.last().is_some_and(|w| UNIT_SUFFIXES.contains(&w.as_str()) || w == "id") {
                     core.pop();
-                    lexicon.add(core.clone(), Target::Column(r, c), Evidence::Name);
+                    lexicon.add(core.clone(), Target::Column(r, c), if own_key { Evidence::Comment } else { Evidence::Name });
                 }
                 if let Some(comment) = &column.comment {
                     lexicon.add_comment(comment, Target::Column(r, c));

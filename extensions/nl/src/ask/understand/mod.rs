@@ -613,7 +613,9 @@ impl Reader<'_> {
         if relation_word {
             let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
             add_context(context, r);
-            if (s.pending == [Aggregate::Count] || (count_noun && s.pending.is_empty())) && !s.distinct {
+            // "list the newsletter visits …": the rows, though "visits" alone would count them.
+            let listing_verb = self.tokens.first().is_some_and(|t| t.is_any(&["list", "show", "display", "give", "find", "get"]));
+            if (s.pending == [Aggregate::Count] || (count_noun && s.pending.is_empty() && !listing_verb)) && !s.distinct {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
@@ -657,7 +659,7 @@ impl Reader<'_> {
             return Ok(());
         }
         // Only a measure takes the other column; "404 responses" asks for nothing more.
-        let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+        let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) || s.distinct;
         if !claimed.is_empty() && !measuring {
             return Ok(());
         }

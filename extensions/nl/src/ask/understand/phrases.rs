@@ -130,9 +130,9 @@ impl Reader<'_> {
                 continue;
             }
             // more than 30 days ago, over 2 hours ago
-            if self.is(i + 2, &["ago"]) || (self.is(i + 3, &["ago"]) && self.is(i, &["more", "over", "longer"])) {
-                let (n_at, len) = if self.is(i, &["more", "longer"]) && self.is(i + 1, &["than"]) { (i + 2, 5) } else if self.is(i, &["over"]) { (i + 1, 4) } else { (usize::MAX, 0) };
-                if len > 0 && self.is(n_at + 2, &["ago"]) {
+            if self.is(i, &["more", "longer", "over"]) {
+                let (n_at, len) = if self.is(i + 1, &["than"]) { (i + 2, 5) } else { (i + 1, 4) };
+                if self.is(n_at + 2, &["ago"]) {
                     if let (Some(n), Some(unit)) = (self.number_at(n_at), self.word(n_at + 1).and_then(|t| time_unit(&t.text))) {
                         time.before_ago = Some((n, unit));
                         self.mark(i..i + len);
