@@ -687,8 +687,9 @@ impl Reader<'_> {
             return Ok(());
         }
         let aggregate_said = roles.iter().any(|(_, r)| matches!(r, Role::Aggregate(_)));
-        if s.pending.is_empty() && !aggregate_said && !s.grouping && s.rank.is_none() && self.tokens[link.start].is_any(&["spent", "spend", "spends"]) && self.is_money(c) {
-            // "what has customer 100 spent": the total.
+        let totals = self.tokens[link.start].is_any(&["spent", "spend", "spends"]) || (link.end == link.start + 1 && is_money_word(&self.tokens[link.start].stem));
+        if s.pending.is_empty() && !aggregate_said && !s.grouping && !s.sorting && s.rank.is_none() && s.compare.is_none() && totals && self.is_money(c) {
+            // "what has customer 100 spent", "September 2025 takings": the total.
             s.pending = vec![Aggregate::Sum];
         }
         let column = self.column(c);

@@ -489,6 +489,13 @@ impl Reader<'_> {
                 }
             }
             if let Some((comparison, len)) = pattern {
+                // "below freezing": under 0 degrees.
+                if self.is(i + len, &["freezing"]) {
+                    found.push((i + len, comparison, 0.0, None));
+                    self.mark(i..i + len + 1);
+                    i += len + 1;
+                    continue;
+                }
                 if let Some(value) = self.word(i + len).and_then(|t| t.number) {
                     found.push((i + len, comparison, value, None));
                     self.mark(i..i + len + 1);
