@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use arrow::datatypes::DataType;
 use streamhouse_executor::AskCatalog;
 
-use super::words::{identifier_words, stem, tokenize, Token, FILLER, UNIT_SUFFIXES};
+use super::words::{aggregate_word, identifier_words, stem, superlative, tokenize, Token, FILLER, UNIT_SUFFIXES};
 
 /// The longest phrase (in words) the linker tries.
 const MAX_PHRASE_WORDS: usize = 4;
@@ -374,7 +374,8 @@ impl Lexicon {
                 }
             }
         }
-        if found.is_empty() && word.len() >= 5 && !FILLER.contains(&word.as_str()) {
+        // The start of a long column word ("humid"), unless the word is vocabulary ("count").
+        if found.is_empty() && word.len() >= 5 && !FILLER.contains(&word.as_str()) && aggregate_word(word).is_none() && superlative(word).is_none() {
             let prefix = if word.len() > 6 && word.ends_with("ed") { &word[..word.len() - 2] } else { word.as_str() };
             for (name_word, target) in &self.name_words {
                 if name_word.starts_with(prefix) && name_word.len() > prefix.len() {

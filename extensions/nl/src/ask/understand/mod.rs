@@ -444,7 +444,12 @@ impl Reader<'_> {
                         .flatten();
                     // "count of humidity readings over 80": the rows' values, not the count.
                     let last_measure = last_measure.filter(|m| d.measures[*m].column.is_some() || s.last_numeric.is_none() || !after_link);
-                    if let (Some((a_at, aggregate)), Some(c), true) = (trailing, s.last_numeric, after_link) {
+                    // "devices that read below -22 degrees": the column in degrees.
+                    let unit = self.unit_column(&self.reachable(&context), *at).filter(|u| last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
+                    if let (Some(u), None) = (unit, trailing) {
+                        d.filters.push(number_filter(u, *comparison, self.scaled(*value, u, *at), *high));
+                        s.unit_at = Some(at + 1);
+                    } else if let (Some((a_at, aggregate)), Some(c), true) = (trailing, s.last_numeric, after_link) {
                         d.bare_columns.retain(|b| *b != c);
                         d.measures.push(Measure { aggregate, column: Some(c) });
                         d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, c, *at), *high));
