@@ -532,7 +532,7 @@ impl Reader<'_> {
                 d.appears_in = Some(r);
                 return Ok(());
             }
-            if (counts || s.pending == [Aggregate::Count]) && !(value_first && plural) {
+            if (counts || s.pending == [Aggregate::Count]) && (!value_first || !plural) {
                 // "more than 5 orders": a count over each group.
                 s.compare = None;
                 d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
@@ -544,7 +544,7 @@ impl Reader<'_> {
             }
             let numeric: Vec<&Candidate> = columns.iter().copied().filter(|c| self.candidate_is(c, is_numeric)).collect();
             // "at least 3 purchases": a count of the rows holding that value (below).
-            if !numeric.is_empty() && !(value_first && plural) {
+            if !numeric.is_empty() && (!value_first || !plural) {
                 s.compare = None;
                 let c = as_column(&self.choose(&numeric, context, wants_time, "number").target);
                 add_context(context, c.relation);
