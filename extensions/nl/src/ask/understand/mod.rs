@@ -220,6 +220,9 @@ impl Reader<'_> {
                 Some((Role::Aggregate(Aggregate::Count), 2))
             } else if t.is("how") && next(&["much"]) {
                 Some((Role::Aggregate(Aggregate::Sum), 2))
+            } else if t.is_any(&["range", "spread"]) && i > 0 && self.used[i - 1] {
+                // "temperature range": after a linked column.
+                Some((Role::Aggregate(Aggregate::Min), 1))
             } else if t.is("how") && self.tokens.get(i + 1).is_some_and(|a| a.is_any(HOW_ADJECTIVES)) {
                 // "how fast are pages served": the average of what the adjective measures.
                 Some((Role::Aggregate(Aggregate::Avg), 1))
@@ -299,6 +302,13 @@ impl Reader<'_> {
             }
             let token = &self.tokens[link.start];
             let verb = link.end == link.start + 1 && !token.quoted && token.text.ends_with("ed");
+            // "accounts created in the last 90 days": the verb of the rows' own time, not
+            // another relation's `created_at`.
+            let time_verb = verb && FILLER.contains(&token.text.as_str()) && link.candidates.iter().all(|c| matches!(c.target, Target::Column(r, col) if is_temporal(&self.catalog.relations[r].columns[col].data_type)));
+            if time_verb {
+                self.used[link.start] = true;
+                continue;
+            }
             let reachable = |r: usize| anchors.contains(&r) || anchors.iter().any(|a| self.join_path(&[*a], r).is_some());
             if verb && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
                 self.notes.push(format!("read \"{}\" as a verb", token.raw));
@@ -372,6 +382,11 @@ impl Reader<'_> {
             match role {
                 // "… wait longer than 500 ms on average": already read with the comparison.
                 Role::Aggregate(_) if s.consumed_at == Some(*at) => {}
+                // "temperature range": its minimum and maximum.
+                Role::Aggregate(_) if self.tokens[*at].is("range") => {
+                    s.pending = vec![Aggregate::Min, Aggregate::Max];
+                    s.pending_word = None;
+                }
                 // "reading count per device": the count of the relation just named.
                 Role::Aggregate(Aggregate::Count)
                     if matches!(previous, Some((_, Role::Link(l))) if links[*l].end == *at && links[*l].candidates.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name)) =>
@@ -445,7 +460,8 @@ impl Reader<'_> {
                     // "count of humidity readings over 80": the rows' values, not the count.
                     let last_measure = last_measure.filter(|m| d.measures[*m].column.is_some() || s.last_numeric.is_none() || !after_link);
                     // "devices that read below -22 degrees": the column in degrees.
-                    let unit = self.unit_column(&self.reachable(&context), *at).filter(|u| last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
+                    let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+                    let unit = self.unit_column(&self.reachable(&context), *at).filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
                     if let (Some(u), None) = (unit, trailing) {
                         d.filters.push(number_filter(u, *comparison, self.scaled(*value, u, *at), *high));
                         s.unit_at = Some(at + 1);
@@ -522,7 +538,9 @@ impl Reader<'_> {
         let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
         let value_first = !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence);
         if let Some((comparison, value, high)) = s.compare {
-            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name));
+            // "more than 10 pages", "fewer than 10 views": rows counted, not an id compared.
+            let only_ids = columns.iter().filter(|c| self.candidate_is(c, is_numeric)).all(|c| is_key_name(&self.column(as_column(&c.target)).name));
+            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name) || (plural && only_ids));
             let at_least_one = (comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0);
             if counts && at_least_one && high.is_none() {
                 // "customers who placed at least one order": those appearing in orders.
@@ -880,6 +898,14 @@ impl Reader<'_> {
             let integer = |c: &&Candidate| matches!(c.target, Target::Column(r, col) if self.catalog.relations[r].columns[col].data_type.is_integer());
             let before = links.iter().find(|l| l.end == i || (l.end + 1 == i && self.tokens[l.end].is_any(&["#", "number", "no", "id"])));
             let mut candidates: Vec<&Candidate> = before.map(|l| l.candidates.iter().filter(integer).collect()).unwrap_or_default();
+            // "name and site of device 31": the key of the relation the phrase ends on.
+            let key: Option<Candidate> = before.filter(|_| candidates.is_empty()).and_then(|l| {
+                let r = l.candidates.first().map(|c| target_relation(&c.target))?;
+                self.key_column(r, &[]).filter(|k| self.column(*k).data_type.is_integer()).map(|k| Candidate { target: Target::Column(k.relation, k.column), evidence: Evidence::Name })
+            });
+            if let Some(key) = &key {
+                candidates.push(key);
+            }
             if candidates.is_empty() {
                 let text = self.tokens[i].text.clone();
                 candidates = links.iter().flat_map(|l| l.candidates.iter()).filter(integer).filter(|c| self.comment_mentions(&c.target, &text)).collect();
@@ -946,7 +972,7 @@ impl Reader<'_> {
         d.bare_columns.retain(|c| !d.claimed_columns.contains(c));
 
         // "status codes with their counts", "a breakdown of …".
-        let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split", "their"]));
+        let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split", "their", "mix"]));
         let groups_from_bare = |d: &mut Draft, reader: &Self| {
             let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| reader.is_categorical(*c)).collect();
             for c in text {
@@ -987,13 +1013,16 @@ impl Reader<'_> {
         }
         if aggregate_question && d.measures.is_empty() {
             if let Some(c) = d.bare_columns.iter().copied().find(|c| measure_like(c, self)) {
-                let aggregate = pending.first().copied().unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
                 if pending.is_empty() {
+                    let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
                     self.notes.push(format!("took the {} of {}", aggregate_words(aggregate), self.column_name(c)));
+                    pending.push(aggregate);
                 }
-                d.measures.push(Measure { aggregate, column: Some(c) });
+                // "temperature range for each kind": the minimum and the maximum.
+                for aggregate in pending.drain(..) {
+                    d.measures.push(Measure { aggregate, column: Some(c) });
+                }
                 d.bare_columns.retain(|b| *b != c);
-                pending.clear();
             }
         }
         if !aggregate_question && d.measures.is_empty() {
@@ -1046,6 +1075,13 @@ impl Reader<'_> {
                     d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });
                 } else {
                     d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                }
+            }
+            // "… place the smallest orders on average": the average of what was counted.
+            if let ([Measure { aggregate: Aggregate::Count, column: None }], [a], Some(r)) = (&d.measures[..], &pending[..], d.counted) {
+                if let (false, Some(m)) = (matches!(a, Aggregate::Count | Aggregate::CountDistinct), self.main_measure(r)) {
+                    d.measures[0] = Measure { aggregate: *a, column: Some(m) };
+                    pending.clear();
                 }
             }
             plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).unwrap_or(true)));

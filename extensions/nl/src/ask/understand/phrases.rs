@@ -370,7 +370,7 @@ impl Reader<'_> {
                 self.mark(0..1);
             }
             // "the very first order we received": the oldest row.
-            if self.is(i, &["first", "last"]) && i > 0 && self.tokens[i - 1].is_any(&["the", "very"]) && self.word(i + 1).is_some_and(|t| t.text == t.stem && t.number.is_none() && time_unit(&t.text).is_none()) {
+            if self.is(i, &["first", "last"]) && (i == 0 || self.tokens[i - 1].is_any(&["the", "very"])) && self.word(i + 1).is_some_and(|t| t.text == t.stem && t.number.is_none() && time_unit(&t.text).is_none()) {
                 time.rank = Some(self.is(i, &["last"]));
                 time.by_time = true;
                 time.rank_at = Some(i);
@@ -461,8 +461,10 @@ impl Reader<'_> {
                 Some((Comparison::LessOrEqual, 1))
             } else if self.is(i, &["=", "equals"]) || (self.is(i, &["equal"]) && self.is(i + 1, &["to"])) {
                 Some((Comparison::Equal, if self.is(i, &["equal"]) { 2 } else { 1 }))
-            } else if self.is(i, &["between"]) {
-                if let (Some(low), true, Some(high)) = (self.number_at(i + 1), self.is(i + 2, &["and"]), self.number_at(i + 3)) {
+            } else if self.is(i, &["between", "from"]) {
+                // "between 10 and 20", "priced from 250 to 400"
+                let joined = if self.is(i, &["from"]) { self.is(i + 2, &["to"]) } else { self.is(i + 2, &["and"]) };
+                if let (Some(low), true, Some(high)) = (self.word(i + 1).and_then(|t| t.number), joined, self.word(i + 3).and_then(|t| t.number)) {
                     found.push((i + 1, Comparison::GreaterOrEqual, low, Some(high)));
                     self.mark(i..i + 4);
                     i += 4;
