@@ -441,10 +441,11 @@ impl Reader<'_> {
                 Role::Not => s.negate = true,
                 Role::Direction(direction) => s.direction = Some(*direction),
                 Role::Compare(comparison, value, high) => {
-                    // "user ids with at least 14 page views": the count of what follows.
+                    // "user ids with at least 14 page views", "viewed more than 10 pages": the
+                    // count of what follows.
                     let counts_next = matches!(roles.get(n + 1), Some((_, Role::Link(l))) if links[*l].candidates.iter().any(|c| {
                         matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..))
-                    }));
+                    }) || self.names_rows(&links[*l]));
                     let after_link = matches!(previous, Some((_, Role::Link(_)))) && !counts_next;
                     // "… on average" after the comparison: a condition on the average.
                     let trailing = roles[n + 1..]
@@ -539,8 +540,7 @@ impl Reader<'_> {
         let value_first = !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence);
         if let Some((comparison, value, high)) = s.compare {
             // "more than 10 pages", "fewer than 10 views": rows counted, not an id compared.
-            let only_ids = columns.iter().filter(|c| self.candidate_is(c, is_numeric)).all(|c| is_key_name(&self.column(as_column(&c.target)).name));
-            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name) || (plural && only_ids));
+            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name) || self.names_rows(link));
             let at_least_one = (comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0);
             if counts && at_least_one && high.is_none() {
                 // "customers who placed at least one order": those appearing in orders.
@@ -801,6 +801,19 @@ impl Reader<'_> {
         }
         d.bare_columns.push(c);
         Ok(())
+    }
+
+    /// A plural noun for a relation's rows whose only numbers are ids ("pages", "views").
+    fn names_rows(&self, link: &Link) -> bool {
+        let last = &self.tokens[link.end - 1];
+        let plural = last.text != last.stem;
+        let relation = link.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)));
+        let numbers_are_ids = link
+            .candidates
+            .iter()
+            .filter(|c| self.candidate_is(c, is_numeric))
+            .all(|c| is_key_name(&self.column(as_column(&c.target)).name));
+        plural && relation && numbers_are_ids
     }
 
     /// A column whose values name categories: text, or integer codes with few values.
@@ -1159,6 +1172,13 @@ impl Reader<'_> {
         }
         if asks_when && !self.has_time(plan.base) {
             // "when did customer 7 last place an order": the time of the rows about it.
+            if let Some((t, _)) = self.timed_relation_with_key(plan.base, &context) {
+                plan.base = t;
+                add_context(&mut context, t);
+            }
+        }
+        if (time.has_range() || !time.buckets.is_empty()) && !self.has_time(plan.base) && d.measures.iter().all(|m| m.column.is_none_or(|c| c.relation != plan.base)) {
+            // "everything device 31 reported over the last 6 hours": the timed rows about it.
             if let Some((t, _)) = self.timed_relation_with_key(plan.base, &context) {
                 plan.base = t;
                 add_context(&mut context, t);
