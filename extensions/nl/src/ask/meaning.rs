@@ -1,4 +1,4 @@
-//! Linking by meaning: words the lexicon could not place ("shoppers", "takings") are
+//! Linking by meaning: words the lexicon could not place ("clientele", "patrons") are
 //! compared with short descriptions of every relation and column — their name words and
 //! their `COMMENT ON` text — by all-MiniLM-L6-v2 sentence embeddings. A word links only
 //! when one description is clearly the closest ([`MIN_SIMILARITY`], [`MIN_MARGIN`]);
@@ -55,7 +55,7 @@ impl MeaningLinker {
                 let mut scored: Vec<(f32, &Target)> = described.iter().zip(&vectors).map(|((target, _), v)| (dot(w, v), target)).collect();
                 scored.sort_by(|a, b| b.0.total_cmp(&a.0));
                 let (best, target) = *scored.first()?;
-                // A relation's own columns do not compete with it ("shoppers" is customers
+                // A relation's own columns do not compete with it ("clientele" is customers
                 // whether or not it is also close to customers.customer_id).
                 let rival = |t: &Target| t != target && !matches!((target, t), (Target::Relation(r), Target::Column(cr, _)) if r == cr);
                 let runner_up = scored.iter().find(|(_, t)| rival(t)).map_or(0.0, |(s, _)| *s);

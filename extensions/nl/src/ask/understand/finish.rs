@@ -1,0 +1,436 @@
+//! Finishing a reading: what the walk left (pending aggregates, comparisons, bare
+//! columns) becomes measures, filters and groups; the base relation is chosen, time ranges
+//! and buckets land on its time column, row questions get their columns and order, and
+//! every relation used is joined to the base.
+
+use super::*;
+
+impl Reader<'_> {
+    pub(super) fn finish(&mut self, mut d: Draft, s: Walk, named: Vec<usize>, mut context: Vec<usize>, time: Time) -> Result<QueryPlan, Refusal> {
+        let mut plan = QueryPlan::default();
+        // Leftover aggregates: "how many …" with nothing counted is a row count;
+        // "… on average" ranks by the average.
+        let mut pending = s.pending.clone();
+        if pending == [Aggregate::Count] {
+            d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+            pending.clear();
+        }
+        if let Some((comparison, value, high)) = s.compare {
+            // "orders over 100": the relation's one measure column; "took over 1 second":
+            // its duration column.
+            let unit = s.compare_at.and_then(|at| self.tokens.get(at + 1)).map(|t| t.text.clone());
+            let duration = unit.as_deref().is_some_and(|u| time_unit(u).is_some() || matches!(u, "ms" | "millisecond" | "milliseconds"));
+            let timed = duration.then(|| context.iter().find_map(|r| self.adjective_column(*r, "slowest"))).flatten();
+            // "warmer than -18.5": the comparative says what is compared.
+            let comparative = s.compare_at.and_then(|at| {
+                // "below freezing": a temperature.
+                if self.tokens[at].is("freezing") { Some("colder".to_string()) } else { at.checked_sub(2).map(|at| self.tokens[at].text.clone()) }
+            });
+            let adjective = comparative.and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &w)));
+            let unit = s.compare_at.and_then(|at| self.unit_column(&self.reachable(&context), at));
+            match timed.or(adjective).or(unit).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
+                Some(c) => {
+                    self.notes.push(format!("read {value} as a limit on {}", self.column_name(c)));
+                    let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));
+                    match pending.first().copied().filter(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) {
+                        // "sites where the freezers average warmer than -18.5": on the average.
+                        Some(aggregate) => {
+                            d.measures.push(Measure { aggregate, column: Some(c) });
+                            d.measure_compares.push((d.measures.len() - 1, comparison, value, high));
+                            pending.clear();
+                        }
+                        None => d.filters.push(number_filter(c, comparison, value, high)),
+                    }
+                }
+                None => return Err(Refusal(format!("ASK could not tell which column the number {value} limits"))),
+            }
+        }
+        // Columns claimed by a number ("customer 42") are not also asked for.
+        d.bare_columns.retain(|c| !d.claimed_columns.contains(c));
+
+        // "status codes with their counts", "a breakdown of …".
+        let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split", "their", "mix"]));
+        let groups_from_bare = |d: &mut Draft, reader: &Self| {
+            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| reader.is_categorical(*c)).collect();
+            for c in text {
+                if !is_temporal(&reader.column(c).data_type) {
+                    d.groups.push(c);
+                    d.bare_columns.retain(|b| *b != c);
+                }
+            }
+        };
+        if breakdown || !d.having.is_empty() || !d.measure_compares.is_empty() && d.groups.is_empty() {
+            groups_from_bare(&mut d, self);
+        }
+        for (m, comparison, value, high) in std::mem::take(&mut d.measure_compares) {
+            let measure = d.measures[m];
+            if d.groups.is_empty() && d.group_relations.is_empty() {
+                // No groups: a condition on each row's value.
+                if let Some(c) = measure.column {
+                    d.filters.push(number_filter(c, comparison, value, high));
+                }
+            } else {
+                d.having.push(Having { measure, comparison, value });
+            }
+        }
+
+        // Bare numeric columns in an aggregate question are its measures.
+        let aggregate_question = !d.measures.is_empty() || !d.groups.is_empty() || !d.group_relations.is_empty() || !time.buckets.is_empty() || !d.having.is_empty();
+        let in_conditions: Vec<ColumnRef> = d.filters.iter().map(filter_column).collect();
+        let measure_like = |c: &ColumnRef, reader: &Self| is_numeric(&reader.column(*c).data_type) && !is_key_name(&reader.column(*c).name) && !in_conditions.contains(c) && reader.column(*c).values.is_none();
+        if aggregate_question && !d.measures.is_empty() {
+            // "number of orders and revenue by region": each named measure.
+            let named: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| measure_like(c, self) && !d.measures.iter().any(|m| m.column == Some(*c))).collect();
+            for c in named {
+                let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
+                self.notes.push(format!("took the {} of {}", aggregate_words(aggregate), self.column_name(c)));
+                d.measures.push(Measure { aggregate, column: Some(c) });
+                d.bare_columns.retain(|b| *b != c);
+            }
+        }
+        if aggregate_question && d.measures.is_empty() {
+            if let Some(c) = d.bare_columns.iter().copied().find(|c| measure_like(c, self)) {
+                if pending.is_empty() {
+                    let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
+                    self.notes.push(format!("took the {} of {}", aggregate_words(aggregate), self.column_name(c)));
+                    pending.push(aggregate);
+                }
+                // "temperature range for each kind": the minimum and the maximum.
+                for aggregate in pending.drain(..) {
+                    d.measures.push(Measure { aggregate, column: Some(c) });
+                }
+                d.bare_columns.retain(|b| *b != c);
+            }
+        }
+        if !aggregate_question && d.measures.is_empty() {
+            // "how long do pages take to load on average": the aggregate of what was named.
+            if pending.first().is_some_and(|a| *a != Aggregate::Count) {
+                if let Some(c) = d.bare_columns.iter().copied().find(|c| is_numeric(&self.column(*c).data_type) && !is_key_name(&self.column(*c).name)) {
+                    // "temperature stats: lowest, mean and highest": each of them.
+                    for a in pending.drain(..) {
+                        d.measures.push(Measure { aggregate: a, column: Some(c) });
+                    }
+                    d.bare_columns.retain(|b| *b != c);
+                }
+            }
+        }
+        if aggregate_question && d.measures.is_empty() && d.order_column.is_none() {
+            // "average purchase value per plan": the measure of the relation asked about.
+            if let Some(a) = pending.first().copied().filter(|a| *a != Aggregate::Count) {
+                if let Some(c) = context.iter().find_map(|r| self.main_measure(*r)) {
+                    d.measures.push(Measure { aggregate: a, column: Some(c) });
+                    pending.clear();
+                }
+            }
+        }
+        // "which user ids made at least 3 purchases": every group that qualifies, unranked.
+        let only_qualifies = !d.having.is_empty() && s.rank.is_none() && time.rank.is_none() && !d.ranked_bucket;
+        // "which devices reported a battery under 10%": the devices, listed once.
+        let listing = s.which
+            && d.measures.is_empty()
+            && d.having.is_empty()
+            && d.measure_compares.is_empty()
+            && pending.is_empty()
+            && d.order_column.is_none()
+            && s.rank.is_none()
+            && time.rank.is_none()
+            && !d.ranked_bucket
+            && !time.asks_time;
+        if (d.ranks_groups() || (d.group_relations.len() == 1 && s.which)) && !only_qualifies && !listing {
+            if d.measures.is_empty() {
+                if let Some((c, _)) = d.order_column.take() {
+                    // "the lowest temperature" ranks by the minimum, "the lowest takings" by the total.
+                    let extreme = s.rank_word.as_deref().and_then(extreme_aggregate).filter(|_| !self.is_money(c));
+                    let aggregate = pending.first().copied().or(extreme).unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
+                    if pending.is_empty() {
+                        self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
+                    }
+                    d.measures.push(Measure { aggregate, column: Some(c) });
+                } else if let Some(c) = time.rank_word.as_deref().and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, w))) {
+                    // "the 2 driest sites": by the average humidity.
+                    self.notes.push(format!("ranked by the average of {}", self.column_name(c)));
+                    d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });
+                } else {
+                    d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                }
+            }
+            // "… place the smallest orders on average": the average of what was counted.
+            if let ([Measure { aggregate: Aggregate::Count, column: None }], [a], Some(r)) = (&d.measures[..], &pending[..], d.counted) {
+                if let (false, Some(m)) = (matches!(a, Aggregate::Count | Aggregate::CountDistinct), self.main_measure(r)) {
+                    d.measures[0] = Measure { aggregate: *a, column: Some(m) };
+                    pending.clear();
+                }
+            }
+            plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).unwrap_or(true)));
+            plan.limit = if time.rank_all { time.limit } else { Some(time.limit.unwrap_or(1)) };
+        } else if let (Some(a), false) = (pending.first(), aggregate_question) {
+            // "the highest" with no column: the measure of the relation asked about;
+            // "the coldest it got": what the adjective measures.
+            let adjective = s.pending_word.as_deref().and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, w)));
+            if let Some(c) = adjective.or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
+                d.measures.push(Measure { aggregate: *a, column: Some(c) });
+            }
+        }
+
+        // The base relation: what is counted or measured, else what is named.
+        let asks_when = self.tokens.first().is_some_and(|t| t.is("when"));
+        let base = d
+            .counted
+            .filter(|_| !d.having.is_empty())
+            .or_else(|| d.measures.iter().find_map(|m| m.column.map(|c| c.relation)))
+            .or(d.counted)
+            // "clicks per plan": count(*) counts the rows the value is stored in.
+            .or_else(|| {
+                let counts_rows = d.measures.iter().any(|m| m.column.is_none()) || (d.measures.is_empty() && (!d.groups.is_empty() || !d.group_relations.is_empty()));
+                counts_rows.then(|| d.values.first().map(|(c, _, _)| c.relation)).flatten()
+            })
+            .or_else(|| named.first().copied())
+            .or_else(|| d.bare_relations.first().copied())
+            .or_else(|| d.distinct_relations.first().copied())
+            .or_else(|| d.groups.first().map(|c| c.relation))
+            .or_else(|| d.bare_columns.first().map(|c| c.relation))
+            .or_else(|| d.values.first().map(|(c, _, _)| c.relation))
+            .or_else(|| context.first().copied())
+            .ok_or_else(|| Refusal("ASK could not tell which table the question is about".into()))?;
+        plan.base = base;
+        add_context(&mut context, base);
+
+        // Counting things that have no time, in a time range: the things that appear in
+        // rows that do ("how many devices sent data in the last hour").
+        let counts_key = |m: &Measure, reader: &Self| {
+            m.aggregate == Aggregate::CountDistinct && m.column.is_some_and(|c| c.relation == base && is_key_name(&reader.column(c).name))
+        };
+        let counts_base = d.measures.iter().any(|m| m.column.is_none() || counts_key(m, self)) || d.distinct_relations.contains(&base);
+        let activity = match d.appears_in {
+            Some(t) => self.key_column(base, &[t]).filter(|k| k.relation == t).map(|k| (t, k)),
+            None => self.timed_relation_with_key(base, &context).filter(|(t, _)| !self.has_time(base) || context.contains(t)),
+        };
+        if (time.has_range() || d.appears_in.is_some()) && counts_base && activity.is_some() {
+            if let Some(verb) = self.tokens.iter().find(|t| t.is_any(CREATION_VERBS)).filter(|_| time.has_range() && !self.has_time(base)) {
+                // "customers registered in March": their own time, which is not stored.
+                return Err(Refusal(format!(
+                    "ASK could not answer when {} were {}: it has no time column",
+                    self.catalog.relations[base].name, verb.raw
+                )));
+            }
+            // Counting things in a time range counts the things that appear in rows of
+            // that range ("how many devices sent data in the last hour", "users who
+            // visited in the last 2 days"), not things created in it.
+            if let Some((t, key)) = activity {
+                self.notes.push(format!("counted the distinct {} in {}", self.column(key).name, self.catalog.relations[t].name));
+                // Replaced where it stands, so ORDER BY keeps pointing at its measure.
+                let distinct = Measure { aggregate: Aggregate::CountDistinct, column: Some(key) };
+                let reader: &Self = self;
+                match d.measures.iter().position(|m| m.column.is_none() || counts_key(m, reader)) {
+                    Some(i) => d.measures[i] = distinct,
+                    None => d.measures.push(distinct),
+                }
+                d.distinct_relations.retain(|r| *r != base);
+                plan.base = t;
+                add_context(&mut context, t);
+            }
+        }
+        if let (true, false, Some(verb)) = (asks_when, self.has_time(plan.base), self.tokens.iter().find(|t| t.is_any(CREATION_VERBS))) {
+            // "when were the Osaka devices installed": their own time, which is not stored.
+            return Err(Refusal(format!("ASK could not answer when {} were {}: it has no time column", self.catalog.relations[plan.base].name, verb.raw)));
+        }
+        if asks_when && !self.has_time(plan.base) {
+            // "when did customer 7 last place an order": the time of the rows about it.
+            if let Some((t, _)) = self.timed_relation_with_key(plan.base, &context) {
+                plan.base = t;
+                add_context(&mut context, t);
+            }
+        }
+        if (time.has_range() || !time.buckets.is_empty()) && !self.has_time(plan.base) && d.measures.iter().all(|m| m.column.is_none_or(|c| c.relation != plan.base)) {
+            // "everything device 31 reported over the last 6 hours": the timed rows about it.
+            if let Some((t, _)) = self.timed_relation_with_key(plan.base, &context) {
+                plan.base = t;
+                add_context(&mut context, t);
+            }
+        }
+        let base = plan.base;
+        if asks_when && !self.has_time(base) {
+            return Err(Refusal(format!("ASK could not answer \"when\": {} has no time column", self.catalog.relations[base].name)));
+        }
+        for r in std::mem::take(&mut d.distinct_relations) {
+            if let Some(key) = self.key_column(r, &with_first(&context, base)) {
+                d.measures.push(Measure { aggregate: Aggregate::CountDistinct, column: Some(key) });
+            }
+        }
+        for r in std::mem::take(&mut d.group_relations) {
+            if let Some(key) = self.key_column(r, &with_first(&context, base)) {
+                d.groups.push(key);
+                if s.which && d.ranked_group.is_none() {
+                    d.ranked_group = Some(key);
+                }
+            }
+        }
+        // "Chrome vs Safari", "compare 200 and 404 responses": one row for each.
+        let versus = self.tokens.iter().any(|t| t.is_any(&["vs", "versus", "compare", "comparing"])) || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
+        if versus {
+            let mut by_column: Vec<(ColumnRef, usize)> = Vec::new();
+            for (c, _, negated) in d.values.iter().filter(|(_, v, negated)| !v.prefix && !negated) {
+                let _ = negated;
+                match by_column.iter_mut().find(|(x, _)| x == c) {
+                    Some((_, n)) => *n += 1,
+                    None => by_column.push((*c, 1)),
+                }
+            }
+            for (c, _) in by_column.into_iter().filter(|(_, n)| *n > 1) {
+                let c = self.same_column_in(c, base);
+                if !d.groups.contains(&c) {
+                    d.groups.push(c);
+                }
+            }
+        }
+        if (!d.groups.is_empty() || !time.buckets.is_empty()) && d.measures.is_empty() && !listing {
+            d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+        }
+        // HAVING measures are shown too.
+        for h in &d.having {
+            if !d.measures.contains(&h.measure) {
+                d.measures.push(h.measure);
+            }
+        }
+
+        // Values of one column together are alternatives: IN (…).
+        let mut values: Vec<(ColumnRef, Vec<String>, bool)> = Vec::new();
+        for (c, v, negated) in std::mem::take(&mut d.values) {
+            let c = self.same_column_in(c, base);
+            if v.prefix {
+                plan.filters.push(Filter::Prefix { column: c, prefix: v.text, negated });
+                continue;
+            }
+            match values.iter_mut().find(|(col, _, n)| *col == c && *n == negated) {
+                Some((_, vs, _)) if !vs.contains(&v.text) => vs.push(v.text),
+                Some(_) => {}
+                None => values.push((c, vec![v.text], negated)),
+            }
+        }
+        for (column, values, negated) in values {
+            plan.filters.push(Filter::Values { column, values, negated });
+        }
+        // "customer 7" said of the orders: their own customer_id, no join needed.
+        for f in &mut d.filters {
+            if let Filter::Number { column, .. } = f {
+                if is_key_name(&self.column(*column).name) {
+                    *column = self.same_column_in(*column, base);
+                }
+            }
+        }
+        plan.filters.append(&mut d.filters);
+
+        // A time column of a relation the question cannot reach was a stray word ("created").
+        d.bare_columns.retain(|c| !is_temporal(&self.column(*c).data_type) || c.relation == base || self.key_pair(base, c.relation).is_some());
+        let mut order_column = d.order_column;
+        let mut asked_time = None;
+        if time.has_range() || !time.buckets.is_empty() || time.by_time || time.asks_time {
+            let ts = self.time_column(base, &d.bare_columns, &context)?;
+            if time.asks_time {
+                asked_time = Some(ts);
+                if !d.groups.is_empty() || !d.group_relations.is_empty() || !plan.group_by.is_empty() {
+                    // "when did each site last send a reading": the latest time of each.
+                    let aggregate = if time.rank == Some(false) { Aggregate::Min } else { Aggregate::Max };
+                    if let Some(i) = d.measures.iter().position(|m| m.column.is_none() && m.aggregate == Aggregate::Count) {
+                        d.measures.remove(i);
+                    }
+                    d.measures.push(Measure { aggregate, column: Some(ts) });
+                    order_column = None;
+                }
+            }
+            d.bare_columns.retain(|c| *c != ts);
+            if let Some((amount, unit)) = time.recent {
+                plan.filters.push(Filter::Recent { column: ts, amount, unit });
+            }
+            if let Some((near, far, unit)) = time.ago {
+                plan.filters.push(Filter::Ago { column: ts, near, far, unit });
+            }
+            if let Some((amount, unit)) = time.before_ago {
+                plan.filters.push(Filter::Before { column: ts, amount, unit });
+            }
+            if let Some((from, to)) = time.period {
+                let text = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+                plan.filters.push(Filter::Period { column: ts, from: from.map(text), to: to.map(text) });
+            }
+            for unit in &time.buckets {
+                plan.group_by.push(GroupKey::Bucket(ts, unit));
+            }
+            if time.by_time {
+                order_column = Some((ts, time.rank.unwrap_or(true)));
+            }
+        }
+        plan.group_by.extend(d.groups.iter().map(|c| GroupKey::Column(*c)));
+        plan.measures = d.measures;
+        plan.having = d.having;
+        if !plan.is_aggregate() {
+            // A row query: the columns asked for, newest or ranked as asked.
+            // Columns named only to qualify a value ("the EU region") are not asked for.
+            // A column named only in a condition ("humidity below 20") is shown only
+            // when other columns are asked for too ("path and load time of …").
+            let in_values: Vec<ColumnRef> =
+                plan.filters.iter().filter(|f| matches!(f, Filter::Values { .. } | Filter::Prefix { .. })).map(filter_column).collect();
+            let in_conditions: Vec<ColumnRef> = plan.filters.iter().map(filter_column).collect();
+            let mut asked: Vec<ColumnRef> = Vec::new();
+            for c in d.bare_columns.iter().copied() {
+                if Some(c) != order_column.map(|(o, _)| o) && !in_values.contains(&c) && !asked.contains(&c) {
+                    asked.push(c);
+                }
+            }
+            if asked.iter().all(|c| in_conditions.contains(c)) {
+                asked.clear();
+            }
+            // "when did …", "date of the earliest …": the time is the answer.
+            plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
+            // "device ids that hit more than 33 degrees": each device once.
+            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c));
+            if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
+                plan.base = plan.columns[0].relation;
+            }
+            if self.tokens.first().is_some_and(|t| t.is("who")) && plan.columns.is_empty() {
+                // "who placed the 5 biggest orders": the name of whoever did.
+                if let Some(name) = self.reachable(&with_first(&context, plan.base)).into_iter().find_map(|r| {
+                    self.catalog.relations[r].columns.iter().position(|c| c.name == "name").map(|i| ColumnRef { relation: r, column: i })
+                }) {
+                    self.notes.push(format!("answered \"who\" with {}", self.column_name(name)));
+                    plan.columns = vec![name];
+                }
+            }
+            if order_column.is_none() {
+                let measured = time.rank_word.as_deref().or(s.rank_word.as_deref()).and_then(|w| self.adjective_column(plan.base, w));
+                if let (Some(direction), Some(c)) = (s.rank, measured.or_else(|| self.main_measure(plan.base))) {
+                    order_column = Some((c, direction));
+                }
+            }
+            if time.by_time && time.limit.is_none() {
+                // "the latest reading": one row; "the latest readings": all, newest first.
+                let after = time.rank_at.unwrap_or(0);
+                let plural_after = self.tokens.iter().enumerate().skip(after + 1).any(|(_, t)| t.text != t.stem && !FILLER.contains(&t.text.as_str()) && !UNITS.contains(&t.text.as_str()));
+                if !plural_after {
+                    plan.limit = Some(1);
+                }
+            }
+            if let Some((c, direction)) = order_column {
+                plan.order.push((OrderKey::Column(c), s.direction.unwrap_or(direction)));
+            }
+            plan.limit = time.limit.or(plan.limit);
+        } else if plan.order.is_empty() {
+            if let Some((c, direction)) = order_column {
+                if let Some(i) = plan.measures.iter().position(|m| m.column == Some(c)) {
+                    plan.order.push((OrderKey::Measure(i), direction));
+                }
+            }
+            if top_n_or_rank(&time, &s) && !plan.measures.is_empty() && plan.order.is_empty() && !plan.group_by.is_empty() {
+                plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).or(time.rank).unwrap_or(true)));
+            }
+            if plan.order.is_empty() {
+                // Deterministic output: by the groups, buckets first.
+                for i in 0..plan.group_by.len() {
+                    plan.order.push((OrderKey::Group(i), false));
+                }
+            }
+            plan.limit = plan.limit.or(time.limit);
+        }
+        self.join(&mut plan)?;
+        Ok(plan)
+    }
+}

@@ -1,0 +1,295 @@
+//! Placing one link of the question: the role its words play given what the walk has
+//! read so far — a measure ("average latency"), a group key ("per country"), a filter (a
+//! stored value, a comparison), a ranked group ("which browser …"), or the relation itself
+//! ("how many orders").
+
+use super::*;
+
+impl Reader<'_> {
+    /// Gives one link its role in the question.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn place_link(
+        &mut self,
+        link: &Link,
+        n: usize,
+        roles: &[(usize, Role)],
+        s: &mut Walk,
+        d: &mut Draft,
+        context: &mut Vec<usize>,
+        top_n: bool,
+        wants_time: bool,
+    ) -> Result<(), Refusal> {
+        let first_link = roles[..n].iter().all(|(_, r)| !matches!(r, Role::Link(_)));
+        let values: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))).collect();
+        let columns: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).collect();
+        let relations: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).collect();
+        let value_evidence = values.iter().map(|c| c.evidence).max();
+        let other_evidence = link.candidates.iter().filter(|c| !matches!(c.target, Target::Value(..) | Target::Prefix(..))).map(|c| c.evidence).max();
+
+        let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
+        let value_first = !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence);
+        if let Some((comparison, value, high)) = s.compare {
+            // "more than 10 pages", "fewer than 10 views": rows counted, not an id compared.
+            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name) || self.names_rows(link));
+            let at_least_one = (comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0);
+            if counts && at_least_one && high.is_none() {
+                // "customers who placed at least one order": those appearing in orders.
+                s.compare = None;
+                let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
+                add_context(context, r);
+                d.appears_in = Some(r);
+                return Ok(());
+            }
+            if (counts || s.pending == [Aggregate::Count]) && (!value_first || !plural) {
+                // "more than 5 orders": a count over each group.
+                s.compare = None;
+                d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
+                if !relations.is_empty() {
+                    let r = self.choose(&relations, context, wants_time, "relation").target;
+                    d.counted = Some(target_relation(&r));
+                }
+                return Ok(());
+            }
+            let numeric: Vec<&Candidate> = columns.iter().copied().filter(|c| self.candidate_is(c, is_numeric)).collect();
+            // "at least 3 purchases": a count of the rows holding that value (below).
+            if !numeric.is_empty() && (!value_first || !plural) {
+                s.compare = None;
+                let c = as_column(&self.choose(&numeric, context, wants_time, "number").target);
+                add_context(context, c.relation);
+                let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));
+                match s.pending.first().copied().filter(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) {
+                    // "sensors averaging above 70% humidity": a condition on the average.
+                    Some(aggregate) => {
+                        d.measures.push(Measure { aggregate, column: Some(c) });
+                        d.measure_compares.push((d.measures.len() - 1, comparison, value, high));
+                        s.pending.clear();
+                    }
+                    None => d.filters.push(number_filter(c, comparison, value, high)),
+                }
+                return Ok(());
+            }
+        }
+
+        // A stored value, unless the words name a relation or column at least as well.
+        if value_first {
+            if let Some((comparison, value, _)) = s.compare.take() {
+                // "sites with fewer than 3 freezers": a count of the rows with that value.
+                d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
+            }
+            let chosen = self.choose(&values, context, wants_time, "value");
+            if let Target::Value(r, c, v) | Target::Prefix(r, c, v) = &chosen.target {
+                let (r, c) = (*r, *c);
+                let prefix = matches!(chosen.target, Target::Prefix(..));
+                d.values.push((ColumnRef { relation: r, column: c }, Match { text: v.clone(), prefix }, s.negate));
+                if is_numeric(&self.catalog.relations[r].columns[c].data_type) {
+                    // "500 errors": the number said which status; "errors" adds nothing.
+                    d.claimed_columns.push(ColumnRef { relation: r, column: c });
+                }
+                s.negate = false;
+                // "for each Lyon device name": the group is the column that follows.
+                s.grouping &= matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
+                if s.pending == [Aggregate::Count] && plural {
+                    // "how many purchases …": the rows holding that value.
+                    d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                    d.counted = Some(r);
+                    s.pending.clear();
+                }
+                add_context(context, r);
+            }
+            return Ok(());
+        }
+
+        // "the slowest pages": the group ranked — unless a time bucket is ("which month had the most orders").
+        let after_rank = matches!(n.checked_sub(1).map(|p| &roles[p]), Some((_, Role::Rank(_)))) && !d.ranked_bucket;
+        let wants_column = s.grouping
+            || (after_rank && d.groups.is_empty() && d.measures.is_empty())
+            || s.sorting
+            || s.distinct
+            || s.pending.iter().any(|a| *a != Aggregate::Count)
+            || (s.which && d.groups.is_empty())
+            || (top_n && first_link && d.groups.is_empty());
+        let in_context = |c: &&Candidate| context.contains(&target_relation(&c.target));
+        let counted_rows = s.pending == [Aggregate::Count] && !s.distinct && plural && relations.iter().any(|c| c.evidence == Evidence::Name);
+        // "coldest freezer reading", "by reading volume": the relation named outright, not a
+        // column that only mentions it; "best sales day": the money column, not the orders.
+        let named_outright = relations.iter().any(|c| c.evidence == Evidence::Name) && columns.iter().all(|c| c.evidence < Evidence::Name) && !s.grouping && !s.which;
+        let money_word = self.tokens[link.start..link.end].iter().any(|t| is_money_word(&t.stem)) && columns.iter().any(|c| self.is_money(as_column(&c.target)));
+        let relation_word = !relations.is_empty()
+            && !money_word
+            && (columns.is_empty()
+                || named_outright
+                || counted_rows
+                || (!wants_column
+                    && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()
+                    && (relations.iter().any(in_context) || !columns.iter().any(in_context))));
+        let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS));
+        if relation_word {
+            let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
+            add_context(context, r);
+            // "list the newsletter visits …": the rows, though "visits" alone would count them.
+            let listing_verb = self.tokens.first().is_some_and(|t| t.is_any(&["list", "show", "display", "give", "find", "get"]));
+            if (s.pending == [Aggregate::Count] || (count_noun && s.pending.is_empty() && !listing_verb)) && !s.distinct {
+                d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                d.counted = Some(r);
+                s.pending.clear();
+            } else if let (false, Some(m)) = (
+                s.pending.is_empty() || s.pending == [Aggregate::Count],
+                s.pending_word.as_deref().and_then(|w| self.adjective_column(r, w)).or_else(|| self.main_measure(r)),
+            ) {
+                // "total payments": the payments' measure.
+                for a in std::mem::take(&mut s.pending) {
+                    let column = if a == Aggregate::Count { None } else { Some(m) };
+                    d.measures.push(Measure { aggregate: a, column });
+                }
+                s.last_measure = Some(d.measures.len() - 1);
+            } else if s.distinct {
+                d.distinct_relations.push(r);
+                s.distinct = false;
+                s.pending.clear();
+            } else if s.grouping || (s.which && d.groups.is_empty() && d.group_relations.is_empty()) {
+                d.group_relations.push(r);
+                s.grouping = false;
+            } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty()) {
+                // "top 5 pages by views", "which country has the most orders"
+                d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                d.counted = Some(r);
+                s.sorting = false;
+            } else {
+                d.bare_relations.push(r);
+            }
+            return Ok(());
+        }
+        if columns.is_empty() {
+            return Ok(());
+        }
+        let grouping_now = s.grouping || ((s.which || (top_n && first_link) || after_rank) && d.groups.is_empty());
+        let claimed: Vec<ColumnRef> = columns.iter().map(|c| as_column(&c.target)).filter(|c| d.claimed_columns.contains(c)).collect();
+        // "how fast are 404 pages": the speed, a column beside the status the number claimed.
+        let unclaimed: Vec<&Candidate> =
+            columns.iter().copied().filter(|c| !claimed.contains(&as_column(&c.target)) && claimed.iter().any(|k| k.relation == target_relation(&c.target))).collect();
+        if !claimed.is_empty() && unclaimed.is_empty() {
+            // "404 responses": the number already said which status.
+            return Ok(());
+        }
+        // Only a measure takes the other column; "404 responses" asks for nothing more.
+        let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) || s.distinct;
+        if !claimed.is_empty() && !measuring {
+            return Ok(());
+        }
+        let columns = if claimed.is_empty() { columns } else { unclaimed };
+        let mut c = as_column(&self.choose(&columns, context, wants_time, "column").target);
+        if grouping_now {
+            // Among equally good columns of that relation, a text column names the group.
+            let same: Vec<&Candidate> = columns.iter().copied().filter(|x| target_relation(&x.target) == c.relation).collect();
+            if let Some(text) = self.prefer_text(same).first() {
+                c = as_column(&text.target);
+            }
+        }
+        let reachable = |x: usize| context.iter().any(|r| *r == x || self.key_pair(*r, x).is_some());
+        if !context.is_empty() && !reachable(c.relation) && !s.pending.is_empty() {
+            // "largest purchase amount" after 'purchase' placed us in events: the
+            // amount there, not in a relation the question cannot reach.
+            if let Some(m) = context.iter().find_map(|r| self.main_measure(*r)) {
+                self.notes.push(format!("read \"{}\" as {}", self.tokens[link.start].raw, self.column_name(m)));
+                c = m;
+            }
+        }
+        add_context(context, c.relation);
+        if d.claimed_columns.contains(&c) {
+            // "500 errors": the number already said which status.
+            return Ok(());
+        }
+        let aggregate_said = roles.iter().any(|(_, r)| matches!(r, Role::Aggregate(_)));
+        let totals = self.tokens[link.start].is_any(&["spent", "spend", "spends"]) || (link.end == link.start + 1 && is_money_word(&self.tokens[link.start].stem));
+        if s.pending.is_empty() && !aggregate_said && !s.grouping && !s.sorting && s.rank.is_none() && s.compare.is_none() && totals && self.is_money(c) {
+            // "what has customer 100 spent", "September 2025 takings": the total.
+            s.pending = vec![Aggregate::Sum];
+        }
+        let column = self.column(c);
+        let numeric = is_numeric(&column.data_type);
+        let is_key = is_key_name(&column.name);
+        if numeric {
+            s.last_numeric = Some(c);
+        }
+        if (s.distinct || !s.pending.is_empty()) && !s.grouping {
+            let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+            if measuring && (is_key || !numeric) && !s.distinct {
+                // "average order value": the order's measure, not its id; a measure
+                // named next ("average order amount") takes the aggregate instead.
+                let next_is_measure = matches!(roles.get(n + 1), Some((next_at, Role::Link(_))) if *next_at == link.end);
+                if next_is_measure {
+                    return Ok(());
+                }
+                let adjective = |r: usize| s.pending_word.as_deref().and_then(|w| self.adjective_column(r, w));
+                let measured = adjective(c.relation).or_else(|| self.main_measure(c.relation)).or_else(|| self.reachable(context).into_iter().find_map(adjective));
+                if let Some(m) = measured {
+                    for a in std::mem::take(&mut s.pending) {
+                        d.measures.push(Measure { aggregate: a, column: Some(m) });
+                    }
+                    s.last_measure = Some(d.measures.len() - 1);
+                    return Ok(());
+                }
+                let says_id = self.tokens[link.start..link.end].iter().any(|t| t.is_any(&["id", "ids", "number", "numbers"]));
+                if is_key && !says_id {
+                    // "the coldest it got at any indoor sensor": the sensor is where, not what is measured.
+                    return Ok(());
+                }
+            }
+            let aggregates: Vec<Aggregate> = if s.distinct { vec![Aggregate::CountDistinct] } else { std::mem::take(&mut s.pending) };
+            for aggregate in aggregates {
+                let plural_word = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
+                let aggregate = match aggregate {
+                    // Counting an id counts the distinct things it names; "how many
+                    // countries": the distinct countries.
+                    Aggregate::Count if is_key || (!numeric && plural_word && !is_temporal(&column.data_type)) => Aggregate::CountDistinct,
+                    Aggregate::Count => Aggregate::Count,
+                    Aggregate::Sum | Aggregate::Avg if !numeric => Aggregate::CountDistinct,
+                    a => a,
+                };
+                let column = if aggregate == Aggregate::Count { None } else { Some(c) };
+                if column.is_none() {
+                    // "count of humidity readings": the rows of the relation holding humidity.
+                    d.counted.get_or_insert(c.relation);
+                }
+                d.measures.push(Measure { aggregate, column });
+            }
+            s.pending.clear();
+            s.distinct = false;
+            s.sorting = false;
+            s.last_measure = Some(d.measures.len() - 1);
+            return Ok(());
+        }
+        if s.grouping {
+            if !d.groups.contains(&c) {
+                d.groups.push(c);
+            }
+            // "by country and device": the group continues over "and".
+            let continues = roles.get(n + 1).is_some_and(|(next_at, r)| {
+                matches!(r, Role::Link(_)) && self.tokens[link.end..*next_at].iter().all(|t| t.is_any(&["and", ","]))
+            });
+            s.grouping = continues;
+            return Ok(());
+        }
+        if (s.which || (top_n && first_link) || after_rank) && d.ranked_group.is_none() && d.groups.is_empty() && (!numeric || is_key) {
+            d.groups.push(c);
+            d.ranked_group = Some(c);
+            return Ok(());
+        }
+        if s.sorting || (s.rank.is_some() && numeric && d.measures.is_empty()) {
+            d.order_column = Some((c, s.rank.unwrap_or(false)));
+            s.sorting = false;
+            return Ok(());
+        }
+        if column.data_type == arrow::datatypes::DataType::Boolean {
+            d.filters.push(Filter::Boolean { column: c, value: !s.negate });
+            s.negate = false;
+            return Ok(());
+        }
+        if !numeric && self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem {
+            // "regions with revenue above 50000": a plural subject is a group.
+            d.plural_subject.get_or_insert(c);
+        }
+        d.bare_columns.push(c);
+        Ok(())
+    }
+}
