@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* How long one consume call waits for messages before checking the end-of-partition count. */
 #define POLL_TIMEOUT_MS 1000
@@ -24,13 +25,19 @@ struct progress {
     long long messages;
     long long value_bytes;
     int partitions_at_end;
+    /* Which partitions reached their end (an end is counted once per partition). */
+    char *at_end;
+    int partitions;
     int error;
 };
 
 static void on_message(rd_kafka_message_t *m, void *opaque) {
     struct progress *p = opaque;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        p->partitions_at_end++;
+        if (m->partition >= 0 && m->partition < p->partitions && !p->at_end[m->partition]) {
+            p->at_end[m->partition] = 1;
+            p->partitions_at_end++;
+        }
     } else if (m->err) {
         fprintf(stderr, "consume error: %s\n", rd_kafka_message_errstr(m));
         p->error = 1;
@@ -61,6 +68,7 @@ int main(int argc, char **argv) {
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) die("rd_kafka_new", err);
     rd_kafka_topic_t *topic = rd_kafka_topic_new(rk, argv[2], NULL);
+    if (!topic) die("topic", rd_kafka_err2str(rd_kafka_last_error()));
 
     const struct rd_kafka_metadata *md;
     rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, topic, &md, 10000);
@@ -75,13 +83,21 @@ int main(int argc, char **argv) {
             die("consume_start", rd_kafka_err2str(rd_kafka_last_error()));
 
     struct progress progress = {0};
-    int idle_ms = 0;
+    progress.partitions = partitions;
+    progress.at_end = calloc((size_t)partitions, 1);
+    if (!progress.at_end) die("calloc", "out of memory");
+    struct timespec last_message, now;
+    clock_gettime(CLOCK_MONOTONIC, &last_message);
     while (progress.partitions_at_end < partitions && !progress.error) {
         long long before = progress.messages;
-        rd_kafka_consume_callback_queue(queue, POLL_TIMEOUT_MS, on_message, &progress);
-        idle_ms = progress.messages == before ? idle_ms + POLL_TIMEOUT_MS : 0;
+        if (rd_kafka_consume_callback_queue(queue, POLL_TIMEOUT_MS, on_message, &progress) == -1)
+            die("consume", rd_kafka_err2str(rd_kafka_last_error()));
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (progress.messages != before) last_message = now;
+        long idle_ms = (now.tv_sec - last_message.tv_sec) * 1000 + (now.tv_nsec - last_message.tv_nsec) / 1000000;
         if (idle_ms >= IDLE_LIMIT_MS) die("consume", "no message for 30 s");
     }
+    free(progress.at_end);
     for (int p = 0; p < partitions; p++) rd_kafka_consume_stop(topic, p);
     rd_kafka_queue_destroy(queue);
     rd_kafka_topic_destroy(topic);

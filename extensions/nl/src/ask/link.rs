@@ -167,7 +167,11 @@ impl Lexicon {
                         continue;
                     }
                     if value.chars().count() <= SHORT_VALUE_CHARS {
-                        lexicon.short_values.push((r, c, value.clone()));
+                        // Short integer codes ("5") would take any small number of the
+                        // question ("customer 5"); only text like "US" is kept.
+                        if !column.data_type.is_integer() {
+                            lexicon.short_values.push((r, c, value.clone()));
+                        }
                         continue;
                     }
                     let phrase: Vec<String> = tokenize(value).iter().map(|t| t.stem.clone()).collect();

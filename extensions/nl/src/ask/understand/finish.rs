@@ -381,8 +381,6 @@ impl Reader<'_> {
             }
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
-            // "device ids that hit more than 33 degrees": each device once.
-            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c));
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;
             }
@@ -412,6 +410,10 @@ impl Reader<'_> {
             if let Some((c, direction)) = order_column {
                 plan.order.push((OrderKey::Column(c), s.direction.unwrap_or(direction)));
             }
+            // "device ids that hit more than 33 degrees": each device once — unless the rows
+            // are ordered by something not shown (DISTINCT could not order by it).
+            let ordered_by_shown = plan.order.iter().all(|(k, _)| matches!(k, OrderKey::Column(c) if plan.columns.contains(c)));
+            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c)) && ordered_by_shown;
             plan.limit = time.limit.or(plan.limit);
         } else if plan.order.is_empty() {
             if let Some((c, direction)) = order_column {

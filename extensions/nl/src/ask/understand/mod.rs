@@ -89,16 +89,17 @@ impl Time {
     /// The asked range as UTC microseconds `[from, to)`, when there is one.
     fn span(&self, now: chrono::DateTime<chrono::Utc>) -> Option<(i64, i64)> {
         let now = now.timestamp_micros();
+        // `as` saturates; the subtractions below saturate too (absurd amounts stay harmless).
         let micros = |amount: f64, unit: &str| (amount * unit_seconds(unit) * 1e6) as i64;
         let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros());
         if let Some((amount, unit)) = self.recent {
-            return Some((now - micros(amount, unit), i64::MAX));
+            return Some((now.saturating_sub(micros(amount, unit)), i64::MAX));
         }
         if let Some((near, far, unit)) = self.ago {
-            return Some((now - micros(far, unit), now - micros(near, unit)));
+            return Some((now.saturating_sub(micros(far, unit)), now.saturating_sub(micros(near, unit))));
         }
         if let Some((amount, unit)) = self.before_ago {
-            return Some((i64::MIN, now - micros(amount, unit)));
+            return Some((i64::MIN, now.saturating_sub(micros(amount, unit))));
         }
         let (from, to) = self.period?;
         Some((from.and_then(midnight).unwrap_or(i64::MIN), to.and_then(midnight).unwrap_or(i64::MAX)))

@@ -69,7 +69,8 @@ impl Reader<'_> {
     fn part_of_period(&self, i: usize) -> Option<(NaiveDate, NaiveDate, usize)> {
         let position = ordinal(&self.word(i)?.text)?;
         // "the first two weeks of September": two of them.
-        let (count, at) = match self.number_at(i + 1).filter(|n| n.fract() == 0.0 && *n >= 1.0 && self.word(i + 1).is_some_and(|t| !t.is_any(&["a", "an"]))) {
+        // At most a year's days: larger counts are no part of a period (and would overflow dates).
+        let (count, at) = match self.number_at(i + 1).filter(|n| n.fract() == 0.0 && *n >= 1.0 && *n <= 366.0 && self.word(i + 1).is_some_and(|t| !t.is_any(&["a", "an"]))) {
             Some(n) => (n as i64, i + 2),
             None => (1, i + 1),
         };
