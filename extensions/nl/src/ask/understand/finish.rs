@@ -269,8 +269,7 @@ impl Reader<'_> {
         let versus = self.tokens.iter().any(|t| t.is_any(&["vs", "versus", "compare", "comparing"])) || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
         if versus {
             let mut by_column: Vec<(ColumnRef, usize)> = Vec::new();
-            for (c, _, negated) in d.values.iter().filter(|(_, v, negated)| !v.prefix && !negated) {
-                let _ = negated;
+            for (c, _, _) in d.values.iter().filter(|(_, v, negated)| !v.prefix && !negated) {
                 match by_column.iter_mut().find(|(x, _)| x == c) {
                     Some((_, n)) => *n += 1,
                     None => by_column.push((*c, 1)),
