@@ -3,7 +3,9 @@
 //!
 //! Segments are pruned here by partition, offset and ingest-time ranges (known from the
 //! catalog, without opening a file); DataFusion's Parquet reader then prunes row groups
-//! and pages by their statistics using the same filters.
+//! and pages by their statistics using the same filters. Segment files never change once
+//! committed, so their Parquet footers and page indexes are read once and kept in the
+//! runtime's metadata cache (bounded by DataFusion's `metadata_cache_limit`).
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
@@ -113,13 +116,19 @@ impl TableProvider for StreamTableProvider {
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
-            let mut source = ParquetSource::new(schema.clone());
+            let store_url = ObjectStoreUrl::parse(SEGMENT_STORE_URL)?;
+            let runtime = state.runtime_env();
+            let readers = CachedParquetFileReaderFactory::new(
+                runtime.object_store(&store_url)?,
+                runtime.cache_manager.get_file_metadata_cache(),
+            );
+            let mut source = ParquetSource::new(schema.clone()).with_parquet_file_reader_factory(Arc::new(readers));
             if let Some(predicate) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
                 source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
             }
             let groups = split_into_groups(files, state.config().target_partitions());
-            let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(SEGMENT_STORE_URL)?, Arc::new(source))
+            let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
                 .with_file_groups(groups)
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)

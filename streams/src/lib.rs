@@ -13,6 +13,7 @@ mod config;
 mod engine;
 mod error;
 mod flush;
+mod mapped;
 mod partition;
 mod read_ahead;
 mod reader;

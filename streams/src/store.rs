@@ -1,6 +1,7 @@
 //! Opening the object store named by `--object-store`: a local folder (default), `s3://`
 //! (the usual AWS environment variables, plus an endpoint override for S3-compatible
-//! servers) or `memory://` for tests.
+//! servers) or `memory://` for tests. A local folder's range reads come from memory maps
+//! (`mapped.rs`).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 
 use crate::error::{Error, Result};
+use crate::mapped::MappedLocalStore;
 
 /// An opened object store, and its folder when it is local: object_store's local backend
 /// does not fsync, so the flusher syncs segment files itself before the WAL lets go of
@@ -64,5 +66,5 @@ pub fn open(spec: &str) -> Result<OpenedStore> {
     std::fs::create_dir_all(path).map_err(|e| Error::Config(format!("object store folder {path}: {e}")))?;
     let local = LocalFileSystem::new_with_prefix(path).map_err(|e| Error::Config(format!("object store folder {path}: {e}")))?;
     let root = std::fs::canonicalize(path).map_err(|e| Error::Config(format!("object store folder {path}: {e}")))?;
-    Ok(OpenedStore { store: Arc::new(local), local_root: Some(root) })
+    Ok(OpenedStore { store: Arc::new(MappedLocalStore::new(local)), local_root: Some(root) })
 }
