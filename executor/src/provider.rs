@@ -6,7 +6,12 @@
 //! and pages by their statistics using the same filters. Segment files never change once
 //! committed, so their Parquet footers and page indexes are read once and kept in the
 //! runtime's metadata cache (bounded by DataFusion's `metadata_cache_limit`).
+//!
+//! Inside a transaction block a session's scans also read the rows the block has written
+//! but not committed ([`PendingRows`], a session-config extension), as PostgreSQL shows a
+//! transaction its own writes; their system columns are NULL until COMMIT assigns them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -27,7 +32,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use streamhouse_streams::{
-    SegmentEntry, StreamTable, Streams, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN,
+    SegmentEntry, StreamTable, Streams, TableWrite, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN,
 };
 
 /// The URL under which the segment store is registered in DataFusion's runtime.
@@ -113,6 +118,12 @@ impl TableProvider for StreamTableProvider {
                 tail_partitions.push(batches);
             }
         }
+        if let Some(pending) = state.config().get_extension::<PendingRows>() {
+            if let Some(batches) = pending.by_table.get(&self.table.id()) {
+                let rows = batches.iter().map(|b| pending_in_scan_layout(b, &schema)).collect::<Result<Vec<_>>>()?;
+                tail_partitions.push(rows);
+            }
+        }
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
@@ -168,6 +179,43 @@ pub(crate) fn to_scan_layout(batch: &RecordBatch, schema: &SchemaRef) -> Result<
             } else {
                 arrow::compute::cast(column, field.data_type())
             }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// The rows a session's open transaction block has written, by table id (see the module
+/// comment). Set on the session's config before each statement is planned.
+#[derive(Debug, Default)]
+pub(crate) struct PendingRows {
+    by_table: HashMap<i64, Vec<RecordBatch>>,
+}
+
+impl PendingRows {
+    pub(crate) fn of(writes: &[TableWrite]) -> Self {
+        let mut by_table: HashMap<i64, Vec<RecordBatch>> = HashMap::new();
+        for w in writes {
+            by_table.entry(w.table.id()).or_default().extend(w.batches.iter().cloned());
+        }
+        PendingRows { by_table }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_table.is_empty()
+    }
+}
+
+/// A pending batch (the table's user columns) in the scan layout: user columns by name,
+/// cast where the scan type differs; system columns NULL (no partition, offset or ingest
+/// time is assigned before COMMIT).
+fn pending_in_scan_layout(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
+            Some(column) => arrow::compute::cast(column, field.data_type()),
+            None => Ok(arrow::array::new_null_array(field.data_type(), batch.num_rows())),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)

@@ -25,7 +25,7 @@ use crate::cursor::Cursors;
 use crate::output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
 use crate::ask::Translator;
 use crate::statement::{Delivery, Fetch, Statement, SubscribeStatement};
-use crate::provider::SEGMENT_STORE_URL;
+use crate::provider::{PendingRows, SEGMENT_STORE_URL};
 use crate::transaction::{Ending, Transaction};
 use crate::values_insert::ValuesInsert;
 use arrow::datatypes::{DataType, SchemaRef};
@@ -427,9 +427,22 @@ impl Session {
         Ok(futures::TryStreamExt::try_collect(df.execute_stream().await?).await?)
     }
 
-    /// Plans a statement after hiding system columns from wildcards.
+    /// Plans a statement after hiding system columns from wildcards. The scans it plans see
+    /// this session's uncommitted writes.
     pub(crate) async fn logical_plan(&self, statement: &SqlStatement) -> Result<LogicalPlan> {
+        self.share_pending_writes();
         plan_statement(&self.ctx.state(), &self.engine.streams, statement, &self.default_schema()).await
+    }
+
+    /// Puts the transaction block's pending writes where this session's scans look for them.
+    fn share_pending_writes(&self) {
+        let pending = PendingRows::of(self.txn.pending_writes());
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let config = state.config_mut();
+        if !pending.is_empty() || config.get_extension::<PendingRows>().is_some_and(|p| !p.is_empty()) {
+            config.set_extension(Arc::new(pending));
+        }
     }
 
     pub(crate) fn default_schema(&self) -> String {

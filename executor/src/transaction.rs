@@ -1,6 +1,7 @@
 //! A session's transaction block: writes wait here until COMMIT, savepoints mark points
 //! to roll back to, and a failed statement fails the block until ROLLBACK (25P02), as in
-//! PostgreSQL. Reads inside a block do not see the block's own pending writes.
+//! PostgreSQL. Reads inside a block see the block's own pending writes (the session hands
+//! them to its scans, `provider::PendingRows`); no other session sees them before COMMIT.
 
 use streamhouse_streams::TableWrite;
 
@@ -67,6 +68,11 @@ impl Transaction {
             }
             State::Failed => Err(Error::TransactionAborted),
         }
+    }
+
+    /// The writes held so far, in order (what the block's own reads must see).
+    pub fn pending_writes(&self) -> &[TableWrite] {
+        &self.writes
     }
 
     pub fn commit(&mut self) -> Ending {

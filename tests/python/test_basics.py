@@ -79,6 +79,32 @@ def test_transactions_commit_and_rollback(server):
         assert c.execute("SELECT id FROM tx ORDER BY id").fetchall() == [(1,), (2,)]
 
 
+def test_a_transaction_reads_its_own_writes_and_no_one_else_does(server):
+    # psycopg opens a block on the first statement: a driver user who inserts then counts
+    # must see the row, as in PostgreSQL, while other sessions see nothing until COMMIT.
+    with server.connect(autocommit=False) as c, server.connect() as other:
+        c.execute("CREATE TABLE own (id BIGINT, name TEXT) WITH (partitions = 2, key = 'id')")
+        c.commit()
+        c.execute("INSERT INTO own VALUES (1, 'a'), (2, 'b')")
+        assert c.execute("SELECT id, name, _partition, _offset FROM own ORDER BY id").fetchall() == [
+            (1, "a", None, None), (2, "b", None, None)], "own rows, system columns not assigned yet"
+        c.execute("SAVEPOINT s")
+        c.execute("INSERT INTO own VALUES (3, 'c')")
+        assert c.execute("SELECT count(*) FROM own").fetchone() == (3,)
+        c.execute("ROLLBACK TO SAVEPOINT s")
+        assert c.execute("SELECT count(*) FROM own").fetchone() == (2,), "rolled back to the savepoint"
+        c.execute("INSERT INTO own SELECT id + 10, name FROM own")  # reads its own pending rows
+        assert c.execute("SELECT id FROM own ORDER BY id").fetchall() == [(1,), (2,), (11,), (12,)]
+        assert other.execute("SELECT count(*) FROM own").fetchone() == (0,)
+        c.commit()
+        assert c.execute("SELECT count(*) FROM own WHERE _partition IS NOT NULL AND _offset IS NOT NULL").fetchone() == (4,)
+        assert other.execute("SELECT id FROM own ORDER BY id").fetchall() == [(1,), (2,), (11,), (12,)]
+        c.execute("INSERT INTO own VALUES (9, 'z')")
+        assert c.execute("SELECT count(*) FROM own").fetchone() == (5,)
+        c.rollback()
+        assert c.execute("SELECT count(*) FROM own").fetchone() == (4,)
+
+
 def test_failed_statement_aborts_the_block(server):
     with server.connect(autocommit=False) as c:
         c.execute("CREATE TABLE fa (id INT)")
