@@ -284,7 +284,7 @@ pub async fn drop(
     object_type: &ObjectType,
     if_exists: bool,
     names: &[ObjectName],
-    _cascade: bool,
+    cascade: bool,
 ) -> Result<Output> {
     match object_type {
         ObjectType::Table => {
@@ -293,6 +293,7 @@ pub async fn drop(
                     .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
                 if let Some(existing) = session.streams().table(&schema, &table) {
                     crate::materialized::check_drop_table(session.streams(), &existing)?;
+                    crate::views::drop_dependent_views(session, "table", &schema, &table, cascade).await?;
                 }
                 let dropped = session.streams().drop_table(&schema, &table).await?;
                 if !dropped && !if_exists {

@@ -297,11 +297,11 @@ impl Session {
                 None => Box::pin(crate::ddl::create_table(self, create)).await,
             },
             Statement::CreateView(create) => Box::pin(crate::views::create_view(self, create)).await,
-            Statement::Drop { object_type: ObjectType::MaterializedView, if_exists, names, .. } => {
-                Box::pin(crate::materialized::drop(self, names, *if_exists)).await
+            Statement::Drop { object_type: ObjectType::MaterializedView, if_exists, names, cascade, .. } => {
+                Box::pin(crate::materialized::drop(self, names, *if_exists, *cascade)).await
             }
-            Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
-                Box::pin(crate::views::drop_views(self, names, *if_exists)).await
+            Statement::Drop { object_type: ObjectType::View, if_exists, names, cascade, .. } => {
+                Box::pin(crate::views::drop_views(self, names, *if_exists, *cascade)).await
             }
             Statement::Comment { object_type, object_name, comment, if_exists } => {
                 crate::comments::comment_on(self, object_type, object_name, comment.as_deref(), *if_exists).await

@@ -4,6 +4,10 @@
 //! A definition is checked by planning it before it is stored, and a view may not read
 //! itself, directly or through other views: PostgreSQL refuses that too (42P17), and a
 //! stored cycle would make every later use recurse.
+//!
+//! Dropping a table or view that views read is refused (2BP01) unless `CASCADE` drops those
+//! views too, as in PostgreSQL: a view left reading nothing would fail at every use, and
+//! break every listing of the catalog (`information_schema.columns` plans each view).
 
 use std::collections::HashSet;
 
@@ -46,15 +50,54 @@ pub async fn create_view(session: &Session, create: &CreateView) -> Result<Outpu
     Ok(Output::Command(CommandTag::new("CREATE VIEW")))
 }
 
-pub async fn drop_views(session: &Session, names: &[ObjectName], if_exists: bool) -> Result<Output> {
+pub async fn drop_views(session: &Session, names: &[ObjectName], if_exists: bool, cascade: bool) -> Result<Output> {
     for name in names {
         let (schema, view) =
             resolve_name(name, &session.default_schema()).ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        if session.streams().view(&schema, &view).is_some() {
+            drop_dependent_views(session, "view", &schema, &view, cascade).await?;
+        }
         if !session.streams().drop_view(&schema, &view).await? && !if_exists {
             return Err(Error::UndefinedTable(name.to_string()));
         }
     }
     Ok(Output::Command(CommandTag::new("DROP VIEW")))
+}
+
+/// Before `kind` `schema.name` is dropped: refuses when views read it, or with `cascade`
+/// drops them (and the views reading those) first.
+pub(crate) async fn drop_dependent_views(session: &Session, kind: &str, schema: &str, name: &str, cascade: bool) -> Result<()> {
+    let readers = views_reading(session, schema, name)?;
+    if readers.is_empty() {
+        return Ok(());
+    }
+    if !cascade {
+        let listed = readers.iter().map(|(s, v)| format!("view {s}.{v}")).collect::<Vec<_>>().join(", ");
+        return Err(Error::DependentObjects(format!(
+            "cannot drop {kind} {name} because other objects depend on it: {listed} (DROP ... CASCADE drops them too)"
+        )));
+    }
+    for (reader_schema, reader) in readers {
+        Box::pin(drop_dependent_views(session, "view", &reader_schema, &reader, true)).await?;
+        session.streams().drop_view(&reader_schema, &reader).await?;
+    }
+    Ok(())
+}
+
+/// The views whose definitions read `schema.name` directly.
+fn views_reading(session: &Session, schema: &str, name: &str) -> Result<Vec<(String, String)>> {
+    let target = (schema.to_string(), name.to_string());
+    let mut readers = Vec::new();
+    for view_schema in session.streams().schema_names() {
+        for view in session.streams().views_in(&view_schema) {
+            let statement = parse_view_definition(&view.definition)?;
+            if referenced_relations(&statement).iter().any(|r| resolve_name(r, &view.schema).as_ref() == Some(&target)) {
+                readers.push((view.schema.clone(), view.name.clone()));
+            }
+        }
+    }
+    readers.sort();
+    Ok(readers)
 }
 
 /// The stored SQL: the query, with the declared column names applied as an alias list.

@@ -236,8 +236,9 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     Ok(tag())
 }
 
-/// `DROP MATERIALIZED VIEW [IF EXISTS] v, …`.
-pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool) -> Result<Output> {
+/// `DROP MATERIALIZED VIEW [IF EXISTS] v, … [CASCADE]` (CASCADE drops the plain views
+/// reading it; materialized views reading it must be dropped first).
+pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool, cascade: bool) -> Result<Output> {
     for name in names {
         let (schema, view) = resolve_name(name, &session.default_schema()).ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
         match session.streams().table(&schema, &view) {
@@ -249,6 +250,7 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool) -> R
                         readers.join(", ")
                     )));
                 }
+                crate::views::drop_dependent_views(session, "materialized view", &schema, &view, cascade).await?;
                 session.engine().maintainers().remove(table.id());
                 session.streams().drop_table(&schema, &view).await?;
                 drop_state_table(session.streams(), table.options().materialized.as_ref().and_then(|m| m.state_table_id)).await;
