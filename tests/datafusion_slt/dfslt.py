@@ -1144,6 +1144,8 @@ CASCADING_ERRORS = {"relation does not exist", "table not found"}
 
 # (regex on our server's error message, regex on the SQL or None, label). First match wins.
 ERROR_CAUSES = [
+    (r"because other objects depend on it", None,
+     "DROP of what a view reads refused without CASCADE (PostgreSQL's 2BP01; DataFusion does not track view dependencies)"),
     (r"^relation .* does not exist", None, "relation does not exist"),
     (r"table '.*' not found|No table named", None, "table not found"),
     (r"CREATE TABLE \.\.\. AS SELECT is not supported", None, "CREATE TABLE ... AS (CTAS) unsupported"),
