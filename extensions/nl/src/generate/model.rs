@@ -1,0 +1,215 @@
+//! A local generative model from one GGUF file: the weights (candle's quantized Qwen2,
+//! Qwen3 and Llama loaders, chosen by `general.architecture`), the tokenizer rebuilt from
+//! the file's own `tokenizer.ggml.*` metadata, the chat format its special tokens imply,
+//! and greedy decoding (the same question gives the same SQL).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::{Device, Tensor};
+use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
+use tokenizers::models::bpe::{Vocab, BPE};
+use tokenizers::{AddedToken, Tokenizer};
+
+/// GGUF token type of control tokens (`<|im_start|>`, `<|eot_id|>`): never split.
+const CONTROL_TOKEN: i32 = 3;
+/// GGUF token type of user-defined tokens, also matched whole.
+const USER_DEFINED_TOKEN: i32 = 4;
+
+enum Weights {
+    Qwen2(quantized_qwen2::ModelWeights),
+    Qwen3(quantized_qwen3::ModelWeights),
+    Llama(quantized_llama::ModelWeights),
+}
+
+impl Weights {
+    fn forward(&mut self, input: &Tensor, position: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Weights::Qwen2(m) => m.forward(input, position),
+            Weights::Qwen3(m) => m.forward(input, position),
+            Weights::Llama(m) => m.forward(input, position),
+        }
+    }
+
+    fn clear_kv_cache(&mut self) {
+        match self {
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Qwen3(m) => m.clear_kv_cache(),
+            Weights::Llama(m) => m.clear_kv_cache(),
+        }
+    }
+}
+
+/// How a conversation is laid out for the model, from the special tokens its vocabulary has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatFormat {
+    /// `<|im_start|>role\n…<|im_end|>` (Qwen).
+    ChatMl,
+    /// `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>` (Llama 3).
+    Llama3,
+    /// No chat tokens: plain headed sections.
+    Plain,
+}
+
+/// One turn of a conversation.
+pub struct Turn<'a> {
+    pub role: &'a str,
+    pub text: &'a str,
+}
+
+impl ChatFormat {
+    /// The conversation as the model's prompt, ending where the assistant's answer starts.
+    pub fn render(self, turns: &[Turn]) -> String {
+        let mut out = String::new();
+        for turn in turns {
+            match self {
+                ChatFormat::ChatMl => out.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", turn.role, turn.text)),
+                ChatFormat::Llama3 => {
+                    out.push_str(&format!("<|start_header_id|>{}<|end_header_id|>\n\n{}<|eot_id|>", turn.role, turn.text))
+                }
+                ChatFormat::Plain => out.push_str(&format!("### {}\n{}\n\n", turn.role, turn.text)),
+            }
+        }
+        match self {
+            ChatFormat::ChatMl => out.push_str("<|im_start|>assistant\n"),
+            ChatFormat::Llama3 => out.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n"),
+            ChatFormat::Plain => out.push_str("### assistant\n"),
+        }
+        out
+    }
+}
+
+/// A loaded model, ready to complete prompts (one at a time: it holds a KV cache).
+pub struct LocalModel {
+    weights: Weights,
+    tokenizer: Tokenizer,
+    format: ChatFormat,
+    /// Tokens that end an answer (end of sequence, end of turn).
+    stop: HashSet<u32>,
+    context_length: usize,
+    architecture: String,
+}
+
+impl LocalModel {
+    pub fn load(path: &Path) -> Result<LocalModel, String> {
+        let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let content = Content::read(&mut file).map_err(|e| format!("{} is not a GGUF file: {e}", path.display()))?;
+        let text = |key: &str| content.metadata.get(key).and_then(|v| v.to_string().ok()).cloned();
+        let architecture = text("general.architecture").ok_or("the GGUF file names no general.architecture")?;
+        let context_length = content
+            .metadata
+            .get(&format!("{architecture}.context_length"))
+            .and_then(|v| v.to_u32().ok())
+            .ok_or_else(|| format!("the GGUF file has no {architecture}.context_length"))? as usize;
+        let tokenizer = tokenizer_from_gguf(&content.metadata)?;
+        let vocab = tokenizer.get_vocab(true);
+        let format = if vocab.contains_key("<|im_start|>") && vocab.contains_key("<|im_end|>") {
+            ChatFormat::ChatMl
+        } else if vocab.contains_key("<|start_header_id|>") && vocab.contains_key("<|eot_id|>") {
+            ChatFormat::Llama3
+        } else {
+            ChatFormat::Plain
+        };
+        let mut stop: HashSet<u32> = ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>"]
+            .iter()
+            .filter_map(|t| vocab.get(*t).copied())
+            .collect();
+        if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
+            stop.insert(eos);
+        }
+        let device = Device::Cpu;
+        let loaded = |e: candle_core::Error| format!("loading the {architecture} weights: {e}");
+        let weights = match architecture.as_str() {
+            "qwen2" => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &device).map_err(loaded)?),
+            "qwen3" => Weights::Qwen3(quantized_qwen3::ModelWeights::from_gguf(content, &mut file, &device).map_err(loaded)?),
+            "llama" => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, &device).map_err(loaded)?),
+            other => return Err(format!("model architecture {other:?} is not supported (qwen2, qwen3 and llama are)")),
+        };
+        Ok(LocalModel { weights, tokenizer, format, stop, context_length, architecture })
+    }
+
+    pub fn format(&self) -> ChatFormat {
+        self.format
+    }
+
+    pub fn architecture(&self) -> &str {
+        &self.architecture
+    }
+
+    /// The model's greedy continuation of `prompt`, at most `max_tokens` tokens, up to the
+    /// first stop token.
+    pub fn complete(&mut self, prompt: &str, max_tokens: usize) -> Result<String, String> {
+        let encoding = self.tokenizer.encode(prompt, false).map_err(|e| format!("tokenizing the prompt: {e}"))?;
+        let prompt_ids = encoding.get_ids();
+        if prompt_ids.len() + max_tokens > self.context_length {
+            return Err(format!(
+                "the prompt ({} tokens) and its answer ({max_tokens}) do not fit the model's context of {} tokens",
+                prompt_ids.len(),
+                self.context_length
+            ));
+        }
+        let failed = |e: candle_core::Error| format!("running the model: {e}");
+        self.weights.clear_kv_cache();
+        let input = Tensor::new(prompt_ids, &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(failed)?;
+        let mut next = greedy(&self.weights.forward(&input, 0).map_err(failed)?).map_err(failed)?;
+        let mut answer = Vec::new();
+        while !self.stop.contains(&next) && answer.len() < max_tokens {
+            answer.push(next);
+            let input = Tensor::new(&[next], &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(failed)?;
+            let position = prompt_ids.len() + answer.len() - 1;
+            next = greedy(&self.weights.forward(&input, position).map_err(failed)?).map_err(failed)?;
+        }
+        self.tokenizer.decode(&answer, true).map_err(|e| format!("decoding the answer: {e}"))
+    }
+}
+
+/// The most likely next token.
+fn greedy(logits: &Tensor) -> candle_core::Result<u32> {
+    logits.flatten_all()?.argmax(0)?.to_scalar::<u32>()
+}
+
+/// The tokenizer a GGUF file describes. Byte-level BPE (`tokenizer.ggml.model = "gpt2"`,
+/// what Qwen2, Qwen3 and Llama 3 use) is rebuilt from its tokens and merges, with the
+/// control tokens kept whole; SentencePiece vocabularies (`"llama"`) are refused.
+pub fn tokenizer_from_gguf(metadata: &std::collections::HashMap<String, Value>) -> Result<Tokenizer, String> {
+    let model = metadata.get("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).ok_or("the GGUF file has no tokenizer (tokenizer.ggml.model)")?;
+    if model != "gpt2" {
+        return Err(format!("tokenizer model {model:?} is not supported: only byte-level BPE (\"gpt2\": Qwen2, Qwen3, Llama 3) is"));
+    }
+    let strings = |key: &str| -> Result<Vec<String>, String> {
+        match metadata.get(key) {
+            Some(Value::Array(values)) => values
+                .iter()
+                .map(|v| v.to_string().cloned().map_err(|e| format!("{key}: {e}")))
+                .collect(),
+            Some(_) => Err(format!("{key} is not an array")),
+            None => Ok(Vec::new()),
+        }
+    };
+    let tokens = strings("tokenizer.ggml.tokens")?;
+    if tokens.is_empty() {
+        return Err("the GGUF file has no tokenizer.ggml.tokens".into());
+    }
+    let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
+        .iter()
+        .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+        .collect();
+    let types: Vec<i32> = match metadata.get("tokenizer.ggml.token_type") {
+        Some(Value::Array(values)) => values.iter().map(|v| v.to_i32().unwrap_or(1)).collect(),
+        _ => Vec::new(),
+    };
+    let vocab: Vocab = tokens.iter().enumerate().map(|(id, t)| (t.clone(), id as u32)).collect();
+    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| format!("building the tokenizer: {e}"))?;
+    let mut tokenizer = Tokenizer::new(bpe);
+    tokenizer.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true)));
+    tokenizer.with_decoder(Some(tokenizers::decoders::byte_level::ByteLevel::default()));
+    let special: Vec<AddedToken> = tokens
+        .iter()
+        .zip(types.iter().copied().chain(std::iter::repeat(1)))
+        .filter(|(_, kind)| *kind == CONTROL_TOKEN || *kind == USER_DEFINED_TOKEN)
+        .map(|(t, _)| AddedToken::from(t.clone(), true))
+        .collect();
+    tokenizer.add_special_tokens(special).map_err(|e| format!("adding the control tokens: {e}"))?;
+    Ok(tokenizer)
+}
