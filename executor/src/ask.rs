@@ -50,6 +50,12 @@ pub const MAX_QUESTION_CHARS: usize = 1000;
 pub const MAX_NAME_PROBES: usize = 24;
 /// How long sampled values are reused before they are read again.
 pub const VALUE_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long reading one column's facts (values, time span) may take; a read that takes
+/// longer is given up and remembered as unknown for [`VALUE_CACHE_TTL`], so a huge table
+/// does not make every ASK wait for it.
+pub const FACT_READ_TIME_LIMIT: Duration = Duration::from_secs(3);
+/// How long all the name lookups of one question may take together.
+pub const NAME_PROBE_TIME_BUDGET: Duration = Duration::from_secs(3);
 
 /// Turns questions into SQL. Implementations must not run anything; they see only the
 /// catalog description they are given.
@@ -169,10 +175,14 @@ struct ColumnFacts {
 /// A column's facts and when they were read.
 type Sampled = (Instant, ColumnFacts);
 
-/// Facts read per column.
+/// A name looked up in a column: (table id, column, name).
+type ProbeKey = (i64, String, String);
+
+/// Facts read per column, and the answers of name lookups.
 #[derive(Default)]
 pub(crate) struct ValueCache {
     entries: Mutex<HashMap<ColumnKey, Sampled>>,
+    probes: Mutex<HashMap<ProbeKey, (Instant, bool)>>,
 }
 
 impl ValueCache {
@@ -185,6 +195,17 @@ impl ValueCache {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < VALUE_CACHE_TTL);
         entries.insert(key, (Instant::now(), values));
+    }
+
+    fn probed(&self, key: &ProbeKey) -> Option<bool> {
+        let probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        probes.get(key).filter(|(at, _)| at.elapsed() < VALUE_CACHE_TTL).map(|(_, found)| *found)
+    }
+
+    fn put_probe(&self, key: ProbeKey, found: bool) {
+        let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        probes.retain(|_, (at, _)| at.elapsed() < VALUE_CACHE_TTL);
+        probes.insert(key, (Instant::now(), found));
     }
 }
 
@@ -410,11 +431,16 @@ async fn column_facts(session: &Session, table_id: i64, schema: &str, relation: 
     if let Some(facts) = session.engine().ask_values().get(&key) {
         return facts;
     }
-    let read = if text {
-        sample_values(session, schema, relation, column).await.map(|values| ColumnFacts { values, time_span: None })
-    } else {
-        time_span(session, schema, relation, column).await.map(|time_span| ColumnFacts { values: None, time_span })
+    let read = async {
+        if text {
+            sample_values(session, schema, relation, column).await.map(|values| ColumnFacts { values, time_span: None })
+        } else {
+            time_span(session, schema, relation, column).await.map(|time_span| ColumnFacts { values: None, time_span })
+        }
     };
+    let read = tokio::time::timeout(FACT_READ_TIME_LIMIT, read).await.unwrap_or_else(|_| {
+        Err(Error::TimedOut(format!("reading the column took longer than {} s", FACT_READ_TIME_LIMIT.as_secs())))
+    });
     let facts = read.unwrap_or_else(|e| {
         tracing::debug!(%schema, %relation, %column, error = %e, "ASK could not read a column's facts");
         ColumnFacts::default()
@@ -427,44 +453,77 @@ async fn column_facts(session: &Session, table_id: i64, schema: &str, relation: 
 /// table's text column holds although it has too many values to list: added to that
 /// column's values, so the translator links them like any stored value.
 async fn probe_names(session: &Session, question: &str, catalog: &mut AskCatalog) {
-    let words: Vec<&str> = question.split(|c: char| c.is_whitespace() || matches!(c, ',' | '?' | '!' | ';' | ':' | '(' | ')')).filter(|w| !w.is_empty()).collect();
-    let capitalized = |w: &str| w.chars().next().is_some_and(char::is_uppercase) && w.chars().skip(1).all(|c| c.is_lowercase() || c == '-' || c == '\'');
-    let mut names: Vec<String> = Vec::new();
-    for len in [3, 2] {
-        for run in words.windows(len) {
-            let name = run.join(" ");
-            if run.iter().all(|w| capitalized(w)) && !names.iter().any(|n| n.contains(&name)) {
-                names.push(name);
-            }
-        }
-    }
+    let names = capitalized_names(question);
     if names.is_empty() {
         return;
     }
+    let started = Instant::now();
     let mut probes = 0;
     for relation in &mut catalog.relations {
         // Tables only: looking into a view computes it.
-        if !session.streams().tables_in(&relation.schema).iter().any(|t| t.name() == relation.name) {
+        let Some(table) = session.streams().tables_in(&relation.schema).into_iter().find(|t| t.name() == relation.name) else {
             continue;
-        }
+        };
         for column in &mut relation.columns {
             let text = matches!(column.data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
             if !text || column.values.is_some() || column.time_span.is_some() {
                 continue;
             }
             for name in &names {
-                if probes == MAX_NAME_PROBES {
-                    return;
-                }
-                probes += 1;
-                match holds(session, &relation.schema, &relation.name, &column.name, name).await {
-                    Ok(true) => column.values.get_or_insert_with(Vec::new).push(name.clone()),
-                    Ok(false) => {}
-                    Err(e) => tracing::debug!(relation = %relation.name, column = %column.name, error = %e, "ASK could not look up a name"),
+                let key = (table.id(), column.name.clone(), name.clone());
+                let found = match session.engine().ask_values().probed(&key) {
+                    Some(found) => found,
+                    None => {
+                        let left = NAME_PROBE_TIME_BUDGET.saturating_sub(started.elapsed());
+                        if probes == MAX_NAME_PROBES || left.is_zero() {
+                            return;
+                        }
+                        probes += 1;
+                        match tokio::time::timeout(left, holds(session, &relation.schema, &relation.name, &column.name, name)).await {
+                            Ok(Ok(found)) => {
+                                session.engine().ask_values().put_probe(key, found);
+                                found
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(relation = %relation.name, column = %column.name, error = %e, "ASK could not look up a name");
+                                false
+                            }
+                            Err(_) => {
+                                tracing::debug!(relation = %relation.name, column = %column.name, "ASK's name lookups ran out of time");
+                                return;
+                            }
+                        }
+                    }
+                };
+                if found {
+                    column.values.get_or_insert_with(Vec::new).push(name.clone());
                 }
             }
         }
     }
+}
+
+/// The runs of two or three capitalized words a question writes ("Did Elena Muller order?"
+/// gives "Did Elena Muller", "Did Elena" and "Elena Muller"), without a sentence's final
+/// stop or a possessive "'s".
+fn capitalized_names(question: &str) -> Vec<String> {
+    let words: Vec<&str> = question
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '?' | '!' | ';' | ':' | '(' | ')' | '"'))
+        .map(|w| w.trim_end_matches('.'))
+        .map(|w| w.strip_suffix("'s").or_else(|| w.strip_suffix("\u{2019}s")).unwrap_or(w))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let capitalized = |w: &str| w.chars().next().is_some_and(char::is_uppercase) && w.chars().skip(1).all(|c| c.is_lowercase() || c == '-' || c == '\'');
+    let mut names: Vec<String> = Vec::new();
+    for len in [3, 2] {
+        for run in words.windows(len) {
+            let name = run.join(" ");
+            if run.iter().all(|w| capitalized(w)) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// Whether `column` of the relation holds `value` exactly.
@@ -528,6 +587,14 @@ mod tests {
         assert_eq!(ask("  ask sql 'it''s late';"), Ask { question: "it's late".into(), sql_only: true });
         assert_eq!(ask("ASK $$average 'latency'$$").question, "average 'latency'");
         assert_eq!(ask("ASK E'a\\tb'").question, "a\tb");
+    }
+
+    #[test]
+    fn capitalized_names_are_found_at_a_sentence_start_and_before_stops_and_possessives() {
+        assert_eq!(capitalized_names("Did Elena Muller order?"), ["Did Elena Muller", "Did Elena", "Elena Muller"]);
+        assert_eq!(capitalized_names("orders by Elena Muller."), ["Elena Muller"]);
+        assert_eq!(capitalized_names("what is Elena Muller's biggest order"), ["Elena Muller"]);
+        assert!(capitalized_names("how many orders in Germany").is_empty(), "one word is not a name");
     }
 
     #[test]

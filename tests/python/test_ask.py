@@ -85,6 +85,26 @@ def test_refusals_name_what_could_not_be_linked(server):
         assert c.execute("SELECT count(*) FROM page_views").fetchone() == (4,)
 
 
+def test_names_too_many_to_list_are_looked_up_as_the_question_spells_them(server):
+    # 80 customers: too many names to show the translator, so the capitalized words of the
+    # question are looked up in the column; at a sentence start, before a full stop and with
+    # a possessive too.
+    with server.connect() as c:
+        c.execute("CREATE TABLE customers (customer_id BIGINT, name TEXT)")
+        c.execute("CREATE TABLE orders (order_id BIGINT, customer_id BIGINT, amount DOUBLE PRECISION)")
+        first = ["Elena", "Pedro", "Marie", "Liam", "Ava", "Noah", "Mia", "Finn"]
+        last = ["Muller", "Santos", "Smith", "Weber", "Garcia", "Russo", "Bernard", "Oliveira", "Rossi", "Silva"]
+        names = [f"{f} {l}" for f in first for l in last]
+        c.execute("INSERT INTO customers VALUES " + ", ".join(f"({i}, '{n}')" for i, n in enumerate(names)))
+        elena = names.index("Elena Muller")
+        c.execute(f"INSERT INTO orders VALUES (1, {elena}, 10), (2, {elena}, 32.5), (3, {elena + 1}, 7)")
+        for question, answer in [("How many orders did Elena Muller place.", 2),
+                                 ("Did Elena Muller order anything? how many orders", 2),
+                                 ("what is Elena Muller's total order amount", 42.5)]:
+            quoted = question.replace("'", "''")
+            assert c.execute(f"ASK '{quoted}'").fetchall() == [(answer,)], question
+
+
 def test_answers_are_limited_and_read_only(server):
     with server.connect() as c:
         c.execute("CREATE TABLE readings (sensor text, temperature double precision)")
