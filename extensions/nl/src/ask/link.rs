@@ -102,11 +102,14 @@ pub struct Lexicon {
     short_values: Vec<(usize, usize, String)>,
     /// Long words of column names, which a shorter question word may begin ("humid").
     name_words: Vec<(String, Target)>,
+    /// Integer columns (relation, column): their stored codes ("status 500") are not what a
+    /// number after a thing's name means ("customer 500" is that customer's id).
+    integer_columns: Vec<(usize, usize)>,
 }
 
 impl Lexicon {
     pub fn new(catalog: &AskCatalog) -> Lexicon {
-        let mut lexicon = Lexicon { phrases: HashMap::new(), short_values: Vec::new(), name_words: Vec::new() };
+        let mut lexicon = Lexicon { phrases: HashMap::new(), short_values: Vec::new(), name_words: Vec::new(), integer_columns: Vec::new() };
         let mut concept_scores: HashMap<(String, Target), usize> = HashMap::new();
         for (r, relation) in catalog.relations.iter().enumerate() {
             let name = identifier_words(&relation.name);
@@ -162,6 +165,9 @@ impl Lexicon {
                     lexicon.add_comment(comment, Target::Column(r, c));
                 }
                 lexicon.add_paths(r, c, column.values.iter().flatten());
+                if column.data_type.is_integer() {
+                    lexicon.integer_columns.push((r, c));
+                }
                 for value in column.values.iter().flatten() {
                     if value.starts_with('/') {
                         continue;
@@ -306,6 +312,10 @@ impl Lexicon {
                 if len == 1 && candidates.is_empty() {
                     candidates = self.word_forms(&tokens[i]);
                 }
+                if len == 1 && tokens[i].number.is_some() && i > 0 && self.names_a_relation(&tokens[i - 1]) {
+                    // "customer 500": the customer with that id, not a stored code 500.
+                    candidates.retain(|c| !matches!(&c.target, Target::Value(r, col, _) if self.integer_columns.contains(&(*r, *col))));
+                }
                 if len == 1 {
                     for (r, c, value) in &self.short_values {
                         let token = &tokens[i];
@@ -328,6 +338,13 @@ impl Lexicon {
             }
         }
         absorb_generic_nouns(tokens, attach_columns_to_relations(tokens, used, links))
+    }
+
+    /// Whether the word is a relation's name ("customer", "devices").
+    fn names_a_relation(&self, token: &Token) -> bool {
+        self.phrases
+            .get(std::slice::from_ref(&token.stem))
+            .is_some_and(|cs| cs.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name))
     }
 
     /// Other forms of one word: a verb's noun ("ordered" → orders, "purchased" → the

@@ -51,6 +51,7 @@ fn catalog() -> AskCatalog {
                 column("device_id", Int64, "", &[]),
                 column("site", Utf8, "", &["Austin", "Osaka"]),
                 column("kind", Utf8, "kind of sensor", &["indoor", "outdoor"]),
+                column("firmware", Int64, "firmware build", &["210", "500"]),
             ]),
             relation("readings", "sensor readings sent by the devices", vec![
                 column("device_id", Int64, "", &[]),
@@ -239,4 +240,12 @@ fn the_time_span_of_the_data_chooses_between_readings() {
     }
     let sql = OfflineTranslator::new(None).translate("total amount in February 2025", &catalog).expect("answered").sql;
     assert!(sql.contains("FROM payments"), "{sql}");
+}
+
+#[test]
+fn a_number_after_a_things_name_is_its_id_not_a_stored_code() {
+    let device = sql("how many readings did device 500 send");
+    assert!(device.contains("device_id = 500") && !device.contains("firmware"), "{device}");
+    let code = sql("how many devices run firmware 500");
+    assert!(code.contains("firmware = 500"), "{code}");
 }
