@@ -16,6 +16,7 @@ mod error;
 mod functions;
 mod hidden;
 mod infer_schema;
+mod information_schema;
 mod materialized;
 mod naming;
 mod output;

@@ -62,6 +62,7 @@ impl Engine {
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
         crate::functions::register(&ctx);
+        crate::information_schema::register(&ctx);
         for function in crate::vectors::functions().into_iter().chain(functions) {
             ctx.register_udf(function);
         }
@@ -618,6 +619,7 @@ pub(crate) async fn plan_statement(
 ) -> Result<LogicalPlan> {
     let mut statement = statement.clone();
     crate::windows::rewrite_windows(&mut statement)?;
+    crate::information_schema::rewrite(&mut statement);
     crate::relations::check_relations(&statement, &|name| {
         // Only names that land in one of our schemas can be judged here; the rest
         // (pg_catalog, information_schema) are DataFusion's to resolve.
