@@ -526,10 +526,16 @@ fn capitalized_names(question: &str) -> Vec<String> {
     names
 }
 
+/// A context reading only committed rows: what column facts and name lookups read (they
+/// are cached for every session, so one session's uncommitted rows must not reach them).
+fn committed_rows(session: &Session) -> datafusion::prelude::SessionContext {
+    datafusion::prelude::SessionContext::new_with_state(session.engine().base_state())
+}
+
 /// Whether `column` of the relation holds `value` exactly.
 async fn holds(session: &Session, schema: &str, relation: &str, column: &str, value: &str) -> Result<bool> {
     use datafusion::prelude::{col, lit};
-    let table = session.ctx.table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
+    let table = committed_rows(session).table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
     let found = table.filter(col(datafusion::common::Column::new_unqualified(column)).eq(lit(value)))?.limit(0, Some(1))?.count().await?;
     Ok(found > 0)
 }
@@ -538,7 +544,7 @@ async fn holds(session: &Session, schema: &str, relation: &str, column: &str, va
 async fn time_span(session: &Session, schema: &str, relation: &str, column: &str) -> Result<Option<(i64, i64)>> {
     use datafusion::functions_aggregate::expr_fn::{max, min};
     use datafusion::prelude::{cast, col};
-    let table = session.ctx.table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
+    let table = committed_rows(session).table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
     let micros = |e| cast(cast(e, DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)), DataType::Int64);
     let column = col(datafusion::common::Column::new_unqualified(column));
     let span = table.aggregate(vec![], vec![min(micros(column.clone())).alias("lo"), max(micros(column)).alias("hi")])?;
@@ -551,7 +557,7 @@ async fn time_span(session: &Session, schema: &str, relation: &str, column: &str
 
 async fn sample_values(session: &Session, schema: &str, relation: &str, column: &str) -> Result<Option<Vec<String>>> {
     use datafusion::prelude::{col, ident};
-    let table = session.ctx.table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
+    let table = committed_rows(session).table(datafusion::common::TableReference::full(crate::DATABASE_NAME, schema, relation)).await?;
     let sampled = table
         .select(vec![ident(column)])?
         .limit(0, Some(VALUE_SAMPLE_ROWS))?

@@ -37,12 +37,15 @@ struct Cursor {
     held: Option<RecordBatch>,
     /// Survives the end of the transaction (`WITH HOLD`).
     hold: bool,
+    /// Declared inside the transaction block still open: a ROLLBACK removes it even WITH
+    /// HOLD (it may read the block's uncommitted rows), as in PostgreSQL.
+    in_open_block: bool,
     /// A subscription: FETCH waits for rows rather than ending.
     endless: bool,
 }
 
 impl Cursors {
-    pub fn declare(&mut self, name: &str, rows: SendableRecordBatchStream, hold: bool, endless: bool) -> Result<()> {
+    pub fn declare(&mut self, name: &str, rows: SendableRecordBatchStream, hold: bool, endless: bool, in_open_block: bool) -> Result<()> {
         if self.open.contains_key(name) {
             return Err(Error::DuplicateCursor(name.to_string()));
         }
@@ -51,7 +54,7 @@ impl Cursors {
                 "{MAX_OPEN_CURSORS} cursors are open in this session; CLOSE some first"
             )));
         }
-        self.open.insert(name.to_string(), Mutex::new(Cursor { rows, held: None, hold, endless }));
+        self.open.insert(name.to_string(), Mutex::new(Cursor { rows, held: None, hold, endless, in_open_block }));
         Ok(())
     }
 
@@ -113,9 +116,15 @@ impl Cursors {
         Ok(())
     }
 
-    /// COMMIT or ROLLBACK: cursors not declared WITH HOLD close.
-    pub fn end_transaction(&mut self) {
-        self.open.retain(|_, c| c.get_mut().map(|c| c.hold).unwrap_or(false));
+    /// COMMIT or ROLLBACK: cursors not declared WITH HOLD close; a ROLLBACK also removes
+    /// the held cursors the block declared.
+    pub fn end_transaction(&mut self, committed: bool) {
+        self.open.retain(|_, c| c.get_mut().map(|c| c.hold && (committed || !c.in_open_block)).unwrap_or(false));
+        for cursor in self.open.values_mut() {
+            if let Ok(cursor) = cursor.get_mut() {
+                cursor.in_open_block = false;
+            }
+        }
     }
 
     fn cursor(&mut self, name: &str) -> Result<&mut Cursor> {

@@ -255,6 +255,9 @@ impl Session {
             // A translation kept for an ASK's Execute is stale after anything else.
             self.last_translation = None;
         }
+        // Every path that plans (INSERT … SELECT, COPY, cursors, ASK) sees the block's
+        // writes as they are now, and none after COMMIT or ROLLBACK.
+        self.share_pending_writes();
         let result = self.dispatch(statement, params).await;
         if result.is_err() {
             self.txn.fail();
@@ -363,6 +366,7 @@ impl Session {
         if self.txn.is_failed() && matches!(statement, Statement::Ask(_)) {
             return Err(Error::TransactionAborted);
         }
+        self.share_pending_writes();
         match statement {
             Statement::Sql(sql) => self.describe_sql(sql).await,
             Statement::Subscribe(SubscribeStatement { subscribe, delivery: Delivery::Rows }) => {
@@ -511,7 +515,7 @@ impl Session {
             Delivery::Cursor { name, hold } => {
                 self.require_block_for_cursor(*hold)?;
                 let rows = crate::subscribe::execute(self, &statement.subscribe).await?;
-                self.cursors.declare(name, rows, *hold, true)?;
+                self.cursors.declare(name, rows, *hold, true, self.txn.status() != TransactionStatus::Idle)?;
                 Ok(Output::Command(CommandTag::new("DECLARE CURSOR")))
             }
         }
@@ -531,7 +535,7 @@ impl Session {
             let Output::Rows(rows) = self.query(&SqlStatement::Query(query.clone()), params).await? else {
                 return Err(Error::Internal("a query gave no rows".into()));
             };
-            self.cursors.declare(&normalize(name), rows, hold, false)?;
+            self.cursors.declare(&normalize(name), rows, hold, false, self.txn.status() != TransactionStatus::Idle)?;
         }
         Ok(Output::Command(CommandTag::new("DECLARE CURSOR")))
     }
@@ -565,11 +569,11 @@ impl Session {
         let end = |tag: &str| Output::Command(CommandTag { tag: tag.into(), rows: None, transaction: TransactionEffect::End });
         match self.txn.commit() {
             Ending::RolledBack => {
-                self.cursors.end_transaction();
+                self.cursors.end_transaction(false);
                 Ok(end("ROLLBACK"))
             }
             Ending::Commit(writes) => {
-                self.cursors.end_transaction();
+                self.cursors.end_transaction(true);
                 self.engine.streams.append(writes).await?;
                 Ok(end("COMMIT"))
             }
@@ -578,7 +582,7 @@ impl Session {
 
     fn rollback(&mut self) -> Output {
         self.txn.rollback();
-        self.cursors.end_transaction();
+        self.cursors.end_transaction(false);
         Output::Command(CommandTag { tag: "ROLLBACK".into(), rows: None, transaction: TransactionEffect::End })
     }
 }

@@ -51,6 +51,9 @@ struct Maps {
     files: HashMap<Path, MappedFile>,
     /// Mapping order, for evicting the oldest; may name files already dropped.
     order: VecDeque<Path>,
+    /// Bumped by every forget: a map made while a name was being replaced or deleted is
+    /// used for its one read but not kept.
+    generation: u64,
 }
 
 impl Maps {
@@ -65,6 +68,7 @@ impl Maps {
     }
 
     fn forget(&mut self, location: &Path) {
+        self.generation += 1;
         if self.files.remove(location).is_some() {
             self.order.retain(|p| p != location);
         }
@@ -89,9 +93,13 @@ impl MappedLocalStore {
     /// (it changed while being mapped): the caller then reads through the local backend,
     /// which also reports a missing file the way object_store does.
     async fn mapped(&self, location: &Path) -> Result<Option<MappedFile>> {
-        if let Some(file) = self.maps.lock().expect("maps lock").files.get(location) {
-            return Ok(Some(file.clone()));
-        }
+        let generation = {
+            let maps = self.maps.lock().expect("maps lock");
+            if let Some(file) = maps.files.get(location) {
+                return Ok(Some(file.clone()));
+            }
+            maps.generation
+        };
         let meta = self.inner.head(location).await?;
         let path = self.inner.path_to_filesystem(location)?;
         let expected = meta.size;
@@ -119,7 +127,10 @@ impl MappedLocalStore {
             Ok(None) | Err(_) => return Ok(None),
         };
         let file = MappedFile { bytes, meta };
-        self.maps.lock().expect("maps lock").insert(location.clone(), file.clone());
+        let mut maps = self.maps.lock().expect("maps lock");
+        if maps.generation == generation {
+            maps.insert(location.clone(), file.clone());
+        }
         Ok(Some(file))
     }
 
@@ -192,13 +203,22 @@ impl ObjectStore for MappedLocalStore {
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
-        let maps = self.maps.clone();
+        // Forgotten before the unlink (no new read maps the old file from the cache) and
+        // after it (a read that mapped it meanwhile does not keep its disk space).
+        let (before, after) = (self.maps.clone(), self.maps.clone());
         let forgetting = locations.inspect(move |location| {
             if let Ok(location) = location {
-                maps.lock().expect("maps lock").forget(location);
+                before.lock().expect("maps lock").forget(location);
             }
         });
-        self.inner.delete_stream(forgetting.boxed())
+        self.inner
+            .delete_stream(forgetting.boxed())
+            .inspect(move |deleted| {
+                if let Ok(location) = deleted {
+                    after.lock().expect("maps lock").forget(location);
+                }
+            })
+            .boxed()
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {

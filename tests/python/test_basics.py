@@ -105,6 +105,37 @@ def test_a_transaction_reads_its_own_writes_and_no_one_else_does(server):
         assert c.execute("SELECT count(*) FROM own").fetchone() == (4,)
 
 
+def test_pending_rows_reach_every_read_and_leave_with_the_block(server):
+    # INSERT … SELECT plans without a SELECT before it; after COMMIT or ROLLBACK the block's
+    # rows are read from storage once, or not at all.
+    with server.connect(autocommit=False) as c:
+        c.execute("CREATE TABLE pa (x BIGINT)")
+        c.execute("CREATE TABLE pb (x BIGINT)")
+        c.commit()
+        c.execute("INSERT INTO pa VALUES (1)")
+        c.execute("INSERT INTO pb SELECT x FROM pa")  # reads its own block's row
+        c.commit()
+        assert c.execute("SELECT x FROM pb").fetchall() == [(1,)]
+        c.commit()
+        c.execute("INSERT INTO pa VALUES (2)")
+        c.execute("SELECT count(*) FROM pa").fetchone()
+        c.rollback()
+        c.execute("INSERT INTO pb SELECT x FROM pa")  # the rolled-back 2 is gone; 1 once
+        c.commit()
+        assert c.execute("SELECT x FROM pb ORDER BY x").fetchall() == [(1,), (1,)]
+        c.commit()
+        # A cursor WITH HOLD declared in a block that rolls back goes with it.
+        c.execute("INSERT INTO pa VALUES (3)")
+        c.execute("DECLARE held CURSOR WITH HOLD FOR SELECT x FROM pa")
+        c.rollback()
+        with pytest.raises(errors.InvalidCursorName):
+            c.execute("FETCH ALL FROM held")
+        c.rollback()
+        c.execute("DECLARE kept CURSOR WITH HOLD FOR SELECT x FROM pa ORDER BY x")
+        c.commit()
+        assert c.execute("FETCH ALL FROM kept").fetchall() == [(1,)], "a committed block's held cursor stays"
+
+
 def test_failed_statement_aborts_the_block(server):
     with server.connect(autocommit=False) as c:
         c.execute("CREATE TABLE fa (id INT)")

@@ -13,6 +13,7 @@ mod model;
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use streamhouse_executor::{AskCatalog, AskRelation, Refusal, Translation, Translator};
 
@@ -22,6 +23,8 @@ use crate::ask::linked_relations;
 
 /// The most tokens an answer may take (a query, not an essay).
 pub const MAX_ANSWER_TOKENS: usize = 384;
+/// How long one answer may take (the retry gets as long again; ASK's own limit is 30 s).
+pub const GENERATION_TIME_LIMIT: Duration = Duration::from_secs(12);
 /// Stored values listed per column in the prompt.
 const MAX_PROMPT_VALUES: usize = 20;
 
@@ -43,9 +46,10 @@ impl GenerativeTranslator {
     }
 
     fn answer(&self, turns: &[Turn], shown: &[String]) -> Result<Translation, Refusal> {
+        let deadline = Instant::now() + GENERATION_TIME_LIMIT;
         let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
         let prompt = model.format().render(turns);
-        let text = model.complete(&prompt, MAX_ANSWER_TOKENS).map_err(|e| Refusal(format!("the local model {}: {e}", self.name)))?;
+        let text = model.complete(&prompt, MAX_ANSWER_TOKENS, deadline).map_err(|e| Refusal(format!("the local model {}: {e}", self.name)))?;
         let sql = extract_sql(&text).ok_or_else(|| Refusal(format!("the local model {} wrote no SQL: {text:?}", self.name)))?;
         let notes = vec![format!(
             "answered by the local model {} ({}), shown the tables {}",

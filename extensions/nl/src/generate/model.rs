@@ -5,12 +5,21 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Instant;
 
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::{AddedToken, Tokenizer};
+
+/// The longest prompt a model is given, whatever context it allows: a pass's attention
+/// memory grows with the square of the tokens it runs (about 30 MB per head at 3 K).
+pub const MAX_PROMPT_TOKENS: usize = 3072;
+/// Prompt tokens run through the model in one pass. Fixed-size passes also bound the
+/// causal masks candle's models keep (one per pass shape); the remainder goes one token at
+/// a time, which needs no mask.
+const PREFILL_CHUNK: usize = 256;
 
 /// GGUF token type of control tokens (`<|im_start|>`, `<|eot_id|>`): never split.
 const CONTROL_TOKEN: i32 = 3;
@@ -138,27 +147,38 @@ impl LocalModel {
     }
 
     /// The model's greedy continuation of `prompt`, at most `max_tokens` tokens, up to the
-    /// first stop token.
-    pub fn complete(&mut self, prompt: &str, max_tokens: usize) -> Result<String, String> {
+    /// first stop token; an error once `deadline` passes (checked between passes).
+    pub fn complete(&mut self, prompt: &str, max_tokens: usize, deadline: Instant) -> Result<String, String> {
         let encoding = self.tokenizer.encode(prompt, false).map_err(|e| format!("tokenizing the prompt: {e}"))?;
         let prompt_ids = encoding.get_ids();
-        if prompt_ids.len() + max_tokens > self.context_length {
-            return Err(format!(
-                "the prompt ({} tokens) and its answer ({max_tokens}) do not fit the model's context of {} tokens",
-                prompt_ids.len(),
-                self.context_length
-            ));
+        let limit = MAX_PROMPT_TOKENS.min(self.context_length.saturating_sub(max_tokens));
+        if prompt_ids.is_empty() || prompt_ids.len() > limit {
+            return Err(format!("the prompt takes {} tokens; at most {limit} are given to the model", prompt_ids.len()));
         }
         let failed = |e: candle_core::Error| format!("running the model: {e}");
+        let late = || Err("the model took longer than its time limit".to_string());
         self.weights.clear_kv_cache();
-        let input = Tensor::new(prompt_ids, &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(failed)?;
-        let mut next = greedy(&self.weights.forward(&input, 0).map_err(failed)?).map_err(failed)?;
+        let mut position = 0;
+        let mut logits = None;
+        while position < prompt_ids.len() {
+            let step = if prompt_ids.len() - position >= PREFILL_CHUNK { PREFILL_CHUNK } else { 1 };
+            let input = Tensor::new(&prompt_ids[position..position + step], &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(failed)?;
+            logits = Some(self.weights.forward(&input, position).map_err(failed)?);
+            position += step;
+            if Instant::now() > deadline {
+                return late();
+            }
+        }
+        let mut next = greedy(&logits.expect("a non-empty prompt ran")).map_err(failed)?;
         let mut answer = Vec::new();
         while !self.stop.contains(&next) && answer.len() < max_tokens {
+            if Instant::now() > deadline {
+                return late();
+            }
             answer.push(next);
             let input = Tensor::new(&[next], &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(failed)?;
-            let position = prompt_ids.len() + answer.len() - 1;
             next = greedy(&self.weights.forward(&input, position).map_err(failed)?).map_err(failed)?;
+            position += 1;
         }
         self.tokenizer.decode(&answer, true).map_err(|e| format!("decoding the answer: {e}"))
     }
