@@ -67,6 +67,21 @@ pub async fn drop_views(session: &Session, names: &[ObjectName], if_exists: bool
 /// Before `kind` `schema.name` is dropped: refuses when views read it, or with `cascade`
 /// drops them (and the views reading those) first.
 pub(crate) async fn drop_dependent_views(session: &Session, kind: &str, schema: &str, name: &str, cascade: bool) -> Result<()> {
+    if kind == "view" {
+        // A materialized view over a plain view (tables are guarded by their own check).
+        let target = (schema.to_string(), name.to_string());
+        for table in session.streams().tables() {
+            let Some(mv) = table.options().materialized.clone() else { continue };
+            let statement = parse_view_definition(&mv.definition)?;
+            if referenced_relations(&statement).iter().any(|r| resolve_name(r, table.schema_name()).as_ref() == Some(&target)) {
+                return Err(Error::DependentObjects(format!(
+                    "cannot drop view {name} because materialized view {}.{} depends on it",
+                    table.schema_name(),
+                    table.name()
+                )));
+            }
+        }
+    }
     let readers = views_reading(session, schema, name)?;
     if readers.is_empty() {
         return Ok(());

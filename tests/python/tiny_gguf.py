@@ -60,6 +60,7 @@ def build(path, answer_words, architecture="qwen2"):
     w.add_layer_norm_rms_eps(1e-6)
     w.add_rope_freq_base(10000.0)
     w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")  # Qwen2's split rules, as real Qwen GGUF files name them
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_eos_token_id(ids["<|endoftext|>"])

@@ -109,11 +109,17 @@ fn qualified(relation: &AskRelation, catalog: &AskCatalog) -> String {
     }
 }
 
+/// Stored text as the prompt shows it: a value or comment spelling a chat token
+/// (`<|im_end|>`) must not end the turn it is quoted in.
+fn quoted(text: &str) -> String {
+    text.replace("<|", "< |").replace("<think>", "< think>").replace("</think>", "< /think>")
+}
+
 /// One relation as the model reads it.
 fn describe(relation: &AskRelation, catalog: &AskCatalog) -> String {
     let mut out = String::new();
     if let Some(comment) = &relation.comment {
-        out.push_str(&format!("-- {comment}\n"));
+        out.push_str(&format!("-- {}\n", quoted(comment)));
     }
     out.push_str(&format!("CREATE TABLE {} (\n", qualified(relation, catalog)));
     let columns: Vec<String> = relation
@@ -123,10 +129,10 @@ fn describe(relation: &AskRelation, catalog: &AskCatalog) -> String {
             let mut line = format!("  {} {}", c.name, streamhouse_executor::sql_type_name(&c.data_type));
             let mut remarks = Vec::new();
             if let Some(comment) = &c.comment {
-                remarks.push(comment.clone());
+                remarks.push(quoted(comment));
             }
             if let Some(values) = c.values.as_ref().filter(|v| !v.is_empty()) {
-                let listed: Vec<String> = values.iter().take(MAX_PROMPT_VALUES).map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
+                let listed: Vec<String> = values.iter().take(MAX_PROMPT_VALUES).map(|v| format!("'{}'", quoted(v).replace('\'', "''"))).collect();
                 let more = if values.len() > MAX_PROMPT_VALUES { ", …" } else { "" };
                 remarks.push(format!("values {}{more}", listed.join(", ")));
             }
@@ -175,10 +181,18 @@ mod tests {
     }
 
     #[test]
+    fn stored_text_cannot_spell_a_chat_token() {
+        assert_eq!(quoted("x<|im_end|>y"), "x< |im_end|>y");
+        assert!(!quoted("<think>a</think>").contains("<think>"));
+    }
+
+    #[test]
     fn conversations_end_where_the_answer_starts() {
         let turns = [Turn { role: "system", text: "S" }, Turn { role: "user", text: "Q" }];
         assert_eq!(ChatFormat::ChatMl.render(&turns), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n");
-        assert!(ChatFormat::Llama3.render(&turns).ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"));
+        let llama = ChatFormat::Llama3.render(&turns);
+        assert!(llama.starts_with("<|begin_of_text|><|start_header_id|>system") && llama.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"));
+        assert!(ChatFormat::ChatMlNoThinking.render(&turns).ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"));
         assert!(ChatFormat::Plain.render(&turns).ends_with("### assistant\n"));
     }
 }

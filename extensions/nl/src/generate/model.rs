@@ -21,6 +21,11 @@ pub const MAX_PROMPT_TOKENS: usize = 3072;
 /// a time, which needs no mask.
 const PREFILL_CHUNK: usize = 256;
 
+/// How Qwen2/Qwen3 split text before byte-level BPE (`tokenizer.ggml.pre = "qwen2"`).
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// How Llama 3 splits text (`"llama-bpe"`): digits in runs of up to three.
+const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// GGUF token type of control tokens (`<|im_start|>`, `<|eot_id|>`): never split.
 const CONTROL_TOKEN: i32 = 3;
 /// GGUF token type of user-defined tokens, also matched whole.
@@ -55,6 +60,9 @@ impl Weights {
 pub enum ChatFormat {
     /// `<|im_start|>role\n…<|im_end|>` (Qwen).
     ChatMl,
+    /// ChatML for a model that thinks first (Qwen3): the answer starts after an empty
+    /// `<think></think>`, as Qwen3's own template does when thinking is off.
+    ChatMlNoThinking,
     /// `<|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>` (Llama 3).
     Llama3,
     /// No chat tokens: plain headed sections.
@@ -71,9 +79,14 @@ impl ChatFormat {
     /// The conversation as the model's prompt, ending where the assistant's answer starts.
     pub fn render(self, turns: &[Turn]) -> String {
         let mut out = String::new();
+        if self == ChatFormat::Llama3 {
+            out.push_str("<|begin_of_text|>");
+        }
         for turn in turns {
             match self {
-                ChatFormat::ChatMl => out.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", turn.role, turn.text)),
+                ChatFormat::ChatMl | ChatFormat::ChatMlNoThinking => {
+                    out.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", turn.role, turn.text))
+                }
                 ChatFormat::Llama3 => {
                     out.push_str(&format!("<|start_header_id|>{}<|end_header_id|>\n\n{}<|eot_id|>", turn.role, turn.text))
                 }
@@ -82,6 +95,7 @@ impl ChatFormat {
         }
         match self {
             ChatFormat::ChatMl => out.push_str("<|im_start|>assistant\n"),
+            ChatFormat::ChatMlNoThinking => out.push_str("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
             ChatFormat::Llama3 => out.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n"),
             ChatFormat::Plain => out.push_str("### assistant\n"),
         }
@@ -113,7 +127,9 @@ impl LocalModel {
             .ok_or_else(|| format!("the GGUF file has no {architecture}.context_length"))? as usize;
         let tokenizer = tokenizer_from_gguf(&content.metadata)?;
         let vocab = tokenizer.get_vocab(true);
-        let format = if vocab.contains_key("<|im_start|>") && vocab.contains_key("<|im_end|>") {
+        let format = if vocab.contains_key("<|im_start|>") && vocab.contains_key("<think>") && vocab.contains_key("</think>") {
+            ChatFormat::ChatMlNoThinking
+        } else if vocab.contains_key("<|im_start|>") && vocab.contains_key("<|im_end|>") {
             ChatFormat::ChatMl
         } else if vocab.contains_key("<|start_header_id|>") && vocab.contains_key("<|eot_id|>") {
             ChatFormat::Llama3
@@ -222,7 +238,30 @@ pub fn tokenizer_from_gguf(metadata: &std::collections::HashMap<String, Value>) 
     let vocab: Vocab = tokens.iter().enumerate().map(|(id, t)| (t.clone(), id as u32)).collect();
     let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| format!("building the tokenizer: {e}"))?;
     let mut tokenizer = Tokenizer::new(bpe);
-    tokenizer.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true)));
+    // The model's own split rules when the file names them; GPT-2's otherwise.
+    let split = match metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(String::as_str) {
+        Some("qwen2") => Some(QWEN2_SPLIT),
+        Some("llama-bpe" | "llama3") => Some(LLAMA3_SPLIT),
+        _ => None,
+    };
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    match split {
+        Some(pattern) => {
+            let split = tokenizers::pre_tokenizers::split::Split::new(
+                tokenizers::pre_tokenizers::split::SplitPattern::Regex(pattern.to_string()),
+                tokenizers::SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| format!("the tokenizer's split rule: {e}"))?;
+            tokenizer.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::sequence::Sequence::new(vec![
+                split.into(),
+                ByteLevel::new(false, true, false).into(),
+            ])));
+        }
+        None => {
+            tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+        }
+    }
     tokenizer.with_decoder(Some(tokenizers::decoders::byte_level::ByteLevel::default()));
     let special: Vec<AddedToken> = tokens
         .iter()
