@@ -433,9 +433,8 @@ impl Session {
     }
 
     /// Plans a statement after hiding system columns from wildcards. The scans it plans see
-    /// this session's uncommitted writes.
+    /// this session's uncommitted writes (shared at the start of `execute` and `describe`).
     pub(crate) async fn logical_plan(&self, statement: &SqlStatement) -> Result<LogicalPlan> {
-        self.share_pending_writes();
         plan_statement(&self.ctx.state(), &self.engine.streams, statement, &self.default_schema()).await
     }
 

@@ -63,15 +63,13 @@ impl GenerativeTranslator {
 
 impl Translator for GenerativeTranslator {
     fn translate(&self, question: &str, catalog: &AskCatalog) -> Result<Translation, Refusal> {
-        let (schema, shown) = describe_linked(question, catalog)?;
-        let system = format!("{INSTRUCTIONS}\n\n{schema}");
+        let (system, shown) = system_prompt(question, catalog)?;
         self.answer(&[Turn { role: "system", text: &system }, Turn { role: "user", text: question }], &shown)
     }
 
     fn retry(&self, question: &str, catalog: &AskCatalog, first: &Translation, error: &str) -> Option<Result<Translation, Refusal>> {
         let attempt = || {
-            let (schema, shown) = describe_linked(question, catalog)?;
-            let system = format!("{INSTRUCTIONS}\n\n{schema}");
+            let (system, shown) = system_prompt(question, catalog)?;
             let correction = format!("That SQL failed: {error}\nWrite a corrected query.");
             self.answer(
                 &[
@@ -87,8 +85,9 @@ impl Translator for GenerativeTranslator {
     }
 }
 
-/// The linked relations as `CREATE TABLE` statements, and their qualified names.
-fn describe_linked(question: &str, catalog: &AskCatalog) -> Result<(String, Vec<String>), Refusal> {
+/// The instructions followed by the linked relations as `CREATE TABLE` statements, and
+/// the relations' qualified names.
+fn system_prompt(question: &str, catalog: &AskCatalog) -> Result<(String, Vec<String>), Refusal> {
     if catalog.relations.is_empty() {
         return Err(Refusal("there are no tables to answer from".into()));
     }
@@ -98,7 +97,8 @@ fn describe_linked(question: &str, catalog: &AskCatalog) -> Result<(String, Vec<
     }
     let relations: Vec<&AskRelation> = chosen.iter().map(|&r| &catalog.relations[r]).collect();
     let shown = relations.iter().map(|r| qualified(r, catalog)).collect();
-    Ok((relations.iter().map(|r| describe(r, catalog)).collect::<Vec<_>>().join("\n\n"), shown))
+    let tables = relations.iter().map(|r| describe(r, catalog)).collect::<Vec<_>>().join("\n\n");
+    Ok((format!("{INSTRUCTIONS}\n\n{tables}"), shown))
 }
 
 fn qualified(relation: &AskRelation, catalog: &AskCatalog) -> String {
