@@ -45,6 +45,7 @@ use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator, LogicalPlan};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::ExecutionPlan;
 use streamhouse_streams::StreamTable;
 
@@ -65,6 +66,9 @@ const TWO_PHASE_DISTINCT_RULE: &str = "single_distinct_aggregation_to_group_by";
 /// The physical rule that answers `count(*)` from a table's statistics without
 /// aggregating: a chunk's exact row count would replace the states maintenance merges.
 const STATISTICS_RULE: &str = "aggregate_statistics";
+/// The state table column of a view over a change log saying a group lost its last row
+/// (recovery leaves it out).
+const REMOVED_COLUMN: &str = "removed";
 
 /// The plan a view's query is split into.
 pub(crate) struct AggregatePlan {
@@ -85,6 +89,20 @@ pub(crate) struct AggregatePlan {
     keys: Option<RowConverter>,
     /// `EMIT ON WINDOW CLOSE`: which key is `window_end`.
     window_end_key: Option<usize>,
+    /// Set when a source is a change log ([`super::inputs::is_change_log`]): rows leave
+    /// groups as well as join them, so each group's input rows are kept and a touched
+    /// group's states are recomputed from them.
+    kept: Option<KeptRowsPlan>,
+}
+
+/// How a view over a change log keeps its groups' input rows.
+struct KeptRowsPlan {
+    /// The group keys, over the rows below the aggregation.
+    group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// The rows below the aggregation, as bytes (one multiset per group).
+    rows: RowConverter,
+    /// The partial aggregation, to run over a group's kept rows.
+    partial: Arc<dyn ExecutionPlan>,
 }
 
 /// A step of the `upper` part.
@@ -152,6 +170,7 @@ impl AggregatePlan {
             aggregate_schema: Arc::new(aggregate.schema.as_arrow().clone()),
             keys: None,
             window_end_key: None,
+            kept: None,
         };
         if emit_on_window_close {
             let keys = &planned.aggregate_schema.fields()[..planned.key_count];
@@ -195,16 +214,86 @@ impl AggregatePlan {
             let fields = planned.partial_schema.fields()[..planned.key_count].iter().map(|f| SortField::new(f.data_type().clone())).collect();
             planned.keys = Some(RowConverter::new(fields)?);
         }
+        if sources.iter().any(|s| super::inputs::is_change_log(s)) {
+            let fields = partial.input().schema().fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+            planned.kept = Some(KeptRowsPlan {
+                group_exprs: partial.group_expr().expr().iter().map(|(e, _)| e.clone()).collect(),
+                rows: RowConverter::new(fields)?,
+                partial: partial.clone(),
+            });
+        }
         Ok(planned)
     }
 
-    /// The state table's columns: the keys (`g0`, …) and the aggregates' states (`s0`, …).
+    /// The state table's columns: the keys (`g0`, …) and the aggregates' states (`s0`, …);
+    /// for a view over a change log also [`REMOVED_COLUMN`], set where a group lost its
+    /// last row.
     pub(crate) fn state_table_columns(&self) -> Schema {
         let fields = self.partial_schema.fields().iter().enumerate().map(|(i, f)| {
             let name = if i < self.key_count { format!("g{i}") } else { format!("s{}", i - self.key_count) };
             Field::new(name, crate::create_as::storable_type(f.data_type()), true)
         });
-        Schema::new(fields.collect::<Vec<_>>())
+        let mut fields: Vec<Field> = fields.collect();
+        if self.keeps_rows() {
+            fields.push(Field::new(REMOVED_COLUMN, DataType::Boolean, true));
+        }
+        Schema::new(fields)
+    }
+
+    /// Whether a source is a change log (see [`KeptRowsPlan`]): steps go through
+    /// [`AggregateResult::step_signed`].
+    pub(crate) fn keeps_rows(&self) -> bool {
+        self.kept.is_some()
+    }
+
+    /// The rows below the aggregation for `chunk`, with each row's group key.
+    async fn input_rows(&self, engine: &Engine, chunk: &Chunk<'_>) -> Result<(RecordBatch, Vec<Vec<u8>>)> {
+        let kept = self.kept.as_ref().ok_or_else(|| Error::Internal("input rows of a view that keeps none".into()))?;
+        let state = planning_state(engine);
+        let input = self.partial_exec(&state, chunk).await?.input().clone();
+        let batches = datafusion::physical_plan::collect(input.clone(), state.task_ctx()).await?;
+        let batch = concat_batches(&input.schema(), &batches)?;
+        let keys = kept.group_exprs.iter().map(|e| e.evaluate(&batch)?.into_array(batch.num_rows())).collect::<datafusion::error::Result<Vec<_>>>()?;
+        let keys = self.key_bytes(&keys, batch.num_rows())?;
+        Ok((batch, keys))
+    }
+
+    /// A step's state rows with [`REMOVED_COLUMN`]: false for them, and one more row
+    /// (key, no states) marked true per group that lost its last row.
+    fn with_removed_flags(&self, states: &RecordBatch, emptied: &[&Vec<u8>]) -> Result<RecordBatch> {
+        let mut fields: Vec<_> = states.schema().fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(REMOVED_COLUMN, DataType::Boolean, true)));
+        let schema = Arc::new(Schema::new(fields));
+        let mut columns = states.columns().to_vec();
+        columns.push(Arc::new(BooleanArray::from(vec![false; states.num_rows()])));
+        let kept = RecordBatch::try_new(schema.clone(), columns)?;
+        let Some(converter) = self.keys.as_ref().filter(|_| !emptied.is_empty()) else { return Ok(kept) };
+        let parser = converter.parser();
+        let mut columns = converter.convert_rows(emptied.iter().map(|key| parser.parse(key)))?;
+        for field in &schema.fields()[self.key_count..schema.fields().len() - 1] {
+            columns.push(arrow::array::new_null_array(field.data_type(), emptied.len()));
+        }
+        columns.push(Arc::new(BooleanArray::from(vec![true; emptied.len()])));
+        let removed = RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(concat_batches(&schema, [&kept, &removed])?)
+    }
+
+    /// DataFusion's partial aggregation over the kept rows of some groups: their
+    /// complete states (one row per group with rows; one row, the empty aggregates',
+    /// without GROUP BY).
+    async fn recomputed_states(&self, engine: &Engine, groups: &[&KeptGroup]) -> Result<RecordBatch> {
+        let kept = self.kept.as_ref().ok_or_else(|| Error::Internal("states from kept rows of a view that keeps none".into()))?;
+        let state = planning_state(engine);
+        let schema = kept.partial.children()[0].schema();
+        let parser = kept.rows.parser();
+        let rows = groups.iter().flat_map(|g| g.iter().flat_map(|(row, n)| std::iter::repeat_n(parser.parse(row), *n as usize)));
+        let columns = kept.rows.convert_rows(rows)?;
+        let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &arrow::array::RecordBatchOptions::new().with_row_count(Some(groups.iter().map(|g| g.values().sum::<u64>() as usize).sum())))?;
+        let input = MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?;
+        let recompute = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+        let exec = kept.partial.clone().replace_children(vec![input], recompute)?;
+        let batches = datafusion::physical_plan::collect(exec, state.task_ctx()).await?;
+        Ok(concat_batches(&self.partial_schema, &batches)?)
     }
 
     /// DataFusion's partial aggregation of the aggregate's input over `chunk`.
@@ -380,8 +469,34 @@ pub(crate) struct Step {
     /// The touched groups' keys and new states (state table columns).
     pub states: RecordBatch,
     updates: Vec<GroupUpdate>,
-    /// Groups whose window closed: emitted, and dropped from memory.
+    /// Groups whose window closed (emitted), or that lost their last row: dropped from memory.
     closed: Vec<Vec<u8>>,
+    /// Views over a change log: the touched groups' kept rows (None: none left).
+    kept: Vec<(Vec<u8>, Option<KeptGroup>)>,
+}
+
+/// A group's kept input rows (row bytes → how many times).
+type KeptGroup = HashMap<Vec<u8>, u64>;
+
+/// The one group's key in a view without GROUP BY.
+static EMPTY_KEY: Vec<u8> = Vec::new();
+
+fn install_kept(kept: &mut HashMap<Vec<u8>, KeptGroup>, update: Vec<(Vec<u8>, Option<KeptGroup>)>) {
+    for (key, rows) in update {
+        match rows {
+            Some(rows) => kept.insert(key, rows),
+            None => kept.remove(&key),
+        };
+    }
+}
+
+/// How a step's partial rows meet the groups' stored states.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Merge {
+    /// Rows joined the groups: their states merge into the stored ones.
+    WithStored,
+    /// The states were recomputed from each group's kept rows: they replace the stored ones.
+    Replace,
 }
 
 /// A touched group after a step: its key bytes, new states and visible row.
@@ -396,12 +511,14 @@ struct GroupUpdate {
 pub(crate) struct AggregateResult {
     view: Arc<StreamTable>,
     groups: RwLock<Groups>,
+    /// Views over a change log: each group's input rows (see [`KeptRowsPlan`]).
+    kept: std::sync::Mutex<HashMap<Vec<u8>, KeptGroup>>,
     ready: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
 }
 
 impl AggregateResult {
     pub(crate) fn new(view: Arc<StreamTable>) -> Arc<AggregateResult> {
-        Arc::new(AggregateResult { view, groups: RwLock::default(), ready: tokio::sync::watch::Sender::new(None) })
+        Arc::new(AggregateResult { view, groups: RwLock::default(), kept: Default::default(), ready: tokio::sync::watch::Sender::new(None) })
     }
 
     /// The view's columns (its table's, without `_change`).
@@ -439,9 +556,15 @@ impl AggregateResult {
             let keys = plan.key_bytes(&columns[..plan.key_count], batch.num_rows())?;
             // Closed windows were emitted: their states are history, not loaded.
             let ends = plan.window_ends(&columns[..plan.key_count])?;
+            // A group of a view over a change log that lost its last row is gone.
+            let removed = batch.column_by_name(REMOVED_COLUMN).filter(|_| plan.keeps_rows()).map(|c| c.as_boolean().clone());
             for (row, key) in keys.into_iter().enumerate() {
                 let end = ends.as_ref().and_then(|ends| ends[row]);
                 if end.zip(closed_before).is_some_and(|(end, watermark)| end <= watermark) {
+                    continue;
+                }
+                if removed.as_ref().is_some_and(|r| r.is_valid(row) && r.value(row)) {
+                    latest.remove(&key);
                     continue;
                 }
                 latest.insert(key, (batches.len(), row));
@@ -485,6 +608,86 @@ impl AggregateResult {
         watermark: Option<i64>,
     ) -> Result<Step> {
         let partial = plan.partial_rows(engine, chunk).await?;
+        self.diff(plan, &partial, Merge::WithStored, watermark)
+    }
+
+    /// The changes of a step of a view over a change log, not yet applied: `added` rows
+    /// join their groups' kept rows and `removed` rows leave them; each touched group's
+    /// states are recomputed from what it keeps, and a group left without rows is
+    /// deleted (and marked removed in the state table).
+    pub(crate) async fn step_signed(&self, engine: &Engine, plan: &AggregatePlan, added: &Chunk<'_>, removed: &Chunk<'_>) -> Result<Step> {
+        let kept = self.kept_after(engine, plan, added, removed).await?;
+        let mut touched: Vec<(&Vec<u8>, &KeptGroup)> = kept.iter().filter_map(|(key, rows)| rows.as_ref().map(|r| (key, r))).collect();
+        // Without GROUP BY the one group always shows a row (count 0 when it keeps none).
+        let empty = KeptGroup::new();
+        if !plan.has_keys() && (!kept.is_empty() || self.is_empty()) && touched.is_empty() {
+            touched.push((&EMPTY_KEY, &empty));
+        }
+        let groups: Vec<&KeptGroup> = touched.iter().map(|(_, rows)| *rows).collect();
+        let partial = if groups.is_empty() { RecordBatch::new_empty(plan.partial_schema.clone()) } else { plan.recomputed_states(engine, &groups).await? };
+        let mut step = self.diff(plan, &partial, Merge::Replace, None)?;
+        let emptied: Vec<&Vec<u8>> = kept.iter().filter(|(_, rows)| rows.is_none() && plan.has_keys()).map(|(key, _)| key).collect();
+        let mut removed_rows = Vec::new();
+        {
+            let groups = self.groups();
+            for key in &emptied {
+                if let Some(&slot) = groups.slots.get(*key) {
+                    if let Some(row) = &groups.rows[slot] {
+                        removed_rows.push((row.clone(), "delete"));
+                    }
+                }
+                step.closed.push((*key).clone());
+            }
+        }
+        if !removed_rows.is_empty() {
+            let mut batches: Vec<RecordBatch> = step.changes.take().into_iter().collect();
+            batches.push(change_batch(&self.view, &self.columns(), removed_rows)?);
+            step.changes = Some(concat_batches(&batches[0].schema(), &batches)?);
+        }
+        step.states = plan.with_removed_flags(&step.states, &emptied)?;
+        step.kept = kept;
+        Ok(step)
+    }
+
+    /// Touched groups' kept rows after `added` and `removed` (None: the group has none left).
+    async fn kept_after(&self, engine: &Engine, plan: &AggregatePlan, added: &Chunk<'_>, removed: &Chunk<'_>) -> Result<Vec<(Vec<u8>, Option<KeptGroup>)>> {
+        let converter = &plan.kept.as_ref().ok_or_else(|| Error::Internal("a view over a change log without kept rows".into()))?.rows;
+        let mut signed = Vec::new();
+        for (chunk, sign) in [(added, 1i64), (removed, -1i64)] {
+            if chunk.batches.iter().any(|b| b.num_rows() > 0) {
+                let (rows, keys) = plan.input_rows(engine, chunk).await?;
+                signed.push((converter.convert_columns(rows.columns())?, keys, sign));
+            }
+        }
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let mut touched: HashMap<Vec<u8>, KeptGroup> = HashMap::new();
+        for (rows, keys, sign) in signed {
+            for (row, key) in rows.iter().zip(keys) {
+                let group = touched.entry(key).or_insert_with_key(|key| kept.get(key).cloned().unwrap_or_default());
+                let count = group.entry(row.as_ref().to_vec()).or_insert(0);
+                match (sign, *count) {
+                    (1, _) => *count += 1,
+                    (_, 0) => return Err(Error::Internal(format!("the change log of a source of {} deletes a row it never inserted", self.view.name()))),
+                    _ => *count -= 1,
+                }
+                if *count == 0 {
+                    group.remove(row.as_ref());
+                }
+            }
+        }
+        Ok(touched.into_iter().map(|(key, rows)| (key, (!rows.is_empty()).then_some(rows))).collect())
+    }
+
+    /// Installs kept rows read again at start (the groups' states come from the state table).
+    pub(crate) async fn recover_kept(&self, engine: &Engine, plan: &AggregatePlan, added: &Chunk<'_>, removed: &Chunk<'_>) -> Result<()> {
+        let update = self.kept_after(engine, plan, added, removed).await?;
+        install_kept(&mut self.kept.lock().unwrap_or_else(|p| p.into_inner()), update);
+        Ok(())
+    }
+
+    /// The changes of touched groups given their partial rows: merged into the stored
+    /// states (rows joined the groups), or replacing them (states recomputed).
+    fn diff(&self, plan: &AggregatePlan, partial: &RecordBatch, merge: Merge, watermark: Option<i64>) -> Result<Step> {
         let keys = plan.key_bytes(&partial.columns()[..plan.key_count], partial.num_rows())?;
         // Touched groups in order of first appearance; each partial row's group.
         let mut touched: Vec<usize> = Vec::new();
@@ -518,7 +721,7 @@ impl AggregateResult {
         if count == 0 {
             // Every row of the chunk was filtered out below the aggregation.
             let changes = if changes.is_empty() { None } else { Some(change_batch(&self.view, &self.columns(), changes)?) };
-            return Ok(Step { changes, states: RecordBatch::new_empty(state_schema), updates: vec![], closed });
+            return Ok(Step { changes, states: RecordBatch::new_empty(state_schema), updates: vec![], closed, kept: vec![] });
         }
         let first_rows = arrow::array::UInt32Array::from(touched.iter().map(|r| *r as u32).collect::<Vec<_>>());
         let key_columns = partial.columns()[..plan.key_count].iter().map(|c| take(c.as_ref(), &first_rows, None)).collect::<std::result::Result<Vec<_>, _>>()?;
@@ -530,7 +733,7 @@ impl AggregateResult {
             let mut states = Vec::new();
             for (aggregate, range) in plan.state_columns.iter().enumerate() {
                 let mut accumulator = plan.accumulator(aggregate)?;
-                if !existing.is_empty() {
+                if !existing.is_empty() && merge == Merge::WithStored {
                     let old = range
                         .clone()
                         .map(|c| {
@@ -582,7 +785,7 @@ impl AggregateResult {
         let changes = if changes.is_empty() { None } else { Some(change_batch(&self.view, &view_columns, changes)?) };
         let mut stored = key_columns;
         stored.extend(states);
-        Ok(Step { changes, states: RecordBatch::try_new(state_schema, stored)?, updates, closed })
+        Ok(Step { changes, states: RecordBatch::try_new(state_schema, stored)?, updates, closed, kept: vec![] })
     }
 
     /// Makes a committed step's changes visible to `SELECT`.
@@ -594,6 +797,7 @@ impl AggregateResult {
         for key in &step.closed {
             groups.remove(key);
         }
+        install_kept(&mut self.kept.lock().unwrap_or_else(|p| p.into_inner()), step.kept);
     }
 
     /// The view's current rows.
@@ -673,6 +877,11 @@ impl AggregateResultProvider {
     pub(crate) fn new(result: Arc<AggregateResult>) -> Self {
         let schema = result.columns();
         AggregateResultProvider { result, schema }
+    }
+
+    /// The view whose result this is (its table holds the change log).
+    pub(crate) fn view(&self) -> &Arc<StreamTable> {
+        &self.result.view
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
 use datafusion::logical_expr::LogicalPlan;
@@ -100,7 +100,8 @@ pub(crate) struct Chunk<'a> {
 pub(crate) fn over_chunk(plan: &LogicalPlan, chunk: &Chunk) -> Result<LogicalPlan> {
     let mut replacements = Vec::with_capacity(chunk.sources.len());
     for (s, source) in chunk.sources.iter().enumerate() {
-        let scan = scan_schema(source);
+        // A change log's rows come split by sign, as the view's result columns.
+        let scan = if is_change_log(source) { super::aggregate::result_columns(source) } else { scan_schema(source) };
         let rows: &[RecordBatch] = match s == chunk.source {
             true => chunk.batches,
             false => chunk.applied.get(s).map(Vec::as_slice).unwrap_or(&[]),
@@ -126,7 +127,35 @@ pub(crate) fn over_chunk(plan: &LogicalPlan, chunk: &Chunk) -> Result<LogicalPla
         .data)
 }
 
+/// The stream table a scan reads: a table, or the change log of an aggregating view
+/// (whose `SELECT` reads its result from memory).
 pub(crate) fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<StreamTable>> {
     let provider = source_as_provider(&scan.source).ok()?;
-    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone())
+    if let Some(result) = provider.downcast_ref::<super::AggregateResultProvider>() {
+        return Some(result.view().clone());
+    }
+    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone()).filter(|t| !super::is_aggregating_view(t))
+}
+
+/// Whether `table` is read as a change log: an aggregating view updated as rows commit.
+/// (An `EMIT ON WINDOW CLOSE` view only ever inserts final rows: it reads as a table.)
+pub(crate) fn is_change_log(table: &StreamTable) -> bool {
+    super::is_aggregating_view(table) && !table.options().materialized.as_ref().is_some_and(|m| m.emit_on_window_close)
+}
+
+/// Change-log rows (stored layout) as the view's result columns: those the log adds and
+/// those it removes.
+pub(crate) fn signed_rows(view: &StreamTable, batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    let width = super::aggregate::result_columns(view).fields().len();
+    let change = view.schema().index_of(super::CHANGE_COLUMN)?;
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    for batch in batches {
+        let changes = batch.column(change).as_string::<i32>();
+        let adds: arrow::array::BooleanArray = changes.iter().map(|c| Some(matches!(c, Some("insert" | "update_after")))).collect();
+        let layout = Arc::new(arrow::datatypes::Schema::new(batch.schema().fields()[..width].to_vec()));
+        let result = RecordBatch::try_new(layout, batch.columns()[..width].to_vec())?;
+        added.push(arrow::compute::filter_record_batch(&result, &adds)?);
+        removed.push(arrow::compute::filter_record_batch(&result, &arrow::compute::not(&adds)?)?);
+    }
+    Ok((added, removed))
 }

@@ -47,7 +47,7 @@ use crate::session::{plan_statement, resolve_name, Engine, Session};
 pub(crate) use aggregate::AggregateResultProvider;
 use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
 use event_time::{event_time_schema, EventTime, EVENT_TIME_TABLE};
-use inputs::{over_chunk, stream_table_of, Chunk, Inputs};
+use inputs::{is_change_log, over_chunk, signed_rows, stream_table_of, Chunk, Inputs};
 pub(crate) use registry::{AggregateResults, Maintainers};
 
 /// Where maintainers record how far they have read their source.
@@ -152,6 +152,14 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     let plan = plan_definition(session.engine(), &definition, &schema).await?;
     let aggregate = aggregate::aggregate_node(&plan);
     let sources = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
+    if let Some(log) = sources.iter().find(|s| is_change_log(s)) {
+        if aggregate.is_none() || has_join(&plan) {
+            return Err(Error::not_supported(
+                format!("materialized views cannot maintain a join, filter or projection of {}, an aggregating view whose rows change, yet", log.name()),
+                "aggregate it (GROUP BY) in the view, or use a VIEW",
+            ));
+        }
+    }
     if emit_on_window_close {
         if aggregate.is_none() {
             return Err(Error::InvalidObjectDefinition(
@@ -627,6 +635,15 @@ impl Maintainer {
             let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &applied };
             let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
             let step = match (plan, &self.aggregate) {
+                (ViewPlan::Aggregate(planned), Some((result, _))) if planned.keeps_rows() => {
+                    let (added, removed) = match is_change_log(source) {
+                        true => signed_rows(source, batches)?,
+                        false => (batches.clone(), Vec::new()),
+                    };
+                    let step = result.step_signed(engine, planned, &Chunk { batches: &added, ..chunk }, &Chunk { batches: &removed, ..chunk }).await?;
+                    writes.extend(self.step_writes(&step)?);
+                    Some(step)
+                }
                 (ViewPlan::Aggregate(planned), Some((result, _))) => {
                     let step = result.step(engine, planned, &chunk, close_windows_before).await?;
                     writes.extend(self.step_writes(&step)?);
@@ -737,24 +754,52 @@ impl Maintainer {
         if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
             return Ok(());
         }
-        let positions = self.positions();
         let mut applied = vec![Vec::new(); self.inputs.sources().len()];
         for input in 0..self.inputs.len() {
-            let (source, partition) = (self.inputs.source(input), self.inputs.partition(input));
-            let mut from = engine.streams().partition_bounds(source, partition)?.start_offset;
-            while from < positions[input] {
-                let wanted = (positions[input] - from).min(CHUNK_ROWS as i64) as usize;
-                let read = engine.streams().read_partition(source, partition, from, wanted).await?;
-                if read.next_offset <= from {
-                    break;
-                }
+            let mut from = None;
+            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
                 let rows = &mut applied[self.inputs.source_index(input)];
-                rows.extend(read.batches.into_iter().filter(|b| b.num_rows() > 0));
+                rows.extend(batches.into_iter().filter(|b| b.num_rows() > 0));
                 compact(rows)?;
-                from = read.next_offset;
+                from = Some(next);
             }
         }
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(applied);
+        Ok(())
+    }
+
+    /// The next chunk of rows this view applied from `input` (from its first row when
+    /// `from` is None, up to the recovered position), and where the one after begins.
+    async fn applied_chunk(&self, engine: &Arc<Engine>, input: usize, from: Option<i64>) -> Result<Option<(Vec<RecordBatch>, i64)>> {
+        let (source, partition) = (self.inputs.source(input), self.inputs.partition(input));
+        let from = match from {
+            Some(from) => from,
+            None => engine.streams().partition_bounds(source, partition)?.start_offset,
+        };
+        let until = self.positions()[input];
+        if from >= until {
+            return Ok(None);
+        }
+        let read = engine.streams().read_partition(source, partition, from, (until - from).min(CHUNK_ROWS as i64) as usize).await?;
+        Ok((read.next_offset > from).then_some((read.batches, read.next_offset)))
+    }
+
+    /// A view over a change log: each group's input rows, read again from every source up
+    /// to the recovered position (no source of such a view has a watermark).
+    async fn recover_kept(&self, engine: &Arc<Engine>, planned: &AggregatePlan, result: &AggregateResult) -> Result<()> {
+        for input in 0..self.inputs.len() {
+            let source = self.inputs.source(input);
+            let mut from = None;
+            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
+                let (added, removed) = match is_change_log(source) {
+                    true => signed_rows(source, &batches)?,
+                    false => (batches, Vec::new()),
+                };
+                let chunk = |batches| Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &[] };
+                result.recover_kept(engine, planned, &chunk(&added), &chunk(&removed)).await?;
+                from = Some(next);
+            }
+        }
         Ok(())
     }
 
@@ -766,11 +811,17 @@ impl Maintainer {
         // Windows the watermark has passed were emitted (in the step that moved it) and dropped.
         let closed_before = self.event_time().and_then(|t| t.watermark_us()).filter(|_| self.emit_on_window_close);
         result.recover(planned, &query(engine, &sql).await?, closed_before)?;
+        if planned.keeps_rows() {
+            self.recover_kept(engine, planned, result).await?;
+        }
         if !planned.has_keys() && result.is_empty() {
             // Without GROUP BY the result is one row even before any source row (count 0,
             // sum NULL), as the batch query says; stored before SELECT may read the view.
             let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &[], applied: &[] };
-            let step = result.step(engine, planned, &chunk, None).await?;
+            let step = match planned.keeps_rows() {
+                true => result.step_signed(engine, planned, &chunk, &chunk).await?,
+                false => result.step(engine, planned, &chunk, None).await?,
+            };
             engine.streams().append(self.step_writes(&step)?).await?;
             result.apply(step);
         }

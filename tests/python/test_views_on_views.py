@@ -1,0 +1,134 @@
+"""Materialized views over aggregating materialized views, over psycopg: the inner view's
+rows change (update_before/update_after pairs, deletes when HAVING hides a group), and
+the outer aggregation follows them — every aggregate, MIN and MAX included, groups
+appearing and disappearing — compared with the nested query run as a batch SELECT (the
+oracle) after each wave of rows, and across `kill -9` during maintenance."""
+
+import random
+import signal
+
+import psycopg
+import pytest
+from psycopg import errors as pg_errors
+
+from conftest import Server, insert_until_killed
+from test_materialized_aggregates import wait_equal
+
+# Per auction: its highest bid, while it has fewer than 6 bids (then HAVING deletes it).
+INNER = ("SELECT auction, category, max(price) AS final, count(*) AS bids FROM bids "
+         "GROUP BY auction, category HAVING count(*) < 6")
+OUTER = ("SELECT category, count(*) AS auctions, sum(final) AS total, avg(final) AS mean, "
+         "min(final) AS low, max(final) AS high, count(DISTINCT final) AS prices, max(bids) AS most_bids FROM {} "
+         "GROUP BY category")
+WHOLE = "SELECT count(*) AS auctions, sum(final) AS total, max(final) AS high FROM {}"
+
+
+def insert_wave(conn, start, count, auctions):
+    rows = [(random.randrange(auctions), (i * 7919) % 1000, (i * 31) % 5) for i in range(start, start + count)]
+    with conn.cursor() as cur:
+        # An auction's category is fixed by its number, whatever the bid says.
+        cur.executemany("INSERT INTO bids VALUES (%s, %s, %s %% 4)", [(a, p, a) for a, p, _ in rows])
+
+
+def test_aggregates_over_an_aggregating_view_equal_the_nested_query(server):
+    random.seed(7)
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE bids (auction int, price int, category int) WITH (partitions = 2)")
+        insert_wave(conn, 0, 300, 60)
+        conn.execute(f"CREATE MATERIALIZED VIEW finals AS {INNER}")
+        conn.execute(f"CREATE MATERIALIZED VIEW per_category AS {OUTER.format('finals')}")
+        conn.execute(f"CREATE MATERIALIZED VIEW overall AS {WHOLE.format('finals')}")
+        outer_batch = OUTER.format(f"({INNER}) q")
+        whole_batch = WHOLE.format(f"({INNER}) q")
+        for wave in range(6):
+            wait_equal(conn, "SELECT * FROM per_category", outer_batch)
+            wait_equal(conn, "SELECT * FROM overall", whole_batch)
+            # New auctions, and more bids on old ones (raising maxima, crossing HAVING).
+            insert_wave(conn, 300 + wave * 200, 200, 60 + wave * 10)
+        rows = wait_equal(conn, "SELECT * FROM per_category", outer_batch)
+        assert len(rows) == 4
+        wait_equal(conn, "SELECT * FROM overall", whole_batch)
+
+
+def test_a_group_whose_rows_all_leave_is_deleted(server):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE bids (auction int, price int, category int)")
+        conn.execute("INSERT INTO bids VALUES (1, 10, 7), (2, 20, 8)")
+        conn.execute("CREATE MATERIALIZED VIEW open_auctions AS SELECT auction, category, max(price) AS top "
+                     "FROM bids GROUP BY auction, category HAVING count(*) < 3")
+        conn.execute("CREATE MATERIALIZED VIEW per_category AS SELECT category, count(*) AS n, max(top) AS top "
+                     "FROM open_auctions GROUP BY category")
+        conn.execute("CREATE MATERIALIZED VIEW total AS SELECT count(*) AS n, max(top) AS top FROM open_auctions")
+        wait_equal(conn, "SELECT * FROM per_category", "VALUES (7, 1::bigint, 10), (8, 1::bigint, 20)")
+        # Auction 2 gets its third bid: it leaves the inner view, and category 8 with it.
+        conn.execute("INSERT INTO bids VALUES (2, 30, 8), (2, 40, 8)")
+        wait_equal(conn, "SELECT * FROM per_category", "VALUES (7, 1::bigint, 10)")
+        wait_equal(conn, "SELECT * FROM total", "VALUES (1::bigint, 10)")
+        conn.execute("INSERT INTO bids VALUES (1, 50, 7), (1, 60, 7)")
+        wait_equal(conn, "SELECT * FROM per_category", "SELECT 1 AS c, 1::bigint AS n, 1 AS t WHERE false")
+        # Without GROUP BY there is still one row: the aggregates of nothing.
+        wait_equal(conn, "SELECT * FROM total", "VALUES (0::bigint, NULL::int)")
+        conn.execute("INSERT INTO bids VALUES (3, 5, 7)")
+        wait_equal(conn, "SELECT * FROM per_category", "VALUES (7, 1::bigint, 5)")
+
+
+def test_the_outer_change_log_folds_to_its_result(server):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE bids (auction int, price int, category int)")
+        conn.execute("CREATE MATERIALIZED VIEW finals AS SELECT auction, category, max(price) AS final FROM bids GROUP BY auction, category")
+        conn.execute("CREATE MATERIALIZED VIEW per_category AS SELECT category, max(final) AS high, count(*) AS n FROM finals GROUP BY category")
+        conn.execute("INSERT INTO bids VALUES (1, 10, 1), (2, 15, 1)")
+        wait_equal(conn, "SELECT * FROM per_category", "VALUES (1, 15, 2::bigint)")
+        conn.execute("INSERT INTO bids VALUES (1, 20, 1)")
+        wait_equal(conn, "SELECT * FROM per_category", "VALUES (1, 20, 2::bigint)")
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("DECLARE c CURSOR FOR SUBSCRIBE per_category FROM EARLIEST")
+            changes = cur.execute("FETCH 10 FROM c WITH (timeout = '1s')").fetchall()
+            names = [d.name for d in cur.description]
+        at = {n: i for i, n in enumerate(names)}
+        log = [(r[at["category"]], r[at["high"]], r[at["n"]], r[at["_change"]]) for r in changes]
+        assert log == [(1, 10, 1, "insert"), (1, 10, 1, "update_before"), (1, 15, 2, "update_after"),
+                       (1, 15, 2, "update_before"), (1, 20, 2, "update_after")] \
+            or log == [(1, 15, 2, "insert"), (1, 15, 2, "update_before"), (1, 20, 2, "update_after")], log
+
+
+@pytest.mark.parametrize("sql, words", [
+    ("CREATE MATERIALIZED VIEW bad AS SELECT category, final FROM finals WHERE final > 10", "aggregating view whose rows change"),
+    ("CREATE MATERIALIZED VIEW bad AS SELECT f.category, count(*) FROM finals f JOIN bids b ON f.auction = b.auction GROUP BY f.category",
+     "aggregating view whose rows change"),
+])
+def test_what_is_not_maintained_over_a_changing_view_is_refused(server, sql, words):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE bids (auction int, price int, category int)")
+        conn.execute("CREATE MATERIALIZED VIEW finals AS SELECT auction, category, max(price) AS final FROM bids GROUP BY auction, category")
+        with pytest.raises(pg_errors.FeatureNotSupported, match=words):
+            conn.execute(sql)
+        # Dropping the inner view is refused while the outer one reads it.
+        conn.rollback()
+        conn.execute("CREATE MATERIALIZED VIEW outer_v AS SELECT category, count(*) FROM finals GROUP BY category")
+        with pytest.raises(psycopg.Error, match="outer_v"):
+            conn.execute("DROP MATERIALIZED VIEW finals")
+
+
+def test_exactly_once_across_kill9_during_maintenance(tmp_path):
+    server = Server(tmp_path / "data").start()
+    inner = "SELECT id % 300 AS item, max(id) AS top, count(*) AS n FROM events GROUP BY id % 300 HAVING count(*) % 7 <> 3"
+    outer = "SELECT item % 10 AS shelf, count(*) AS items, sum(top) AS tops, min(n) AS fewest, max(n) AS most FROM {} GROUP BY item % 10"
+    batch = outer.format(f"({inner}) q")
+    try:
+        with server.connect() as conn:
+            conn.execute("CREATE TABLE events (id bigint, tag text) WITH (partitions = 3, key = 'id')")
+            conn.execute("INSERT INTO events SELECT x, 'old' FROM generate_series(1, 5000) AS s(x)")
+            conn.execute(f"CREATE MATERIALIZED VIEW items AS {inner}")
+            conn.execute(f"CREATE MATERIALIZED VIEW shelves AS {outer.format('items')}")
+        next_id = 5001
+        for round_ in range(3):
+            next_id = insert_until_killed(server, "events", next_id, f"r{round_}")
+            with server.connect() as conn:
+                rows = wait_equal(conn, "SELECT * FROM shelves", batch)
+                assert len(rows) == 10, (rows, conn.execute(batch).fetchall(), conn.execute("SELECT count(*) FROM events").fetchall())
+        with server.connect() as conn:
+            for row in conn.execute("SHOW MATERIALIZED VIEWS").fetchall():
+                assert row[3] == 0 and row[5] is None, row
+    finally:
+        server.stop(signal.SIGKILL)
