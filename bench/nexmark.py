@@ -80,6 +80,19 @@ STAGES = {
     "q4": [("q4_final", "SELECT a.id, a.category, max(b.price) AS final FROM auction a JOIN bid b ON a.id = b.auction "
                         "WHERE b.date_time BETWEEN a.date_time AND a.expires GROUP BY a.id, a.category"),
            ("q4", "SELECT category, avg(final) AS avg_price FROM q4_final GROUP BY category")],
+    "q5": [("q5_counts", "SELECT auction, count(*) AS num, window_start AS starttime FROM "
+                         "HOP(bid, date_time, INTERVAL '2 seconds', INTERVAL '10 seconds') GROUP BY window_start, auction"),
+           ("q5_max", "SELECT max(num) AS maxn, starttime FROM q5_counts GROUP BY starttime"),
+           ("q5", "SELECT ab.auction, ab.num FROM q5_counts ab JOIN q5_max mb ON ab.starttime = mb.starttime AND ab.num >= mb.maxn")],
+    "q7": [("q7_max", "SELECT max(price) AS maxprice, window_end FROM TUMBLE(bid, date_time, INTERVAL '10 seconds') GROUP BY window_end"),
+           ("q7", "SELECT b.auction, b.price, b.bidder, b.date_time FROM bid b JOIN q7_max m ON b.price = m.maxprice "
+                  "AND b.date_time BETWEEN m.window_end - INTERVAL '10 seconds' AND m.window_end")],
+    "q8": [("q8_people", "SELECT id, name, window_start, window_end FROM TUMBLE(person, date_time, INTERVAL '10 seconds') "
+                         "GROUP BY id, name, window_start, window_end"),
+           ("q8_sellers", "SELECT seller, window_start, window_end FROM TUMBLE(auction, date_time, INTERVAL '10 seconds') "
+                          "GROUP BY seller, window_start, window_end"),
+           ("q8", "SELECT p.id, p.name, p.window_start FROM q8_people p JOIN q8_sellers a ON p.id = a.seller "
+                  "AND p.window_start = a.window_start AND p.window_end = a.window_end")],
 }
 
 

@@ -99,6 +99,10 @@ pub struct MaterializedView {
     /// watermark passes the window's end (and its state is then dropped).
     #[serde(default)]
     pub emit_on_window_close: bool,
+    /// Set for views of rows (no aggregation) over another view's change log: rows leave
+    /// such a view too, so its table is a change log (`insert` / `delete`) as well.
+    #[serde(default)]
+    pub change_log: bool,
 }
 
 impl MaterializedView {

@@ -18,7 +18,7 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::error::{DataFusionError, Result};
 use streamhouse_streams::{Streams, ViewEntry};
 
-use crate::materialized::{is_aggregating_view, AggregateResultProvider, AggregateResults};
+use crate::materialized::{is_change_log_view, CurrentRowsProvider, ViewResults};
 use crate::provider::StreamTableProvider;
 use crate::session::plan_statement;
 
@@ -33,7 +33,7 @@ pub struct StreamCatalog {
     /// Plans view definitions; set once the engine's session state is complete.
     planner: Arc<OnceLock<SessionState>>,
     /// What `SELECT` reads for aggregating materialized views.
-    view_results: AggregateResults,
+    view_results: ViewResults,
 }
 
 impl std::fmt::Debug for StreamCatalog {
@@ -43,7 +43,7 @@ impl std::fmt::Debug for StreamCatalog {
 }
 
 impl StreamCatalog {
-    pub(crate) fn new(streams: Arc<Streams>, view_results: AggregateResults) -> Self {
+    pub(crate) fn new(streams: Arc<Streams>, view_results: ViewResults) -> Self {
         StreamCatalog { streams, builtin: RwLock::new(HashMap::new()), planner: Arc::new(OnceLock::new()), view_results }
     }
 
@@ -86,7 +86,7 @@ struct StreamSchema {
     streams: Arc<Streams>,
     name: String,
     planner: Arc<OnceLock<SessionState>>,
-    view_results: AggregateResults,
+    view_results: ViewResults,
 }
 
 impl std::fmt::Debug for StreamSchema {
@@ -126,13 +126,13 @@ impl SchemaProvider for StreamSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
         if let Some(t) = self.streams.table(&self.name, name) {
-            // An aggregating view's table is its change log; its result is in memory
+            // A change-log view (aggregating, or over one) keeps its rows in memory
             // (without a maintainer, e.g. whose source is gone, the change log shows).
             if let Some(final_rows) = crate::materialized::emitted_rows(&self.streams, &t) {
                 return final_rows.map(Some);
             }
-            if let Some(result) = is_aggregating_view(&t).then(|| self.view_results.get(t.id())).flatten() {
-                return Ok(Some(Arc::new(AggregateResultProvider::new(result))));
+            if let Some(result) = is_change_log_view(&t).then(|| self.view_results.get(t.id())).flatten() {
+                return Ok(Some(Arc::new(CurrentRowsProvider::new(result))));
             }
             return Ok(Some(Arc::new(StreamTableProvider::new(self.streams.clone(), t))));
         }

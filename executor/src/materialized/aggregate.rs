@@ -28,17 +28,13 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use arrow::array::{new_empty_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::{concat_batches, interleave, prep_null_mask_filter, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
-use async_trait::async_trait;
-use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::context::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{EmitTo, Expr, GroupsAccumulator, LogicalPlan};
@@ -50,6 +46,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use streamhouse_streams::StreamTable;
 
 use super::inputs::{over_chunk, Chunk};
+use super::result::{result_columns, CurrentRows, Readiness};
 use crate::error::{Error, Result};
 use crate::session::Engine;
 
@@ -58,8 +55,6 @@ pub const CHANGE_COLUMN: &str = "_change";
 /// Names of state tables (in [`super::PROGRESS_SCHEMA`]), followed by a unique number;
 /// the view's `MaterializedView.state_table_id` says which is its.
 pub const STATE_TABLE_PREFIX: &str = "mv_state_";
-/// How long a `SELECT` waits for a restarted view to recover its state.
-const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 /// The optimizer rule that turns `count(DISTINCT x)` into two aggregations, which would
 /// hide the one aggregate maintenance merges (the accumulator keeps the distinct set).
 const TWO_PHASE_DISTINCT_RULE: &str = "single_distinct_aggregation_to_group_by";
@@ -513,12 +508,12 @@ pub(crate) struct AggregateResult {
     groups: RwLock<Groups>,
     /// Views over a change log: each group's input rows (see [`KeptRowsPlan`]).
     kept: std::sync::Mutex<HashMap<Vec<u8>, KeptGroup>>,
-    ready: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
+    readiness: Readiness,
 }
 
 impl AggregateResult {
     pub(crate) fn new(view: Arc<StreamTable>) -> Arc<AggregateResult> {
-        Arc::new(AggregateResult { view, groups: RwLock::default(), kept: Default::default(), ready: tokio::sync::watch::Sender::new(None) })
+        Arc::new(AggregateResult { view, groups: RwLock::default(), kept: Default::default(), readiness: Readiness::default() })
     }
 
     /// The view's columns (its table's, without `_change`).
@@ -537,7 +532,7 @@ impl AggregateResult {
     }
 
     pub(crate) fn set_recovery(&self, outcome: std::result::Result<(), String>) {
-        self.ready.send_replace(Some(outcome));
+        self.readiness.set(outcome);
     }
 
     /// Loads the groups' last states (rows of the state table, in offset order).
@@ -800,42 +795,7 @@ impl AggregateResult {
         install_kept(&mut self.kept.lock().unwrap_or_else(|p| p.into_inner()), step.kept);
     }
 
-    /// The view's current rows.
-    fn snapshot(&self) -> Result<RecordBatch> {
-        let schema = self.columns();
-        let groups = self.groups();
-        let rows: Vec<&Vec<ScalarValue>> = groups.rows.iter().flatten().collect();
-        let columns = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(c, field)| {
-                if rows.is_empty() {
-                    return Ok(new_empty_array(field.data_type()));
-                }
-                Ok(ScalarValue::iter_to_array(rows.iter().map(|r| r[c].clone()))?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(schema, columns)?)
-    }
 
-    async fn wait_recovered(&self) -> Result<()> {
-        let mut ready = self.ready.subscribe();
-        let outcome = tokio::time::timeout(RECOVERY_WAIT, ready.wait_for(|r| r.is_some()))
-            .await
-            .map_err(|_| Error::ObjectNotInPrerequisiteState(format!("materialized view \"{}\" is still recovering its state", self.view.name())))?
-            .map_err(|_| Error::ObjectNotInPrerequisiteState(format!("materialized view \"{}\" is not maintained", self.view.name())))?
-            .clone();
-        outcome.expect("waited for Some").map_err(|e| {
-            Error::ObjectNotInPrerequisiteState(format!("materialized view \"{}\" could not recover its state: {e}", self.view.name()))
-        })
-    }
-}
-
-/// An aggregating view's columns: its change log's, without `_change`.
-pub(crate) fn result_columns(view: &StreamTable) -> SchemaRef {
-    let schema = view.schema();
-    Arc::new(Schema::new(schema.fields().iter().filter(|f| f.name() != CHANGE_COLUMN).cloned().collect::<Vec<_>>()))
 }
 
 /// Row `i` of `columns` as values, owning their data (a list value would otherwise keep
@@ -860,51 +820,36 @@ fn change_batch(view: &StreamTable, columns: &Schema, rows: Vec<(Vec<ScalarValue
     Ok(widened.pop().expect("one batch in, one out"))
 }
 
-/// `SELECT` over an aggregating view: its current rows, from memory.
-#[derive(Debug)]
-pub(crate) struct AggregateResultProvider {
-    result: Arc<AggregateResult>,
-    schema: SchemaRef,
+impl CurrentRows for AggregateResult {
+    fn view(&self) -> &Arc<StreamTable> {
+        &self.view
+    }
+
+    fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    fn snapshot(&self) -> Result<RecordBatch> {
+        let schema = self.columns();
+        let groups = self.groups();
+        let rows: Vec<&Vec<ScalarValue>> = groups.rows.iter().flatten().collect();
+        let columns = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(c, field)| {
+                if rows.is_empty() {
+                    return Ok(new_empty_array(field.data_type()));
+                }
+                Ok(ScalarValue::iter_to_array(rows.iter().map(|r| r[c].clone()))?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
 }
 
 impl std::fmt::Debug for AggregateResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AggregateResult").field("view", &self.view.name()).finish_non_exhaustive()
-    }
-}
-
-impl AggregateResultProvider {
-    pub(crate) fn new(result: Arc<AggregateResult>) -> Self {
-        let schema = result.columns();
-        AggregateResultProvider { result, schema }
-    }
-
-    /// The view whose result this is (its table holds the change log).
-    pub(crate) fn view(&self) -> &Arc<StreamTable> {
-        &self.result.view
-    }
-}
-
-#[async_trait]
-impl TableProvider for AggregateResultProvider {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn CatalogSession,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let external = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
-        self.result.wait_recovered().await.map_err(external)?;
-        let batch = self.result.snapshot().map_err(external)?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema.clone(), projection.cloned())?)
     }
 }

@@ -101,7 +101,7 @@ pub(crate) fn over_chunk(plan: &LogicalPlan, chunk: &Chunk) -> Result<LogicalPla
     let mut replacements = Vec::with_capacity(chunk.sources.len());
     for (s, source) in chunk.sources.iter().enumerate() {
         // A change log's rows come split by sign, as the view's result columns.
-        let scan = if is_change_log(source) { super::aggregate::result_columns(source) } else { scan_schema(source) };
+        let scan = if is_change_log(source) { super::result::result_columns(source) } else { scan_schema(source) };
         let rows: &[RecordBatch] = match s == chunk.source {
             true => chunk.batches,
             false => chunk.applied.get(s).map(Vec::as_slice).unwrap_or(&[]),
@@ -127,26 +127,26 @@ pub(crate) fn over_chunk(plan: &LogicalPlan, chunk: &Chunk) -> Result<LogicalPla
         .data)
 }
 
-/// The stream table a scan reads: a table, or the change log of an aggregating view
-/// (whose `SELECT` reads its result from memory).
+/// The stream table a scan reads: a table, or the change log of a view whose `SELECT`
+/// reads its current rows from memory.
 pub(crate) fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Option<Arc<StreamTable>> {
     let provider = source_as_provider(&scan.source).ok()?;
-    if let Some(result) = provider.downcast_ref::<super::AggregateResultProvider>() {
+    if let Some(result) = provider.downcast_ref::<super::CurrentRowsProvider>() {
         return Some(result.view().clone());
     }
-    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone()).filter(|t| !super::is_aggregating_view(t))
+    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone()).filter(|t| !super::is_change_log_view(t))
 }
 
-/// Whether `table` is read as a change log: an aggregating view updated as rows commit.
-/// (An `EMIT ON WINDOW CLOSE` view only ever inserts final rows: it reads as a table.)
+/// Whether `table` is read as a change log: a view whose rows change as rows commit
+/// (an `EMIT ON WINDOW CLOSE` view only ever inserts final rows: it reads as a table).
 pub(crate) fn is_change_log(table: &StreamTable) -> bool {
-    super::is_aggregating_view(table) && !table.options().materialized.as_ref().is_some_and(|m| m.emit_on_window_close)
+    super::is_change_log_view(table) && !table.options().materialized.as_ref().is_some_and(|m| m.emit_on_window_close)
 }
 
 /// Change-log rows (stored layout) as the view's result columns: those the log adds and
 /// those it removes.
 pub(crate) fn signed_rows(view: &StreamTable, batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
-    let width = super::aggregate::result_columns(view).fields().len();
+    let width = super::result::result_columns(view).fields().len();
     let change = view.schema().index_of(super::CHANGE_COLUMN)?;
     let (mut added, mut removed) = (Vec::new(), Vec::new());
     for batch in batches {

@@ -23,6 +23,8 @@ mod aggregate;
 mod event_time;
 mod inputs;
 mod registry;
+mod result;
+mod rows;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,11 +46,13 @@ use crate::output::{CommandTag, Output};
 use crate::provider::StreamTableProvider;
 use crate::session::{plan_statement, resolve_name, Engine, Session};
 
-pub(crate) use aggregate::AggregateResultProvider;
 use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
 use event_time::{event_time_schema, EventTime, EVENT_TIME_TABLE};
 use inputs::{is_change_log, over_chunk, signed_rows, stream_table_of, Chunk, Inputs};
-pub(crate) use registry::{AggregateResults, Maintainers};
+pub(crate) use registry::{Maintainers, ViewResults};
+pub(crate) use result::CurrentRowsProvider;
+use result::CurrentRows;
+use rows::{Multiset, RowsResult, RowsStep};
 
 /// Where maintainers record how far they have read their source.
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
@@ -58,10 +62,10 @@ const CHUNK_ROWS: usize = 65_536;
 /// How long a maintainer waits after a failed step before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// An aggregating view's result columns (its change log's, without `_change`); `None`
+/// A change-log view's result columns (its change log's, without `_change`); `None`
 /// for other tables.
 pub(crate) fn result_columns(table: &StreamTable) -> Option<SchemaRef> {
-    is_aggregating_view(table).then(|| aggregate::result_columns(table))
+    is_change_log_view(table).then(|| result::result_columns(table))
 }
 
 /// `SELECT` over an `EMIT ON WINDOW CLOSE` view: its change log holds each closed
@@ -73,16 +77,22 @@ pub(crate) fn emitted_rows(streams: &Arc<Streams>, table: &Arc<StreamTable>) -> 
     }
     let plan = || {
         let log = provider_as_source(Arc::new(StreamTableProvider::new(streams.clone(), table.clone())));
-        let columns = aggregate::result_columns(table).fields().iter().map(|f| datafusion::prelude::Expr::Column(datafusion::common::Column::new_unqualified(f.name()))).collect::<Vec<_>>();
+        let columns = result::result_columns(table).fields().iter().map(|f| datafusion::prelude::Expr::Column(datafusion::common::Column::new_unqualified(f.name()))).collect::<Vec<_>>();
         let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(table.name(), log, None)?.project(columns)?.build()?;
         Ok(Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)) as Arc<dyn datafusion::datasource::TableProvider>)
     };
     Some(plan())
 }
 
-/// Whether `table` holds an aggregating view's change log (`SELECT` reads its result).
+/// Whether `table` holds an aggregating view's change log (and has a state table).
 pub(crate) fn is_aggregating_view(table: &StreamTable) -> bool {
     table.options().materialized.as_ref().is_some_and(|m| m.state_table_id.is_some())
+}
+
+/// Whether `table` holds a view's change log, its current rows kept in memory for
+/// `SELECT`: an aggregating view, or a view of rows over another change log.
+pub(crate) fn is_change_log_view(table: &StreamTable) -> bool {
+    is_aggregating_view(table) || table.options().materialized.as_ref().is_some_and(|m| m.change_log)
 }
 
 /// One view's maintenance state, shared with `SHOW MATERIALIZED VIEWS`.
@@ -107,6 +117,11 @@ struct Maintainer {
     /// For a view with a join: per source, the rows applied so far (what each new chunk
     /// of another source joins with). Rebuilt from the sources at start.
     applied: Mutex<Option<Vec<Vec<RecordBatch>>>>,
+    /// For a view with a join: per source that is a change log, its current rows (what
+    /// `applied` then holds, as one batch).
+    applied_current: Mutex<Vec<Option<Multiset>>>,
+    /// Set for views of rows over a change log: their current rows.
+    rows: Option<Arc<RowsResult>>,
 }
 
 /// Starts the maintainers of every existing materialized view (server start), and drops
@@ -152,14 +167,8 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     let plan = plan_definition(session.engine(), &definition, &schema).await?;
     let aggregate = aggregate::aggregate_node(&plan);
     let sources = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
-    if let Some(log) = sources.iter().find(|s| is_change_log(s)) {
-        if aggregate.is_none() || has_join(&plan) {
-            return Err(Error::not_supported(
-                format!("materialized views cannot maintain a join, filter or projection of {}, an aggregating view whose rows change, yet", log.name()),
-                "aggregate it (GROUP BY) in the view, or use a VIEW",
-            ));
-        }
-    }
+    // A view of rows over a change log loses rows too: its table is a change log as well.
+    let change_log = aggregate.is_none() && sources.iter().any(|s| is_change_log(s));
     if emit_on_window_close {
         if aggregate.is_none() {
             return Err(Error::InvalidObjectDefinition(
@@ -187,12 +196,17 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
 
     ensure_progress_table(&streams).await?;
     let mut state_table_id = None;
+    if (aggregate.is_some() || change_log) && columns.field_with_name(CHANGE_COLUMN).is_ok() {
+        return Err(Error::InvalidParameter(format!(
+            "column name \"{CHANGE_COLUMN}\" is reserved for the view's change log; give it another name with AS"
+        )));
+    }
+    if change_log {
+        let mut fields: Vec<_> = columns.fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
+        columns = Schema::new(fields);
+    }
     if aggregate.is_some() {
-        if columns.field_with_name(CHANGE_COLUMN).is_ok() {
-            return Err(Error::InvalidParameter(format!(
-                "column name \"{CHANGE_COLUMN}\" is reserved for the view's change log; give it another name with AS"
-            )));
-        }
         let planned = AggregatePlan::new(session.engine(), &plan, &sources, emit_on_window_close).await?;
         let mut fields: Vec<_> = columns.fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
@@ -210,6 +224,7 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
             source_table_ids: sources.iter().map(|s| s.id()).collect(),
             state_table_id,
             emit_on_window_close,
+            change_log,
         }),
         ..Default::default()
     };
@@ -488,11 +503,14 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
         }
     };
     let event_time = EventTime::new((0..inputs.len()).map(|i| inputs.source(i).options().watermark.clone()).collect()).map(Mutex::new);
+    let rows = if mv.change_log { Some(RowsResult::new(view.clone())?) } else { None };
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; inputs.len()]),
         event_time,
         emit_on_window_close: mv.emit_on_window_close,
         applied: Mutex::new(None),
+        applied_current: Mutex::new(Vec::new()),
+        rows,
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
         view,
         inputs,
@@ -506,6 +524,24 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
 }
 
 impl Maintainer {
+    /// What `SELECT` reads of a view whose table is a change log.
+    fn current_rows(&self) -> Option<Arc<dyn CurrentRows>> {
+        match (&self.aggregate, &self.rows) {
+            (Some((result, _)), _) => Some(result.clone()),
+            (None, Some(rows)) => Some(rows.clone()),
+            (None, None) => None,
+        }
+    }
+
+    fn set_recovery(&self, outcome: std::result::Result<(), String>) {
+        if let Some((result, _)) = &self.aggregate {
+            result.set_recovery(outcome.clone());
+        }
+        if let Some(rows) = &self.rows {
+            rows.set_recovery(outcome);
+        }
+    }
+
     fn positions(&self) -> Vec<i64> {
         self.positions.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -545,6 +581,7 @@ impl Maintainer {
                     self.recover_progress(engine).await?;
                     self.recover_applied(engine).await?;
                     self.recover_groups(engine, plan).await?;
+                    self.recover_rows(engine).await?;
                     recovered = true;
                 }
                 self.catch_up(engine, plan).await
@@ -559,8 +596,8 @@ impl Maintainer {
                 Err(_) if self.stopped() => return,
                 Err(e) => {
                     warn!(view = self.view.name(), error = %e, "materialized view maintenance failed; retrying");
-                    if let (false, Some((result, _))) = (recovered, &self.aggregate) {
-                        result.set_recovery(Err(e.to_string()));
+                    if !recovered {
+                        self.set_recovery(Err(e.to_string()));
                     }
                     *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
                     tokio::time::sleep(RETRY_AFTER).await;
@@ -631,15 +668,13 @@ impl Maintainer {
                 None => None,
             };
             let batches = judged.as_ref().map_or(&read.batches, |j| &j.batches);
-            let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+            let applied = self.applied_for(self.inputs.source_index(input))?;
             let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &applied };
             let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
+            let mut rows_step: Option<RowsStep> = None;
             let step = match (plan, &self.aggregate) {
                 (ViewPlan::Aggregate(planned), Some((result, _))) if planned.keeps_rows() => {
-                    let (added, removed) = match is_change_log(source) {
-                        true => signed_rows(source, batches)?,
-                        false => (batches.clone(), Vec::new()),
-                    };
+                    let (added, removed) = self.signed(input, batches)?;
                     let step = result.step_signed(engine, planned, &Chunk { batches: &added, ..chunk }, &Chunk { batches: &removed, ..chunk }).await?;
                     writes.extend(self.step_writes(&step)?);
                     Some(step)
@@ -648,6 +683,15 @@ impl Maintainer {
                     let step = result.step(engine, planned, &chunk, close_windows_before).await?;
                     writes.extend(self.step_writes(&step)?);
                     Some(step)
+                }
+                (ViewPlan::Rows(plan), _) if self.rows.is_some() => {
+                    let (added, removed) = self.signed(input, batches)?;
+                    let added = self.produce(engine, plan, &Chunk { batches: &added, ..chunk }).await?;
+                    let removed = self.produce(engine, plan, &Chunk { batches: &removed, ..chunk }).await?;
+                    let step = self.rows.as_ref().expect("matched").step(&added, &removed)?;
+                    writes.extend(step.changes.clone().map(|changes| TableWrite { table: self.view.clone(), batches: vec![changes] }));
+                    rows_step = Some(step);
+                    None
                 }
                 (ViewPlan::Rows(plan), _) => {
                     let rows = self.apply(engine, plan, &chunk).await?;
@@ -669,11 +713,10 @@ impl Maintainer {
             if let (Some(step), Some((result, _))) = (step, &self.aggregate) {
                 result.apply(step);
             }
-            if let Some(applied) = self.applied.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                let rows = &mut applied[self.inputs.source_index(input)];
-                rows.extend(batches.iter().filter(|b| b.num_rows() > 0).cloned());
-                compact(rows)?;
+            if let (Some(step), Some(rows)) = (rows_step, &self.rows) {
+                rows.apply(step)?;
             }
+            self.applied_more(input, batches)?;
             if let (Some(judged), Some(time)) = (judged, &self.event_time) {
                 *time.lock().unwrap_or_else(|p| p.into_inner()) = judged.after;
             }
@@ -710,13 +753,93 @@ impl Maintainer {
 
     /// The view's rows for one chunk of source rows (stored layout).
     async fn apply(&self, engine: &Arc<Engine>, plan: &LogicalPlan, chunk: &Chunk<'_>) -> Result<Vec<RecordBatch>> {
+        let produced = self.produce(engine, plan, chunk).await?;
+        let columns: Vec<usize> = (0..self.view.schema().fields().len()).collect();
+        crate::dml::widen_to_table(&self.view, &columns, produced)
+    }
+
+    /// What the view's plan makes of one chunk of source rows (its result columns).
+    async fn produce(&self, engine: &Arc<Engine>, plan: &LogicalPlan, chunk: &Chunk<'_>) -> Result<Vec<RecordBatch>> {
+        if chunk.batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(Vec::new());
+        }
         let over_chunk = over_chunk(plan, chunk)?;
         let state: SessionState = engine.base_state();
         let physical = state.create_physical_plan(&over_chunk).await?;
         let produced = datafusion::physical_plan::collect(physical, state.task_ctx()).await?;
-        let columns: Vec<usize> = (0..self.view.schema().fields().len()).collect();
-        let produced: Vec<RecordBatch> = produced.into_iter().filter(|b| b.num_rows() > 0).collect();
-        crate::dml::widen_to_table(&self.view, &columns, produced)
+        Ok(produced.into_iter().filter(|b| b.num_rows() > 0).collect())
+    }
+
+    /// A chunk of `input` as the rows it adds and the rows it removes (only a change
+    /// log removes any).
+    fn signed(&self, input: usize, batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+        let source = self.inputs.source(input);
+        match is_change_log(source) {
+            true => signed_rows(source, batches),
+            false => Ok((batches.to_vec(), Vec::new())),
+        }
+    }
+
+    /// A joining view's applied rows after a step of `input` (a change log's: its
+    /// current rows).
+    fn applied_more(&self, input: usize, batches: &[RecordBatch]) -> Result<()> {
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(applied) = applied.as_mut() else { return Ok(()) };
+        let s = self.inputs.source_index(input);
+        let source = self.inputs.source(input);
+        if !is_change_log(source) {
+            applied[s].extend(batches.iter().filter(|b| b.num_rows() > 0).cloned());
+            return compact(&mut applied[s]);
+        }
+        let (added, removed) = signed_rows(source, batches)?;
+        let mut current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
+        current.resize_with(self.inputs.sources().len(), || None);
+        if current[s].is_none() {
+            current[s] = Some(Multiset::new(result::result_columns(source))?);
+        }
+        let rows = current[s].as_mut().expect("set above");
+        rows.add(&added)?;
+        rows.remove(&removed, &format!("the change log of {}", source.name()))?;
+        // Made into a batch when a step of another source joins with it.
+        applied[s].clear();
+        Ok(())
+    }
+
+    /// The rows applied so far per source, for a step of `source` (a change log's current
+    /// rows made into one batch if they changed since).
+    fn applied_for(&self, source: usize) -> Result<Vec<Vec<RecordBatch>>> {
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(applied) = applied.as_mut() else { return Ok(Vec::new()) };
+        let current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
+        for (s, rows) in current.iter().enumerate() {
+            if let (Some(rows), true) = (rows, s != source && applied[s].is_empty()) {
+                applied[s] = vec![rows.batch()?];
+            }
+        }
+        Ok(applied.clone())
+    }
+
+    /// A view of rows over a change log: its current rows, folded from its own change
+    /// log (written in the same appends as its progress).
+    async fn recover_rows(&self, engine: &Arc<Engine>) -> Result<()> {
+        let Some(rows) = &self.rows else { return Ok(()) };
+        let streams = engine.streams();
+        let mut log = Vec::new();
+        for partition in 0..self.view.partition_count() as u32 {
+            let bounds = streams.partition_bounds(&self.view, partition)?;
+            let mut from = bounds.start_offset;
+            while from < bounds.high_watermark {
+                let read = streams.read_partition(&self.view, partition, from, CHUNK_ROWS).await?;
+                if read.next_offset <= from {
+                    break;
+                }
+                log.extend(read.batches);
+                from = read.next_offset;
+            }
+        }
+        rows.recover(&log)?;
+        rows.set_recovery(Ok(()));
+        Ok(())
     }
 
     /// Where the last committed step left off, from the progress table.
@@ -754,17 +877,15 @@ impl Maintainer {
         if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
             return Ok(());
         }
-        let mut applied = vec![Vec::new(); self.inputs.sources().len()];
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(vec![Vec::new(); self.inputs.sources().len()]);
+        self.applied_current.lock().unwrap_or_else(|p| p.into_inner()).clear();
         for input in 0..self.inputs.len() {
             let mut from = None;
             while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                let rows = &mut applied[self.inputs.source_index(input)];
-                rows.extend(batches.into_iter().filter(|b| b.num_rows() > 0));
-                compact(rows)?;
+                self.applied_more(input, &batches)?;
                 from = Some(next);
             }
         }
-        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(applied);
         Ok(())
     }
 
@@ -788,13 +909,9 @@ impl Maintainer {
     /// to the recovered position (no source of such a view has a watermark).
     async fn recover_kept(&self, engine: &Arc<Engine>, planned: &AggregatePlan, result: &AggregateResult) -> Result<()> {
         for input in 0..self.inputs.len() {
-            let source = self.inputs.source(input);
             let mut from = None;
             while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                let (added, removed) = match is_change_log(source) {
-                    true => signed_rows(source, &batches)?,
-                    false => (batches, Vec::new()),
-                };
+                let (added, removed) = self.signed(input, &batches)?;
                 let chunk = |batches| Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &[] };
                 result.recover_kept(engine, planned, &chunk(&added), &chunk(&removed)).await?;
                 from = Some(next);

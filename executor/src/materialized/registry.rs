@@ -1,31 +1,32 @@
-//! Which views are being maintained, and the aggregating views' current results that
-//! `SELECT` reads: registered, replaced (a restart) and removed (DROP) under one lock, so
+//! Which views are being maintained, and the current rows of views whose tables are
+//! change logs, which `SELECT` reads: registered, replaced (a restart) and removed (DROP) under one lock, so
 //! a view never has two maintainers and a dropped view never gets a new one.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::aggregate::AggregateResult;
+use super::result::CurrentRows;
 use super::Maintainer;
 
 /// The running maintainers, by view table id.
 #[derive(Default)]
 pub(crate) struct Maintainers {
     running: Mutex<HashMap<i64, Arc<Maintainer>>>,
-    results: AggregateResults,
+    results: ViewResults,
 }
 
-/// The current results of aggregating views, by view table id: what `SELECT` reads.
+/// The current rows of views whose tables are change logs, by view table id: what
+/// `SELECT` reads.
 #[derive(Default, Clone)]
-pub(crate) struct AggregateResults(Arc<RwLock<HashMap<i64, Arc<AggregateResult>>>>);
+pub(crate) struct ViewResults(Arc<RwLock<HashMap<i64, Arc<dyn CurrentRows>>>>);
 
-impl AggregateResults {
-    pub(crate) fn get(&self, view_id: i64) -> Option<Arc<AggregateResult>> {
+impl ViewResults {
+    pub(crate) fn get(&self, view_id: i64) -> Option<Arc<dyn CurrentRows>> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).get(&view_id).cloned()
     }
 
-    fn insert(&self, view_id: i64, result: Arc<AggregateResult>) {
+    fn insert(&self, view_id: i64, result: Arc<dyn CurrentRows>) {
         self.0.write().unwrap_or_else(|p| p.into_inner()).insert(view_id, result);
     }
 
@@ -42,8 +43,8 @@ impl Maintainers {
     /// Registers a maintainer and the groups it serves to `SELECT`.
     pub(super) fn insert(&self, m: Arc<Maintainer>) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((result, _)) = &m.aggregate {
-            self.results.insert(m.view.id(), result.clone());
+        if let Some(result) = m.current_rows() {
+            self.results.insert(m.view.id(), result);
         }
         running.insert(m.view.id(), m);
     }
@@ -56,8 +57,8 @@ impl Maintainers {
         if !current || old.stop.load(Ordering::Acquire) {
             return false;
         }
-        if let Some((result, _)) = &new.aggregate {
-            self.results.insert(new.view.id(), result.clone());
+        if let Some(result) = new.current_rows() {
+            self.results.insert(new.view.id(), result);
         }
         running.insert(new.view.id(), new);
         true
@@ -77,7 +78,7 @@ impl Maintainers {
     }
 
     /// Shared with the catalog, which serves `SELECT` over aggregating views.
-    pub(crate) fn results(&self) -> AggregateResults {
+    pub(crate) fn results(&self) -> ViewResults {
         self.results.clone()
     }
 }

@@ -1,0 +1,220 @@
+//! Multisets of rows, for views that read another view's change log without aggregating
+//! it (filters, projections, joins, UNION ALL): rows leave such a view as well as join
+//! it, so its table is a change log too (`insert` / `delete`), and `SELECT` reads its
+//! current rows from memory ([`RowsResult`]). A joining view also keeps the current rows
+//! of each change-log source this way, to join new rows with.
+//!
+//! A step of such a view runs its plan twice over the chunk: over the rows the source
+//! added and over those it removed (a filter, projection or join of a difference is the
+//! difference of the results); what both produce cancels out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use arrow::array::{RecordBatch, RecordBatchOptions, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use streamhouse_streams::StreamTable;
+
+use super::result::{result_columns, CurrentRows, Readiness};
+use super::CHANGE_COLUMN;
+use crate::error::{Error, Result};
+
+/// Rows with how many times each is there.
+pub(crate) struct Multiset {
+    schema: SchemaRef,
+    converter: RowConverter,
+    counts: HashMap<Vec<u8>, u64>,
+}
+
+impl Multiset {
+    pub(crate) fn new(schema: SchemaRef) -> Result<Multiset> {
+        let fields = schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        Ok(Multiset { converter: RowConverter::new(fields)?, schema, counts: HashMap::new() })
+    }
+
+    /// Each row's bytes (the key of its count).
+    fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<Vec<u8>>> {
+        let mut encoded = Vec::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(self.schema.fields())
+                .map(|(c, f)| Ok(if c.data_type() == f.data_type() { c.clone() } else { arrow::compute::cast(c, f.data_type())? }))
+                .collect::<Result<Vec<_>>>()?;
+            encoded.extend(self.converter.convert_columns(&columns)?.iter().map(|r| r.as_ref().to_vec()));
+        }
+        Ok(encoded)
+    }
+
+    pub(crate) fn add(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        for row in self.encode(batches)? {
+            *self.counts.entry(row).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+
+    /// Takes the rows out; a row that is not there is an error (a change log removing
+    /// what it never added), and then nothing is taken.
+    pub(crate) fn remove(&mut self, batches: &[RecordBatch], what: &str) -> Result<()> {
+        let rows = self.encode(batches)?;
+        let mut needed: HashMap<&[u8], u64> = HashMap::new();
+        for row in &rows {
+            *needed.entry(row.as_slice()).or_insert(0) += 1;
+        }
+        if needed.iter().any(|(row, n)| self.counts.get(*row).copied().unwrap_or(0) < *n) {
+            return Err(Error::Internal(format!("{what} removes a row it does not hold")));
+        }
+        for (row, n) in needed {
+            let count = self.counts.get_mut(row).expect("checked above");
+            *count -= n;
+            if *count == 0 {
+                self.counts.remove(row);
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows, each as many times as it is there.
+    pub(crate) fn batch(&self) -> Result<RecordBatch> {
+        let parser = self.converter.parser();
+        let rows = self.counts.iter().flat_map(|(row, n)| std::iter::repeat_n(parser.parse(row), *n as usize));
+        let columns = self.converter.convert_rows(rows)?;
+        let count = self.counts.values().sum::<u64>() as usize;
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &RecordBatchOptions::new().with_row_count(Some(count)))?)
+    }
+
+    /// `added` minus `removed`, row by row: the rows to insert and the rows to delete
+    /// (a row in both is in neither).
+    fn net(&self, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+        let mut net: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut order = Vec::new();
+        for (rows, sign) in [(self.encode(added)?, 1), (self.encode(removed)?, -1)] {
+            for row in rows {
+                let n = net.entry(row.clone()).or_insert_with(|| {
+                    order.push(row);
+                    0
+                });
+                *n += sign;
+            }
+        }
+        let (mut inserts, mut deletes) = (Vec::new(), Vec::new());
+        for row in order {
+            let n = net[&row];
+            let into = if n > 0 { &mut inserts } else { &mut deletes };
+            into.extend(std::iter::repeat_n(row, n.unsigned_abs() as usize));
+        }
+        Ok((inserts, deletes))
+    }
+
+    fn decode(&self, rows: &[Vec<u8>]) -> Result<RecordBatch> {
+        let parser = self.converter.parser();
+        let columns = self.converter.convert_rows(rows.iter().map(|r| parser.parse(r)))?;
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &RecordBatchOptions::new().with_row_count(Some(rows.len())))?)
+    }
+}
+
+/// The current rows of a view of rows over a change log, shared by its maintainer
+/// (writes) and `SELECT` (reads).
+pub(crate) struct RowsResult {
+    view: Arc<StreamTable>,
+    rows: RwLock<Multiset>,
+    readiness: Readiness,
+}
+
+/// A step's changes to such a view, computed before the append and applied after it.
+pub(crate) struct RowsStep {
+    /// The change-log rows (stored layout), if any.
+    pub changes: Option<RecordBatch>,
+    inserts: Vec<RecordBatch>,
+    deletes: Vec<RecordBatch>,
+}
+
+impl RowsResult {
+    pub(crate) fn new(view: Arc<StreamTable>) -> Result<Arc<RowsResult>> {
+        let rows = Multiset::new(result_columns(&view))?;
+        Ok(Arc::new(RowsResult { view, rows: RwLock::new(rows), readiness: Readiness::default() }))
+    }
+
+    /// The change log for a step that `added` and `removed` these rows (result columns).
+    pub(crate) fn step(&self, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<RowsStep> {
+        let rows = self.rows.read().unwrap_or_else(|p| p.into_inner());
+        let (inserts, deletes) = rows.net(added, removed)?;
+        // Checked before the append: after it, the view could not take the rows out.
+        let mut needed: HashMap<&[u8], u64> = HashMap::new();
+        for row in &deletes {
+            *needed.entry(row.as_slice()).or_insert(0) += 1;
+        }
+        if needed.iter().any(|(row, n)| rows.counts.get(*row).copied().unwrap_or(0) < *n) {
+            return Err(Error::Internal(format!("a step of materialized view {} removes a row it does not hold", self.view.name())));
+        }
+        let (inserts, deletes) = (rows.decode(&inserts)?, rows.decode(&deletes)?);
+        drop(rows);
+        let changes = change_log_rows(&self.view, &[(&inserts, "insert"), (&deletes, "delete")])?;
+        Ok(RowsStep { changes, inserts: vec![inserts], deletes: vec![deletes] })
+    }
+
+    /// Makes a committed step visible to `SELECT`.
+    pub(crate) fn apply(&self, step: RowsStep) -> Result<()> {
+        let mut rows = self.rows.write().unwrap_or_else(|p| p.into_inner());
+        rows.add(&step.inserts)?;
+        rows.remove(&step.deletes, &format!("materialized view {}", self.view.name()))
+    }
+
+    /// Folds the view's own change log (stored layout, in order): its rows at the last
+    /// committed step.
+    pub(crate) fn recover(&self, log: &[RecordBatch]) -> Result<()> {
+        let (added, removed) = super::inputs::signed_rows(&self.view, log)?;
+        let mut rows = Multiset::new(result_columns(&self.view))?;
+        rows.add(&added)?;
+        rows.remove(&removed, &format!("the change log of materialized view {}", self.view.name()))?;
+        *self.rows.write().unwrap_or_else(|p| p.into_inner()) = rows;
+        Ok(())
+    }
+
+    pub(crate) fn set_recovery(&self, outcome: std::result::Result<(), String>) {
+        self.readiness.set(outcome);
+    }
+}
+
+impl CurrentRows for RowsResult {
+    fn view(&self) -> &Arc<StreamTable> {
+        &self.view
+    }
+
+    fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    fn snapshot(&self) -> Result<RecordBatch> {
+        self.rows.read().unwrap_or_else(|p| p.into_inner()).batch()
+    }
+}
+
+impl std::fmt::Debug for RowsResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowsResult").field("view", &self.view.name()).finish_non_exhaustive()
+    }
+}
+
+/// Change-log rows in the view table's stored layout: each batch's rows (result columns)
+/// with its `_change`.
+fn change_log_rows(view: &StreamTable, parts: &[(&RecordBatch, &str)]) -> Result<Option<RecordBatch>> {
+    let columns = result_columns(view);
+    let mut fields: Vec<_> = columns.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
+    let schema = Arc::new(Schema::new(fields));
+    let mut batches = Vec::new();
+    for (rows, change) in parts.iter().filter(|(rows, _)| rows.num_rows() > 0) {
+        let mut arrays = rows.columns().to_vec();
+        arrays.push(Arc::new(StringArray::from(vec![*change; rows.num_rows()])));
+        batches.push(RecordBatch::try_new(schema.clone(), arrays)?);
+    }
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    let batch = arrow::compute::concat_batches(&schema, &batches)?;
+    let all: Vec<usize> = (0..batch.num_columns()).collect();
+    Ok(crate::dml::widen_to_table(view, &all, vec![batch])?.pop())
+}
