@@ -103,6 +103,10 @@ pub struct MaterializedView {
     /// such a view too, so its table is a change log (`insert` / `delete`) as well.
     #[serde(default)]
     pub change_log: bool,
+    /// The views made of the query's aggregating subqueries, which it reads (see
+    /// `executor/src/materialized/parts.rs`), in the order they were made: dropped with it.
+    #[serde(default)]
+    pub parts: Vec<i64>,
 }
 
 impl MaterializedView {

@@ -172,3 +172,49 @@ def test_exactly_once_across_kill9_during_maintenance(tmp_path):
                 assert row[3] == 0 and row[5] is None, row
     finally:
         server.stop(signal.SIGKILL)
+
+
+NESTED = {
+    # Nexmark q4's shape: an aggregation over an aggregation of a join.
+    "per_category": "SELECT q.category, avg(q.final) AS mean, count(*) AS n FROM ("
+                    "SELECT b.auction, n.name AS category, max(b.price) AS final FROM bids b JOIN names n ON b.auction % 5 = n.id "
+                    "GROUP BY b.auction, n.name) q GROUP BY q.category",
+    # Nexmark q7's shape: rows joined with their group's maximum.
+    "top_bids": "SELECT b.auction, b.price FROM bids b JOIN ("
+                "SELECT category, max(price) AS top FROM bids GROUP BY category) m "
+                "ON b.category = m.category AND b.price = m.top",
+    # Nexmark q5's shape: one aggregation joined with an aggregation of the same one.
+    "busiest": "SELECT c.auction, c.n FROM (SELECT auction, count(*) AS n FROM bids GROUP BY auction) c JOIN ("
+               "SELECT max(k.n) AS most FROM (SELECT auction, count(*) AS n FROM bids GROUP BY auction) k) m ON c.n >= m.most",
+}
+
+
+def test_nested_aggregations_in_one_view_are_maintained_as_views_over_views(server):
+    random.seed(5)
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE bids (auction int, price int, category int)")
+        conn.execute("CREATE TABLE names (id int, name text)")
+        conn.execute("INSERT INTO names SELECT x, 'c' || (x % 3) FROM generate_series(0, 4) AS s(x)")
+        insert_wave(conn, 0, 100, 20)
+        for name, sql in NESTED.items():
+            conn.execute(f"CREATE MATERIALIZED VIEW {name} AS {sql}")
+        for wave in range(4):
+            for name, sql in NESTED.items():
+                assert wait_equal(conn, f"SELECT * FROM {name}", sql), name
+            insert_wave(conn, 100 + wave * 50, 50, 20 + wave * 5)
+        views = {r[1]: r for r in conn.execute("SHOW MATERIALIZED VIEWS").fetchall()}
+        # Each aggregating subquery is a view of its own, read by the view.
+        assert {n for n in views if "_part" in n} == {"per_category_part1", "top_bids_part1", "busiest_part1",
+                                                      "busiest_part2", "busiest_part3"}
+        assert "busiest_part3" in views["busiest"][2] and "busiest_part1" in views["busiest"][2]
+        with pytest.raises(pg_errors.DependentObjectsStillExist, match="busiest"):
+            conn.execute("DROP MATERIALIZED VIEW busiest_part1")
+        conn.rollback()
+        for name in NESTED:
+            conn.execute(f"DROP MATERIALIZED VIEW {name}")
+        assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []
+        # A query still refused after its subqueries became views leaves none behind.
+        with pytest.raises(pg_errors.FeatureNotSupported, match="Sort"):
+            conn.execute("CREATE MATERIALIZED VIEW bad AS SELECT n FROM (SELECT auction, count(*) AS n FROM bids GROUP BY auction) c ORDER BY n")
+        conn.rollback()
+        assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []

@@ -22,6 +22,7 @@
 mod aggregate;
 mod event_time;
 mod inputs;
+mod parts;
 mod registry;
 mod result;
 mod rows;
@@ -37,7 +38,7 @@ use datafusion::datasource::provider_as_source;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
-use datafusion::sql::sqlparser::ast::{CreateView, ObjectName};
+use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName};
 use streamhouse_streams::{MaterializedView, StreamTable, Streams, TableOptions, TableWrite};
 use tracing::{info, warn};
 
@@ -162,8 +163,31 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
     if create.or_replace {
         return Err(Error::not_supported("CREATE OR REPLACE MATERIALIZED VIEW is not supported", "DROP MATERIALIZED VIEW, then CREATE it again"));
     }
+    let columns: Vec<String> = create.columns.iter().map(|c| c.name.to_string()).collect();
+    let definition = crate::views::definition_sql(&create.query, &columns);
+    match create_planned(session, create, &schema, &name, &definition, Vec::new()).await {
+        // Refused as it stands: with its aggregating subqueries made into views of their own?
+        Err(refused @ Error::NotSupported { .. }) => {
+            let Some((query, parts)) = parts::split(session, &schema, &name, &create.query).await? else { return Err(refused) };
+            let ids = parts.iter().filter_map(|p| streams.table(&schema, p).map(|t| t.id())).collect();
+            let definition = crate::views::definition_sql(&query, &columns);
+            let created = create_planned(session, create, &schema, &name, &definition, ids).await;
+            if created.is_err() {
+                parts::drop_parts(session, &schema, &parts).await;
+            }
+            created
+        }
+        other => other,
+    }
+}
+
+/// Creates the view of `definition` (the query as given, or reading its parts), refusing
+/// what cannot be maintained.
+async fn create_planned(session: &Session, create: &CreateView, schema: &str, name: &str, definition: &str, parts: Vec<i64>) -> Result<Output> {
+    let tag = || Output::Command(CommandTag::new("CREATE MATERIALIZED VIEW"));
+    let streams = session.streams().clone();
+    let (schema, name, definition) = (schema.to_string(), name.to_string(), definition.to_string());
     let emit_on_window_close = emit_option(&create.options)?;
-    let definition = crate::views::definition_sql(&create.query, &create.columns.iter().map(|c| c.name.to_string()).collect::<Vec<_>>());
     let plan = plan_definition(session.engine(), &definition, &schema).await?;
     let aggregate = aggregate::aggregate_node(&plan);
     let sources = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
@@ -225,6 +249,7 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
             state_table_id,
             emit_on_window_close,
             change_log,
+            parts,
         }),
         ..Default::default()
     };
@@ -276,7 +301,14 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool, casc
                 crate::views::drop_dependent_views(session, "materialized view", &schema, &view, cascade).await?;
                 session.engine().maintainers().remove(table.id());
                 session.streams().drop_table(&schema, &view).await?;
-                drop_state_table(session.streams(), table.options().materialized.as_ref().and_then(|m| m.state_table_id)).await;
+                let mv = table.options().materialized.as_ref();
+                drop_state_table(session.streams(), mv.and_then(|m| m.state_table_id)).await;
+                // Its parts, last made first (each reads the ones made before it).
+                let parts = mv.map(|m| m.parts.clone()).unwrap_or_default();
+                for part in parts.iter().rev().filter_map(|id| session.streams().table_by_id(*id)) {
+                    let part = ObjectName::from(vec![Ident::new(part.schema_name()), Ident::new(part.name())]);
+                    Box::pin(drop(session, &[part], true, false)).await?;
+                }
             }
             Some(_) => return Err(Error::WrongObjectType(format!("\"{view}\" is not a materialized view"))),
             None if if_exists => {}
@@ -378,7 +410,7 @@ fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
     if let Some(operator) = refused {
         return Err(Error::not_supported(
             format!("materialized views cannot maintain {operator} incrementally yet"),
-            "materialized views maintain filters, projections and one aggregation of one stream table; use a VIEW (computed at each query) for the rest",
+            "materialized views maintain filters, projections, UNION ALL, inner joins and aggregations (an aggregating subquery becomes a view of its own); use a VIEW (computed at each query) for the rest",
         ));
     }
     let mut distinct: Vec<Arc<StreamTable>> = Vec::new();

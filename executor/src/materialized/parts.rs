@@ -1,0 +1,152 @@
+//! Nested aggregations in one materialized view: `SELECT … FROM (SELECT … GROUP BY …) q
+//! GROUP BY …`, or an aggregating subquery joined with something. One maintainer runs
+//! one aggregation; views read other views' change logs ([`super::rows`],
+//! [`super::aggregate`]). So when a view's query is refused as it stands, each aggregating
+//! subquery in a FROM clause (innermost first) becomes a materialized view of its own, a
+//! *part* named `<view>_part<n>`, and the query reads the part instead: the view is then
+//! maintained as views over views. Parts are listed by `SHOW MATERIALIZED VIEWS` and
+//! dropped with their view (`MaterializedView.parts`).
+
+use std::ops::ControlFlow;
+
+use datafusion::common::tree_node::TreeNode;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName, Query, TableFactor, VisitMut, VisitorMut};
+
+use crate::error::{Error, Result};
+use crate::session::{plan_statement, Session};
+
+/// At most this many parts per view (each is a maintainer, a change log and state).
+const MAX_PARTS: usize = 16;
+
+/// Makes a part of each aggregating subquery of `query` (creating them as materialized
+/// views, innermost first) and returns the query reading them, with the parts' names;
+/// `None` when no subquery aggregates. A failure drops the parts made so far.
+pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Query) -> Result<Option<(Query, Vec<String>)>> {
+    let mut query = query.clone();
+    let mut parts = Vec::new();
+    let outcome: Result<()> = async {
+        // Each round makes one part: the first aggregating subquery in post order (no
+        // aggregating subquery inside it remains, those came first).
+        while parts.len() < MAX_PARTS {
+            let subqueries = derived_tables(&mut query);
+            let mut found = None;
+            for (at, subquery) in subqueries.into_iter().enumerate() {
+                if aggregates(session, schema, &subquery).await {
+                    found = Some((at, subquery));
+                    break;
+                }
+            }
+            let Some((at, subquery)) = found else { break };
+            let name = free_name(session, schema, view, parts.len() + 1);
+            let create = CreateView {
+                or_alter: false,
+                or_replace: false,
+                materialized: true,
+                secure: false,
+                name: ObjectName::from(vec![Ident::new(schema), Ident::new(&name)]),
+                name_before_not_exists: false,
+                columns: vec![],
+                query: Box::new(subquery),
+                options: datafusion::sql::sqlparser::ast::CreateTableOptions::None,
+                cluster_by: vec![],
+                comment: None,
+                with_no_schema_binding: false,
+                if_not_exists: false,
+                temporary: false,
+                copy_grants: false,
+                to: None,
+                params: None,
+            };
+            Box::pin(super::create(session, &create)).await?;
+            parts.push(name.clone());
+            replace_derived_table(&mut query, at, schema, &name)?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        drop_parts(session, schema, &parts).await;
+        return Err(e);
+    }
+    Ok((!parts.is_empty()).then_some((query, parts)))
+}
+
+/// Drops parts made for a view that was then not created (last made first).
+pub(super) async fn drop_parts(session: &Session, schema: &str, parts: &[String]) {
+    for part in parts.iter().rev() {
+        let name = ObjectName::from(vec![Ident::new(schema), Ident::new(part)]);
+        if let Err(e) = Box::pin(super::drop(session, &[name], true, false)).await {
+            tracing::warn!(part, error = %e, "a part of a materialized view that was not created was not dropped");
+        }
+    }
+}
+
+/// Whether `query`, planned alone, aggregates (GROUP BY, an aggregate function, DISTINCT).
+/// A subquery that does not plan alone (it reads an outer CTE) is left as it is.
+async fn aggregates(session: &Session, schema: &str, query: &Query) -> bool {
+    let statement = datafusion::sql::sqlparser::ast::Statement::Query(Box::new(query.clone()));
+    let engine = session.engine();
+    match plan_statement(&engine.base_state(), engine.streams(), &statement, schema).await {
+        Ok(plan) => plan.exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_)))).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// `<view>_part<n>`, or with a higher n where that name is taken.
+fn free_name(session: &Session, schema: &str, view: &str, mut n: usize) -> String {
+    let streams = session.streams();
+    loop {
+        let name = format!("{view}_part{n}");
+        if streams.table(schema, &name).is_none() && streams.view(schema, &name).is_none() {
+            return name;
+        }
+        n += 1;
+    }
+}
+
+/// The subqueries of the FROM clauses (derived tables, not LATERAL), in post order.
+fn derived_tables(query: &mut Query) -> Vec<Query> {
+    struct Collect(Vec<Query>);
+    impl VisitorMut for Collect {
+        type Break = ();
+        fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Derived { lateral: false, subquery, .. } = factor {
+                self.0.push(subquery.as_ref().clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    let _ = query.visit(&mut collect);
+    collect.0
+}
+
+/// Replaces the `at`-th subquery of [`derived_tables`] with `SELECT * FROM schema.part`
+/// (its alias stays).
+fn replace_derived_table(query: &mut Query, at: usize, schema: &str, part: &str) -> Result<()> {
+    struct Replace<'a> {
+        seen: usize,
+        at: usize,
+        with: &'a Query,
+    }
+    impl VisitorMut for Replace<'_> {
+        type Break = ();
+        fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Derived { lateral: false, subquery, .. } = factor {
+                if self.seen == self.at {
+                    *subquery = Box::new(self.with.clone());
+                    return ControlFlow::Break(());
+                }
+                self.seen += 1;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let reading = format!("SELECT * FROM \"{}\".\"{}\"", schema.replace('"', "\"\""), part.replace('"', "\"\""));
+    let datafusion::sql::sqlparser::ast::Statement::Query(with) = crate::catalog::parse_view_definition(&reading)? else {
+        return Err(Error::Internal(format!("{reading} is not a query")));
+    };
+    let _ = query.visit(&mut Replace { seen: 0, at, with: &with });
+    Ok(())
+}
