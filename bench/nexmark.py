@@ -9,8 +9,10 @@ checked against the same query run as a batch SELECT, and their throughput.
 For each query: CREATE MATERIALIZED VIEW over the events already stored (the backfill)
 and the events it read per second and per second of server CPU (the machine has 2
 cores; per-core figures are events / CPU-seconds). Then all views together while more
-events are written: events/s until every view has caught up. Queries StreamHouse cannot
-maintain incrementally yet are listed with the server's refusal (SQLSTATE 0A000).
+events are written: events/s until every view has caught up. Then each view alone while
+new events are written, against writing them with no view (the streaming figure per
+query). Queries StreamHouse cannot maintain incrementally yet are listed with the
+server's refusal (SQLSTATE 0A000).
 Durability: --durability fsync."""
 
 import argparse
@@ -122,10 +124,42 @@ def wait_caught_up(conn, deadline_s=600):
         time.sleep(0.01)
 
 
+def live_each(conn, db, maintained, offset, count):
+    """Each view alone: `count` new events written (COPY, fsync) while only it is
+    maintained, until it has caught up; the server's CPU against writing as many events
+    with no view at all, measured first in the same run."""
+    for name in maintained:
+        conn.execute(f"DROP MATERIALIZED VIEW {name}")
+    print(f"\nlive, one view at a time: {count:,} new events each (COPY, fsync), until the view has caught up")
+    print(f"{'query':<6}{'wall s':>8}{'events/s':>12}{'events/CPU-s':>14}{'events/view-CPU-s':>19}  (view CPU = CPU - ingest's)")
+    ingest_cpu_per_event = None
+    for name in [None] + maintained:
+        if name is not None:
+            conn.execute(f"CREATE MATERIALIZED VIEW {name} AS {QUERIES[name][1]}")
+        text, generated = events_copy_text(offset, count)
+        offset += generated
+        cpu0, t0 = cpu_seconds(db.pid), time.perf_counter()
+        load(conn, text)
+        wait_caught_up(conn)
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds(db.pid) - cpu0
+        if name is None:
+            ingest_cpu_per_event = cpu / generated
+            print(f"{'ingest':<6}{elapsed:>8.3f}{generated / elapsed:>12,.0f}{generated / max(cpu, 1e-9):>14,.0f}{'—':>19}  no view")
+            continue
+        if not same_result(conn, name, QUERIES[name][1])[0]:
+            sys.exit(f"{name}: the view differs from the batch query after the live events")
+        view_cpu = cpu - ingest_cpu_per_event * generated
+        per_view_cpu = f"{generated / view_cpu:,.0f}" if view_cpu > 0.01 else "(< 0.01 s)"
+        print(f"{name:<6}{elapsed:>8.3f}{generated / elapsed:>12,.0f}{generated / max(cpu, 1e-9):>14,.0f}{per_view_cpu:>19}  = batch query")
+        conn.execute(f"DROP MATERIALIZED VIEW {name}")
+    return offset
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="events stored before the views are created")
     ap.add_argument("--live-events", type=int, default=500_000, help="events written while all views are maintained")
+    ap.add_argument("--live-each", type=int, default=200_000, help="events written while one view at a time is maintained")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="streamhouse-nexmark-") as tmp:
         db = StreamHouse(tmp)
@@ -168,7 +202,8 @@ def main():
                 print(f"\nlive: {live:,} events written (COPY, fsync) and applied by {', '.join(maintained)}: "
                       f"{elapsed:.3f} s, {live / elapsed:,.0f} events/s, {live / max(cpu, 1e-9):,.0f} events/CPU-s "
                       f"(ingest included); every view equals its batch query")
-                print("reference (per core, from the issue): RisingWave q5 ~5 K, q7 ~20 K events/s; Flink q5 ~22 K")
+                live_each(conn, db, maintained, args.events + args.live_events, args.live_each)
+                print("\nreference (per core, from the issue): RisingWave q5 ~5 K, q7 ~20 K events/s; Flink q5 ~22 K")
         finally:
             db.stop()
 
