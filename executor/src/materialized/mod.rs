@@ -424,6 +424,14 @@ fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
             ));
         }
     }
+    if has_join(plan) && plan.exists(|node| Ok(matches!(node, LogicalPlan::Union(_)))).unwrap_or(false) {
+        // A step reads the other sources' applied rows: a UNION ALL branch of another
+        // source would yield all of them again.
+        return Err(Error::not_supported(
+            "materialized views cannot maintain a join and UNION ALL in one query yet",
+            "make the join or the union a materialized view of its own and read it",
+        ));
+    }
     if has_join(plan) {
         if let Some(table) = distinct.iter().find(|t| t.options().watermark.is_some()) {
             return Err(Error::not_supported(
@@ -938,8 +946,16 @@ impl Maintainer {
     }
 
     /// A view over a change log: each group's input rows, read again from every source up
-    /// to the recovered position (no source of such a view has a watermark).
+    /// to the recovered position (no source of such a view has a watermark). They are
+    /// the rows below the aggregation over the sources' rows now: for a join, the join of
+    /// what each side has applied (recovered first); else each chunk's rows in turn.
     async fn recover_kept(&self, engine: &Arc<Engine>, planned: &AggregatePlan, result: &AggregateResult) -> Result<()> {
+        if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            let applied = self.applied_for(usize::MAX)?;
+            let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &applied[0], applied: &applied };
+            let nothing = Chunk { batches: &[], ..chunk };
+            return result.recover_kept(engine, planned, &chunk, &nothing).await;
+        }
         for input in 0..self.inputs.len() {
             let mut from = None;
             while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {

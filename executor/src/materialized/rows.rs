@@ -59,13 +59,9 @@ impl Multiset {
     /// what it never added), and then nothing is taken.
     pub(crate) fn remove(&mut self, batches: &[RecordBatch], what: &str) -> Result<()> {
         let rows = self.encode(batches)?;
-        let mut needed: HashMap<&[u8], u64> = HashMap::new();
-        for row in &rows {
-            *needed.entry(row.as_slice()).or_insert(0) += 1;
-        }
-        if needed.iter().any(|(row, n)| self.counts.get(*row).copied().unwrap_or(0) < *n) {
+        let Some(needed) = self.holding(&rows) else {
             return Err(Error::Internal(format!("{what} removes a row it does not hold")));
-        }
+        };
         for (row, n) in needed {
             let count = self.counts.get_mut(row).expect("checked above");
             *count -= n;
@@ -74,6 +70,15 @@ impl Multiset {
             }
         }
         Ok(())
+    }
+
+    /// How many times each of `rows` is in it, if it holds them all (as often as listed).
+    fn holding<'a>(&self, rows: &'a [Vec<u8>]) -> Option<HashMap<&'a [u8], u64>> {
+        let mut needed: HashMap<&[u8], u64> = HashMap::new();
+        for row in rows {
+            *needed.entry(row.as_slice()).or_insert(0) += 1;
+        }
+        needed.iter().all(|(row, n)| self.counts.get(*row).copied().unwrap_or(0) >= *n).then_some(needed)
     }
 
     /// The rows, each as many times as it is there.
@@ -142,11 +147,7 @@ impl RowsResult {
         let rows = self.rows.read().unwrap_or_else(|p| p.into_inner());
         let (inserts, deletes) = rows.net(added, removed)?;
         // Checked before the append: after it, the view could not take the rows out.
-        let mut needed: HashMap<&[u8], u64> = HashMap::new();
-        for row in &deletes {
-            *needed.entry(row.as_slice()).or_insert(0) += 1;
-        }
-        if needed.iter().any(|(row, n)| rows.counts.get(*row).copied().unwrap_or(0) < *n) {
+        if rows.holding(&deletes).is_none() {
             return Err(Error::Internal(format!("a step of materialized view {} removes a row it does not hold", self.view.name())));
         }
         let (inserts, deletes) = (rows.decode(&inserts)?, rows.decode(&deletes)?);
