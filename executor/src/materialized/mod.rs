@@ -663,7 +663,7 @@ impl Maintainer {
             *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(vec![Vec::new(); self.inputs.sources().len()]);
         }
         Ok(match self.aggregate {
-            Some(_) => ViewPlan::Aggregate(AggregatePlan::new(engine, &plan, self.inputs.sources(), self.emit_on_window_close).await?),
+            Some(_) => ViewPlan::Aggregate(Box::new(AggregatePlan::new(engine, &plan, self.inputs.sources(), self.emit_on_window_close).await?)),
             None => ViewPlan::Rows(plan),
         })
     }
@@ -999,7 +999,7 @@ impl Maintainer {
 enum ViewPlan {
     /// Row by row: the view's plan runs over each chunk.
     Rows(LogicalPlan),
-    Aggregate(AggregatePlan),
+    Aggregate(Box<AggregatePlan>),
 }
 
 /// Runs an internal query (bookkeeping tables) and collects its rows.

@@ -148,7 +148,7 @@ fn replace_derived_table(query: &mut Query, at: usize, schema: &str, part: &str)
         fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
             if let TableFactor::Derived { lateral: false, subquery, .. } = factor {
                 if self.seen == self.at {
-                    *subquery = Box::new(self.with.clone());
+                    **subquery = self.with.clone();
                     return ControlFlow::Break(());
                 }
                 self.seen += 1;

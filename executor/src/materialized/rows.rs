@@ -20,6 +20,9 @@ use super::result::{result_columns, CurrentRows, Readiness};
 use super::CHANGE_COLUMN;
 use crate::error::{Error, Result};
 
+/// A row as `RowConverter` bytes.
+type EncodedRow = Vec<u8>;
+
 /// Rows with how many times each is there.
 pub(crate) struct Multiset {
     schema: SchemaRef,
@@ -92,7 +95,7 @@ impl Multiset {
 
     /// `added` minus `removed`, row by row: the rows to insert and the rows to delete
     /// (a row in both is in neither).
-    fn net(&self, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+    fn net(&self, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<(Vec<EncodedRow>, Vec<EncodedRow>)> {
         let mut net: HashMap<Vec<u8>, i64> = HashMap::new();
         let mut order = Vec::new();
         for (rows, sign) in [(self.encode(added)?, 1), (self.encode(removed)?, -1)] {
@@ -218,4 +221,46 @@ fn change_log_rows(view: &StreamTable, parts: &[(&RecordBatch, &str)]) -> Result
     let batch = arrow::compute::concat_batches(&schema, &batches)?;
     let all: Vec<usize> = (0..batch.num_columns()).collect();
     Ok(crate::dml::widen_to_table(view, &all, vec![batch])?.pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+
+    fn rows(values: &[(i64, &str)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true), Field::new("s", DataType::Utf8, true)]));
+        let n = Int64Array::from(values.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+        let s = StringArray::from(values.iter().map(|(_, s)| *s).collect::<Vec<_>>());
+        RecordBatch::try_new(schema, vec![Arc::new(n), Arc::new(s)]).unwrap()
+    }
+
+    fn sorted(batch: &RecordBatch) -> Vec<(i64, String)> {
+        let n = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let s = batch.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let mut out: Vec<_> = (0..batch.num_rows()).map(|i| (n.value(i), s.value(i).to_string())).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_multiset_counts_duplicates_and_refuses_to_remove_what_it_does_not_hold() {
+        let mut set = Multiset::new(rows(&[]).schema()).unwrap();
+        set.add(&[rows(&[(1, "a"), (1, "a"), (2, "b")])]).unwrap();
+        set.remove(&[rows(&[(1, "a")])], "test").unwrap();
+        assert_eq!(sorted(&set.batch().unwrap()), vec![(1, "a".into()), (2, "b".into())]);
+        // (2, b) twice is more than it holds: an error, and nothing is taken.
+        assert!(set.remove(&[rows(&[(2, "b"), (2, "b")])], "test").is_err());
+        assert!(set.remove(&[rows(&[(3, "c")])], "test").is_err());
+        assert_eq!(sorted(&set.batch().unwrap()), vec![(1, "a".into()), (2, "b".into())]);
+    }
+
+    #[test]
+    fn added_and_removed_rows_cancel_and_the_rest_are_inserts_and_deletes() {
+        let mut set = Multiset::new(rows(&[]).schema()).unwrap();
+        set.add(&[rows(&[(1, "a"), (2, "b")])]).unwrap();
+        let (inserts, deletes) = set.net(&[rows(&[(1, "a"), (3, "c"), (3, "c")])], &[rows(&[(1, "a"), (2, "b")])]).unwrap();
+        assert_eq!(sorted(&set.decode(&inserts).unwrap()), vec![(3, "c".into()), (3, "c".into())]);
+        assert_eq!(sorted(&set.decode(&deletes).unwrap()), vec![(2, "b".into())]);
+    }
 }
