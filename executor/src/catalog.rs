@@ -32,7 +32,7 @@ pub struct StreamCatalog {
     builtin: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
     /// Plans view definitions; set once the engine's session state is complete.
     planner: Arc<OnceLock<SessionState>>,
-    /// What `SELECT` reads for aggregating materialized views.
+    /// What `SELECT` reads for materialized views whose tables are change logs.
     view_results: ViewResults,
 }
 

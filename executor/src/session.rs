@@ -631,7 +631,7 @@ pub(crate) async fn plan_statement(
         })
     })?;
     hide_system_columns(&mut statement, &|name| {
-        // A change-log view.s result has no system columns (its change log does).
+        // A change-log view's result has no system columns (its change log does).
         resolve_name(name, default_schema)
             .is_some_and(|(s, t)| streams.table(&s, &t).is_some_and(|t| !crate::materialized::is_change_log_view(&t)))
     });

@@ -224,3 +224,15 @@ def test_nested_aggregations_in_one_view_are_maintained_as_views_over_views(serv
             conn.execute("CREATE MATERIALIZED VIEW bad AS SELECT n FROM (SELECT auction, count(*) AS n FROM bids GROUP BY auction) c ORDER BY n")
         conn.rollback()
         assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT auction, final FROM finals WHERE final > random() * 10",
+    "SELECT category, count(*) FROM finals WHERE now() > '2020-01-01' GROUP BY category",
+])
+def test_functions_whose_value_changes_are_refused_over_a_changing_view(server, sql):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE bids (auction int, price int, category int)")
+        conn.execute("CREATE MATERIALIZED VIEW finals AS SELECT auction, category, max(price) AS final FROM bids GROUP BY auction, category")
+        with pytest.raises(pg_errors.FeatureNotSupported, match=r"random\(\)|now\(\)"):
+            conn.execute(f"CREATE MATERIALIZED VIEW bad AS {sql}")

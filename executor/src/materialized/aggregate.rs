@@ -538,6 +538,8 @@ impl AggregateResult {
     /// Loads the groups' last states (rows of the state table, in offset order).
     /// Groups whose window ends at or before `closed_before` were emitted and are left out.
     pub(crate) fn recover(&self, plan: &AggregatePlan, stored: &[RecordBatch], closed_before: Option<i64>) -> Result<()> {
+        // Kept rows are read again after this (a recovery may be a retry).
+        self.kept.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let mut latest: HashMap<Vec<u8>, (usize, usize)> = HashMap::new();
         let mut batches = Vec::with_capacity(stored.len());
         for batch in stored {

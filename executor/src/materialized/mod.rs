@@ -193,6 +193,9 @@ async fn create_planned(session: &Session, create: &CreateView, schema: &str, na
     let sources = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
     // A view of rows over a change log loses rows too: its table is a change log as well.
     let change_log = aggregate.is_none() && sources.iter().any(|s| is_change_log(s));
+    if sources.iter().any(|s| is_change_log(s)) {
+        refuse_changing_functions(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
+    }
     if emit_on_window_close {
         if aggregate.is_none() {
             return Err(Error::InvalidObjectDefinition(
@@ -446,16 +449,54 @@ fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
     Ok(distinct)
 }
 
+/// Over a change log, a removed row must come out of the view's plan as it went in when
+/// it was added: a function whose value changes between calls (`now()`, `random()`) would
+/// make a removal miss its row. Refused (0A000) naming the function.
+fn refuse_changing_functions(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::logical_expr::{Expr, Volatility};
+    let mut found = None;
+    let _ = plan.apply(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e {
+                    if f.func.signature().volatility != Volatility::Immutable {
+                        found = Some(f.func.name().to_string());
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    match found {
+        Some(function) => Err(Error::not_supported(
+            format!("materialized views over a view whose rows change cannot call {function}(): its value changes between calls, so a removed row could not be found again"),
+            "compute it in the view that is read, or leave it out",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Applied rows kept for joins pile up one small batch per step: merged into one when
 /// there are this many.
 const APPLIED_BATCHES_MAX: usize = 64;
 
-fn compact(rows: &mut Vec<RecordBatch>) -> Result<()> {
+fn compact(rows: &mut Vec<RecordBatch>) {
     if rows.len() > APPLIED_BATCHES_MAX {
-        let merged = arrow::compute::concat_batches(&rows[0].schema(), rows.iter())?;
-        *rows = vec![merged];
+        // Merging is an optimisation: batches that do not merge stay as they are.
+        if let Ok(merged) = arrow::compute::concat_batches(&rows[0].schema(), rows.iter()) {
+            *rows = vec![merged];
+        }
     }
-    Ok(())
+}
+
+/// A step's change to a joining view's applied rows (see `Maintainer::prepare_applied`).
+enum AppliedUpdate {
+    Nothing,
+    /// Rows of a table, appended.
+    Rows(Vec<RecordBatch>),
+    /// A change log's current rows, changed.
+    Current(rows::MultisetChange),
 }
 
 /// Whether `plan` joins (its maintenance then keeps each source's applied rows).
@@ -712,9 +753,10 @@ impl Maintainer {
             let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &applied };
             let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
             let mut rows_step: Option<RowsStep> = None;
+            let (added, removed) = self.signed(input, batches)?;
+            let applied_update = self.prepare_applied(input, &added, &removed)?;
             let step = match (plan, &self.aggregate) {
                 (ViewPlan::Aggregate(planned), Some((result, _))) if planned.keeps_rows() => {
-                    let (added, removed) = self.signed(input, batches)?;
                     let step = result.step_signed(engine, planned, &Chunk { batches: &added, ..chunk }, &Chunk { batches: &removed, ..chunk }).await?;
                     writes.extend(self.step_writes(&step)?);
                     Some(step)
@@ -725,7 +767,6 @@ impl Maintainer {
                     Some(step)
                 }
                 (ViewPlan::Rows(plan), _) if self.rows.is_some() => {
-                    let (added, removed) = self.signed(input, batches)?;
                     let added = self.produce(engine, plan, &Chunk { batches: &added, ..chunk }).await?;
                     let removed = self.produce(engine, plan, &Chunk { batches: &removed, ..chunk }).await?;
                     let step = self.rows.as_ref().expect("matched").step(&added, &removed)?;
@@ -750,13 +791,14 @@ impl Maintainer {
                 }
                 return Err(e.into());
             }
+            // Committed: from here on nothing may fail (a retry would append the chunk again).
             if let (Some(step), Some((result, _))) = (step, &self.aggregate) {
                 result.apply(step);
             }
             if let (Some(step), Some(rows)) = (rows_step, &self.rows) {
-                rows.apply(step)?;
+                rows.apply(step);
             }
-            self.applied_more(input, batches)?;
+            self.install_applied(input, applied_update);
             if let (Some(judged), Some(time)) = (judged, &self.event_time) {
                 *time.lock().unwrap_or_else(|p| p.into_inner()) = judged.after;
             }
@@ -820,29 +862,45 @@ impl Maintainer {
         }
     }
 
-    /// A joining view's applied rows after a step of `input` (a change log's: its
-    /// current rows).
-    fn applied_more(&self, input: usize, batches: &[RecordBatch]) -> Result<()> {
-        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(applied) = applied.as_mut() else { return Ok(()) };
-        let s = self.inputs.source_index(input);
-        let source = self.inputs.source(input);
-        if !is_change_log(source) {
-            applied[s].extend(batches.iter().filter(|b| b.num_rows() > 0).cloned());
-            return compact(&mut applied[s]);
+    /// What a step of `input` that adds and removes these rows does to a joining view's
+    /// applied rows (a change log's: its current rows), checked before the append so
+    /// that [`Self::install_applied`] cannot fail after it.
+    fn prepare_applied(&self, input: usize, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<AppliedUpdate> {
+        if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(AppliedUpdate::Nothing);
         }
-        let (added, removed) = signed_rows(source, batches)?;
+        let (s, source) = (self.inputs.source_index(input), self.inputs.source(input));
+        if !is_change_log(source) {
+            return Ok(AppliedUpdate::Rows(added.iter().filter(|b| b.num_rows() > 0).cloned().collect()));
+        }
         let mut current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
         current.resize_with(self.inputs.sources().len(), || None);
         if current[s].is_none() {
             current[s] = Some(Multiset::new(result::result_columns(source))?);
         }
-        let rows = current[s].as_mut().expect("set above");
-        rows.add(&added)?;
-        rows.remove(&removed, &format!("the change log of {}", source.name()))?;
-        // Made into a batch when a step of another source joins with it.
-        applied[s].clear();
-        Ok(())
+        let change = current[s].as_ref().expect("set above").change(added, removed, &format!("the change log of {}", source.name()))?;
+        Ok(AppliedUpdate::Current(change))
+    }
+
+    fn install_applied(&self, input: usize, update: AppliedUpdate) {
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(applied) = applied.as_mut() else { return };
+        let s = self.inputs.source_index(input);
+        match update {
+            AppliedUpdate::Nothing => {}
+            AppliedUpdate::Rows(rows) => {
+                applied[s].extend(rows);
+                compact(&mut applied[s]);
+            }
+            AppliedUpdate::Current(change) => {
+                let mut current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(rows) = current.get_mut(s).and_then(Option::as_mut) {
+                    rows.install(change);
+                }
+                // Made into a batch when a step of another source joins with it.
+                applied[s].clear();
+            }
+        }
     }
 
     /// The rows applied so far per source, for a step of `source` (a change log's current
@@ -922,7 +980,9 @@ impl Maintainer {
         for input in 0..self.inputs.len() {
             let mut from = None;
             while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                self.applied_more(input, &batches)?;
+                let (added, removed) = self.signed(input, &batches)?;
+                let update = self.prepare_applied(input, &added, &removed)?;
+                self.install_applied(input, update);
                 from = Some(next);
             }
         }

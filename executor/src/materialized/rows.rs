@@ -27,7 +27,13 @@ type EncodedRow = Vec<u8>;
 pub(crate) struct Multiset {
     schema: SchemaRef,
     converter: RowConverter,
-    counts: HashMap<Vec<u8>, u64>,
+    counts: HashMap<EncodedRow, u64>,
+}
+
+/// A checked change to a [`Multiset`], to install once committed.
+pub(crate) struct MultisetChange {
+    added: Vec<EncodedRow>,
+    removed: Vec<EncodedRow>,
 }
 
 impl Multiset {
@@ -37,7 +43,7 @@ impl Multiset {
     }
 
     /// Each row's bytes (the key of its count).
-    fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<Vec<u8>>> {
+    fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<EncodedRow>> {
         let mut encoded = Vec::new();
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             let columns = batch
@@ -52,36 +58,49 @@ impl Multiset {
     }
 
     pub(crate) fn add(&mut self, batches: &[RecordBatch]) -> Result<()> {
-        for row in self.encode(batches)? {
-            *self.counts.entry(row).or_insert(0) += 1;
-        }
+        let change = self.change(batches, &[], "adding rows")?;
+        self.install(change);
         Ok(())
     }
 
     /// Takes the rows out; a row that is not there is an error (a change log removing
     /// what it never added), and then nothing is taken.
     pub(crate) fn remove(&mut self, batches: &[RecordBatch], what: &str) -> Result<()> {
-        let rows = self.encode(batches)?;
-        let Some(needed) = self.holding(&rows) else {
-            return Err(Error::Internal(format!("{what} removes a row it does not hold")));
-        };
-        for (row, n) in needed {
-            let count = self.counts.get_mut(row).expect("checked above");
-            *count -= n;
-            if *count == 0 {
-                self.counts.remove(row);
-            }
-        }
+        let change = self.change(&[], batches, what)?;
+        self.install(change);
         Ok(())
     }
 
-    /// How many times each of `rows` is in it, if it holds them all (as often as listed).
-    fn holding<'a>(&self, rows: &'a [Vec<u8>]) -> Option<HashMap<&'a [u8], u64>> {
-        let mut needed: HashMap<&[u8], u64> = HashMap::new();
-        for row in rows {
-            *needed.entry(row.as_slice()).or_insert(0) += 1;
+    /// Adding `added` and taking out `removed`, checked (each removed row is there, or
+    /// is added by the same change) but not yet done: [`Self::install`] cannot fail, so
+    /// it can follow a committed append.
+    pub(crate) fn change(&self, added: &[RecordBatch], removed: &[RecordBatch], what: &str) -> Result<MultisetChange> {
+        let (added, removed) = (self.encode(added)?, self.encode(removed)?);
+        let mut net: HashMap<&[u8], i64> = HashMap::new();
+        for row in &added {
+            *net.entry(row.as_slice()).or_insert(0) += 1;
         }
-        needed.iter().all(|(row, n)| self.counts.get(*row).copied().unwrap_or(0) >= *n).then_some(needed)
+        for row in &removed {
+            *net.entry(row.as_slice()).or_insert(0) -= 1;
+        }
+        if net.iter().any(|(row, n)| *n < 0 && self.counts.get(*row).copied().unwrap_or(0) < n.unsigned_abs()) {
+            return Err(Error::Internal(format!("{what} removes a row it does not hold")));
+        }
+        Ok(MultisetChange { added, removed })
+    }
+
+    pub(crate) fn install(&mut self, change: MultisetChange) {
+        for row in change.added {
+            *self.counts.entry(row).or_insert(0) += 1;
+        }
+        for row in change.removed {
+            if let Some(count) = self.counts.get_mut(&row) {
+                *count -= 1;
+                if *count == 0 {
+                    self.counts.remove(&row);
+                }
+            }
+        }
     }
 
     /// The rows, each as many times as it is there.
@@ -96,7 +115,7 @@ impl Multiset {
     /// `added` minus `removed`, row by row: the rows to insert and the rows to delete
     /// (a row in both is in neither).
     fn net(&self, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<(Vec<EncodedRow>, Vec<EncodedRow>)> {
-        let mut net: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut net: HashMap<EncodedRow, i64> = HashMap::new();
         let mut order = Vec::new();
         for (rows, sign) in [(self.encode(added)?, 1), (self.encode(removed)?, -1)] {
             for row in rows {
@@ -116,7 +135,7 @@ impl Multiset {
         Ok((inserts, deletes))
     }
 
-    fn decode(&self, rows: &[Vec<u8>]) -> Result<RecordBatch> {
+    fn decode(&self, rows: &[EncodedRow]) -> Result<RecordBatch> {
         let parser = self.converter.parser();
         let columns = self.converter.convert_rows(rows.iter().map(|r| parser.parse(r)))?;
         Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &RecordBatchOptions::new().with_row_count(Some(rows.len())))?)
@@ -135,8 +154,7 @@ pub(crate) struct RowsResult {
 pub(crate) struct RowsStep {
     /// The change-log rows (stored layout), if any.
     pub changes: Option<RecordBatch>,
-    inserts: Vec<RecordBatch>,
-    deletes: Vec<RecordBatch>,
+    rows: MultisetChange,
 }
 
 impl RowsResult {
@@ -149,21 +167,17 @@ impl RowsResult {
     pub(crate) fn step(&self, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<RowsStep> {
         let rows = self.rows.read().unwrap_or_else(|p| p.into_inner());
         let (inserts, deletes) = rows.net(added, removed)?;
-        // Checked before the append: after it, the view could not take the rows out.
-        if rows.holding(&deletes).is_none() {
-            return Err(Error::Internal(format!("a step of materialized view {} removes a row it does not hold", self.view.name())));
-        }
         let (inserts, deletes) = (rows.decode(&inserts)?, rows.decode(&deletes)?);
+        // Checked before the append: after it, the view could not take the rows out.
+        let change = rows.change(std::slice::from_ref(&inserts), std::slice::from_ref(&deletes), &format!("a step of materialized view {}", self.view.name()))?;
         drop(rows);
         let changes = change_log_rows(&self.view, &[(&inserts, "insert"), (&deletes, "delete")])?;
-        Ok(RowsStep { changes, inserts: vec![inserts], deletes: vec![deletes] })
+        Ok(RowsStep { changes, rows: change })
     }
 
     /// Makes a committed step visible to `SELECT`.
-    pub(crate) fn apply(&self, step: RowsStep) -> Result<()> {
-        let mut rows = self.rows.write().unwrap_or_else(|p| p.into_inner());
-        rows.add(&step.inserts)?;
-        rows.remove(&step.deletes, &format!("materialized view {}", self.view.name()))
+    pub(crate) fn apply(&self, step: RowsStep) {
+        self.rows.write().unwrap_or_else(|p| p.into_inner()).install(step.rows);
     }
 
     /// Folds the view's own change log (stored layout, in order): its rows at the last
