@@ -100,7 +100,7 @@ pub(crate) async fn drop_dependent_views(session: &Session, kind: &str, schema: 
 }
 
 /// The views whose definitions read `schema.name` directly.
-fn views_reading(session: &Session, schema: &str, name: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn views_reading(session: &Session, schema: &str, name: &str) -> Result<Vec<(String, String)>> {
     let target = (schema.to_string(), name.to_string());
     let mut readers = Vec::new();
     for view_schema in session.streams().schema_names() {

@@ -236,3 +236,47 @@ def test_functions_whose_value_changes_are_refused_over_a_changing_view(server, 
         conn.execute("CREATE MATERIALIZED VIEW finals AS SELECT auction, category, max(price) AS final FROM bids GROUP BY auction, category")
         with pytest.raises(pg_errors.FeatureNotSupported, match=r"random\(\)|now\(\)"):
             conn.execute(f"CREATE MATERIALIZED VIEW bad AS {sql}")
+
+
+@pytest.mark.parametrize("sql, words", [
+    ("SELECT category, moving_avg(final, 3) FROM finals GROUP BY category", "moving_avg"),
+    ("SELECT category, first_value(final) FROM finals GROUP BY category", "first_value"),
+    ("SELECT f.category, r.t FROM finals f JOIN readings r ON f.category = r.v", "watermark"),
+])
+def test_what_depends_on_arrival_order_or_lateness_is_refused_over_a_changing_view(server, sql, words):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE bids (auction int, price int, category int)")
+        conn.execute("CREATE TABLE readings (v int, t timestamptz, WATERMARK FOR t AS t - INTERVAL '1 second')")
+        conn.execute("CREATE MATERIALIZED VIEW finals AS SELECT auction, category, max(price) AS final FROM bids GROUP BY auction, category")
+        with pytest.raises(pg_errors.FeatureNotSupported, match=words):
+            conn.execute(f"CREATE MATERIALIZED VIEW bad AS {sql}")
+        conn.rollback()
+        # first_value with ORDER BY does not depend on arrival: maintained.
+        conn.execute("CREATE MATERIALIZED VIEW ok AS SELECT category, first_value(final ORDER BY auction) AS f FROM finals GROUP BY category")
+        conn.execute("INSERT INTO bids VALUES (2, 5, 1), (1, 7, 1), (1, 9, 1)")
+        wait_equal(conn, "SELECT * FROM ok", "VALUES (1, 9)")
+
+
+def test_parts_are_quoted_named_and_guarded(server):
+    with server.connect() as conn:
+        conn.execute('CREATE SCHEMA "Sales"')
+        conn.execute('CREATE TABLE "Sales".bids (auction int, price int)')
+        conn.execute('INSERT INTO "Sales".bids VALUES (1, 10), (1, 20), (2, 5)')
+        # An unaliased aggregate in a subquery keeps the name the query reads it by.
+        conn.execute('CREATE MATERIALIZED VIEW "Sales"."Top" AS SELECT max(q."count(*)") AS most FROM '
+                     '(SELECT auction, count(*) FROM "Sales".bids GROUP BY auction) q')
+        wait_equal(conn, 'SELECT * FROM "Sales"."Top"', "VALUES (2::bigint)")
+        conn.execute('CREATE VIEW "Sales".peek AS SELECT * FROM "Sales"."Top_part1"')
+        with pytest.raises(pg_errors.DependentObjectsStillExist, match="peek"):
+            conn.execute('DROP MATERIALIZED VIEW "Sales"."Top"')
+        conn.rollback()
+        # Nothing was dropped by the refused DROP.
+        assert wait_equal(conn, 'SELECT * FROM "Sales"."Top"', "VALUES (2::bigint)")
+        conn.execute('DROP MATERIALIZED VIEW "Sales"."Top" CASCADE')
+        assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []
+        # A query with a CTE is not split (a subquery alone would read the table, not the CTE).
+        with pytest.raises(pg_errors.FeatureNotSupported):
+            conn.execute('CREATE MATERIALIZED VIEW "Sales".c AS WITH bids AS (SELECT * FROM "Sales".bids WHERE price > 6) '
+                         'SELECT count(*) FROM (SELECT auction, count(*) FROM bids GROUP BY auction) q')
+        conn.rollback()
+        assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []

@@ -61,6 +61,8 @@ const TWO_PHASE_DISTINCT_RULE: &str = "single_distinct_aggregation_to_group_by";
 /// The physical rule that answers `count(*)` from a table's statistics without
 /// aggregating: a chunk's exact row count would replace the states maintenance merges.
 const STATISTICS_RULE: &str = "aggregate_statistics";
+/// Aggregates whose result depends on the order of their rows unless given ORDER BY.
+const ORDER_SENSITIVE: [&str; 6] = ["first_value", "last_value", "array_agg", "string_agg", "nth_value", "array_agg_distinct"];
 /// The state table column of a view over a change log saying a group lost its last row
 /// (recovery leaves it out).
 const REMOVED_COLUMN: &str = "removed";
@@ -210,6 +212,21 @@ impl AggregatePlan {
             planned.keys = Some(RowConverter::new(fields)?);
         }
         if sources.iter().any(|s| super::inputs::is_change_log(s)) {
+            // A group's states are recomputed from its kept rows, in no particular order.
+            for expr in &planned.aggregates {
+                let function = expr.fun().name();
+                let hint = if crate::streaming_functions::LATEST_BY_ARRIVAL.contains(&function) {
+                    format!("compute {function} in the view that is read")
+                } else if ORDER_SENSITIVE.contains(&function) && expr.order_bys().is_empty() {
+                    format!("give {function} an ORDER BY")
+                } else {
+                    continue;
+                };
+                return Err(Error::not_supported(
+                    format!("materialized views cannot maintain {function}() over a view whose rows change: its rows have no arrival order"),
+                    hint,
+                ));
+            }
             let fields = partial.input().schema().fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
             planned.kept = Some(KeptRowsPlan {
                 group_exprs: partial.group_expr().expr().iter().map(|(e, _)| e.clone()).collect(),

@@ -195,6 +195,14 @@ async fn create_planned(session: &Session, create: &CreateView, schema: &str, na
     let change_log = aggregate.is_none() && sources.iter().any(|s| is_change_log(s));
     if sources.iter().any(|s| is_change_log(s)) {
         refuse_changing_functions(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
+        // Late rows are dropped as they arrive, but a change log's readers rebuild their
+        // rows from the sources at start, where no row is late.
+        if let Some(table) = sources.iter().find(|t| t.options().watermark.is_some()) {
+            return Err(Error::not_supported(
+                format!("materialized views cannot read {}, which has a watermark, together with a view whose rows change, yet", table.name()),
+                "make the part over the watermarked table a materialized view of its own and read it",
+            ));
+        }
     }
     if emit_on_window_close {
         if aggregate.is_none() {
@@ -301,6 +309,7 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool, casc
                         readers.join(", ")
                     )));
                 }
+                check_parts_unread(session, &table, cascade)?;
                 crate::views::drop_dependent_views(session, "materialized view", &schema, &view, cascade).await?;
                 session.engine().maintainers().remove(table.id());
                 session.streams().drop_table(&schema, &view).await?;
@@ -309,8 +318,8 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool, casc
                 // Its parts, last made first (each reads the ones made before it).
                 let parts = mv.map(|m| m.parts.clone()).unwrap_or_default();
                 for part in parts.iter().rev().filter_map(|id| session.streams().table_by_id(*id)) {
-                    let part = ObjectName::from(vec![Ident::new(part.schema_name()), Ident::new(part.name())]);
-                    Box::pin(drop(session, &[part], true, false)).await?;
+                    let part = ObjectName::from(vec![Ident::with_quote('"', part.schema_name()), Ident::with_quote('"', part.name())]);
+                    Box::pin(drop(session, &[part], true, cascade)).await?;
                 }
             }
             Some(_) => return Err(Error::WrongObjectType(format!("\"{view}\" is not a materialized view"))),
@@ -319,6 +328,36 @@ pub async fn drop(session: &Session, names: &[ObjectName], if_exists: bool, casc
         }
     }
     Ok(Output::Command(CommandTag::new("DROP MATERIALIZED VIEW")))
+}
+
+/// Before a view with parts is dropped: nothing else reads its parts (checked first, so
+/// the DROP does not stop half way, the view gone and its parts left).
+fn check_parts_unread(session: &Session, table: &StreamTable, cascade: bool) -> Result<()> {
+    let parts = table.options().materialized.as_ref().map(|m| m.parts.clone()).unwrap_or_default();
+    let ours: Vec<String> = std::iter::once(table.name().to_string())
+        .chain(parts.iter().filter_map(|id| session.streams().table_by_id(*id)).map(|t| t.name().to_string()))
+        .collect();
+    for part in parts.iter().filter_map(|id| session.streams().table_by_id(*id)) {
+        let others: Vec<String> = dependents(session.streams(), &part).into_iter().filter(|r| !ours.contains(r)).collect();
+        if !others.is_empty() {
+            return Err(Error::DependentObjects(format!(
+                "cannot drop materialized view {} because materialized view {} reads its part {}",
+                table.name(),
+                others.join(", "),
+                part.name()
+            )));
+        }
+        let views = crate::views::views_reading(session, part.schema_name(), part.name())?;
+        if !cascade && !views.is_empty() {
+            let listed = views.iter().map(|(s, v)| format!("view {s}.{v}")).collect::<Vec<_>>().join(", ");
+            return Err(Error::DependentObjects(format!(
+                "cannot drop materialized view {} because {listed} reads its part {} (DROP ... CASCADE drops them too)",
+                table.name(),
+                part.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `SHOW MATERIALIZED VIEWS`: each view with its source, how many source rows it has

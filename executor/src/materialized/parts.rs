@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 
 use datafusion::common::tree_node::TreeNode;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName, Query, TableFactor, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName, Query, TableFactor, ViewColumnDef, VisitMut, VisitorMut};
 
 use crate::error::{Error, Result};
 use crate::session::{plan_statement, Session};
@@ -24,6 +24,10 @@ const MAX_PARTS: usize = 16;
 /// `None` when no subquery aggregates. A failure drops the parts made so far.
 pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Query) -> Result<Option<(Query, Vec<String>)>> {
     let mut query = query.clone();
+    // A subquery planned alone would read a table where the query meant its CTE.
+    if has_cte(&mut query) {
+        return Ok(None);
+    }
     let mut parts = Vec::new();
     let mut made: Vec<(String, String)> = Vec::new();
     let outcome: Result<()> = async {
@@ -33,12 +37,12 @@ pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Q
             let subqueries = derived_tables(&mut query);
             let mut found = None;
             for (at, subquery) in subqueries.into_iter().enumerate() {
-                if aggregates(session, schema, &subquery).await {
-                    found = Some((at, subquery));
+                if let Some(columns) = aggregating_columns(session, schema, &subquery).await {
+                    found = Some((at, subquery, columns));
                     break;
                 }
             }
-            let Some((at, subquery)) = found else { break };
+            let Some((at, subquery, columns)) = found else { break };
             // The same subquery twice (Nexmark q5) is one part, read twice.
             if let Some((_, name)) = made.iter().find(|(sql, _)| *sql == subquery.to_string()) {
                 replace_derived_table(&mut query, at, schema, name)?;
@@ -56,9 +60,11 @@ pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Q
                 or_replace: false,
                 materialized: true,
                 secure: false,
-                name: ObjectName::from(vec![Ident::new(schema), Ident::new(&name)]),
+                name: ObjectName::from(vec![Ident::with_quote('"', schema), Ident::with_quote('"', &name)]),
                 name_before_not_exists: false,
-                columns: vec![],
+                // The columns keep the names the query reads them by ("count(*)"), not
+                // the names a view's own SELECT list gets ("count").
+                columns: columns.into_iter().map(|c| ViewColumnDef { name: Ident::with_quote('"', c), data_type: None, options: None }).collect(),
                 query: Box::new(subquery),
                 options: datafusion::sql::sqlparser::ast::CreateTableOptions::None,
                 cluster_by: vec![],
@@ -88,22 +94,38 @@ pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Q
 /// Drops parts made for a view that was then not created (last made first).
 pub(super) async fn drop_parts(session: &Session, schema: &str, parts: &[String]) {
     for part in parts.iter().rev() {
-        let name = ObjectName::from(vec![Ident::new(schema), Ident::new(part)]);
+        let name = ObjectName::from(vec![Ident::with_quote('"', schema), Ident::with_quote('"', part)]);
         if let Err(e) = Box::pin(super::drop(session, &[name], true, false)).await {
             tracing::warn!(part, error = %e, "a part of a materialized view that was not created was not dropped");
         }
     }
 }
 
-/// Whether `query`, planned alone, aggregates (GROUP BY, an aggregate function, DISTINCT).
-/// A subquery that does not plan alone (it reads an outer CTE) is left as it is.
-async fn aggregates(session: &Session, schema: &str, query: &Query) -> bool {
-    let statement = datafusion::sql::sqlparser::ast::Statement::Query(Box::new(query.clone()));
+/// If `query`, planned alone, aggregates (GROUP BY, an aggregate function, DISTINCT):
+/// its column names. A subquery that does not plan alone is left as it is.
+async fn aggregating_columns(session: &Session, schema: &str, query: &Query) -> Option<Vec<String>> {
+    // Planned as a derived table, as the query reads it: an unaliased `count(*)` is then
+    // named as the query knows it (a top-level SELECT list is named like PostgreSQL's).
+    let statement = crate::catalog::parse_view_definition(&format!("SELECT * FROM ({query}) AS part")).ok()?;
     let engine = session.engine();
-    match plan_statement(&engine.base_state(), engine.streams(), &statement, schema).await {
-        Ok(plan) => plan.exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_)))).unwrap_or(false),
-        Err(_) => false,
+    let plan = plan_statement(&engine.base_state(), engine.streams(), &statement, schema).await.ok()?;
+    let aggregates = plan.exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_)))).unwrap_or(false);
+    aggregates.then(|| plan.schema().fields().iter().map(|f| f.name().clone()).collect())
+}
+
+/// Whether a WITH clause appears anywhere in `query`.
+fn has_cte(query: &mut Query) -> bool {
+    struct Find;
+    impl VisitorMut for Find {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if query.with.is_some() {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
     }
+    query.visit(&mut Find).is_break()
 }
 
 /// `<view>_part<n>`, or with a higher n where that name is taken.
