@@ -630,17 +630,17 @@ impl AggregateResult {
     /// states are recomputed from what it keeps, and a group left without rows is
     /// deleted (and marked removed in the state table).
     pub(crate) async fn step_signed(&self, engine: &Engine, plan: &AggregatePlan, added: &Chunk<'_>, removed: &Chunk<'_>) -> Result<Step> {
-        let kept = self.kept_after(engine, plan, added, removed).await?;
-        let mut touched: Vec<(&Vec<u8>, &KeptGroup)> = kept.iter().filter_map(|(key, rows)| rows.as_ref().map(|r| (key, r))).collect();
+        let changed = self.kept_after(engine, plan, added, removed).await?;
+        let mut touched: Vec<(&Vec<u8>, &KeptGroup)> = changed.iter().filter_map(|(key, rows)| rows.as_ref().map(|r| (key, r))).collect();
         // Without GROUP BY the one group always shows a row (count 0 when it keeps none).
         let empty = KeptGroup::new();
-        if !plan.has_keys() && (!kept.is_empty() || self.is_empty()) && touched.is_empty() {
+        if !plan.has_keys() && (!changed.is_empty() || self.is_empty()) && touched.is_empty() {
             touched.push((&EMPTY_KEY, &empty));
         }
         let groups: Vec<&KeptGroup> = touched.iter().map(|(_, rows)| *rows).collect();
         let partial = if groups.is_empty() { RecordBatch::new_empty(plan.partial_schema.clone()) } else { plan.recomputed_states(engine, &groups).await? };
         let mut step = self.diff(plan, &partial, Merge::Replace, None)?;
-        let emptied: Vec<&Vec<u8>> = kept.iter().filter(|(_, rows)| rows.is_none() && plan.has_keys()).map(|(key, _)| key).collect();
+        let emptied: Vec<&Vec<u8>> = changed.iter().filter(|(_, rows)| rows.is_none() && plan.has_keys()).map(|(key, _)| key).collect();
         let mut removed_rows = Vec::new();
         {
             let groups = self.groups();
@@ -659,7 +659,7 @@ impl AggregateResult {
             step.changes = Some(concat_batches(&batches[0].schema(), &batches)?);
         }
         step.states = plan.with_removed_flags(&step.states, &emptied)?;
-        step.kept = kept;
+        step.kept = changed;
         Ok(step)
     }
 

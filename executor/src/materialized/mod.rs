@@ -15,7 +15,10 @@
 //! inner joins of them (here), and one aggregation of such rows, with or without GROUP BY
 //! and HAVING ([`aggregate`]). Over a source with a watermark, late rows are dropped and
 //! counted ([`event_time`]), and `EMIT ON WINDOW CLOSE` holds each window's row until the
-//! watermark passes its end. Any other operator (outer joins, sorts, limits, window
+//! watermark passes its end. A source may be another view whose rows change (a change
+//! log, [`inputs::is_change_log`]): aggregations keep their groups' input rows, views of
+//! rows become change logs themselves ([`rows`]); a query nesting aggregations is made
+//! into such views ([`parts`]). Any other operator (outer joins, sorts, limits, window
 //! functions…) is refused with 0A000 naming it; it is never recomputed behind the
 //! user's back.
 

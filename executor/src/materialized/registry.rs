@@ -40,7 +40,7 @@ impl Maintainers {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
 
-    /// Registers a maintainer and the groups it serves to `SELECT`.
+    /// Registers a maintainer and the current rows it serves to `SELECT`.
     pub(super) fn insert(&self, m: Arc<Maintainer>) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(result) = m.current_rows() {
@@ -77,7 +77,7 @@ impl Maintainers {
         removed
     }
 
-    /// Shared with the catalog, which serves `SELECT` over aggregating views.
+    /// Shared with the catalog, which serves `SELECT` over change-log views.
     pub(crate) fn results(&self) -> ViewResults {
         self.results.clone()
     }
