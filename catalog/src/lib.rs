@@ -68,6 +68,9 @@ pub struct TableOptions {
     pub materialized: Option<MaterializedView>,
     /// `WATERMARK FOR column AS column - INTERVAL '…'`: how far event time may run behind.
     pub watermark: Option<Watermark>,
+    /// `cleanup = 'compact'`: the table is the latest row per key (every version is
+    /// stored; `SELECT` and materialized views read the latest).
+    pub compact: bool,
 }
 
 /// A table's watermark: views over the table hold that no row will arrive more than
@@ -131,6 +134,7 @@ impl Default for TableOptions {
             retention_bytes: None,
             materialized: None,
             watermark: None,
+            compact: false,
         }
     }
 }

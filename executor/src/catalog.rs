@@ -134,6 +134,9 @@ impl SchemaProvider for StreamSchema {
             if let Some(result) = is_change_log_view(&t).then(|| self.view_results.get(t.id())).flatten() {
                 return Ok(Some(Arc::new(CurrentRowsProvider::new(result))));
             }
+            if t.options().compact {
+                return Ok(Some(Arc::new(crate::compacted::CompactedTableProvider::new(self.streams.clone(), t))));
+            }
             return Ok(Some(Arc::new(StreamTableProvider::new(self.streams.clone(), t))));
         }
         if let Some(view) = self.streams.view(&self.name, name) {

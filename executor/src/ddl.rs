@@ -168,12 +168,7 @@ fn table_options(options: &CreateTableOptions, schema: &Schema) -> Result<TableO
             "retention_bytes" => out.retention_bytes = Some(int_value(value, &key)?),
             "cleanup" => match string_value(value, &key)?.as_str() {
                 "delete" => {}
-                "compact" => {
-                    return Err(Error::not_supported(
-                        "cleanup = 'compact' is not supported yet",
-                        "omit cleanup; key-compacted tables arrive with a later release",
-                    ))
-                }
+                "compact" => out.compact = true,
                 other => return Err(Error::InvalidParameter(format!("cleanup must be 'delete' or 'compact', not '{other}'"))),
             },
             crate::streaming_clauses::WATERMARK_OPTION => out.watermark = Some(watermark(value, schema)?),
@@ -183,6 +178,11 @@ fn table_options(options: &CreateTableOptions, schema: &Schema) -> Result<TableO
                 )))
             }
         }
+    }
+    if out.compact && out.key.is_none() {
+        return Err(Error::InvalidParameter(
+            "cleanup = 'compact' keeps the latest row per key: name the key column with key = '…'".into(),
+        ));
     }
     Ok(out)
 }

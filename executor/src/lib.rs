@@ -6,6 +6,7 @@ mod ask;
 mod bytea;
 mod cast;
 mod catalog;
+mod compacted;
 pub mod copy;
 mod comments;
 mod create_as;

@@ -100,8 +100,8 @@ pub(crate) struct Chunk<'a> {
 pub(crate) fn over_chunk(plan: &LogicalPlan, chunk: &Chunk) -> Result<LogicalPlan> {
     let mut replacements = Vec::with_capacity(chunk.sources.len());
     for (s, source) in chunk.sources.iter().enumerate() {
-        // A change log's rows come split by sign, as the view's result columns.
-        let scan = if is_change_log(source) { super::result::result_columns(source) } else { scan_schema(source) };
+        // A view's change log comes split by sign, as the view's result columns.
+        let scan = layout(source);
         let rows: &[RecordBatch] = match s == chunk.source {
             true => chunk.batches,
             false => chunk.applied.get(s).map(Vec::as_slice).unwrap_or(&[]),
@@ -134,13 +134,45 @@ pub(crate) fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Opt
     if let Some(result) = provider.downcast_ref::<super::CurrentRowsProvider>() {
         return Some(result.view().clone());
     }
+    if let Some(latest) = provider.downcast_ref::<crate::compacted::CompactedTableProvider>() {
+        return Some(latest.table().clone());
+    }
     provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone()).filter(|t| !super::is_change_log_view(t))
 }
 
-/// Whether `table` is read as a change log: a view whose rows change as rows commit
-/// (an `EMIT ON WINDOW CLOSE` view only ever inserts final rows: it reads as a table).
+/// How a view reads one of its sources.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceKind {
+    /// Rows are only ever added.
+    Table,
+    /// A view whose rows change: its change log, as its result columns (an `EMIT ON
+    /// WINDOW CLOSE` view only ever inserts final rows: it reads as a table).
+    ViewChanges,
+    /// A key-compacted table: a row with a key replaces that key's previous row.
+    LatestByKey,
+}
+
+pub(crate) fn kind(table: &StreamTable) -> SourceKind {
+    if table.options().compact {
+        SourceKind::LatestByKey
+    } else if super::is_change_log_view(table) && !table.options().materialized.as_ref().is_some_and(|m| m.emit_on_window_close) {
+        SourceKind::ViewChanges
+    } else {
+        SourceKind::Table
+    }
+}
+
+/// Whether `table`'s rows are removed as well as added, for a view reading it.
 pub(crate) fn is_change_log(table: &StreamTable) -> bool {
-    super::is_change_log_view(table) && !table.options().materialized.as_ref().is_some_and(|m| m.emit_on_window_close)
+    kind(table) != SourceKind::Table
+}
+
+/// The columns a view's plan reads of `table` (what chunks of it are turned into).
+pub(crate) fn layout(table: &StreamTable) -> arrow::datatypes::SchemaRef {
+    match kind(table) {
+        SourceKind::ViewChanges => super::result::result_columns(table),
+        SourceKind::Table | SourceKind::LatestByKey => scan_schema(table),
+    }
 }
 
 /// Change-log rows (stored layout) as the view's result columns: those the log adds and

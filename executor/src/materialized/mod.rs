@@ -56,7 +56,8 @@ use inputs::{is_change_log, over_chunk, signed_rows, stream_table_of, Chunk, Inp
 pub(crate) use registry::{Maintainers, ViewResults};
 pub(crate) use result::CurrentRowsProvider;
 use result::CurrentRows;
-use rows::{Multiset, RowsResult, RowsStep};
+use inputs::SourceKind;
+use rows::{LatestByKey, LatestChange, Multiset, RowsResult, RowsStep};
 
 /// Where maintainers record how far they have read their source.
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
@@ -126,6 +127,8 @@ struct Maintainer {
     applied_current: Mutex<Vec<Option<Multiset>>>,
     /// Set for views of rows over a change log: their current rows.
     rows: Option<Arc<RowsResult>>,
+    /// Per input of a key-compacted table: its latest rows so far (what a row replaces).
+    latest: Mutex<Vec<Option<LatestByKey>>>,
 }
 
 /// Starts the maintainers of every existing materialized view (server start), and drops
@@ -634,6 +637,7 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
         applied: Mutex::new(None),
         applied_current: Mutex::new(Vec::new()),
         rows,
+        latest: Mutex::new(Vec::new()),
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
         view,
         inputs,
@@ -702,6 +706,7 @@ impl Maintainer {
                 let plan = plan.as_ref().expect("planned");
                 if !recovered {
                     self.recover_progress(engine).await?;
+                    self.recover_latest(engine).await?;
                     self.recover_applied(engine).await?;
                     self.recover_groups(engine, plan).await?;
                     self.recover_rows(engine).await?;
@@ -795,7 +800,8 @@ impl Maintainer {
             let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &applied };
             let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
             let mut rows_step: Option<RowsStep> = None;
-            let (added, removed) = self.signed(input, batches)?;
+            self.ensure_latest(input)?;
+            let (added, removed, latest_change) = self.signed(input, batches)?;
             let applied_update = self.prepare_applied(input, &added, &removed)?;
             let step = match (plan, &self.aggregate) {
                 (ViewPlan::Aggregate(planned), Some((result, _))) if planned.keeps_rows() => {
@@ -841,6 +847,7 @@ impl Maintainer {
                 rows.apply(step);
             }
             self.install_applied(input, applied_update);
+            self.install_latest(input, latest_change);
             if let (Some(judged), Some(time)) = (judged, &self.event_time) {
                 *time.lock().unwrap_or_else(|p| p.into_inner()) = judged.after;
             }
@@ -896,12 +903,75 @@ impl Maintainer {
 
     /// A chunk of `input` as the rows it adds and the rows it removes (only a change
     /// log removes any).
-    fn signed(&self, input: usize, batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    fn signed(&self, input: usize, batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, Option<LatestChange>)> {
+        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        self.signed_after(input, batches, latest.get(input).and_then(Option::as_ref))
+    }
+
+    /// [`Self::signed`] after the rows `latest` holds (a key-compacted source's latest
+    /// rows: the maintainer's, or a replay's own at start).
+    fn signed_after(&self, input: usize, batches: &[RecordBatch], latest: Option<&LatestByKey>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, Option<LatestChange>)> {
         let source = self.inputs.source(input);
-        match is_change_log(source) {
-            true => signed_rows(source, batches),
-            false => Ok((batches.to_vec(), Vec::new())),
+        match inputs::kind(source) {
+            SourceKind::Table => Ok((batches.to_vec(), Vec::new(), None)),
+            SourceKind::ViewChanges => signed_rows(source, batches).map(|(added, removed)| (added, removed, None)),
+            SourceKind::LatestByKey => {
+                let key = source.stored_schema().index_of(streamhouse_streams::KEY_COLUMN)?;
+                let fresh;
+                let latest = match latest {
+                    Some(latest) => latest,
+                    None => {
+                        fresh = LatestByKey::new(inputs::layout(source))?;
+                        &fresh
+                    }
+                };
+                let (added, removed, change) = latest.signed(batches, key)?;
+                Ok((added, removed, Some(change)))
+            }
         }
+    }
+
+    /// A key-compacted input's latest rows exist (empty at first): made before a step's
+    /// append, so recording the step after it cannot fail.
+    fn ensure_latest(&self, input: usize) -> Result<()> {
+        let source = self.inputs.source(input);
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest.resize_with(self.inputs.len(), || None);
+        if inputs::kind(source) == SourceKind::LatestByKey && latest[input].is_none() {
+            latest[input] = Some(LatestByKey::new(inputs::layout(source))?);
+        }
+        Ok(())
+    }
+
+    /// Records the keys a committed step of a key-compacted source set.
+    fn install_latest(&self, input: usize, change: Option<LatestChange>) {
+        let Some(change) = change else { return };
+        if let Some(Some(latest)) = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get_mut(input) {
+            latest.install(change);
+        }
+    }
+
+    /// During a replay at start: a key-compacted input's latest rows as replayed so far.
+    fn replayed(&self, input: usize, latest: &mut Option<LatestByKey>, change: Option<LatestChange>) -> Result<()> {
+        if let Some(change) = change {
+            latest.get_or_insert(LatestByKey::new(inputs::layout(self.inputs.source(input)))?).install(change);
+        }
+        Ok(())
+    }
+
+    /// Each key-compacted source's latest rows up to the recovered positions.
+    async fn recover_latest(&self, engine: &Arc<Engine>) -> Result<()> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        for input in (0..self.inputs.len()).filter(|i| inputs::kind(self.inputs.source(*i)) == SourceKind::LatestByKey) {
+            let mut from = None;
+            self.ensure_latest(input)?;
+            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
+                let (_, _, change) = self.signed(input, &batches)?;
+                self.install_latest(input, change);
+                from = Some(next);
+            }
+        }
+        Ok(())
     }
 
     /// What a step of `input` that adds and removes these rows does to a joining view's
@@ -918,7 +988,7 @@ impl Maintainer {
         let mut current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
         current.resize_with(self.inputs.sources().len(), || None);
         if current[s].is_none() {
-            current[s] = Some(Multiset::new(result::result_columns(source))?);
+            current[s] = Some(Multiset::new(inputs::layout(source))?);
         }
         let change = current[s].as_ref().expect("set above").change(added, removed, &format!("the change log of {}", source.name()))?;
         Ok(AppliedUpdate::Current(change))
@@ -1020,9 +1090,10 @@ impl Maintainer {
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(vec![Vec::new(); self.inputs.sources().len()]);
         self.applied_current.lock().unwrap_or_else(|p| p.into_inner()).clear();
         for input in 0..self.inputs.len() {
-            let mut from = None;
+            let (mut from, mut latest) = (None, None);
             while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                let (added, removed) = self.signed(input, &batches)?;
+                let (added, removed, change) = self.signed_after(input, &batches, latest.as_ref())?;
+                self.replayed(input, &mut latest, change)?;
                 let update = self.prepare_applied(input, &added, &removed)?;
                 self.install_applied(input, update);
                 from = Some(next);
@@ -1059,9 +1130,10 @@ impl Maintainer {
             return result.recover_kept(engine, planned, &chunk, &nothing).await;
         }
         for input in 0..self.inputs.len() {
-            let mut from = None;
+            let (mut from, mut latest) = (None, None);
             while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                let (added, removed) = self.signed(input, &batches)?;
+                let (added, removed, change) = self.signed_after(input, &batches, latest.as_ref())?;
+                self.replayed(input, &mut latest, change)?;
                 let chunk = |batches| Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &[] };
                 result.recover_kept(engine, planned, &chunk(&added), &chunk(&removed)).await?;
                 from = Some(next);

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use arrow::array::{RecordBatch, RecordBatchOptions, StringArray};
+use arrow::array::{Array, RecordBatch, RecordBatchOptions, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use streamhouse_streams::StreamTable;
@@ -139,6 +139,51 @@ impl Multiset {
         let parser = self.converter.parser();
         let columns = self.converter.convert_rows(rows.iter().map(|r| parser.parse(r)))?;
         Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &RecordBatchOptions::new().with_row_count(Some(rows.len())))?)
+    }
+}
+
+/// The latest row per key of one partition of a key-compacted table, as a view has read
+/// it: what a new row of the key replaces.
+pub(crate) struct LatestByKey {
+    codec: Multiset,
+    rows: HashMap<String, EncodedRow>,
+}
+
+/// The keys a chunk of a key-compacted table set, to install once committed.
+pub(crate) struct LatestChange(HashMap<String, EncodedRow>);
+
+impl LatestByKey {
+    /// For rows in `layout` (the table's stored columns, as scanned).
+    pub(crate) fn new(layout: SchemaRef) -> Result<LatestByKey> {
+        Ok(LatestByKey { codec: Multiset::new(layout)?, rows: HashMap::new() })
+    }
+
+    /// A chunk of the table (in offset order) as rows added and rows removed: each row
+    /// with a key removes that key's previous row (read before, or earlier in the chunk).
+    pub(crate) fn signed(&self, batches: &[RecordBatch], key_column: usize) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, LatestChange)> {
+        let mut set: HashMap<String, EncodedRow> = HashMap::new();
+        let mut replaced = Vec::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let rows = self.codec.encode(std::slice::from_ref(batch))?;
+            let keys = arrow::compute::cast(batch.column(key_column), &DataType::Utf8)?;
+            let keys = arrow::array::AsArray::as_string::<i32>(&keys);
+            for (i, row) in rows.into_iter().enumerate() {
+                if keys.is_null(i) {
+                    continue;
+                }
+                let key = keys.value(i).to_string();
+                if let Some(previous) = set.get(&key).or_else(|| self.rows.get(&key)) {
+                    replaced.push(previous.clone());
+                }
+                set.insert(key, row);
+            }
+        }
+        let removed = if replaced.is_empty() { Vec::new() } else { vec![self.codec.decode(&replaced)?] };
+        Ok((batches.to_vec(), removed, LatestChange(set)))
+    }
+
+    pub(crate) fn install(&mut self, change: LatestChange) {
+        self.rows.extend(change.0);
     }
 }
 
