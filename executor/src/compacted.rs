@@ -41,6 +41,12 @@ impl CompactedTableProvider {
     }
 }
 
+/// The column whose value is the key: the table's key column, or `_key` (the Kafka
+/// record key of a typed topic) for a table without one.
+pub(crate) fn compaction_key(table: &StreamTable) -> &str {
+    table.options().key.as_deref().unwrap_or(KEY_COLUMN)
+}
+
 fn column(name: &str) -> Expr {
     Expr::Column(Column::new_unqualified(name))
 }
@@ -63,9 +69,10 @@ impl TableProvider for CompactedTableProvider {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Rows without a key are each their own "key": a partition of one.
-        let keyless_alone = when(column(KEY_COLUMN).is_null(), column(OFFSET_COLUMN)).end()?;
+        let key = compaction_key(self.table());
+        let keyless_alone = when(column(key).is_null(), column(OFFSET_COLUMN)).end()?;
         let latest = row_number()
-            .partition_by(vec![column(PARTITION_COLUMN), column(KEY_COLUMN), keyless_alone])
+            .partition_by(vec![column(PARTITION_COLUMN), column(key), keyless_alone])
             .order_by(vec![column(OFFSET_COLUMN).sort(false, true)])
             .build()?
             .alias(LATEST_COLUMN);

@@ -131,10 +131,22 @@ def test_admin_create_list_delete(server, conn):
                                   topic_configs={"retention.ms": "60000"})])
     kept = admin.describe_configs([ConfigResource("TOPIC", "short_lived")], config_filter="all")["topic"]["short_lived"]
     assert kept["retention.ms"]["value"] == "60000"
+    # A compacted topic is a key-compacted table: SQL reads the latest record per key.
+    admin.create_topics([NewTopic("compacted", num_partitions=1, replication_factor=1,
+                                  topic_configs={"cleanup.policy": "compact"})])
+    kept = admin.describe_configs([ConfigResource("TOPIC", "compacted")], config_filter="all")["topic"]["compacted"]
+    assert kept["cleanup.policy"]["value"] == "compact"
+    p = producer(server)
+    for key, value in [(b"a", b"1"), (b"b", b"2"), (b"a", b"3")]:
+        p.send("compacted", key=key, value=value)
+    p.flush()
+    p.close()
+    rows = conn.execute("SELECT key, value FROM compacted ORDER BY key").fetchall()
+    assert [(bytes(k), bytes(v)) for k, v in rows] == [(b"a", b"3"), (b"b", b"2")]
     with pytest.raises(Exception):
-        admin.create_topics([NewTopic("compacted", num_partitions=1, replication_factor=1,
-                                      topic_configs={"cleanup.policy": "compact"})])
-    assert "compacted" not in admin.list_topics()
+        admin.create_topics([NewTopic("odd", num_partitions=1, replication_factor=1,
+                                      topic_configs={"cleanup.policy": "shred"})])
+    assert "odd" not in admin.list_topics()
     with pytest.raises(InvalidReplicationFactorError):
         admin.create_topics([NewTopic("replicated", num_partitions=1, replication_factor=3)])
     assert "events" in admin.list_topics()

@@ -522,6 +522,13 @@ fn refuse_changing_functions(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
+/// The latest rows per key of a key-compacted table, none read yet.
+fn latest_by_key(table: &StreamTable) -> Result<LatestByKey> {
+    let layout = inputs::layout(table);
+    let key = layout.index_of(crate::compacted::compaction_key(table))?;
+    LatestByKey::new(layout, key)
+}
+
 /// Applied rows kept for joins pile up one small batch per step: merged into one when
 /// there are this many.
 const APPLIED_BATCHES_MAX: usize = 64;
@@ -916,16 +923,15 @@ impl Maintainer {
             SourceKind::Table => Ok((batches.to_vec(), Vec::new(), None)),
             SourceKind::ViewChanges => signed_rows(source, batches).map(|(added, removed)| (added, removed, None)),
             SourceKind::LatestByKey => {
-                let key = source.stored_schema().index_of(streamhouse_streams::KEY_COLUMN)?;
                 let fresh;
                 let latest = match latest {
                     Some(latest) => latest,
                     None => {
-                        fresh = LatestByKey::new(inputs::layout(source))?;
+                        fresh = latest_by_key(source)?;
                         &fresh
                     }
                 };
-                let (added, removed, change) = latest.signed(batches, key)?;
+                let (added, removed, change) = latest.signed(batches)?;
                 Ok((added, removed, Some(change)))
             }
         }
@@ -938,7 +944,7 @@ impl Maintainer {
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         latest.resize_with(self.inputs.len(), || None);
         if inputs::kind(source) == SourceKind::LatestByKey && latest[input].is_none() {
-            latest[input] = Some(LatestByKey::new(inputs::layout(source))?);
+            latest[input] = Some(latest_by_key(source)?);
         }
         Ok(())
     }
@@ -954,7 +960,10 @@ impl Maintainer {
     /// During a replay at start: a key-compacted input's latest rows as replayed so far.
     fn replayed(&self, input: usize, latest: &mut Option<LatestByKey>, change: Option<LatestChange>) -> Result<()> {
         if let Some(change) = change {
-            latest.get_or_insert(LatestByKey::new(inputs::layout(self.inputs.source(input)))?).install(change);
+            if latest.is_none() {
+                *latest = Some(latest_by_key(self.inputs.source(input))?);
+            }
+            latest.as_mut().expect("set above").install(change);
         }
         Ok(())
     }

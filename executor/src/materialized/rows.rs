@@ -146,32 +146,38 @@ impl Multiset {
 /// it: what a new row of the key replaces.
 pub(crate) struct LatestByKey {
     codec: Multiset,
-    rows: HashMap<String, EncodedRow>,
+    /// Which column holds the key, and its values as bytes.
+    key_column: usize,
+    keys: RowConverter,
+    rows: HashMap<EncodedRow, EncodedRow>,
 }
 
 /// The keys a chunk of a key-compacted table set, to install once committed.
-pub(crate) struct LatestChange(HashMap<String, EncodedRow>);
+pub(crate) struct LatestChange(HashMap<EncodedRow, EncodedRow>);
 
 impl LatestByKey {
-    /// For rows in `layout` (the table's stored columns, as scanned).
-    pub(crate) fn new(layout: SchemaRef) -> Result<LatestByKey> {
-        Ok(LatestByKey { codec: Multiset::new(layout)?, rows: HashMap::new() })
+    /// For rows in `layout` (the table's stored columns, as scanned) keyed by `key_column`.
+    pub(crate) fn new(layout: SchemaRef, key_column: usize) -> Result<LatestByKey> {
+        let keys = RowConverter::new(vec![SortField::new(layout.field(key_column).data_type().clone())])?;
+        Ok(LatestByKey { codec: Multiset::new(layout)?, key_column, keys, rows: HashMap::new() })
     }
 
     /// A chunk of the table (in offset order) as rows added and rows removed: each row
     /// with a key removes that key's previous row (read before, or earlier in the chunk).
-    pub(crate) fn signed(&self, batches: &[RecordBatch], key_column: usize) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, LatestChange)> {
-        let mut set: HashMap<String, EncodedRow> = HashMap::new();
+    pub(crate) fn signed(&self, batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, LatestChange)> {
+        let mut set: HashMap<EncodedRow, EncodedRow> = HashMap::new();
         let mut replaced = Vec::new();
+        let key_type = self.codec.schema.field(self.key_column).data_type().clone();
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             let rows = self.codec.encode(std::slice::from_ref(batch))?;
-            let keys = arrow::compute::cast(batch.column(key_column), &DataType::Utf8)?;
-            let keys = arrow::array::AsArray::as_string::<i32>(&keys);
+            let column = batch.column(self.key_column);
+            let column = if column.data_type() == &key_type { column.clone() } else { arrow::compute::cast(column, &key_type)? };
+            let keys = self.keys.convert_columns(&[column.clone()])?;
             for (i, row) in rows.into_iter().enumerate() {
-                if keys.is_null(i) {
+                if column.is_null(i) {
                     continue;
                 }
-                let key = keys.value(i).to_string();
+                let key = keys.row(i).as_ref().to_vec();
                 if let Some(previous) = set.get(&key).or_else(|| self.rows.get(&key)) {
                     replaced.push(previous.clone());
                 }

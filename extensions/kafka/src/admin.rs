@@ -264,7 +264,10 @@ pub async fn describe_configs(broker: &Broker, request: DescribeConfigsRequest, 
                         topics::TopicKind::Typed => "LogAppendTime",
                     };
                     vec![
-                        ("cleanup.policy", "delete".to_string(), SOURCE_DEFAULT, TYPE_STRING),
+                        match options.compact {
+                            true => ("cleanup.policy", "compact".to_string(), SOURCE_TOPIC, TYPE_STRING),
+                            false => ("cleanup.policy", "delete".to_string(), SOURCE_DEFAULT, TYPE_STRING),
+                        },
                         ("retention.ms", retention_ms, ms_source, TYPE_LONG),
                         ("retention.bytes", retention_bytes, bytes_source, TYPE_LONG),
                         ("message.timestamp.type", timestamp_type.to_string(), SOURCE_DEFAULT, TYPE_STRING),

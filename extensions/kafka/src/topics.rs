@@ -34,10 +34,13 @@ pub enum TopicKind {
     Typed,
 }
 
+/// A raw topic's column holding each record's key.
+pub const RAW_KEY_COLUMN: &str = "key";
+
 /// The columns of a raw topic.
 pub fn raw_topic_schema() -> Schema {
     Schema::new(vec![
-        Field::new("key", DataType::Binary, true),
+        Field::new(RAW_KEY_COLUMN, DataType::Binary, true),
         Field::new("value", DataType::Binary, true),
         Field::new("headers", DataType::List(Arc::new(Field::new("item", header_type(), false))), true),
         Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
@@ -146,8 +149,8 @@ pub async fn create_raw(
     }
 }
 
-/// Topic settings given at creation (CreateTopics `configs`): the retention ones map to the
-/// table's options; anything else that would change behaviour is refused rather than
+/// Topic settings given at creation (CreateTopics `configs`): the retention and cleanup
+/// ones map to the table's options; anything else that would change behaviour is refused rather than
 /// silently ignored.
 pub fn apply_configs(options: &mut TableOptions, configs: &[(String, Option<String>)]) -> Result<(), String> {
     for (name, value) in configs {
@@ -156,7 +159,14 @@ pub fn apply_configs(options: &mut TableOptions, configs: &[(String, Option<Stri
         match name.as_str() {
             "retention.ms" => options.retention_ms = Some(number()?).filter(|v| *v >= 0),
             "retention.bytes" => options.retention_bytes = Some(number()?).filter(|v| *v >= 0),
-            "cleanup.policy" if value == "delete" => {}
+            "cleanup.policy" if value == "delete" => options.compact = false,
+            // The latest record per key is what SELECT and views read; consumers see every
+            // record, as from a topic not compacted yet.
+            "cleanup.policy" if value == "compact" => {
+                options.compact = true;
+                // A raw topic keeps the record key in its `key` column.
+                options.key = Some(RAW_KEY_COLUMN.to_string());
+            }
             // Replication and durability are fixed by this node's WAL settings.
             "min.insync.replicas" if value == "1" => {}
             _ => return Err(format!("topic setting {name}={value} is not supported")),
