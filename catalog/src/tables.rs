@@ -318,6 +318,7 @@ mod tests {
                 retention_bytes: None,
                 materialized: None,
                 watermark: None,
+                compact: false,
             }
         );
     }
