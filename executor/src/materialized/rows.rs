@@ -172,7 +172,7 @@ impl LatestByKey {
             let rows = self.codec.encode(std::slice::from_ref(batch))?;
             let column = batch.column(self.key_column);
             let column = if column.data_type() == &key_type { column.clone() } else { arrow::compute::cast(column, &key_type)? };
-            let keys = self.keys.convert_columns(&[column.clone()])?;
+            let keys = self.keys.convert_columns(std::slice::from_ref(&column))?;
             for (i, row) in rows.into_iter().enumerate() {
                 if column.is_null(i) {
                     continue;
