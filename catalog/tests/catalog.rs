@@ -343,6 +343,7 @@ async fn tables_create_get_list_drop(db: &TestDb) {
         retention_bytes: Some(1 << 30),
         materialized: None,
         watermark: None,
+        compact: false,
     };
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
