@@ -280,3 +280,23 @@ def test_parts_are_quoted_named_and_guarded(server):
                          'SELECT count(*) FROM (SELECT auction, count(*) FROM bids GROUP BY auction) q')
         conn.rollback()
         assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []
+
+
+def test_a_cancelled_create_leaves_no_parts_behind(server):
+    import threading
+    import time
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE big (k bigint, v bigint) WITH (partitions = 2)")
+        conn.execute("INSERT INTO big SELECT x % 1000, x FROM generate_series(1, 3000000) AS s(x)")
+        # The part's backfill (3 M rows) is under way when the statement is cancelled.
+        threading.Timer(0.3, conn.cancel).start()
+        started = time.time()
+        with pytest.raises(pg_errors.QueryCanceled):
+            conn.execute("CREATE MATERIALIZED VIEW slow AS SELECT max(q.n) FROM "
+                         "(SELECT k, count(DISTINCT v) AS n FROM big GROUP BY k) q")
+        conn.rollback()
+        assert time.time() - started < 30
+        deadline = time.time() + 10
+        while conn.execute("SHOW MATERIALIZED VIEWS").fetchall() and time.time() < deadline:
+            time.sleep(0.1)
+        assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []

@@ -175,12 +175,15 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Output> {
         // Refused as it stands: with its aggregating subqueries made into views of their own?
         Err(refused @ Error::NotSupported { .. }) => {
             let Some((query, parts)) = parts::split(session, &schema, &name, &create.query).await? else { return Err(refused) };
+            // Dropped again if the statement is cancelled before the view exists.
+            let guard = parts::PartsGuard::new(session, &schema, parts.clone());
             let ids = parts.iter().filter_map(|p| streams.table(&schema, p).map(|t| t.id())).collect();
             let definition = crate::views::definition_sql(&query, &columns);
             let created = create_planned(session, create, &schema, &name, &definition, ids).await;
             if created.is_err() {
                 parts::drop_parts(session, &schema, &parts).await;
             }
+            guard.disarm();
             created
         }
         other => other,

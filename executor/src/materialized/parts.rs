@@ -13,8 +13,10 @@ use datafusion::common::tree_node::TreeNode;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName, Query, TableFactor, ViewColumnDef, VisitMut, VisitorMut};
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
-use crate::session::{plan_statement, Session};
+use crate::session::{plan_statement, Engine, Session};
 
 /// At most this many parts per view (each is a maintainer, a change log and state).
 const MAX_PARTS: usize = 16;
@@ -28,7 +30,8 @@ pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Q
     if has_cte(&mut query) {
         return Ok(None);
     }
-    let mut parts = Vec::new();
+    let mut guard = PartsGuard { engine: session.engine().clone(), schema: schema.to_string(), parts: Vec::new() };
+    let parts = &mut guard.parts;
     let mut made: Vec<(String, String)> = Vec::new();
     let outcome: Result<()> = async {
         // Each round makes one part: the first aggregating subquery in post order (no
@@ -76,8 +79,9 @@ pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Q
                 to: None,
                 params: None,
             };
-            Box::pin(super::create(session, &create)).await?;
+            // Listed first: a cancellation during its backfill drops it too.
             parts.push(name.clone());
+            Box::pin(super::create(session, &create)).await?;
             made.push((create.query.to_string(), name.clone()));
             replace_derived_table(&mut query, at, schema, &name)?;
         }
@@ -85,10 +89,44 @@ pub(super) async fn split(session: &Session, schema: &str, view: &str, query: &Q
     }
     .await;
     if let Err(e) = outcome {
+        let parts = std::mem::take(parts);
         drop_parts(session, schema, &parts).await;
         return Err(e);
     }
+    let parts = std::mem::take(parts);
     Ok((!parts.is_empty()).then_some((query, parts)))
+}
+
+/// The parts made so far while a view is being created: dropped if the statement is
+/// cancelled (its future dropped) before the view exists. The caller takes them over
+/// ([`PartsGuard::disarm`]) once the view is created.
+pub(super) struct PartsGuard {
+    engine: Arc<Engine>,
+    schema: String,
+    parts: Vec<String>,
+}
+
+impl PartsGuard {
+    pub(super) fn new(session: &Session, schema: &str, parts: Vec<String>) -> PartsGuard {
+        PartsGuard { engine: session.engine().clone(), schema: schema.to_string(), parts }
+    }
+
+    /// The parts now belong to a created view (or were dropped): nothing to clean up.
+    pub(super) fn disarm(mut self) {
+        self.parts.clear();
+    }
+}
+
+impl Drop for PartsGuard {
+    fn drop(&mut self) {
+        if self.parts.is_empty() {
+            return;
+        }
+        let (engine, schema, parts) = (self.engine.clone(), std::mem::take(&mut self.schema), std::mem::take(&mut self.parts));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { drop_parts(&engine.session(), &schema, &parts).await });
+        }
+    }
 }
 
 /// Drops parts made for a view that was then not created (last made first).
