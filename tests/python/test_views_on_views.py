@@ -300,3 +300,19 @@ def test_a_cancelled_create_leaves_no_parts_behind(server):
         while conn.execute("SHOW MATERIALIZED VIEWS").fetchall() and time.time() < deadline:
             time.sleep(0.1)
         assert conn.execute("SHOW MATERIALIZED VIEWS").fetchall() == []
+
+
+def test_a_view_over_an_emit_on_window_close_view_reads_its_final_rows(server):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE readings (sensor text, temp float8, at timestamptz, "
+                     "WATERMARK FOR at AS at - INTERVAL '1 second')")
+        conn.execute("CREATE MATERIALIZED VIEW per_minute AS SELECT window_end, sensor, max(temp) AS top "
+                     "FROM TUMBLE(readings, at, INTERVAL '1 minute') GROUP BY window_end, sensor EMIT ON WINDOW CLOSE")
+        conn.execute("CREATE MATERIALIZED VIEW hot_minutes AS SELECT sensor, count(*) AS minutes, max(top) AS top "
+                     "FROM per_minute WHERE top > 20 GROUP BY sensor")
+        conn.execute("INSERT INTO readings VALUES ('a', 25, '2026-01-01 00:00:10+00'), ('b', 10, '2026-01-01 00:00:20+00'), "
+                     "('a', 30, '2026-01-01 00:01:10+00'), ('b', 22, '2026-01-01 00:01:20+00')")
+        # The first minute is closed (the watermark passed 00:01:00); the second is open.
+        wait_equal(conn, "SELECT * FROM hot_minutes", "VALUES ('a', 1::bigint, 25.0::float8)")
+        conn.execute("INSERT INTO readings VALUES ('a', 1, '2026-01-01 00:02:30+00')")
+        wait_equal(conn, "SELECT * FROM hot_minutes ORDER BY sensor", "VALUES ('a', 2::bigint, 30.0::float8), ('b', 1::bigint, 22.0::float8)")

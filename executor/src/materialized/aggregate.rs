@@ -813,8 +813,6 @@ impl AggregateResult {
         }
         install_kept(&mut self.kept.lock().unwrap_or_else(|p| p.into_inner()), step.kept);
     }
-
-
 }
 
 /// Row `i` of `columns` as values, owning their data (a list value would otherwise keep

@@ -137,7 +137,9 @@ pub(crate) fn stream_table_of(scan: &datafusion::logical_expr::TableScan) -> Opt
     if let Some(latest) = provider.downcast_ref::<crate::compacted::CompactedTableProvider>() {
         return Some(latest.table().clone());
     }
-    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone()).filter(|t| !super::is_change_log_view(t))
+    // A view's raw change log (its result not served: no maintainer) is not its rows; an
+    // EMIT ON WINDOW CLOSE view's log only inserts, so it reads as a table.
+    provider.downcast_ref::<StreamTableProvider>().map(|p| p.table().clone()).filter(|t| !is_change_log(t))
 }
 
 /// How a view reads one of its sources.
