@@ -233,6 +233,7 @@ pub async fn show_tables(session: &mut Session) -> Result<Output> {
         ("partitions", Arc::new(Int32Array::from(tables.iter().map(|t| t.partition_count() as i32).collect::<Vec<_>>()))),
         ("key", col(&|t| t.options().key.clone())),
         ("retention", col(&|t| t.options().retention_ms.map(|ms| format!("{} ms", ms)))),
+        ("cleanup", col(&|t| Some(if t.options().compact { "compact" } else { "delete" }.to_string()))),
     ])
 }
 

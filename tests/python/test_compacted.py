@@ -50,6 +50,8 @@ def test_select_reads_the_latest_row_per_key(server):
         assert conn.execute("SELECT count(*) FROM customers").fetchone() == (3,)
         assert conn.execute("SELECT country, count(*) FROM customers GROUP BY country ORDER BY 1").fetchall() == [
             ("ES", 1), ("FR", 1), ("IT", 1)]
+        shown = {r[1]: r for r in conn.execute("SHOW TABLES").fetchall()}
+        assert shown["customers"][-1] == "compact"
         # The system columns say which version is shown.
         offsets = dict(conn.execute("SELECT id, _offset FROM customers").fetchall())
         assert offsets[1] > 0
