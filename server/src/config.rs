@@ -33,6 +33,14 @@ pub struct Config {
     /// A GGUF model file (Qwen2, Qwen3 or Llama with a byte-level BPE tokenizer): `ASK`
     /// then asks it, shown the linked tables; without it `ASK` uses the offline translator.
     pub ask_model: Option<PathBuf>,
+    /// An OpenAI-compatible API (`https://api.openai.com/v1`, a llama.cpp or vLLM server's
+    /// `http://host:port/v1`): `ASK` then sends the linked tables and the question to its
+    /// `/chat/completions`, asking for `ask_endpoint_model`. Exclusive with `ask_model`.
+    pub ask_endpoint: Option<String>,
+    pub ask_endpoint_model: Option<String>,
+    /// Bearer token for `ask_endpoint`; best set as `STREAMHOUSE_ASK_API_KEY` (there is no
+    /// flag, so it never shows in a process list). Never logged.
+    pub ask_api_key: Option<Secret>,
     /// Partitions of a topic created automatically or with `num_partitions = -1`.
     pub kafka_default_partitions: u32,
     /// PEM certificate chain and private key: when both are set, Flight serves TLS only.
@@ -59,6 +67,17 @@ pub struct Config {
     pub max_tail_bytes: usize,
     /// Size of each preallocated WAL file.
     pub wal_file_size: u64,
+}
+
+/// A setting that is never printed: `Debug` shows `<secret>`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -88,6 +107,9 @@ struct FileConfig {
     grpc_addr: Option<SocketAddr>,
     embedding_model_dir: Option<PathBuf>,
     ask_model: Option<PathBuf>,
+    ask_endpoint: Option<String>,
+    ask_endpoint_model: Option<String>,
+    ask_api_key: Option<Secret>,
     kafka_auto_create_topics: Option<bool>,
     kafka_default_partitions: Option<u32>,
     flight_tls_cert: Option<PathBuf>,
@@ -127,6 +149,10 @@ pub struct Flags {
     pub embedding_model_dir: Option<PathBuf>,
     #[arg(long, global = true)]
     pub ask_model: Option<PathBuf>,
+    #[arg(long, global = true)]
+    pub ask_endpoint: Option<String>,
+    #[arg(long, global = true)]
+    pub ask_endpoint_model: Option<String>,
     #[arg(long, global = true)]
     pub kafka_auto_create_topics: Option<bool>,
     #[arg(long, global = true)]
@@ -182,6 +208,9 @@ impl Config {
             grpc_addr: flags.grpc_addr,
             embedding_model_dir: flags.embedding_model_dir.clone(),
             ask_model: flags.ask_model.clone(),
+            ask_endpoint: flags.ask_endpoint.clone(),
+            ask_endpoint_model: flags.ask_endpoint_model.clone(),
+            ask_api_key: None,
             kafka_auto_create_topics: flags.kafka_auto_create_topics,
             kafka_default_partitions: flags.kafka_default_partitions,
             flight_tls_cert: flags.flight_tls_cert.clone(),
@@ -207,6 +236,9 @@ impl Config {
             grpc_addr: layer.grpc_addr.unwrap_or_else(|| "127.0.0.1:50052".parse().expect("valid default")),
             embedding_model_dir: layer.embedding_model_dir,
             ask_model: layer.ask_model,
+            ask_endpoint: layer.ask_endpoint,
+            ask_endpoint_model: layer.ask_endpoint_model,
+            ask_api_key: layer.ask_api_key,
             kafka_auto_create_topics: layer.kafka_auto_create_topics.unwrap_or(true),
             kafka_default_partitions: layer.kafka_default_partitions.unwrap_or(1),
             flight_tls_cert: layer.flight_tls_cert,
@@ -241,6 +273,15 @@ impl Config {
         if self.flight_tls_cert.is_some() != self.flight_tls_key.is_some() {
             return Err("flight_tls_cert and flight_tls_key must be set together".into());
         }
+        if self.ask_model.is_some() && self.ask_endpoint.is_some() {
+            return Err("ask_model and ask_endpoint are two ways to answer ASK: set one".into());
+        }
+        if self.ask_endpoint.is_some() != self.ask_endpoint_model.is_some() {
+            return Err("ask_endpoint and ask_endpoint_model must be set together (the address, and the model to ask there)".into());
+        }
+        if self.ask_api_key.is_some() && self.ask_endpoint.is_none() {
+            return Err("ask_api_key is set but ask_endpoint is not".into());
+        }
         if self.kafka_default_partitions == 0 {
             return Err("kafka_default_partitions must be at least 1".into());
         }
@@ -258,7 +299,7 @@ impl FileConfig {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
         take!(
-            data_dir, pg_addr, flight_addr, kafka_addr, http_addr, grpc_addr, embedding_model_dir, ask_model, kafka_auto_create_topics, kafka_default_partitions, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
+            data_dir, pg_addr, flight_addr, kafka_addr, http_addr, grpc_addr, embedding_model_dir, ask_model, ask_endpoint, ask_endpoint_model, ask_api_key, kafka_auto_create_topics, kafka_default_partitions, flight_tls_cert, flight_tls_key, catalog_url, object_store, durability, durability_interval_ms, allow_remote,
             max_connections, log_format, flush_interval_ms, segment_target_bytes, max_tail_bytes, wal_file_size
         );
     }
@@ -304,6 +345,11 @@ mod tests {
         assert_eq!(c.durability, DurabilityMode::Interval, "flags override the file");
         std::fs::write(&file, "pg_adr = \"127.0.0.1:6000\"\n").unwrap();
         assert!(Config::load(&flags).unwrap_err().contains("unknown field"));
+        std::fs::write(&file, "ask_endpoint = \"http://127.0.0.1:9/v1\"\nask_endpoint_model = \"m\"\nask_api_key = \"sk-hidden\"\n").unwrap();
+        let c = Config::load(&Flags { config: Some(file.clone()), ..Default::default() }).unwrap();
+        assert!(!format!("{c:?}").contains("sk-hidden"), "the key is never printed");
+        std::fs::write(&file, "ask_endpoint = \"http://127.0.0.1:9/v1\"\n").unwrap();
+        assert!(Config::load(&Flags { config: Some(file.clone()), ..Default::default() }).unwrap_err().contains("together"));
         let remote = Flags { pg_addr: Some("0.0.0.0:5433".parse().unwrap()), ..Default::default() };
         assert!(Config::load(&remote).unwrap_err().contains("--allow-remote"));
     }

@@ -58,15 +58,25 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     };
     let engine = Engine::new(streams.clone(), streamhouse_nl::functions(embedder.clone())).map_err(|e| e.to_string())?;
-    match config.ask_model.clone() {
-        None => engine.set_translator(std::sync::Arc::new(streamhouse_nl::ask::OfflineTranslator::new(embedder))),
-        Some(path) => {
+    match (config.ask_model.clone(), config.ask_endpoint.clone()) {
+        (Some(path), _) => {
             let loaded = tokio::task::spawn_blocking(move || {
                 streamhouse_nl::generate::GenerativeTranslator::load(&path).map_err(|e| format!("ask_model: {e}"))
             });
             engine.set_translator(std::sync::Arc::new(loaded.await.map_err(|e| e.to_string())??));
             info!("ASK answers with the local model in ask_model");
         }
+        (None, Some(url)) => {
+            let endpoint = streamhouse_nl::generate::EndpointConfig {
+                url,
+                model: config.ask_endpoint_model.clone().unwrap_or_default(),
+                api_key: config.ask_api_key.clone().map(|key| key.0),
+            };
+            let translator = streamhouse_nl::generate::GenerativeTranslator::remote(endpoint).map_err(|e| format!("ask_endpoint: {e}"))?;
+            engine.set_translator(std::sync::Arc::new(translator));
+            info!("ASK answers with the model in ask_endpoint_model at ask_endpoint");
+        }
+        (None, None) => engine.set_translator(std::sync::Arc::new(streamhouse_nl::ask::OfflineTranslator::new(embedder))),
     }
 
     let pg_listener = TcpListener::bind(config.pg_addr).await.map_err(|e| format!("bind {}: {e}", config.pg_addr))?;

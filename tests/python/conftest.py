@@ -32,6 +32,7 @@ class Server:
         self.kafka_addr = None  # "127.0.0.1:PORT" of the Kafka listener
         self.http_addr = None  # "127.0.0.1:PORT" of the HTTP listener (schema registry)
         self.grpc_addr = None  # "127.0.0.1:PORT" of the gRPC ingest listener
+        self.env = None  # the process's environment; None inherits the harness's
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,7 @@ class Server:
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data-dir", str(self.data_dir), "--pg-addr", "127.0.0.1:0",
              "--flight-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--flush-interval-ms", "500", *self.extra_args],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.env,
         )
         deadline = time.time() + START_TIMEOUT_S
         while time.time() < deadline:

@@ -38,8 +38,11 @@ def build(path, answer_words, architecture="qwen2"):
     words = [to_token(w) for w in answer_words]
     assert len(set(words)) == len(words) and not set(words) & set(byte_tokens), "chain words must be distinct multi-byte tokens"
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    tokens = byte_tokens + words + specials
-    types = [gguf.TokenType.NORMAL] * (len(byte_tokens) + len(words)) + [gguf.TokenType.CONTROL] * len(specials)
+    # One merge, of two NUL bytes, which no prompt holds: llama.cpp refuses a byte-level
+    # BPE vocabulary without merges.
+    merged = alphabet[0] + alphabet[0]
+    tokens = byte_tokens + words + [merged] + specials
+    types = [gguf.TokenType.NORMAL] * (len(byte_tokens) + len(words) + 1) + [gguf.TokenType.CONTROL] * len(specials)
     ids = {t: i for i, t in enumerate(tokens)}
     chain = [alphabet[ord("\n")]] + words + ["<|im_end|>"]
     assert len(chain) - 1 <= HIDDEN
@@ -63,6 +66,7 @@ def build(path, answer_words, architecture="qwen2"):
     w.add_tokenizer_pre("qwen2")  # Qwen2's split rules, as real Qwen GGUF files name them
     w.add_token_list(tokens)
     w.add_token_types(types)
+    w.add_token_merges([f"{alphabet[0]} {alphabet[0]}"])
     w.add_eos_token_id(ids["<|endoftext|>"])
     w.add_bos_token_id(ids["<|endoftext|>"])
 

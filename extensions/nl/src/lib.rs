@@ -3,8 +3,9 @@
 //! [`ask::OfflineTranslator`] answers `ASK 'question'`: it links the question to the
 //! catalog by words and reads it into a typed query plan rendered as SQL.
 //!
-//! [`generate::GenerativeTranslator`] answers it with a local generative model (a GGUF file:
-//! Qwen2, Qwen3 or Llama on candle) shown only the linked part of the catalog.
+//! [`generate::GenerativeTranslator`] answers it with a generative model shown only the
+//! linked part of the catalog: a local GGUF file (Qwen2, Qwen3 or Llama on candle) or an
+//! OpenAI-compatible chat-completions endpoint.
 //!
 //! Sentence embeddings: [`embed::Embedder`] runs all-MiniLM-L6-v2 (a 6-layer BERT,
 //! 384 dimensions) on the CPU with candle, from a local folder holding the model's

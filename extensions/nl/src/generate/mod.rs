@@ -1,4 +1,5 @@
-//! `ASK` with a local generative model (`ask_model = '/path/model.gguf'`).
+//! `ASK` with a generative model: a local GGUF file (`ask_model = '/path/model.gguf'`) or
+//! an OpenAI-compatible chat-completions endpoint (`ask_endpoint`).
 //!
 //! The model sees only the linked part of the catalog: the relations the question's words
 //! link to (by the offline translator's lexicon: names, comments, stored values), or every
@@ -7,8 +8,10 @@
 //! can spell values as stored. The model answers with SQL; the executor then applies the
 //! same rules as for every translator (one read-only SELECT, capped rows, planned by
 //! DataFusion) and, when the SQL fails them, calls [`Translator::retry`] once: the model
-//! sees its SQL and the error and writes another.
+//! sees its SQL and the error and writes another. Both backends share all of this; they
+//! differ only in how a conversation becomes an answer ([`Generate`]).
 
+mod endpoint;
 mod model;
 
 use std::path::Path;
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use streamhouse_executor::{AskCatalog, AskRelation, Refusal, Translation, Translator};
 
+pub use endpoint::{Endpoint, EndpointConfig};
 pub use model::{ChatFormat, LocalModel, Turn};
 
 use crate::ask::linked_relations;
@@ -31,32 +35,63 @@ const MAX_PROMPT_VALUES: usize = 20;
 const INSTRUCTIONS: &str = "You translate questions into one PostgreSQL SELECT statement over the tables below. \
 Use only these tables and columns, spell values as listed, and answer with the SQL alone: no explanation.";
 
-/// Translates with a local model; one question at a time (the model holds its KV cache).
-pub struct GenerativeTranslator {
+/// A model that continues a conversation: the one thing the backends do differently.
+pub trait Generate: Send + Sync {
+    /// The assistant's answer to `turns`, at most [`MAX_ANSWER_TOKENS`] long, given up at
+    /// `deadline`. The error says what went wrong, for the refusal.
+    fn answer(&self, turns: &[Turn], deadline: Instant) -> Result<String, String>;
+    /// Who answered, for the notes and refusals ("the local model m.gguf (qwen2)").
+    fn describe(&self) -> String;
+}
+
+/// A GGUF model on candle; one question at a time (the model holds its KV cache).
+struct LocalBackend {
     model: Mutex<LocalModel>,
-    /// The model file's name, for the notes.
-    name: String,
+    /// "the local model m.gguf (qwen2)", for the notes.
+    who: String,
+}
+
+impl Generate for LocalBackend {
+    fn answer(&self, turns: &[Turn], deadline: Instant) -> Result<String, String> {
+        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        let prompt = model.format().render(turns);
+        model.complete(&prompt, MAX_ANSWER_TOKENS, deadline)
+    }
+
+    fn describe(&self) -> String {
+        self.who.clone()
+    }
+}
+
+/// Translates with a generative model: a local GGUF file or an OpenAI-compatible endpoint.
+pub struct GenerativeTranslator {
+    backend: Box<dyn Generate>,
 }
 
 impl GenerativeTranslator {
+    /// A local GGUF model (Qwen2, Qwen3 or Llama).
     pub fn load(path: &Path) -> Result<GenerativeTranslator, String> {
         let model = LocalModel::load(path)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
-        Ok(GenerativeTranslator { model: Mutex::new(model), name })
+        let who = format!("the local model {name} ({})", model.architecture());
+        Ok(GenerativeTranslator::new(Box::new(LocalBackend { model: Mutex::new(model), who })))
+    }
+
+    /// An OpenAI-compatible chat-completions endpoint.
+    pub fn remote(config: EndpointConfig) -> Result<GenerativeTranslator, String> {
+        Ok(GenerativeTranslator::new(Box::new(Endpoint::new(config)?)))
+    }
+
+    pub fn new(backend: Box<dyn Generate>) -> GenerativeTranslator {
+        GenerativeTranslator { backend }
     }
 
     fn answer(&self, turns: &[Turn], shown: &[String]) -> Result<Translation, Refusal> {
         let deadline = Instant::now() + GENERATION_TIME_LIMIT;
-        let mut model = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        let prompt = model.format().render(turns);
-        let text = model.complete(&prompt, MAX_ANSWER_TOKENS, deadline).map_err(|e| Refusal(format!("the local model {}: {e}", self.name)))?;
-        let sql = extract_sql(&text).ok_or_else(|| Refusal(format!("the local model {} wrote no SQL: {text:?}", self.name)))?;
-        let notes = vec![format!(
-            "answered by the local model {} ({}), shown the tables {}",
-            self.name,
-            model.architecture(),
-            shown.join(", ")
-        )];
+        let who = self.backend.describe();
+        let text = self.backend.answer(turns, deadline).map_err(|e| Refusal(format!("{who}: {e}")))?;
+        let sql = extract_sql(&text).ok_or_else(|| Refusal(format!("{who} wrote no SQL: {text:?}")))?;
+        let notes = vec![format!("answered by {who}, shown the tables {}", shown.join(", "))];
         Ok(Translation { sql, notes })
     }
 }
@@ -154,10 +189,10 @@ fn micros_to_text(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| micros.to_string())
 }
 
-/// The SQL in a model's answer: inside a ```sql fence when there is one, up to the first
-/// `;`, trimmed; `None` when nothing is left.
+/// The SQL in a model's answer: after any `<think>…</think>` reasoning, inside a ```sql
+/// fence when there is one, up to the first `;`, trimmed; `None` when nothing is left.
 pub fn extract_sql(answer: &str) -> Option<String> {
-    let mut text = answer.trim();
+    let mut text = answer.rsplit_once("</think>").map_or(answer, |(_, after)| after).trim();
     if let Some(start) = text.find("```") {
         let fenced = &text[start + 3..];
         let fenced = fenced.strip_prefix("sql").or_else(|| fenced.strip_prefix("SQL")).unwrap_or(fenced);
@@ -178,6 +213,7 @@ mod tests {
         assert_eq!(extract_sql("  SELECT 1; DROP TABLE t;").as_deref(), Some("SELECT 1"));
         assert_eq!(extract_sql("``` ```"), None);
         assert_eq!(extract_sql(""), None);
+        assert_eq!(extract_sql("<think>\nSELECT 2? no; count them</think>\n\nSELECT count(*) FROM t").as_deref(), Some("SELECT count(*) FROM t"));
     }
 
     #[test]
