@@ -172,6 +172,10 @@ impl Reader<'_> {
             }
         }
 
+        // "who …": the people the question is about, by name; "… id(s)" asks for the key.
+        let asks_who = self.tokens.iter().any(|t| !t.quoted && t.is_any(&["who", "whom"]));
+        let says_id = self.tokens.iter().any(|t| !t.quoted && t.is_any(&["id", "ids"]));
+
         // The base relation: what is counted or measured, else what is named.
         let asks_when = self.tokens.first().is_some_and(|t| t.is("when"));
         let base = d
@@ -257,8 +261,25 @@ impl Reader<'_> {
                 d.measures.push(Measure { aggregate: Aggregate::CountDistinct, column: Some(key) });
             }
         }
+        // "which customers …", "who …", "… names please": things by their names, not their ids.
+        let by_label = |reader: &mut Self, d: &mut Draft, r: usize| -> Option<ColumnRef> {
+            let label = reader.label_column(r).filter(|l| !says_id && (d.bare_columns.contains(l) || (reader.holds_people(r) && (s.which || asks_who))))?;
+            reader.notes.push(format!("named the {} by {}", reader.catalog.relations[r].name, reader.column_name(label)));
+            d.bare_columns.retain(|b| *b != label);
+            Some(label)
+        };
+        for g in 0..d.groups.len() {
+            let group = d.groups[g];
+            if let Some(label) = self.keyed_relation(group).and_then(|r| by_label(self, &mut d, r)) {
+                d.groups[g] = label;
+                if d.ranked_group == Some(group) {
+                    d.ranked_group = Some(label);
+                }
+            }
+        }
         for r in std::mem::take(&mut d.group_relations) {
-            if let Some(key) = self.key_column(r, &with_first(&context, base)) {
+            let label = by_label(self, &mut d, r);
+            if let Some(key) = label.or_else(|| self.key_column(r, &with_first(&context, base))) {
                 d.groups.push(key);
                 if s.which && d.ranked_group.is_none() {
                     d.ranked_group = Some(key);

@@ -450,9 +450,10 @@ impl Reader<'_> {
                 Role::Compare(comparison, value, high) => {
                     // "user ids with at least 14 page views", "viewed more than 10 pages": the
                     // count of what follows.
+                    // "more than 10 pages": a plural noun for rows right after the number counts them.
                     let counts_next = matches!(roles.get(n + 1), Some((_, Role::Link(l))) if links[*l].candidates.iter().any(|c| {
                         matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..))
-                    }) || self.names_rows(&links[*l]));
+                    }) || self.names_rows(&links[*l]) || (links[*l].start == at + 1 && self.plural_relation_word(&links[*l])));
                     let after_link = matches!(previous, Some((_, Role::Link(_)))) && !counts_next;
                     // "… on average" after the comparison: a condition on the average.
                     let trailing = roles[n + 1..]
@@ -536,6 +537,12 @@ impl Reader<'_> {
         plural && relation && numbers_are_ids
     }
 
+    /// A plural noun that may name a relation's rows ("pages", "readings").
+    fn plural_relation_word(&self, link: &Link) -> bool {
+        let last = &self.tokens[link.end - 1];
+        last.text != last.stem && !last.quoted && link.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)))
+    }
+
     /// A column whose values name categories: text, or integer codes with few values.
     fn is_categorical(&self, c: ColumnRef) -> bool {
         let column = self.column(c);
@@ -575,13 +582,20 @@ impl Reader<'_> {
         })
     }
 
-    /// Among equally good candidates for a group key, text columns over numbers and ids.
+    /// Among equally good candidates for a group key or a distinct count, text columns over
+    /// numbers, ids and times.
     fn prefer_text<'c>(&self, columns: Vec<&'c Candidate>) -> Vec<&'c Candidate> {
         let best = columns.iter().map(|c| c.evidence).max();
         let text: Vec<&Candidate> = columns
             .iter()
             .copied()
-            .filter(|c| Some(c.evidence) == best && matches!(c.target, Target::Column(r, col) if !is_numeric(&self.catalog.relations[r].columns[col].data_type)))
+            .filter(|c| {
+                Some(c.evidence) == best
+                    && matches!(c.target, Target::Column(r, col) if {
+                        let t = &self.catalog.relations[r].columns[col].data_type;
+                        !is_numeric(t) && !is_temporal(t)
+                    })
+            })
             .collect();
         if text.is_empty() { columns } else { text }
     }
@@ -653,6 +667,13 @@ impl Reader<'_> {
             d.claimed_columns.push(c);
             self.used[i] = true;
         }
+    }
+
+    /// The first content word of a column's comment, stemmed ("page" of "page path or URL").
+    fn comment_head(&self, target: &Target) -> Option<String> {
+        let Target::Column(r, c) = target else { return None };
+        let comment = self.catalog.relations[*r].columns[*c].comment.as_ref()?;
+        tokenize(comment).into_iter().find(|t| !FILLER.contains(&t.text.as_str())).map(|t| t.stem)
     }
 
     fn comment_mentions(&self, target: &Target, word: &str) -> bool {

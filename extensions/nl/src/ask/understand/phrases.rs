@@ -513,7 +513,7 @@ impl Reader<'_> {
 }
 
 /// Words after "most" / "least" that rank groups by how many rows they have.
-pub(super) const POPULARITY: &[&str] = &["common", "popular", "frequent", "used", "active", "visited", "viewed"];
+pub(super) const POPULARITY: &[&str] = &["common", "popular", "frequent", "frequently", "often", "used", "active", "visited", "viewed"];
 
 /// `YYYY-MM`: a month.
 fn year_month(text: &str) -> Option<(i32, u32)> {

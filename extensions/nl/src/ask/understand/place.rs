@@ -178,6 +178,15 @@ impl Reader<'_> {
         }
         let columns = if claimed.is_empty() { columns } else { unclaimed };
         let mut c = as_column(&self.choose(&columns, context, wants_time, "column").target);
+        if s.distinct && !grouping_now && !relations.is_empty() && relations.iter().all(|r| r.evidence < Evidence::Name) {
+            // "different pages": the text column the word heads the description of (`path`,
+            // "page path or URL"), not the page views' ids.
+            let word = &self.tokens[link.end - 1].stem;
+            let headed: Vec<&Candidate> = columns.iter().copied().filter(|x| target_relation(&x.target) == c.relation && self.comment_head(&x.target).as_deref() == Some(word.as_str())).collect();
+            if let Some(text) = self.prefer_text(headed).into_iter().find(|x| !self.candidate_is(x, is_numeric) && !self.candidate_is(x, is_temporal)) {
+                c = as_column(&text.target);
+            }
+        }
         if grouping_now {
             // Among equally good columns of that relation, a text column names the group.
             let same: Vec<&Candidate> = columns.iter().copied().filter(|x| target_relation(&x.target) == c.relation).collect();

@@ -145,6 +145,46 @@ impl Reader<'_> {
             .map(|c| ColumnRef { relation: r, column: c })
     }
 
+    /// The relation a key column names: `orders.customer_id` the customers, `devices.id`
+    /// the devices.
+    pub(super) fn keyed_relation(&self, c: ColumnRef) -> Option<usize> {
+        let name = self.column(c).name.to_lowercase();
+        if name == "id" {
+            return Some(c.relation);
+        }
+        let thing = name.strip_suffix("_id")?;
+        let thing = crate::ask::words::stem(thing);
+        let named = |r: &&streamhouse_executor::AskRelation| crate::ask::words::stem(&r.name.to_lowercase()) == thing;
+        let schema = &self.catalog.relations[c.relation].schema;
+        let relations = &self.catalog.relations;
+        // The same schema's first, then any.
+        relations.iter().position(|r| &r.schema == schema && named(&r)).or_else(|| relations.iter().position(|r| named(&r)))
+    }
+
+    /// The text column people know a relation's rows by (`customers.name`), when it has one:
+    /// `name`, `full_name`, `display_name`, `username`, `title` or `<thing>_name`.
+    pub(super) fn label_column(&self, r: usize) -> Option<ColumnRef> {
+        let relation = &self.catalog.relations[r];
+        let thing = crate::ask::words::stem(&relation.name.to_lowercase());
+        let own = format!("{thing}_name");
+        relation
+            .columns
+            .iter()
+            .position(|c| {
+                let name = c.name.to_lowercase();
+                matches!(c.data_type, arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::LargeUtf8 | arrow::datatypes::DataType::Utf8View)
+                    && (LABEL_NAMES.contains(&name.as_str()) || name == own)
+            })
+            .map(|c| ColumnRef { relation: r, column: c })
+    }
+
+    /// Whether a relation's rows are people or organisations (customers, users, members):
+    /// asked "who" or "which customers", the answer is their names, not their ids.
+    pub(super) fn holds_people(&self, r: usize) -> bool {
+        let words = crate::ask::words::identifier_words(&self.catalog.relations[r].name);
+        words.last().is_some_and(|w| PEOPLE_NOUNS.contains(&w.as_str()))
+    }
+
     /// The same-named column in `base`, when the value linked to another relation's copy.
     pub(super) fn same_column_in(&self, c: ColumnRef, base: usize) -> ColumnRef {
         if c.relation == base {
@@ -302,3 +342,14 @@ impl Reader<'_> {
         None
     }
 }
+
+/// Column names that label a row for people to read.
+const LABEL_NAMES: &[&str] = &["name", "full_name", "display_name", "username", "user_name", "title"];
+
+/// Nouns (as [`crate::ask::words::identifier_words`] stems them) for relations of people and
+/// organisations.
+const PEOPLE_NOUNS: &[&str] = &[
+    "customer", "client", "user", "member", "employee", "person", "people", "student", "patient", "buyer", "seller", "author",
+    "owner", "subscriber", "player", "driver", "contact", "guest", "attendee", "donor", "vendor", "supplier", "partner", "merchant",
+    "account", "staff", "worker", "agent", "teacher", "doctor", "shopper",
+];
