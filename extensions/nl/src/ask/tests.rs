@@ -249,3 +249,15 @@ fn a_number_after_a_things_name_is_its_id_not_a_stored_code() {
     let code = sql("how many devices run firmware 500");
     assert!(code.contains("firmware = 500"), "{code}");
 }
+
+#[test]
+fn people_are_answered_by_name_and_things_by_id() {
+    // Customers are people: "which customers" and "who" ask for their names.
+    let which = sql("which customers placed more than 20 orders");
+    assert!(which.starts_with("SELECT customers.\"name\", count(*)") && which.contains("GROUP BY customers.\"name\" HAVING count(*) > 20"), "{which}");
+    let who = sql("who ordered most often? name please");
+    assert!(who.starts_with("SELECT customers.\"name\", count(*)") && who.contains("ORDER BY \"count\" DESC LIMIT 1"), "{who}");
+    // Saying "ids" asks for the key; devices are things, answered by id.
+    assert!(sql("which customer ids placed more than 20 orders").starts_with("SELECT customer_id, count(*)"));
+    assert!(sql("which devices sent more than 5 readings").starts_with("SELECT device_id, count(*)"));
+}

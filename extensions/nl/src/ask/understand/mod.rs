@@ -513,10 +513,18 @@ impl Reader<'_> {
                 }
                 // The unit was read with the number before it.
                 Role::Link(_) if s.unit_at == Some(*at) => {}
+                // "sensor names": the names of the sensors; the first word only says whose.
+                Role::Link(l) if self.label_follows(&links[*l], links.get(l + 1)).is_some() => {
+                    if let Some(r) = self.label_follows(&links[*l], links.get(l + 1)) {
+                        add_context(&mut context, r);
+                    }
+                }
                 Role::Link(l) => {
                     let link = &links[*l];
                     self.placing = Some(link.start);
+                    let before = d.subject_size();
                     self.place_link(link, n, roles, &mut s, &mut d, &mut context, top_n, wants_time)?;
+                    s.subject_said |= d.subject_size() != before;
                     self.placing = None;
                 }
             }
@@ -535,6 +543,19 @@ impl Reader<'_> {
             .filter(|c| self.candidate_is(c, is_numeric))
             .all(|c| is_key_name(&self.column(as_column(&c.target)).name));
         plural && relation && numbers_are_ids
+    }
+
+    /// The relation whose label column `next` names right after `link` names that relation
+    /// ("sensor names", "customer name").
+    fn label_follows(&self, link: &Link, next: Option<&Link>) -> Option<usize> {
+        let next = next.filter(|n| n.start == link.end)?;
+        if link.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))) {
+            return None;
+        }
+        link.candidates.iter().map(|c| target_relation(&c.target)).find(|r| {
+            let label = self.label_column(*r);
+            label.is_some() && next.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence == Evidence::Name && Some(as_column(&c.target)) == label)
+        })
     }
 
     /// A plural noun that may name a relation's rows ("pages", "readings").
@@ -818,6 +839,11 @@ struct Draft {
 }
 
 impl Draft {
+    /// How much of what the question is about has been read: groups, measures, ordering.
+    fn subject_size(&self) -> (usize, usize, usize, bool, bool, bool) {
+        (self.groups.len(), self.measures.len(), self.group_relations.len(), self.ranked_group.is_some(), self.order_column.is_some(), self.counted.is_some())
+    }
+
     /// The groups are ranked by the measure, and the best returned.
     fn ranks_groups(&self) -> bool {
         self.ranked_group.is_some() || self.ranked_bucket
@@ -858,4 +884,7 @@ struct Walk {
     consumed_at: Option<usize>,
     /// The word of the last aggregate ("coldest": the temperature's minimum).
     pending_word: Option<String>,
+    /// A link has said what the question is about (a group, a measure, an order), not
+    /// only a value that filters it.
+    subject_said: bool,
 }

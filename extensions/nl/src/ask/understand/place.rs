@@ -19,7 +19,9 @@ impl Reader<'_> {
         top_n: bool,
         wants_time: bool,
     ) -> Result<(), Refusal> {
-        let first_link = roles[..n].iter().all(|(_, r)| !matches!(r, Role::Link(_)));
+        // No earlier link said what the question is about: "top 3 Lyon device names …" (a
+        // value before) still ranks the names.
+        let first_link = !s.subject_said;
         let values: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))).collect();
         let columns: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).collect();
         let relations: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).collect();
@@ -30,7 +32,9 @@ impl Reader<'_> {
         let value_first = !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence);
         if let Some((comparison, value, high)) = s.compare {
             // "more than 10 pages", "fewer than 10 views": rows counted, not an id compared.
-            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name) || self.names_rows(link));
+            // "more than 10 pages": a plural noun for rows right after the number.
+            let right_after = s.compare_at.is_some_and(|at| link.start == at + 1) && self.plural_relation_word(link);
+            let counts = !relations.is_empty() && (columns.is_empty() || relations.iter().any(|c| c.evidence == Evidence::Name) || self.names_rows(link) || right_after);
             let at_least_one = (comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0);
             if counts && at_least_one && high.is_none() {
                 // "customers who placed at least one order": those appearing in orders.
