@@ -14,8 +14,9 @@
 //! Maintained incrementally: filters and projections of stream tables, UNION ALL and
 //! inner joins of them (here), and one aggregation of such rows, with or without GROUP BY
 //! and HAVING ([`aggregate`]). Over a source with a watermark, late rows are dropped and
-//! counted ([`event_time`]), and `EMIT ON WINDOW CLOSE` holds each window's row until the
-//! watermark passes its end. A source may be another view whose rows change (a change
+//! counted ([`event_time`]), `EMIT ON WINDOW CLOSE` holds each window's row until the
+//! watermark passes its end, and an interval join lets go of the rows no admitted row can
+//! match any more ([`interval`]). A source may be another view whose rows change (a change
 //! log, [`inputs::is_change_log`]): aggregations keep their groups' input rows, views of
 //! rows become change logs themselves ([`rows`]); a query nesting aggregations is made
 //! into such views ([`parts`]). Any other operator (outer joins, sorts, limits, window
@@ -25,6 +26,7 @@
 mod aggregate;
 mod event_time;
 mod inputs;
+mod interval;
 mod parts;
 mod registry;
 mod result;
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
@@ -57,6 +59,7 @@ pub(crate) use registry::{Maintainers, ViewResults};
 pub(crate) use result::CurrentRowsProvider;
 use result::CurrentRows;
 use inputs::SourceKind;
+use interval::Retention;
 use rows::{LatestByKey, LatestChange, Multiset, RowsResult, RowsStep};
 
 /// Where maintainers record how far they have read their source.
@@ -125,6 +128,9 @@ struct Maintainer {
     /// For a view with a join: per source that is a change log, its current rows (what
     /// `applied` then holds, as one batch).
     applied_current: Mutex<Vec<Option<Multiset>>>,
+    /// For a join of two tables with watermarks: how long each side's applied rows may
+    /// still be matched ([`interval`]); rows past that are let go after each step.
+    retention: Mutex<Retention>,
     /// Set for views of rows over a change log: their current rows.
     rows: Option<Arc<RowsResult>>,
     /// Per input of a key-compacted table: its latest rows so far (what a row replaces).
@@ -375,7 +381,7 @@ pub fn show(session: &Session) -> Result<Output> {
     let streams = session.streams();
     let (mut schemas, mut names, mut sources, mut lags, mut applied, mut errors, mut definitions) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut watermarks, mut late, mut emits) = (vec![], vec![], vec![]);
+    let (mut watermarks, mut late, mut emits, mut join_rows) = (vec![], vec![], vec![], vec![]);
     for table in streams.tables() {
         let Some(mv) = &table.options().materialized else { continue };
         let maintainer = session.engine().maintainers().get(table.id());
@@ -396,6 +402,7 @@ pub fn show(session: &Session) -> Result<Output> {
         watermarks.push(event_time.as_ref().and_then(|t| t.watermark_us()));
         late.push(event_time.as_ref().map(|t| t.late_rows()));
         emits.push(if mv.emit_on_window_close { "on window close" } else { "on update" });
+        join_rows.push(maintainer.as_ref().and_then(|m| m.join_rows()));
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("schema", DataType::Utf8, false),
@@ -408,6 +415,7 @@ pub fn show(session: &Session) -> Result<Output> {
         Field::new("emit", DataType::Utf8, false),
         Field::new("watermark", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
         Field::new("late_rows", DataType::Int64, true),
+        Field::new("join_rows", DataType::Int64, true),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -422,6 +430,7 @@ pub fn show(session: &Session) -> Result<Output> {
             Arc::new(StringArray::from(emits)),
             Arc::new(arrow::array::TimestampMicrosecondArray::from(watermarks).with_timezone("UTC")),
             Arc::new(Int64Array::from(late)),
+            Arc::new(Int64Array::from(join_rows)),
         ],
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
@@ -482,14 +491,6 @@ fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
             "materialized views cannot maintain a join and UNION ALL in one query yet",
             "make the join or the union a materialized view of its own and read it",
         ));
-    }
-    if has_join(plan) {
-        if let Some(table) = distinct.iter().find(|t| t.options().watermark.is_some()) {
-            return Err(Error::not_supported(
-                format!("materialized views cannot maintain joins over {}, which has a watermark, yet", table.name()),
-                "join tables without a watermark, or use a VIEW",
-            ));
-        }
     }
     if distinct.is_empty() {
         return Err(Error::not_supported("a materialized view reads at least one stream table", "use a VIEW for constant rows"));
@@ -646,6 +647,7 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
         emit_on_window_close: mv.emit_on_window_close,
         applied: Mutex::new(None),
         applied_current: Mutex::new(Vec::new()),
+        retention: Mutex::new(Retention::default()),
         rows,
         latest: Mutex::new(Vec::new()),
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
@@ -759,6 +761,11 @@ impl Maintainer {
         let plan = plan_definition(engine, definition, self.view.schema_name()).await?;
         if has_join(&plan) {
             *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(vec![Vec::new(); self.inputs.sources().len()]);
+            let retention = Retention::of(&plan, self.inputs.sources());
+            if retention.bounds_any() {
+                info!(view = self.view.name(), ?retention, "the join's rows are let go as the watermark passes them");
+            }
+            *self.retention.lock().unwrap_or_else(|p| p.into_inner()) = retention;
         }
         Ok(match self.aggregate {
             Some(_) => ViewPlan::Aggregate(Box::new(AggregatePlan::new(engine, &plan, self.inputs.sources(), self.emit_on_window_close).await?)),
@@ -859,7 +866,9 @@ impl Maintainer {
             self.install_applied(input, applied_update);
             self.install_latest(input, latest_change);
             if let (Some(judged), Some(time)) = (judged, &self.event_time) {
+                let watermark = judged.after.watermark_us();
                 *time.lock().unwrap_or_else(|p| p.into_inner()) = judged.after;
+                self.let_go(watermark);
             }
             self.positions.lock().unwrap_or_else(|p| p.into_inner())[input] = read.next_offset;
             // Back up to full chunks after a step that had to be smaller.
@@ -1027,6 +1036,31 @@ impl Maintainer {
         }
     }
 
+    /// Drops the applied rows of an interval join that no row at or after `watermark_us`
+    /// can match (see [`interval`]). Filtering cannot fail but on a column of the wrong
+    /// type, which planning rules out; then the rows are kept.
+    fn let_go(&self, watermark_us: Option<i64>) {
+        let Some(watermark_us) = watermark_us else { return };
+        let retention = self.retention.lock().unwrap_or_else(|p| p.into_inner());
+        if !retention.bounds_any() {
+            return;
+        }
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(applied) = applied.as_mut() else { return };
+        for (source, rows) in applied.iter_mut().enumerate() {
+            match retention.keep(source, rows, watermark_us) {
+                Ok(kept) => *rows = kept,
+                Err(e) => warn!(view = self.view.name(), error = %e, "a join's rows were not let go"),
+            }
+        }
+    }
+
+    /// How many source rows a joining view holds to join with (`None`: it does not join).
+    fn join_rows(&self) -> Option<i64> {
+        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        applied.as_ref().map(|sources| sources.iter().flatten().map(|b| b.num_rows() as i64).sum())
+    }
+
     /// The rows applied so far per source, for a step of `source` (a change log's current
     /// rows made into one batch if they changed since).
     fn applied_for(&self, source: usize) -> Result<Vec<Vec<RecordBatch>>> {
@@ -1082,8 +1116,8 @@ impl Maintainer {
         }
         let mut positions = self.positions.lock().unwrap_or_else(|p| p.into_inner());
         for batch in batches {
-            let codes = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int32Type>(batch.column(0));
-            let offsets = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(batch.column(1));
+            let codes = batch.column(0).as_primitive::<arrow::datatypes::Int32Type>();
+            let offsets = batch.column(1).as_primitive::<arrow::datatypes::Int64Type>();
             for i in 0..batch.num_rows() {
                 if let Some(input) = self.inputs.input_of(codes.value(i)) {
                     positions[input] = offsets.value(i);
@@ -1094,13 +1128,15 @@ impl Maintainer {
     }
 
     /// A joining view's applied rows: each input's rows up to its recovered position.
-    /// (Views with joins read no table with a watermark, so none of them was late.)
     async fn recover_applied(&self, engine: &Arc<Engine>) -> Result<()> {
         if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
             return Ok(());
         }
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(vec![Vec::new(); self.inputs.sources().len()]);
         self.applied_current.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if self.event_time.is_some() {
+            return self.replay_applied(engine).await;
+        }
         for input in 0..self.inputs.len() {
             let (mut from, mut latest) = (None, None);
             while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
@@ -1110,6 +1146,61 @@ impl Maintainer {
                 self.install_applied(input, update);
                 from = Some(next);
             }
+        }
+        Ok(())
+    }
+
+    /// [`Self::recover_applied`] over sources with watermarks: the committed steps again,
+    /// in order (the progress rows and the event-time rows each step appended together),
+    /// each judged with the event time recorded before it. So the rows dropped as late are
+    /// dropped again, and an interval join lets go of what it had let go.
+    async fn replay_applied(&self, engine: &Arc<Engine>) -> Result<()> {
+        let id = self.view.id();
+        let steps = query(engine, &format!("SELECT partition, next_offset FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
+        let recorded = query(engine, &format!("SELECT partition, max_event_us, late_rows, watermark_us FROM {PROGRESS_SCHEMA}.{EVENT_TIME_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
+        let steps: Vec<(i32, i64)> = steps
+            .iter()
+            .flat_map(|b| {
+                let codes = b.column(0).as_primitive::<arrow::datatypes::Int32Type>().clone();
+                let next = b.column(1).as_primitive::<arrow::datatypes::Int64Type>().clone();
+                (0..b.num_rows()).map(move |i| (codes.value(i), next.value(i)))
+            })
+            .collect();
+        let records: Vec<RecordBatch> = recorded.iter().flat_map(|b| (0..b.num_rows()).map(|i| b.slice(i, 1))).collect();
+        if steps.len() != records.len() {
+            return Err(Error::Internal(format!(
+                "materialized view {}: {} steps recorded but {} event times; cannot replay its join",
+                self.view.name(),
+                steps.len(),
+                records.len()
+            )));
+        }
+        let watermarks = (0..self.inputs.len()).map(|i| self.inputs.source(i).options().watermark.clone()).collect();
+        let mut time = EventTime::new(watermarks).ok_or_else(|| Error::Internal("replaying a view without watermarks".into()))?;
+        let mut at: Vec<Option<i64>> = vec![None; self.inputs.len()];
+        let until = self.positions();
+        for ((code, next), record) in steps.into_iter().zip(records) {
+            let Some(input) = self.inputs.input_of(code) else { continue };
+            let (source, partition) = (self.inputs.source(input), self.inputs.partition(input));
+            let start = engine.streams().partition_bounds(source, partition)?.start_offset;
+            let mut from = at[input].unwrap_or(start).max(start);
+            let next = next.min(until[input]);
+            let mut batches = Vec::new();
+            while from < next {
+                let read = engine.streams().read_partition(source, partition, from, (next - from).min(CHUNK_ROWS as i64) as usize).await?;
+                if read.next_offset <= from {
+                    break;
+                }
+                batches.extend(read.batches);
+                from = read.next_offset;
+            }
+            // Which rows were late depends only on the event time before the step.
+            let judged = time.judge(source.name(), input, &batches, |_| true)?;
+            let update = self.prepare_applied(input, &judged.batches, &[])?;
+            self.install_applied(input, update);
+            time.recover(&[record], |code| self.inputs.input_of(code))?;
+            self.let_go(time.watermark_us());
+            at[input] = Some(next);
         }
         Ok(())
     }
