@@ -6,7 +6,7 @@ is the same join run as a batch SELECT over the rows that were not late: the tes
 rows in waves whose times move forward (each wave within the delay of the last), and
 marks the rows it writes far behind (a day) as `late`. The views must equal the oracle
 after every wave and after kill -9, and must not keep every row: a row is let go once no
-row the watermark still admits can match it (SHOW MATERIALIZED VIEWS' join_rows)."""
+row the watermark still admits can match it (SHOW MATERIALIZED VIEWS' held_rows)."""
 
 import random
 import signal
@@ -122,7 +122,7 @@ def check(conn, late_expected=None):
             matchable = conn.execute(
                 "SELECT (SELECT count(*) FROM imps WHERE NOT late AND ts + INTERVAL '3 minutes' >= %s)"
                 " + (SELECT count(*) FROM clicks WHERE NOT late AND ts >= %s)", (watermark, watermark)).fetchone()[0]
-            assert shown[name]["join_rows"] == matchable, (name, shown[name]["join_rows"], matchable)
+            assert shown[name]["held_rows"] == matchable, (name, shown[name]["held_rows"], matchable)
     return shown
 
 
@@ -139,9 +139,9 @@ def test_an_interval_join_equals_the_batch_join_and_lets_old_rows_go(tmp_path):
             # Rows no admitted row can match are let go: the watermark trails the newest
             # rows by 10 minutes and an impression is matched up to 3 minutes later, so
             # about 4 waves of each table are kept, not 14.
-            kept = shown["matched"]["join_rows"]
+            kept = shown["matched"]["held_rows"]
             assert 0 < kept < waves.rows * 0.45, (kept, waves.rows)
-            assert shown["per_ad"]["join_rows"] == kept
+            assert shown["per_ad"]["held_rows"] == kept
             # A click arriving now still finds the impressions it may match.
             newest = conn.execute("SELECT id, ad, ts FROM imps ORDER BY ts DESC LIMIT 1").fetchone()
             conn.execute("INSERT INTO clicks VALUES (%s, %s, %s, false)", (10**9, newest[1], newest[2] + timedelta(minutes=2)))
@@ -165,7 +165,7 @@ def test_a_join_without_a_time_bound_keeps_every_row(tmp_path):
             conn.execute("INSERT INTO b VALUES (0, %s)", (EPOCH + timedelta(hours=5),))
             shown = wait_applied(conn)
             # Any later b row may match any a row: nothing can be let go.
-            assert shown["ab"]["join_rows"] == 11
+            assert shown["ab"]["held_rows"] == 11
             assert sorted(conn.execute("SELECT k FROM ab").fetchall()) == [(0,), (0,), (1,), (2,), (3,), (4,)]
     finally:
         server.stop(signal.SIGKILL)

@@ -27,6 +27,7 @@ mod aggregate;
 mod event_time;
 mod inputs;
 mod interval;
+mod keyed;
 mod parts;
 mod registry;
 mod result;
@@ -60,6 +61,7 @@ pub(crate) use result::CurrentRowsProvider;
 use result::CurrentRows;
 use inputs::SourceKind;
 use interval::Retention;
+use keyed::KeyedRows;
 use rows::{LatestByKey, LatestChange, Multiset, RowsResult, RowsStep};
 
 /// Where maintainers record how far they have read their source.
@@ -131,6 +133,8 @@ struct Maintainer {
     /// For a join of two tables with watermarks: how long each side's applied rows may
     /// still be matched ([`interval`]); rows past that are let go after each step.
     retention: Mutex<Retention>,
+    /// For a view with window functions partitioned by key: each key's source and result rows.
+    keyed: Mutex<Option<KeyedRows>>,
     /// Set for views of rows over a change log: their current rows.
     rows: Option<Arc<RowsResult>>,
     /// Per input of a key-compacted table: its latest rows so far (what a row replaces).
@@ -204,10 +208,13 @@ async fn create_planned(session: &Session, create: &CreateView, schema: &str, na
     let (schema, name, definition) = (schema.to_string(), name.to_string(), definition.to_string());
     let emit_on_window_close = emit_option(&create.options)?;
     let plan = plan_definition(session.engine(), &definition, &schema).await?;
-    let aggregate = aggregate::aggregate_node(&plan);
-    let sources = maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
-    // A view of rows over a change log loses rows too: its table is a change log as well.
-    let change_log = aggregate.is_none() && sources.iter().any(|s| is_change_log(s));
+    // Window functions (SESSION windows among them) are recomputed per key, as a whole plan.
+    let windowed = keyed::has_window_functions(&plan);
+    let aggregate = if windowed { None } else { aggregate::aggregate_node(&plan) };
+    let sources = if windowed { keyed_sources(&plan)? } else { maintainable(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))? };
+    // A view of rows over a change log loses rows too: its table is a change log as well,
+    // and so is a view whose rows a later row may change.
+    let change_log = windowed || (aggregate.is_none() && sources.iter().any(|s| is_change_log(s)));
     if sources.iter().any(|s| is_change_log(s)) {
         refuse_changing_functions(aggregate.map(|a| a.inputs()[0]).unwrap_or(&plan))?;
         // Late rows are dropped as they arrive, but a change log's readers rebuild their
@@ -381,7 +388,7 @@ pub fn show(session: &Session) -> Result<Output> {
     let streams = session.streams();
     let (mut schemas, mut names, mut sources, mut lags, mut applied, mut errors, mut definitions) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut watermarks, mut late, mut emits, mut join_rows) = (vec![], vec![], vec![], vec![]);
+    let (mut watermarks, mut late, mut emits, mut held_rows) = (vec![], vec![], vec![], vec![]);
     for table in streams.tables() {
         let Some(mv) = &table.options().materialized else { continue };
         let maintainer = session.engine().maintainers().get(table.id());
@@ -402,7 +409,7 @@ pub fn show(session: &Session) -> Result<Output> {
         watermarks.push(event_time.as_ref().and_then(|t| t.watermark_us()));
         late.push(event_time.as_ref().map(|t| t.late_rows()));
         emits.push(if mv.emit_on_window_close { "on window close" } else { "on update" });
-        join_rows.push(maintainer.as_ref().and_then(|m| m.join_rows()));
+        held_rows.push(maintainer.as_ref().and_then(|m| m.held_rows()));
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("schema", DataType::Utf8, false),
@@ -415,7 +422,7 @@ pub fn show(session: &Session) -> Result<Output> {
         Field::new("emit", DataType::Utf8, false),
         Field::new("watermark", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
         Field::new("late_rows", DataType::Int64, true),
-        Field::new("join_rows", DataType::Int64, true),
+        Field::new("held_rows", DataType::Int64, true),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -430,7 +437,7 @@ pub fn show(session: &Session) -> Result<Output> {
             Arc::new(StringArray::from(emits)),
             Arc::new(arrow::array::TimestampMicrosecondArray::from(watermarks).with_timezone("UTC")),
             Arc::new(Int64Array::from(late)),
-            Arc::new(Int64Array::from(join_rows)),
+            Arc::new(Int64Array::from(held_rows)),
         ],
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
@@ -496,6 +503,46 @@ fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
         return Err(Error::not_supported("a materialized view reads at least one stream table", "use a VIEW for constant rows"));
     }
     Ok(distinct)
+}
+
+/// The one stream table a view with window functions reads (checked: partitioned by key,
+/// see [`keyed`]); refused (0A000) otherwise.
+fn keyed_sources(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
+    let mut refused = None;
+    let mut sources: Vec<Arc<StreamTable>> = Vec::new();
+    let _ = plan.apply(|node| {
+        match node {
+            LogicalPlan::TableScan(scan) => match stream_table_of(scan) {
+                Some(table) if !is_change_log(&table) => {
+                    if !sources.iter().any(|t| t.id() == table.id()) {
+                        sources.push(table);
+                    }
+                }
+                _ => refused = Some(format!("window functions over {}, which is not a stream table", scan.table_name)),
+            },
+            // Joins: refused below, as a second table.
+            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Window(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Join(_) => {}
+            other => refused = Some(format!("{} with window functions", other.display())),
+        }
+        Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    if let Some(operator) = refused {
+        return Err(Error::not_supported(format!("materialized views cannot maintain {operator} yet"), "use a VIEW (computed at each query)"));
+    }
+    if sources.len() != 1 {
+        return Err(Error::not_supported(
+            "materialized views with window functions read exactly one table yet",
+            "make the join a materialized view of its own and window over it, or use a VIEW",
+        ));
+    }
+    if let Some(table) = sources.iter().find(|t| t.options().watermark.is_some()) {
+        return Err(Error::not_supported(
+            format!("materialized views with window functions cannot read {}, which has a watermark, yet", table.name()),
+            "window over a table without a watermark, or use a VIEW",
+        ));
+    }
+    keyed::partition_keys(plan)?;
+    Ok(sources)
 }
 
 /// Over a change log, a removed row must come out of the view's plan as it went in when
@@ -648,6 +695,7 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
         applied: Mutex::new(None),
         applied_current: Mutex::new(Vec::new()),
         retention: Mutex::new(Retention::default()),
+        keyed: Mutex::new(None),
         rows,
         latest: Mutex::new(Vec::new()),
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
@@ -722,6 +770,7 @@ impl Maintainer {
                     self.recover_applied(engine).await?;
                     self.recover_groups(engine, plan).await?;
                     self.recover_rows(engine).await?;
+                    self.recover_keyed(engine).await?;
                     recovered = true;
                 }
                 self.catch_up(engine, plan).await
@@ -766,6 +815,12 @@ impl Maintainer {
                 info!(view = self.view.name(), ?retention, "the join's rows are let go as the watermark passes them");
             }
             *self.retention.lock().unwrap_or_else(|p| p.into_inner()) = retention;
+        }
+        if keyed::has_window_functions(&plan) {
+            let keys = keyed::partition_keys(&plan)?;
+            let types = keyed::key_types(&inputs::layout(self.inputs.source(0)), &keys)?;
+            *self.keyed.lock().unwrap_or_else(|p| p.into_inner()) = Some(KeyedRows::new(keys, types)?);
+            return Ok(ViewPlan::Keyed(plan));
         }
         Ok(match self.aggregate {
             Some(_) => ViewPlan::Aggregate(Box::new(AggregatePlan::new(engine, &plan, self.inputs.sources(), self.emit_on_window_close).await?)),
@@ -817,6 +872,7 @@ impl Maintainer {
             let chunk = Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &applied };
             let close_windows_before = judged.as_ref().and_then(|j| j.after.watermark_us());
             let mut rows_step: Option<RowsStep> = None;
+            let mut keyed_change = None;
             self.ensure_latest(input)?;
             let (added, removed, latest_change) = self.signed(input, batches)?;
             let applied_update = self.prepare_applied(input, &added, &removed)?;
@@ -830,6 +886,17 @@ impl Maintainer {
                     let step = result.step(engine, planned, &chunk, close_windows_before).await?;
                     writes.extend(self.step_writes(&step)?);
                     Some(step)
+                }
+                (ViewPlan::Keyed(plan), _) => {
+                    let change = self.keyed(|k| k.prepare(&added))?;
+                    let produced = self.produce(engine, plan, &Chunk { batches: &change.input, ..chunk }).await?;
+                    let change = self.keyed(|k| k.with_results(change, &produced))?;
+                    let rows = self.rows.as_ref().ok_or_else(|| Error::Internal("a windowed view without its rows".into()))?;
+                    let step = rows.step(&produced, &change.old_results)?;
+                    writes.extend(step.changes.clone().map(|changes| TableWrite { table: self.view.clone(), batches: vec![changes] }));
+                    rows_step = Some(step);
+                    keyed_change = Some(change);
+                    None
                 }
                 (ViewPlan::Rows(plan), _) if self.rows.is_some() => {
                     let added = self.produce(engine, plan, &Chunk { batches: &added, ..chunk }).await?;
@@ -864,6 +931,11 @@ impl Maintainer {
                 rows.apply(step);
             }
             self.install_applied(input, applied_update);
+            if let Some(change) = keyed_change {
+                if let Some(keyed) = self.keyed.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    keyed.install(change);
+                }
+            }
             self.install_latest(input, latest_change);
             if let (Some(judged), Some(time)) = (judged, &self.event_time) {
                 let watermark = judged.after.watermark_us();
@@ -1036,6 +1108,33 @@ impl Maintainer {
         }
     }
 
+    /// Runs `f` on the keyed rows of a view with window functions.
+    fn keyed<T>(&self, f: impl FnOnce(&KeyedRows) -> Result<T>) -> Result<T> {
+        let keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
+        f(keyed.as_ref().ok_or_else(|| Error::Internal("a windowed view without its keyed rows".into()))?)
+    }
+
+    /// A view with window functions: each key's source rows read again up to the recovered
+    /// positions, and its result rows as recovered from the view's change log.
+    async fn recover_keyed(&self, engine: &Arc<Engine>) -> Result<()> {
+        if self.keyed.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Ok(());
+        }
+        let current = self.rows.as_ref().ok_or_else(|| Error::Internal("a windowed view without its rows".into()))?.snapshot()?;
+        let mut source_rows = Vec::new();
+        for input in 0..self.inputs.len() {
+            let mut from = None;
+            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
+                source_rows.extend(batches);
+                from = Some(next);
+            }
+        }
+        let mut keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
+        let keyed = keyed.as_mut().expect("checked above");
+        keyed.recover_rows(&source_rows)?;
+        keyed.recover_results(&current)
+    }
+
     /// Drops the applied rows of an interval join that no row at or after `watermark_us`
     /// can match (see [`interval`]). Filtering cannot fail but on a column of the wrong
     /// type, which planning rules out; then the rows are kept.
@@ -1055,10 +1154,16 @@ impl Maintainer {
         }
     }
 
-    /// How many source rows a joining view holds to join with (`None`: it does not join).
-    fn join_rows(&self) -> Option<i64> {
+    /// How many source rows the view holds in memory: a join's applied rows, a windowed
+    /// view's rows per key (`None`: it holds none).
+    fn held_rows(&self) -> Option<i64> {
         let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied.as_ref().map(|sources| sources.iter().flatten().map(|b| b.num_rows() as i64).sum())
+        let joined = applied.as_ref().map(|sources| sources.iter().flatten().map(|b| b.num_rows() as i64).sum::<i64>());
+        let keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(KeyedRows::kept_rows);
+        match (joined, keyed) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        }
     }
 
     /// The rows applied so far per source, for a step of `source` (a change log's current
@@ -1277,6 +1382,8 @@ enum ViewPlan {
     /// Row by row: the view's plan runs over each chunk.
     Rows(LogicalPlan),
     Aggregate(Box<AggregatePlan>),
+    /// Window functions partitioned by key: the plan runs over the touched keys' rows.
+    Keyed(LogicalPlan),
 }
 
 /// Runs an internal query (bookkeeping tables) and collects its rows.

@@ -1,0 +1,227 @@
+//! Views whose window functions are partitioned by key: `SESSION(t, ts, gap)` windows
+//! (sessions per key) and any `OVER (PARTITION BY k …)` over one table.
+//!
+//! A window function's value for a row depends on the other rows of its partition, so a
+//! new row can change rows emitted long ago (a late row joins two sessions into one).
+//! But it changes nothing outside its key: when every window function of the plan is
+//! partitioned by the same columns `K` of the source, the rows of the result for a key
+//! are a function of that key's source rows alone. So a step recomputes the keys its
+//! chunk touches — the plan run over those keys' source rows only — and replaces their
+//! result rows: the old ones are deleted, the new ones inserted (the view's table is a
+//! change log, read through [`super::rows::RowsResult`]). Keys the chunk does not touch
+//! cost nothing.
+//!
+//! The maintainer keeps each key's source rows and result rows ([`KeyedRows`]); at start
+//! it reads them back from the source and from its own result. Refused (0A000): window
+//! functions over several tables, without a common `PARTITION BY` of source columns (a
+//! global session would recompute everything each step), or a result without the key
+//! columns (its rows could not be told apart by key).
+
+use std::collections::HashMap;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+
+use crate::error::{Error, Result};
+
+/// Whether the plan computes window functions (then only [`KeyedRows`] can maintain it).
+pub(crate) fn has_window_functions(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::Window(_)))).unwrap_or(false)
+}
+
+/// The source columns every window function of `plan` is partitioned by, checked to be
+/// columns of the result too (by name). `source_schema` is the one source table's.
+pub(crate) fn partition_keys(plan: &LogicalPlan) -> Result<Vec<String>> {
+    let refuse = |why: String| Error::not_supported(why, "partition the window by a column of the table (SESSION windows: GROUP BY that column), or use a VIEW");
+    let mut keys: Option<Vec<String>> = None;
+    let mut failure = None;
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::Window(window) = node {
+            for expr in &window.window_expr {
+                let Expr::WindowFunction(function) = expr.clone().unalias_nested().data else {
+                    failure = Some(format!("materialized views cannot maintain the window expression {expr} yet"));
+                    return Ok(TreeNodeRecursion::Stop);
+                };
+                let mut own: Vec<String> =
+                    function.params.partition_by.iter().filter_map(|p| as_column(p).and_then(|c| source_column(&window.input, &c))).collect();
+                own.sort();
+                own.dedup();
+                match &keys {
+                    None => keys = Some(own),
+                    // The session rewrite partitions by (k) and by (k, session): the
+                    // columns of the source must be the same.
+                    Some(seen) if *seen == own => {}
+                    Some(seen) => {
+                        failure = Some(format!(
+                            "materialized views cannot maintain window functions partitioned by different columns ({} and {}) yet",
+                            seen.join(", "),
+                            own.join(", ")
+                        ));
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    if let Some(why) = failure {
+        return Err(refuse(why));
+    }
+    let keys = keys.unwrap_or_default();
+    if keys.is_empty() {
+        return Err(refuse(
+            "materialized views cannot maintain window functions without PARTITION BY columns of the table (or a SESSION window without GROUP BY keys): each new row would recompute every row".into(),
+        ));
+    }
+    for key in &keys {
+        let shown = plan.schema().index_of_column_by_name(None, key).is_some_and(|_| source_column(plan, &Column::new_unqualified(key)).as_deref() == Some(key.as_str()));
+        if !shown {
+            return Err(refuse(format!(
+                "a materialized view with window functions partitioned by {key} must show {key} as a column of its result"
+            )));
+        }
+    }
+    Ok(keys)
+}
+
+fn as_column(expr: &Expr) -> Option<Column> {
+    match expr {
+        Expr::Column(c) => Some(c.clone()),
+        Expr::Alias(a) => as_column(&a.expr),
+        _ => None,
+    }
+}
+
+/// The source table's column that `column` (as spelled above `plan`) passes through
+/// unchanged: scans, aliases, filters, projections and groupings that name it.
+fn source_column(plan: &LogicalPlan, column: &Column) -> Option<String> {
+    let index = plan.schema().index_of_column_by_name(column.relation.as_ref(), &column.name)?;
+    match plan {
+        LogicalPlan::TableScan(_) => Some(column.name.clone()),
+        LogicalPlan::SubqueryAlias(alias) => source_column(&alias.input, &Column::new_unqualified(&column.name)),
+        LogicalPlan::Filter(filter) => source_column(&filter.input, column),
+        // Window functions add columns after their input's.
+        LogicalPlan::Window(window) => (index < window.input.schema().fields().len()).then(|| source_column(&window.input, column)).flatten(),
+        LogicalPlan::Projection(projection) => as_column(&projection.expr[index]).and_then(|inner| source_column(&projection.input, &inner)),
+        LogicalPlan::Aggregate(aggregate) => aggregate.group_expr.get(index).and_then(as_column).and_then(|inner| source_column(&aggregate.input, &inner)),
+        _ => None,
+    }
+}
+
+/// Each key's source rows and result rows, as the committed steps left them.
+pub(crate) struct KeyedRows {
+    keys: Vec<String>,
+    converter: RowConverter,
+    rows: HashMap<OwnedRow, Vec<RecordBatch>>,
+    results: HashMap<OwnedRow, Vec<RecordBatch>>,
+}
+
+/// One step's recomputation, made before the append and installed after it.
+pub(crate) struct KeyedChange {
+    /// The touched keys' source rows, the chunk's included: what the plan runs over.
+    pub input: Vec<RecordBatch>,
+    /// The touched keys' result rows before the step: what the step deletes.
+    pub old_results: Vec<RecordBatch>,
+    rows: HashMap<OwnedRow, Vec<RecordBatch>>,
+    results: HashMap<OwnedRow, Vec<RecordBatch>>,
+}
+
+impl KeyedRows {
+    /// For the source columns `keys` of these types.
+    pub(crate) fn new(keys: Vec<String>, types: Vec<DataType>) -> Result<KeyedRows> {
+        let converter = RowConverter::new(types.into_iter().map(SortField::new).collect())?;
+        Ok(KeyedRows { keys, converter, rows: HashMap::new(), results: HashMap::new() })
+    }
+
+    /// `batches` split by key (the key columns found by name).
+    fn split(&self, batches: &[RecordBatch]) -> Result<HashMap<OwnedRow, Vec<RecordBatch>>> {
+        let mut split: HashMap<OwnedRow, Vec<RecordBatch>> = HashMap::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let columns: Vec<ArrayRef> = self
+                .keys
+                .iter()
+                .map(|k| batch.schema().index_of(k).map(|i| batch.column(i).clone()).map_err(|_| Error::Internal(format!("key column {k} is missing"))))
+                .collect::<Result<_>>()?;
+            let rows = self.converter.convert_columns(&columns)?;
+            let mut at: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
+            for (i, row) in rows.iter().enumerate() {
+                at.entry(row.owned()).or_default().push(i as u32);
+            }
+            for (key, indices) in at {
+                let taken = take_record_batch(batch, &UInt32Array::from(indices))?;
+                split.entry(key).or_default().push(taken);
+            }
+        }
+        Ok(split)
+    }
+
+    /// The keys `chunk` touches, with their source rows so far and the chunk's.
+    pub(crate) fn prepare(&self, chunk: &[RecordBatch]) -> Result<KeyedChange> {
+        let mut rows = self.split(chunk)?;
+        let (mut input, mut old_results) = (Vec::new(), Vec::new());
+        for (key, added) in rows.iter_mut() {
+            let mut all = self.rows.get(key).cloned().unwrap_or_default();
+            all.append(added);
+            if let Some(first) = all.first() {
+                // One batch per key: the next step reads it as it is.
+                let merged = concat_batches(&first.schema(), all.iter())?;
+                input.push(merged.clone());
+                *added = vec![merged];
+            }
+            old_results.extend(self.results.get(key).cloned().unwrap_or_default());
+        }
+        Ok(KeyedChange { input, old_results, rows, results: HashMap::new() })
+    }
+
+    /// `change` with the plan's rows for its keys (`produced`, split by key).
+    pub(crate) fn with_results(&self, mut change: KeyedChange, produced: &[RecordBatch]) -> Result<KeyedChange> {
+        let mut results = self.split(produced)?;
+        // A key whose rows now produce nothing keeps no result rows.
+        for key in change.rows.keys() {
+            results.entry(key.clone()).or_default();
+        }
+        change.results = results;
+        Ok(change)
+    }
+
+    /// Records a committed step.
+    pub(crate) fn install(&mut self, change: KeyedChange) {
+        self.rows.extend(change.rows);
+        for (key, results) in change.results {
+            if results.is_empty() {
+                self.results.remove(&key);
+            } else {
+                self.results.insert(key, results);
+            }
+        }
+    }
+
+    /// At start: source rows read again, in order.
+    pub(crate) fn recover_rows(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        for (key, mut added) in self.split(batches)? {
+            self.rows.entry(key).or_default().append(&mut added);
+        }
+        Ok(())
+    }
+
+    /// At start: the view's current result rows.
+    pub(crate) fn recover_results(&mut self, current: &RecordBatch) -> Result<()> {
+        self.results = self.split(std::slice::from_ref(current))?;
+        Ok(())
+    }
+
+    /// How many source rows are kept.
+    pub(crate) fn kept_rows(&self) -> i64 {
+        self.rows.values().flatten().map(|b| b.num_rows() as i64).sum()
+    }
+}
+
+/// The types of `keys` in `schema`.
+pub(crate) fn key_types(schema: &SchemaRef, keys: &[String]) -> Result<Vec<DataType>> {
+    keys.iter().map(|k| Ok(schema.field_with_name(k).map_err(|_| Error::UndefinedColumn(k.clone()))?.data_type().clone())).collect()
+}
