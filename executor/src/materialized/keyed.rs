@@ -225,3 +225,42 @@ impl KeyedRows {
 pub(crate) fn key_types(schema: &SchemaRef, keys: &[String]) -> Result<Vec<DataType>> {
     keys.iter().map(|k| Ok(schema.field_with_name(k).map_err(|_| Error::UndefinedColumn(k.clone()))?.data_type().clone())).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{Field, Int64Type, Schema};
+
+    fn batch(keys: &[i64], values: &[i64]) -> RecordBatch {
+        let schema = std::sync::Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false), Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![std::sync::Arc::new(Int64Array::from(keys.to_vec())), std::sync::Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    fn values(batches: &[RecordBatch]) -> Vec<i64> {
+        let mut out: Vec<i64> = batches.iter().flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec()).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_step_reads_and_replaces_only_the_keys_it_touches() {
+        let mut keyed = KeyedRows::new(vec!["k".into()], vec![DataType::Int64]).unwrap();
+        let first = keyed.prepare(&[batch(&[1, 2, 1], &[10, 20, 11])]).unwrap();
+        assert_eq!(values(&first.input), vec![10, 11, 20]);
+        assert!(first.old_results.is_empty());
+        // Results: one row per key (the key's sum, say).
+        let first = keyed.with_results(first, &[batch(&[1, 2], &[21, 20])]).unwrap();
+        keyed.install(first);
+        // Key 1 again: its old rows and the new one are read; key 2 is left alone.
+        let second = keyed.prepare(&[batch(&[1], &[12])]).unwrap();
+        assert_eq!(values(&second.input), vec![10, 11, 12]);
+        assert_eq!(values(&second.old_results), vec![21]);
+        // The key now produces nothing: its result rows go.
+        let second = keyed.with_results(second, &[]).unwrap();
+        keyed.install(second);
+        assert_eq!(values(&keyed.prepare(&[batch(&[1], &[13])]).unwrap().old_results), Vec::<i64>::new());
+        assert_eq!(values(&keyed.prepare(&[batch(&[2], &[21])]).unwrap().old_results), vec![20]);
+        assert_eq!(keyed.kept_rows(), 4);
+    }
+}

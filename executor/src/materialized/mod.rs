@@ -16,7 +16,8 @@
 //! and HAVING ([`aggregate`]). Over a source with a watermark, late rows are dropped and
 //! counted ([`event_time`]), `EMIT ON WINDOW CLOSE` holds each window's row until the
 //! watermark passes its end, and an interval join lets go of the rows no admitted row can
-//! match any more ([`interval`]). A source may be another view whose rows change (a change
+//! match any more ([`interval`]). Window functions partitioned by key (SESSION windows)
+//! are recomputed per touched key ([`keyed`]). A source may be another view whose rows change (a change
 //! log, [`inputs::is_change_log`]): aggregations keep their groups' input rows, views of
 //! rows become change logs themselves ([`rows`]); a query nesting aggregations is made
 //! into such views ([`parts`]). Any other operator (outer joins, sorts, limits, window
