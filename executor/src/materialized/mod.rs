@@ -536,12 +536,6 @@ fn keyed_sources(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
             "make the join a materialized view of its own and window over it, or use a VIEW",
         ));
     }
-    if let Some(table) = sources.iter().find(|t| t.options().watermark.is_some()) {
-        return Err(Error::not_supported(
-            format!("materialized views with window functions cannot read {}, which has a watermark, yet", table.name()),
-            "window over a table without a watermark, or use a VIEW",
-        ));
-    }
     keyed::partition_keys(plan)?;
     Ok(sources)
 }
@@ -1123,11 +1117,20 @@ impl Maintainer {
         }
         let current = self.rows.as_ref().ok_or_else(|| Error::Internal("a windowed view without its rows".into()))?.snapshot()?;
         let mut source_rows = Vec::new();
-        for input in 0..self.inputs.len() {
-            let mut from = None;
-            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                source_rows.extend(batches);
-                from = Some(next);
+        if self.event_time.is_some() {
+            // Without the rows that were late.
+            self.replay_steps(engine, |_, rows, _| {
+                source_rows.extend(rows);
+                Ok(())
+            })
+            .await?;
+        } else {
+            for input in 0..self.inputs.len() {
+                let mut from = None;
+                while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
+                    source_rows.extend(batches);
+                    from = Some(next);
+                }
             }
         }
         let mut keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
@@ -1256,11 +1259,23 @@ impl Maintainer {
         Ok(())
     }
 
-    /// [`Self::recover_applied`] over sources with watermarks: the committed steps again,
-    /// in order (the progress rows and the event-time rows each step appended together),
-    /// each judged with the event time recorded before it. So the rows dropped as late are
-    /// dropped again, and an interval join lets go of what it had let go.
+    /// [`Self::recover_applied`] over sources with watermarks: the committed steps replayed
+    /// ([`Self::replay_steps`]), so the rows dropped as late are dropped again and an
+    /// interval join lets go of what it had let go.
     async fn replay_applied(&self, engine: &Arc<Engine>) -> Result<()> {
+        self.replay_steps(engine, |input, rows, watermark| {
+            let update = self.prepare_applied(input, &rows, &[])?;
+            self.install_applied(input, update);
+            self.let_go(watermark);
+            Ok(())
+        })
+        .await
+    }
+
+    /// The committed steps again, in order (the progress rows and the event-time rows each
+    /// step appended together), each step's source rows judged with the event time
+    /// recorded before it: `apply(input, rows not late, watermark after the step)`.
+    async fn replay_steps(&self, engine: &Arc<Engine>, mut apply: impl FnMut(usize, Vec<RecordBatch>, Option<i64>) -> Result<()>) -> Result<()> {
         let id = self.view.id();
         let steps = query(engine, &format!("SELECT partition, next_offset FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
         let recorded = query(engine, &format!("SELECT partition, max_event_us, late_rows, watermark_us FROM {PROGRESS_SCHEMA}.{EVENT_TIME_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
@@ -1275,7 +1290,7 @@ impl Maintainer {
         let records: Vec<RecordBatch> = recorded.iter().flat_map(|b| (0..b.num_rows()).map(|i| b.slice(i, 1))).collect();
         if steps.len() != records.len() {
             return Err(Error::Internal(format!(
-                "materialized view {}: {} steps recorded but {} event times; cannot replay its join",
+                "materialized view {}: {} steps recorded but {} event times; cannot replay them",
                 self.view.name(),
                 steps.len(),
                 records.len()
@@ -1302,10 +1317,8 @@ impl Maintainer {
             }
             // Which rows were late depends only on the event time before the step.
             let judged = time.judge(source.name(), input, &batches, |_| true)?;
-            let update = self.prepare_applied(input, &judged.batches, &[])?;
-            self.install_applied(input, update);
             time.recover(&[record], |code| self.inputs.input_of(code))?;
-            self.let_go(time.watermark_us());
+            apply(input, judged.batches, time.watermark_us())?;
             at[input] = Some(next);
         }
         Ok(())
