@@ -70,7 +70,7 @@ def test_views_on_views_and_subscriptions(server):
 
 
 @pytest.mark.parametrize("sql, code, words", [
-    ("CREATE MATERIALIZED VIEW m AS SELECT region, sum(ms) OVER (PARTITION BY region) FROM src", "0A000", "Window"),
+    ("CREATE MATERIALIZED VIEW m AS SELECT region, sum(ms) OVER () FROM src", "0A000", "PARTITION BY"),
     ("CREATE MATERIALIZED VIEW m AS SELECT * FROM src ORDER BY ms", "0A000", "Sort"),
     ("CREATE MATERIALIZED VIEW m AS SELECT a.region FROM src a JOIN src b ON a.ms = b.ms", "0A000", "Join"),
     ("CREATE MATERIALIZED VIEW m AS SELECT * FROM src LIMIT 5", "0A000", "Limit"),

@@ -30,15 +30,17 @@ mod inputs;
 mod interval;
 mod keyed;
 mod parts;
+mod recovery;
 mod registry;
 mod result;
 mod rows;
+mod sources;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
@@ -56,14 +58,13 @@ use crate::session::{plan_statement, resolve_name, Engine, Session};
 
 use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
 use event_time::{event_time_schema, EventTime, EVENT_TIME_TABLE};
-use inputs::{is_change_log, over_chunk, signed_rows, stream_table_of, Chunk, Inputs};
+use inputs::{is_change_log, over_chunk, stream_table_of, Chunk, Inputs};
 pub(crate) use registry::{Maintainers, ViewResults};
 pub(crate) use result::CurrentRowsProvider;
 use result::CurrentRows;
-use inputs::SourceKind;
 use interval::Retention;
 use keyed::KeyedRows;
-use rows::{LatestByKey, LatestChange, Multiset, RowsResult, RowsStep};
+use rows::{LatestByKey, Multiset, RowsResult, RowsStep};
 
 /// Where maintainers record how far they have read their source.
 pub const PROGRESS_SCHEMA: &str = "streamhouse";
@@ -112,6 +113,9 @@ struct Maintainer {
     inputs: Inputs,
     /// Next source offset to apply, per input.
     positions: Mutex<Vec<i64>>,
+    /// Set once the maintainer has recovered what it holds after a start: until then its
+    /// lag is unknown (positions are read first, the rows held are rebuilt after).
+    recovered: AtomicBool,
     /// Source rows per step: halved when a step's rows exceed one WAL record.
     chunk_rows: AtomicUsize,
     /// When the last step applied rows (ms since the epoch; 0: never).
@@ -399,7 +403,7 @@ pub fn show(session: &Session) -> Result<Output> {
         names.push(table.name().to_string());
         sources.push(named.map(|n| n.join(", ")));
         definitions.push(mv.definition.clone());
-        let lag = maintainer.as_ref().and_then(|m| {
+        let lag = maintainer.as_ref().filter(|m| m.recovered.load(Ordering::Acquire)).and_then(|m| {
             let highs = m.inputs.high_watermarks(streams).ok()?;
             Some(m.positions().iter().zip(highs).map(|(at, high)| (high - at).max(0)).sum::<i64>())
         });
@@ -568,35 +572,6 @@ fn refuse_changing_functions(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
-/// The latest rows per key of a key-compacted table, none read yet.
-fn latest_by_key(table: &StreamTable) -> Result<LatestByKey> {
-    let layout = inputs::layout(table);
-    let key = layout.index_of(crate::compacted::compaction_key(table))?;
-    LatestByKey::new(layout, key)
-}
-
-/// Applied rows kept for joins pile up one small batch per step: merged into one when
-/// there are this many.
-const APPLIED_BATCHES_MAX: usize = 64;
-
-fn compact(rows: &mut Vec<RecordBatch>) {
-    if rows.len() > APPLIED_BATCHES_MAX {
-        // Merging is an optimisation: batches that do not merge stay as they are.
-        if let Ok(merged) = arrow::compute::concat_batches(&rows[0].schema(), rows.iter()) {
-            *rows = vec![merged];
-        }
-    }
-}
-
-/// A step's change to a joining view's applied rows (see `Maintainer::prepare_applied`).
-enum AppliedUpdate {
-    Nothing,
-    /// Rows of a table, appended.
-    Rows(Vec<RecordBatch>),
-    /// A change log's current rows, changed.
-    Current(rows::MultisetChange),
-}
-
 /// Whether `plan` joins (its maintenance then keeps each source's applied rows).
 fn has_join(plan: &LogicalPlan) -> bool {
     plan.exists(|node| Ok(matches!(node, LogicalPlan::Join(_)))).unwrap_or(false)
@@ -685,6 +660,7 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
     let rows = if mv.change_log { Some(RowsResult::new(view.clone())?) } else { None };
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; inputs.len()]),
+        recovered: AtomicBool::new(false),
         event_time,
         emit_on_window_close: mv.emit_on_window_close,
         applied: Mutex::new(None),
@@ -767,6 +743,7 @@ impl Maintainer {
                     self.recover_rows(engine).await?;
                     self.recover_keyed(engine).await?;
                     recovered = true;
+                    self.recovered.store(true, Ordering::Release);
                 }
                 self.catch_up(engine, plan).await
             };
@@ -987,408 +964,6 @@ impl Maintainer {
         Ok(produced.into_iter().filter(|b| b.num_rows() > 0).collect())
     }
 
-    /// A chunk of `input` as the rows it adds and the rows it removes (only a change
-    /// log removes any).
-    fn signed(&self, input: usize, batches: &[RecordBatch]) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, Option<LatestChange>)> {
-        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        self.signed_after(input, batches, latest.get(input).and_then(Option::as_ref))
-    }
-
-    /// [`Self::signed`] after the rows `latest` holds (a key-compacted source's latest
-    /// rows: the maintainer's, or a replay's own at start).
-    fn signed_after(&self, input: usize, batches: &[RecordBatch], latest: Option<&LatestByKey>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>, Option<LatestChange>)> {
-        let source = self.inputs.source(input);
-        match inputs::kind(source) {
-            SourceKind::Table => Ok((batches.to_vec(), Vec::new(), None)),
-            SourceKind::ViewChanges => signed_rows(source, batches).map(|(added, removed)| (added, removed, None)),
-            SourceKind::LatestByKey => {
-                let fresh;
-                let latest = match latest {
-                    Some(latest) => latest,
-                    None => {
-                        fresh = latest_by_key(source)?;
-                        &fresh
-                    }
-                };
-                let (added, removed, change) = latest.signed(batches)?;
-                Ok((added, removed, Some(change)))
-            }
-        }
-    }
-
-    /// A key-compacted input's latest rows exist (empty at first): made before a step's
-    /// append, so recording the step after it cannot fail.
-    fn ensure_latest(&self, input: usize) -> Result<()> {
-        let source = self.inputs.source(input);
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest.resize_with(self.inputs.len(), || None);
-        if inputs::kind(source) == SourceKind::LatestByKey && latest[input].is_none() {
-            latest[input] = Some(latest_by_key(source)?);
-        }
-        Ok(())
-    }
-
-    /// Records the keys a committed step of a key-compacted source set.
-    fn install_latest(&self, input: usize, change: Option<LatestChange>) {
-        let Some(change) = change else { return };
-        if let Some(Some(latest)) = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get_mut(input) {
-            latest.install(change);
-        }
-    }
-
-    /// During a replay at start: a key-compacted input's latest rows as replayed so far.
-    fn replayed(&self, input: usize, latest: &mut Option<LatestByKey>, change: Option<LatestChange>) -> Result<()> {
-        if let Some(change) = change {
-            if latest.is_none() {
-                *latest = Some(latest_by_key(self.inputs.source(input))?);
-            }
-            latest.as_mut().expect("set above").install(change);
-        }
-        Ok(())
-    }
-
-    /// Each key-compacted source's latest rows up to the recovered positions.
-    async fn recover_latest(&self, engine: &Arc<Engine>) -> Result<()> {
-        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        for input in (0..self.inputs.len()).filter(|i| inputs::kind(self.inputs.source(*i)) == SourceKind::LatestByKey) {
-            let mut from = None;
-            self.ensure_latest(input)?;
-            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                let (_, _, change) = self.signed(input, &batches)?;
-                self.install_latest(input, change);
-                from = Some(next);
-            }
-        }
-        Ok(())
-    }
-
-    /// What a step of `input` that adds and removes these rows does to a joining view's
-    /// applied rows (a change log's: its current rows), checked before the append so
-    /// that [`Self::install_applied`] cannot fail after it.
-    fn prepare_applied(&self, input: usize, added: &[RecordBatch], removed: &[RecordBatch]) -> Result<AppliedUpdate> {
-        if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-            return Ok(AppliedUpdate::Nothing);
-        }
-        let (s, source) = (self.inputs.source_index(input), self.inputs.source(input));
-        if !is_change_log(source) {
-            return Ok(AppliedUpdate::Rows(added.iter().filter(|b| b.num_rows() > 0).cloned().collect()));
-        }
-        let mut current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
-        current.resize_with(self.inputs.sources().len(), || None);
-        if current[s].is_none() {
-            current[s] = Some(Multiset::new(inputs::layout(source))?);
-        }
-        let change = current[s].as_ref().expect("set above").change(added, removed, &format!("the change log of {}", source.name()))?;
-        Ok(AppliedUpdate::Current(change))
-    }
-
-    fn install_applied(&self, input: usize, update: AppliedUpdate) {
-        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(applied) = applied.as_mut() else { return };
-        let s = self.inputs.source_index(input);
-        match update {
-            AppliedUpdate::Nothing => {}
-            AppliedUpdate::Rows(rows) => {
-                applied[s].extend(rows);
-                compact(&mut applied[s]);
-            }
-            AppliedUpdate::Current(change) => {
-                let mut current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(rows) = current.get_mut(s).and_then(Option::as_mut) {
-                    rows.install(change);
-                }
-                // Made into a batch when a step of another source joins with it.
-                applied[s].clear();
-            }
-        }
-    }
-
-    /// Runs `f` on the keyed rows of a view with window functions.
-    fn keyed<T>(&self, f: impl FnOnce(&KeyedRows) -> Result<T>) -> Result<T> {
-        let keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
-        f(keyed.as_ref().ok_or_else(|| Error::Internal("a windowed view without its keyed rows".into()))?)
-    }
-
-    /// A view with window functions: each key's source rows read again up to the recovered
-    /// positions, and its result rows as recovered from the view's change log.
-    async fn recover_keyed(&self, engine: &Arc<Engine>) -> Result<()> {
-        if self.keyed.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-            return Ok(());
-        }
-        let current = self.rows.as_ref().ok_or_else(|| Error::Internal("a windowed view without its rows".into()))?.snapshot()?;
-        let mut source_rows = Vec::new();
-        if self.event_time.is_some() {
-            // Without the rows that were late.
-            self.replay_steps(engine, |_, rows, _| {
-                source_rows.extend(rows);
-                Ok(())
-            })
-            .await?;
-        } else {
-            for input in 0..self.inputs.len() {
-                let mut from = None;
-                while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                    source_rows.extend(batches);
-                    from = Some(next);
-                }
-            }
-        }
-        let mut keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
-        let keyed = keyed.as_mut().expect("checked above");
-        keyed.recover_rows(&source_rows)?;
-        keyed.recover_results(&current)
-    }
-
-    /// Drops the applied rows of an interval join that no row at or after `watermark_us`
-    /// can match (see [`interval`]). Filtering cannot fail but on a column of the wrong
-    /// type, which planning rules out; then the rows are kept.
-    fn let_go(&self, watermark_us: Option<i64>) {
-        let Some(watermark_us) = watermark_us else { return };
-        let retention = self.retention.lock().unwrap_or_else(|p| p.into_inner());
-        if !retention.bounds_any() {
-            return;
-        }
-        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(applied) = applied.as_mut() else { return };
-        for (source, rows) in applied.iter_mut().enumerate() {
-            match retention.keep(source, rows, watermark_us) {
-                Ok(kept) => *rows = kept,
-                Err(e) => warn!(view = self.view.name(), error = %e, "a join's rows were not let go"),
-            }
-        }
-    }
-
-    /// How many source rows the view holds in memory: a join's applied rows, a windowed
-    /// view's rows per key (`None`: it holds none).
-    fn held_rows(&self) -> Option<i64> {
-        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        let joined = applied.as_ref().map(|sources| sources.iter().flatten().map(|b| b.num_rows() as i64).sum::<i64>());
-        let keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(KeyedRows::kept_rows);
-        match (joined, keyed) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        }
-    }
-
-    /// The rows applied so far per source, for a step of `source` (a change log's current
-    /// rows made into one batch if they changed since).
-    fn applied_for(&self, source: usize) -> Result<Vec<Vec<RecordBatch>>> {
-        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(applied) = applied.as_mut() else { return Ok(Vec::new()) };
-        let current = self.applied_current.lock().unwrap_or_else(|p| p.into_inner());
-        for (s, rows) in current.iter().enumerate() {
-            if let (Some(rows), true) = (rows, s != source && applied[s].is_empty()) {
-                applied[s] = vec![rows.batch()?];
-            }
-        }
-        Ok(applied.clone())
-    }
-
-    /// A view of rows over a change log: its current rows, folded from its own change
-    /// log (written in the same appends as its progress).
-    async fn recover_rows(&self, engine: &Arc<Engine>) -> Result<()> {
-        let Some(rows) = &self.rows else { return Ok(()) };
-        let streams = engine.streams();
-        let mut log = Vec::new();
-        for partition in 0..self.view.partition_count() as u32 {
-            let bounds = streams.partition_bounds(&self.view, partition)?;
-            let mut from = bounds.start_offset;
-            while from < bounds.high_watermark {
-                let read = streams.read_partition(&self.view, partition, from, CHUNK_ROWS).await?;
-                if read.next_offset <= from {
-                    break;
-                }
-                log.extend(read.batches);
-                from = read.next_offset;
-            }
-        }
-        rows.recover(&log)?;
-        rows.set_recovery(Ok(()));
-        Ok(())
-    }
-
-    /// Where the last committed step left off, from the progress table.
-    async fn recover_progress(&self, engine: &Arc<Engine>) -> Result<()> {
-        let sql = format!(
-            "SELECT partition, max(next_offset) FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {} GROUP BY partition",
-            self.view.id()
-        );
-        let batches = query(engine, &sql).await?;
-        if let Some(time) = &self.event_time {
-            ensure_progress_table(engine.streams()).await?;
-            let sql = format!(
-                "SELECT partition, max_event_us, late_rows, watermark_us FROM {PROGRESS_SCHEMA}.{EVENT_TIME_TABLE} WHERE view_id = {} ORDER BY _offset",
-                self.view.id()
-            );
-            let recorded = query(engine, &sql).await?;
-            time.lock().unwrap_or_else(|p| p.into_inner()).recover(&recorded, |code| self.inputs.input_of(code))?;
-        }
-        let mut positions = self.positions.lock().unwrap_or_else(|p| p.into_inner());
-        for batch in batches {
-            let codes = batch.column(0).as_primitive::<arrow::datatypes::Int32Type>();
-            let offsets = batch.column(1).as_primitive::<arrow::datatypes::Int64Type>();
-            for i in 0..batch.num_rows() {
-                if let Some(input) = self.inputs.input_of(codes.value(i)) {
-                    positions[input] = offsets.value(i);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A joining view's applied rows: each input's rows up to its recovered position.
-    async fn recover_applied(&self, engine: &Arc<Engine>) -> Result<()> {
-        if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-            return Ok(());
-        }
-        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(vec![Vec::new(); self.inputs.sources().len()]);
-        self.applied_current.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        if self.event_time.is_some() {
-            return self.replay_applied(engine).await;
-        }
-        for input in 0..self.inputs.len() {
-            let (mut from, mut latest) = (None, None);
-            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                let (added, removed, change) = self.signed_after(input, &batches, latest.as_ref())?;
-                self.replayed(input, &mut latest, change)?;
-                let update = self.prepare_applied(input, &added, &removed)?;
-                self.install_applied(input, update);
-                from = Some(next);
-            }
-        }
-        Ok(())
-    }
-
-    /// [`Self::recover_applied`] over sources with watermarks: the committed steps replayed
-    /// ([`Self::replay_steps`]), so the rows dropped as late are dropped again and an
-    /// interval join lets go of what it had let go.
-    async fn replay_applied(&self, engine: &Arc<Engine>) -> Result<()> {
-        self.replay_steps(engine, |input, rows, watermark| {
-            let update = self.prepare_applied(input, &rows, &[])?;
-            self.install_applied(input, update);
-            self.let_go(watermark);
-            Ok(())
-        })
-        .await
-    }
-
-    /// The committed steps again, in order (the progress rows and the event-time rows each
-    /// step appended together), each step's source rows judged with the event time
-    /// recorded before it: `apply(input, rows not late, watermark after the step)`.
-    async fn replay_steps(&self, engine: &Arc<Engine>, mut apply: impl FnMut(usize, Vec<RecordBatch>, Option<i64>) -> Result<()>) -> Result<()> {
-        let id = self.view.id();
-        let steps = query(engine, &format!("SELECT partition, next_offset FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
-        let recorded = query(engine, &format!("SELECT partition, max_event_us, late_rows, watermark_us FROM {PROGRESS_SCHEMA}.{EVENT_TIME_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
-        let steps: Vec<(i32, i64)> = steps
-            .iter()
-            .flat_map(|b| {
-                let codes = b.column(0).as_primitive::<arrow::datatypes::Int32Type>().clone();
-                let next = b.column(1).as_primitive::<arrow::datatypes::Int64Type>().clone();
-                (0..b.num_rows()).map(move |i| (codes.value(i), next.value(i)))
-            })
-            .collect();
-        let records: Vec<RecordBatch> = recorded.iter().flat_map(|b| (0..b.num_rows()).map(|i| b.slice(i, 1))).collect();
-        if steps.len() != records.len() {
-            return Err(Error::Internal(format!(
-                "materialized view {}: {} steps recorded but {} event times; cannot replay them",
-                self.view.name(),
-                steps.len(),
-                records.len()
-            )));
-        }
-        let watermarks = (0..self.inputs.len()).map(|i| self.inputs.source(i).options().watermark.clone()).collect();
-        let mut time = EventTime::new(watermarks).ok_or_else(|| Error::Internal("replaying a view without watermarks".into()))?;
-        let mut at: Vec<Option<i64>> = vec![None; self.inputs.len()];
-        let until = self.positions();
-        for ((code, next), record) in steps.into_iter().zip(records) {
-            let Some(input) = self.inputs.input_of(code) else { continue };
-            let (source, partition) = (self.inputs.source(input), self.inputs.partition(input));
-            let start = engine.streams().partition_bounds(source, partition)?.start_offset;
-            let mut from = at[input].unwrap_or(start).max(start);
-            let next = next.min(until[input]);
-            let mut batches = Vec::new();
-            while from < next {
-                let read = engine.streams().read_partition(source, partition, from, (next - from).min(CHUNK_ROWS as i64) as usize).await?;
-                if read.next_offset <= from {
-                    break;
-                }
-                batches.extend(read.batches);
-                from = read.next_offset;
-            }
-            // Which rows were late depends only on the event time before the step.
-            let judged = time.judge(source.name(), input, &batches, |_| true)?;
-            time.recover(&[record], |code| self.inputs.input_of(code))?;
-            apply(input, judged.batches, time.watermark_us())?;
-            at[input] = Some(next);
-        }
-        Ok(())
-    }
-
-    /// The next chunk of rows this view applied from `input` (from its first row when
-    /// `from` is None, up to the recovered position), and where the one after begins.
-    async fn applied_chunk(&self, engine: &Arc<Engine>, input: usize, from: Option<i64>) -> Result<Option<(Vec<RecordBatch>, i64)>> {
-        let (source, partition) = (self.inputs.source(input), self.inputs.partition(input));
-        let from = match from {
-            Some(from) => from,
-            None => engine.streams().partition_bounds(source, partition)?.start_offset,
-        };
-        let until = self.positions()[input];
-        if from >= until {
-            return Ok(None);
-        }
-        let read = engine.streams().read_partition(source, partition, from, (until - from).min(CHUNK_ROWS as i64) as usize).await?;
-        Ok((read.next_offset > from).then_some((read.batches, read.next_offset)))
-    }
-
-    /// A view over a change log: each group's input rows, read again from every source up
-    /// to the recovered position (no source of such a view has a watermark). They are
-    /// the rows below the aggregation over the sources' rows now: for a join, the join of
-    /// what each side has applied (recovered first); else each chunk's rows in turn.
-    async fn recover_kept(&self, engine: &Arc<Engine>, planned: &AggregatePlan, result: &AggregateResult) -> Result<()> {
-        if self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-            let applied = self.applied_for(usize::MAX)?;
-            let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &applied[0], applied: &applied };
-            let nothing = Chunk { batches: &[], ..chunk };
-            return result.recover_kept(engine, planned, &chunk, &nothing).await;
-        }
-        for input in 0..self.inputs.len() {
-            let (mut from, mut latest) = (None, None);
-            while let Some((batches, next)) = self.applied_chunk(engine, input, from).await? {
-                let (added, removed, change) = self.signed_after(input, &batches, latest.as_ref())?;
-                self.replayed(input, &mut latest, change)?;
-                let chunk = |batches| Chunk { sources: self.inputs.sources(), source: self.inputs.source_index(input), batches, applied: &[] };
-                result.recover_kept(engine, planned, &chunk(&added), &chunk(&removed)).await?;
-                from = Some(next);
-            }
-        }
-        Ok(())
-    }
-
-    /// An aggregating view's groups as the last committed step left them.
-    async fn recover_groups(&self, engine: &Arc<Engine>, plan: &ViewPlan) -> Result<()> {
-        let (ViewPlan::Aggregate(planned), Some((result, states))) = (plan, &self.aggregate) else { return Ok(()) };
-        let columns: Vec<String> = states.schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
-        let sql = format!("SELECT {} FROM {PROGRESS_SCHEMA}.\"{}\" ORDER BY _offset", columns.join(", "), states.name());
-        // Windows the watermark has passed were emitted (in the step that moved it) and dropped.
-        let closed_before = self.event_time().and_then(|t| t.watermark_us()).filter(|_| self.emit_on_window_close);
-        result.recover(planned, &query(engine, &sql).await?, closed_before)?;
-        if planned.keeps_rows() {
-            self.recover_kept(engine, planned, result).await?;
-        }
-        if !planned.has_keys() && result.is_empty() {
-            // Without GROUP BY the result is one row even before any source row (count 0,
-            // sum NULL), as the batch query says; stored before SELECT may read the view.
-            let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &[], applied: &[] };
-            let step = match planned.keeps_rows() {
-                true => result.step_signed(engine, planned, &chunk, &chunk).await?,
-                false => result.step(engine, planned, &chunk, None).await?,
-            };
-            engine.streams().append(self.step_writes(&step)?).await?;
-            result.apply(step);
-        }
-        result.set_recovery(Ok(()));
-        Ok(())
-    }
 }
 
 /// How a view's rows are made from source rows.
