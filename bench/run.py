@@ -607,6 +607,74 @@ def bench_view_state(db, groups=STATE_GROUPS):
     return before, after, (after - before) * 1024 * 1024 / groups
 
 
+JOIN_EVENTS = 1_000_000
+JOIN_ADS = 20_000
+JOIN_STEP_MS = 10  # event time between consecutive events of a table
+JOIN_SQL = ("SELECT i.id AS imp, c.id AS click FROM imps i JOIN clicks c "
+            "ON c.ad = i.ad AND c.ts BETWEEN i.ts AND i.ts + INTERVAL '3 minutes'")
+
+
+def bench_interval_join(db, events=JOIN_EVENTS):
+    """An interval join of two streams (impressions and the clicks up to 3 minutes after
+    them), `events` rows in all written by COPY in event-time order. StreamHouse: the
+    tables have `WATERMARK FOR ts AS ts - INTERVAL '2 minutes'` and the materialized view
+    is maintained as the rows arrive: seconds from the first COPY until the view holds
+    every match (events/s, ingest included), the rows it holds to join with at the end
+    (`held_rows`: the last minutes, not everything), and the server's RSS growth.
+    PostgreSQL: the same tables (no watermark) and view, refreshed once after the COPY."""
+    half = events // 2
+    rng = random.Random(7)
+    t0_ms = 1_740_000_000_000
+
+    def rows(kind):
+        out = io.StringIO()
+        for n in range(half):
+            ts = t0_ms + n * JOIN_STEP_MS + (rng.randrange(0, 60_000) if kind == "clicks" else 0)
+            out.write(f"{n}\t{rng.randrange(JOIN_ADS)}\t{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(ts // 1000))}.{ts % 1000:03d}+00\n")
+        return out.getvalue().encode()
+
+    imps, clicks = rows("imps"), rows("clicks")
+    # Clicks come up to a minute after their impression: a 2-minute delay makes none late.
+    watermark = ", WATERMARK FOR ts AS ts - INTERVAL '2 minutes'" if isinstance(db, StreamHouse) else ""
+    pid = db.pid if isinstance(db, StreamHouse) else db.postmaster
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP MATERIALIZED VIEW IF EXISTS clicked")
+        for table in ("imps", "clicks"):
+            c.execute(f"DROP TABLE IF EXISTS {table}")
+            c.execute(f"CREATE TABLE {table} (id BIGINT, ad INT, ts TIMESTAMPTZ{watermark})")
+        c.execute(f"CREATE MATERIALIZED VIEW clicked AS {JOIN_SQL}")
+        time.sleep(0.5)
+        before = memory_mib(pid, "VmRSS:")
+        t0 = time.perf_counter()
+        # Interleaved in event time: a chunk of impressions, then the clicks of that span.
+        chunk = 50_000
+        imp_lines, click_lines = imps.splitlines(keepends=True), clicks.splitlines(keepends=True)
+        for at in range(0, half, chunk):
+            for table, lines in (("imps", imp_lines), ("clicks", click_lines)):
+                with c.cursor().copy(f"COPY {table} FROM STDIN") as cp:
+                    cp.write(b"".join(lines[at:at + chunk]))
+        if isinstance(db, StreamHouse):
+            expected = c.execute(f"SELECT count(*) FROM ({JOIN_SQL}) AS j").fetchone()[0]
+            deadline = time.perf_counter() + 300
+            while c.execute("SELECT count(*) FROM clicked").fetchone()[0] != expected:
+                if time.perf_counter() > deadline:
+                    sys.exit("the interval join view never caught up")
+                time.sleep(0.01)
+            cur = c.execute("SHOW MATERIALIZED VIEWS")
+            names = [d.name for d in cur.description]
+            held = next(dict(zip(names, r)) for r in cur.fetchall() if r[1] == "clicked")["held_rows"]
+        else:
+            c.execute("REFRESH MATERIALIZED VIEW clicked")
+            expected = c.execute("SELECT count(*) FROM clicked").fetchone()[0]
+            held = None
+        elapsed = time.perf_counter() - t0
+        after = memory_mib(pid, "VmRSS:")
+        c.execute("DROP MATERIALIZED VIEW clicked")
+        for table in ("imps", "clicks"):
+            c.execute(f"DROP TABLE {table}")
+    return {"join_s": elapsed, "join_events_s": events / elapsed, "join_matches": expected, "join_held": held, "join_rss_mib": after - before}
+
+
 KAFKA_MESSAGE_BYTES = 100
 KAFKA_LATENCY_RATE = 50_000
 KAFKA_LATENCY_SECONDS = 5
@@ -747,8 +815,8 @@ def main():
     ap.add_argument("--flight-rows", type=int, default=10_000_000, help="rows for the Flight ingest/read benchmark")
     ap.add_argument("--mv-rows", type=int, default=2_000_000, help="rows for the materialized view backfill")
     ap.add_argument("--kafka-messages", type=int, default=5_000_000, help="messages for the Kafka benchmark")
-    ap.add_argument("--only", default="copy,insert,scan,flight,feed,fresh,kafka",
-                    help="comma-separated subset of copy,insert,scan,flight,feed,fresh,kafka")
+    ap.add_argument("--only", default="copy,insert,scan,flight,feed,fresh,join,kafka",
+                    help="comma-separated subset of copy,insert,scan,flight,feed,fresh,join,kafka")
     args = ap.parse_args()
     only = set(args.only.split(","))
 
@@ -801,6 +869,8 @@ def main():
                     r["feed_p50_ms"], r["feed_p99_ms"] = bench_feed(db)
                     r["mv_s"], r["mv_rows_s"] = bench_mv_backfill(db, args.mv_rows, args.seed)
                     r["mv_agg_s"], r["mv_agg_update_s"] = bench_mv_aggregate(db, args.mv_rows, args.seed)
+                if "join" in only:
+                    r.update(bench_interval_join(db))
                 if "fresh" in only:
                     r["fresh"] = {rate: bench_freshness(db, rate) for rate in FRESH_RATES}
                     r["state_before_mib"], r["state_after_mib"], r["state_bytes_per_group"] = bench_view_state(db)
@@ -847,6 +917,13 @@ def main():
         print(f"{f'view state, {STATE_GROUPS:,} groups: RSS growth, MiB':<44}"
               f"{sh['state_after_mib'] - sh['state_before_mib']:>14.0f}{pg['state_after_mib'] - pg['state_before_mib']:>14.0f}")
         print(f"{'  bytes per group (PostgreSQL: on disk)':<44}{sh['state_bytes_per_group']:>14.0f}{pg['state_bytes_per_group']:>14.0f}")
+    if "join" in only:
+        print(f"\nInterval join, {JOIN_EVENTS:,} events (impressions and clicks up to 3 minutes later), written by COPY in event-time order")
+        print(f"{'  events/s until the view holds every match':<44}{sh['join_events_s']:>14,.0f}{pg['join_events_s']:>14,.0f}{sh['join_events_s'] / pg['join_events_s']:>8.2f}x"
+              "   (PostgreSQL: COPY then REFRESH)")
+        print(f"{'  matches':<44}{sh['join_matches']:>14,}{pg['join_matches']:>14,}")
+        print(f"{'  rows held to join with at the end':<44}{sh['join_held']:>14,}{'all':>14}   of {JOIN_EVENTS:,}")
+        print(f"{'  server RSS growth, MiB':<44}{sh['join_rss_mib']:>14.0f}{pg['join_rss_mib']:>14.0f}")
     if "flight" in only:
         print(f"\nArrow Flight SQL ({args.flight_rows:,} rows; StreamHouse only, peers in the same run)")
         ingest, read = sh["fl_ingest_rows_s"], sh["fl_read_rows_s"]

@@ -4,6 +4,7 @@ data directory and hands tests a running server they reach with real clients."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import random
 import tempfile
@@ -123,6 +124,38 @@ def conn(server):
 
 def new_server(path, *args):
     return Server(path, args)
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (for servers that cannot listen on port 0)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+VIEWS_CATCH_UP_TIMEOUT_S = 30
+
+
+def show_views(conn):
+    """SHOW MATERIALIZED VIEWS as dicts by view name."""
+    cur = conn.execute("SHOW MATERIALIZED VIEWS")
+    names = [d.name for d in cur.description]
+    return {row[1]: dict(zip(names, row)) for row in cur.fetchall()}
+
+
+def wait_views_applied(conn, timeout=VIEWS_CATCH_UP_TIMEOUT_S):
+    """Waits until every view has recovered and applied every source row without an
+    error; returns SHOW MATERIALIZED VIEWS as dicts by view name."""
+    deadline = time.time() + timeout
+    while True:
+        shown = show_views(conn)
+        if all(v["lag_rows"] == 0 and v["last_error"] is None for v in shown.values()):
+            return shown
+        if time.time() > deadline:
+            raise AssertionError(f"views never caught up: {shown}")
+        time.sleep(0.02)
 
 
 def insert_until_killed(server, table, next_id, tag):

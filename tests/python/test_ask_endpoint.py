@@ -5,7 +5,6 @@ package llama-cpp-python) serving a tiny GGUF model whose greedy answer is known
 shows rarely: a hang, and a body that is not a chat completion."""
 import http.server
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,18 +16,10 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from conftest import BIN, new_server
+from conftest import BIN, free_port, new_server
 import tiny_gguf
 
 MODEL_NAME = "tiny-sql"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class LlamaServer:

@@ -17,9 +17,8 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from conftest import Server
+from conftest import Server, show_views as views, wait_views_applied as wait_applied
 
-CATCH_UP_TIMEOUT_S = 30
 EPOCH = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
 WAVE_STEP = timedelta(minutes=4)
 WAVE_SPAN_S = 300  # each wave's times spread over 5 minutes: out of order, within the delay
@@ -34,23 +33,6 @@ ORACLES = {
     "matched": f"SELECT i.id, c.id {JOIN} WHERE NOT i.late AND NOT c.late",
     "per_ad": f"SELECT i.ad, count(*), max(c.ts) {JOIN} WHERE NOT i.late AND NOT c.late GROUP BY i.ad",
 }
-
-
-def views(conn):
-    cur = conn.execute("SHOW MATERIALIZED VIEWS")
-    names = [d.name for d in cur.description]
-    return {row[1]: dict(zip(names, row)) for row in cur.fetchall()}
-
-
-def wait_applied(conn):
-    deadline = time.time() + CATCH_UP_TIMEOUT_S
-    while True:
-        shown = views(conn)
-        if all(v["lag_rows"] == 0 and v["last_error"] is None for v in shown.values()):
-            return shown
-        if time.time() > deadline:
-            raise AssertionError(f"views never caught up: {shown}")
-        time.sleep(0.02)
 
 
 def start(tmp_path):

@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from conftest import Server
+from conftest import Server, show_views as views, wait_views_applied as wait_applied
 
-CATCH_UP_TIMEOUT_S = 30
 EPOCH = datetime(2025, 3, 1, 12)
 KEYS = 25
 
@@ -29,23 +28,6 @@ VIEWS = {
     "long_sessions": "SELECT k, window_start, count(*) AS n FROM SESSION(ev, ts, INTERVAL '5 minutes') "
                      "WHERE v > 10 GROUP BY k, window_start HAVING count(*) > 1",
 }
-
-
-def views(conn):
-    cur = conn.execute("SHOW MATERIALIZED VIEWS")
-    names = [d.name for d in cur.description]
-    return {row[1]: dict(zip(names, row)) for row in cur.fetchall()}
-
-
-def wait_applied(conn):
-    deadline = time.time() + CATCH_UP_TIMEOUT_S
-    while True:
-        shown = views(conn)
-        if all(v["lag_rows"] == 0 and v["last_error"] is None for v in shown.values()):
-            return shown
-        if time.time() > deadline:
-            raise AssertionError(f"views never caught up: {shown}")
-        time.sleep(0.02)
 
 
 def check(conn):

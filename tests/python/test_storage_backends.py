@@ -2,7 +2,6 @@
 and the catalog on PostgreSQL (the throwaway server scripts/test starts)."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,7 @@ import boto3
 import psycopg
 import pytest
 
-from conftest import Server
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from conftest import Server, free_port
 
 
 @pytest.fixture

@@ -16,30 +16,10 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from conftest import Server
+from conftest import Server, show_views as views, wait_views_applied as wait_applied
 
-CATCH_UP_TIMEOUT_S = 20
 EPOCH = datetime(2025, 3, 1, 12, tzinfo=timezone.utc)
 DELAY = timedelta(seconds=10)
-
-
-def views(conn):
-    """SHOW MATERIALIZED VIEWS as dicts by view name."""
-    cur = conn.execute("SHOW MATERIALIZED VIEWS")
-    names = [d.name for d in cur.description]
-    return {row[1]: dict(zip(names, row)) for row in cur.fetchall()}
-
-
-def wait_applied(conn):
-    """Waits until every view has applied every source row."""
-    deadline = time.time() + CATCH_UP_TIMEOUT_S
-    while True:
-        shown = views(conn)
-        if all(v["lag_rows"] == 0 and v["last_error"] is None for v in shown.values()):
-            return shown
-        if time.time() > deadline:
-            raise AssertionError(f"views never caught up: {shown}")
-        time.sleep(0.02)
 
 
 def insert_wave(conn, rows):
