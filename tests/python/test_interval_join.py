@@ -133,6 +133,23 @@ def test_an_interval_join_equals_the_batch_join_and_lets_old_rows_go(tmp_path):
         server.stop(signal.SIGKILL)
 
 
+def test_the_first_rows_of_the_slower_side_are_not_late(tmp_path):
+    """Impressions for 30 minutes arrive before any click: the watermark stays unknown
+    until the clicks' table has a row, so the first clicks (minutes behind) still join."""
+    server = start(tmp_path)
+    try:
+        with server.connect() as conn:
+            imps = [(n, n % 5, EPOCH + timedelta(minutes=n), False) for n in range(30)]
+            conn.execute("INSERT INTO imps VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(imps)), [v for r in imps for v in r])
+            wait_applied(conn)
+            clicks = [(100 + n, n % 5, EPOCH + timedelta(minutes=n, seconds=30), False) for n in range(30)]
+            conn.execute("INSERT INTO clicks VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(clicks)), [v for r in clicks for v in r])
+            check(conn, late_expected=0)
+            assert conn.execute("SELECT count(*) FROM matched").fetchone()[0] == 30
+    finally:
+        server.stop(signal.SIGKILL)
+
+
 def test_a_join_without_a_time_bound_keeps_every_row(tmp_path):
     server = Server(tmp_path / "data").start()
     try:

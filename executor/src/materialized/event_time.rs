@@ -47,6 +47,9 @@ pub(crate) fn event_time_schema() -> Schema {
 pub(crate) struct EventTime {
     inputs: Vec<InputTime>,
     watermark_us: Option<i64>,
+    /// The source table of each input: a table none of whose partitions has had a row
+    /// keeps the watermark unknown (a join's other side has not started yet).
+    sources: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,9 +74,16 @@ impl EventTime {
     /// Bookkeeping for inputs whose sources have these watermarks; `None` when none has one.
     pub(crate) fn new(watermarks: Vec<Option<Watermark>>) -> Option<EventTime> {
         watermarks.iter().any(Option::is_some).then(|| EventTime {
+            sources: vec![0; watermarks.len()],
             inputs: watermarks.into_iter().map(|watermark| InputTime { watermark, max_us: None, late_rows: 0 }).collect(),
             watermark_us: None,
         })
+    }
+
+    /// Says which source table each input reads (all one table otherwise).
+    pub(crate) fn of_sources(mut self, sources: Vec<usize>) -> EventTime {
+        self.sources = sources;
+        self
     }
 
     pub(crate) fn watermark_us(&self) -> Option<i64> {
@@ -131,7 +141,13 @@ impl EventTime {
         }
         after.inputs[input].max_us = latest;
         // The smallest (latest time − delay) among the inputs that hold rows; unknown while
-        // one of them has not been read.
+        // one of them has not been read, or while a source table has had no row at all
+        // (its first rows could be far behind the others': a join's slower side).
+        let started = |source: usize| after.inputs.iter().zip(&after.sources).any(|(input, s)| *s == source && input.max_us.is_some());
+        let waiting = after.inputs.iter().zip(&after.sources).any(|(input, s)| input.watermark.is_some() && !started(*s));
+        if waiting {
+            return Ok(Judged { batches, after: after.keep_watermark(None) });
+        }
         let mut lowest: Option<i64> = None;
         for (i, input) in after.inputs.iter().enumerate() {
             let Some(watermark) = &input.watermark else { continue };
@@ -272,6 +288,17 @@ mod tests {
         assert_eq!(recovered.watermark_us(), Some(15));
         assert_eq!(recovered.late_rows(), 1);
         assert_eq!(recovered.inputs.iter().map(|i| i.max_us).collect::<Vec<_>>(), vec![None, Some(20)]);
+    }
+
+    #[test]
+    fn a_table_without_rows_yet_keeps_the_watermark_unknown() {
+        // Inputs 0 and 1: partitions of table 0; input 2: table 1 (a join's other side).
+        let time = EventTime::new(vec![Some(Watermark { column: "ts".into(), delay_us: 0 }); 3]).unwrap().of_sources(vec![0, 0, 1]);
+        let ahead = time.judge("a", 0, &chunk(&[Some(100)]), |_| false).unwrap();
+        assert_eq!(ahead.after.watermark_us(), None, "table 1 has had no row");
+        let other = ahead.after.judge("b", 2, &chunk(&[Some(10)]), |_| false).unwrap();
+        assert_eq!(rows(&other), 1, "its first rows are not late");
+        assert_eq!(other.after.watermark_us(), Some(10), "partition 1 of table 0 holds none: it does not count");
     }
 
     #[test]

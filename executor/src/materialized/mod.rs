@@ -656,7 +656,9 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
             Some((AggregateResult::new(view.clone()), states))
         }
     };
-    let event_time = EventTime::new((0..inputs.len()).map(|i| inputs.source(i).options().watermark.clone()).collect()).map(Mutex::new);
+    let event_time = EventTime::new((0..inputs.len()).map(|i| inputs.source(i).options().watermark.clone()).collect())
+        .map(|t| t.of_sources((0..inputs.len()).map(|i| inputs.source_index(i)).collect()))
+        .map(Mutex::new);
     let rows = if mv.change_log { Some(RowsResult::new(view.clone())?) } else { None };
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; inputs.len()]),

@@ -190,7 +190,9 @@ impl Maintainer {
             )));
         }
         let watermarks = (0..self.inputs.len()).map(|i| self.inputs.source(i).options().watermark.clone()).collect();
-        let mut time = EventTime::new(watermarks).ok_or_else(|| Error::Internal("replaying a view without watermarks".into()))?;
+        let mut time = EventTime::new(watermarks)
+            .ok_or_else(|| Error::Internal("replaying a view without watermarks".into()))?
+            .of_sources((0..self.inputs.len()).map(|i| self.inputs.source_index(i)).collect());
         let mut at: Vec<Option<i64>> = vec![None; self.inputs.len()];
         let until = self.positions();
         for ((code, next), record) in steps.into_iter().zip(records) {
