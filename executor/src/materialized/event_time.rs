@@ -6,7 +6,9 @@
 //! arrives more than `d` behind the event times seen so far. The view's watermark is the
 //! smallest, over the inputs with a watermark that hold rows, of (latest `ts` applied −
 //! that table's `d`), and it never goes back (a partition that starts late does not
-//! reopen closed windows). It is unknown until every such input has been read once.
+//! reopen closed windows). It is unknown until every such input has been read once, and
+//! until every source table with a watermark has had a row (a join's slower side would
+//! otherwise find its first rows late); empty partitions of a started table do not hold it.
 //! Inputs of a source without a watermark are never late and do not hold it back. Rows are judged
 //! one by one in their input's order: a row is late when its `ts` is behind the view's
 //! watermark as it was before the step, or more than the delay behind an earlier row of
