@@ -11,7 +11,7 @@
 //! again are the only ones dropped: the view still equals the batch join of the rows that
 //! were not late.
 //!
-//! Bounds are read from the join's `ON` condition and from filters above the join:
+//! Bounds are read from the join's `ON` condition and from the filters right above it:
 //! conjuncts `x op y` (`<`, `<=`, `>`, `>=`, or `BETWEEN`) where each side is a column of
 //! one of the two tables, plus or minus a constant interval. Only joins of exactly two
 //! tables are bounded: with three, a row may still be matched through the third.
@@ -60,7 +60,9 @@ impl Retention {
                     joins.push(node.clone());
                     conditions.extend(join.filter.iter().cloned());
                 }
-                LogicalPlan::Filter(filter) => conditions.push(filter.predicate.clone()),
+                // Only a WHERE right above the join speaks of the join's columns: higher up,
+                // a name may mean another scope's column.
+                LogicalPlan::Filter(filter) if filters_join(&filter.input) => conditions.push(filter.predicate.clone()),
                 _ => {}
             }
             Ok(TreeNodeRecursion::Continue)
@@ -151,6 +153,15 @@ impl Retention {
             }
         }
         Ok(kept)
+    }
+}
+
+/// Whether `plan` is a join, under nothing but filters.
+fn filters_join(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Join(_) => true,
+        LogicalPlan::Filter(filter) => filters_join(&filter.input),
+        _ => false,
     }
 }
 
