@@ -17,7 +17,8 @@ use std::sync::Arc;
 use arrow::array::{AsArray, RecordBatch};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use streamhouse_streams::{StreamTable, Streams, MAX_PARTITIONS};
 
 use crate::error::Result;
@@ -192,4 +193,30 @@ pub(crate) fn signed_rows(view: &StreamTable, batches: &[RecordBatch]) -> Result
         removed.push(arrow::compute::filter_record_batch(&result, &arrow::compute::not(&adds)?)?);
     }
     Ok((added, removed))
+}
+
+/// A column, or an alias of one.
+pub(super) fn as_column(expr: &Expr) -> Option<Column> {
+    match expr {
+        Expr::Column(c) => Some(c.clone()),
+        Expr::Alias(a) => as_column(&a.expr),
+        _ => None,
+    }
+}
+
+/// The source table's column that `column` (as spelled above `plan`) is, when `plan`
+/// passes it through unchanged: scans, aliases, filters, projections, window functions
+/// and groupings that name it (interval bounds and window partitions are read this way).
+pub(super) fn source_column(plan: &LogicalPlan, column: &Column) -> Option<String> {
+    let index = plan.schema().index_of_column_by_name(column.relation.as_ref(), &column.name)?;
+    match plan {
+        LogicalPlan::TableScan(_) => Some(column.name.clone()),
+        LogicalPlan::SubqueryAlias(alias) => source_column(&alias.input, &Column::new_unqualified(&column.name)),
+        LogicalPlan::Filter(filter) => source_column(&filter.input, column),
+        // Window functions add columns after their input's.
+        LogicalPlan::Window(window) => (index < window.input.schema().fields().len()).then(|| source_column(&window.input, column)).flatten(),
+        LogicalPlan::Projection(projection) => as_column(&projection.expr[index]).and_then(|inner| source_column(&projection.input, &inner)),
+        LogicalPlan::Aggregate(aggregate) => aggregate.group_expr.get(index).and_then(as_column).and_then(|inner| source_column(&aggregate.input, &inner)),
+        _ => None,
+    }
 }

@@ -28,7 +28,7 @@ use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 use streamhouse_streams::StreamTable;
 
 use super::event_time::micros;
-use super::inputs::stream_table_of;
+use super::inputs::{source_column, stream_table_of};
 use crate::error::Result;
 
 /// How long each source's applied rows may still be matched.
@@ -231,28 +231,6 @@ fn interval_us(expr: &Expr) -> Option<i64> {
         ScalarValue::DurationMillisecond(Some(ms)) => Some(ms.saturating_mul(1_000)),
         ScalarValue::DurationMicrosecond(Some(us)) => Some(*us),
         ScalarValue::DurationNanosecond(Some(ns)) => Some(ns / 1_000),
-        _ => None,
-    }
-}
-
-/// The source table's column that `column` (as spelled above `plan`) is, when `plan` passes
-/// it through unchanged: aliases, filters and projections that name it, down to the scan.
-fn source_column(plan: &LogicalPlan, column: &Column) -> Option<String> {
-    match plan {
-        LogicalPlan::TableScan(_) => Some(column.name.clone()),
-        LogicalPlan::SubqueryAlias(alias) => source_column(&alias.input, &Column::new_unqualified(&column.name)),
-        LogicalPlan::Filter(filter) => source_column(&filter.input, column),
-        LogicalPlan::Projection(projection) => {
-            let index = projection.schema.index_of_column_by_name(column.relation.as_ref(), &column.name)?;
-            match &projection.expr[index] {
-                Expr::Column(inner) => source_column(&projection.input, inner),
-                Expr::Alias(alias) => match alias.expr.as_ref() {
-                    Expr::Column(inner) => source_column(&projection.input, inner),
-                    _ => None,
-                },
-                _ => None,
-            }
-        }
         _ => None,
     }
 }

@@ -27,6 +27,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
+use super::inputs::{as_column, source_column};
 use crate::error::{Error, Result};
 
 /// Whether the plan computes window functions (then only [`KeyedRows`] can maintain it).
@@ -87,30 +88,6 @@ pub(crate) fn partition_keys(plan: &LogicalPlan) -> Result<Vec<String>> {
         }
     }
     Ok(keys)
-}
-
-fn as_column(expr: &Expr) -> Option<Column> {
-    match expr {
-        Expr::Column(c) => Some(c.clone()),
-        Expr::Alias(a) => as_column(&a.expr),
-        _ => None,
-    }
-}
-
-/// The source table's column that `column` (as spelled above `plan`) passes through
-/// unchanged: scans, aliases, filters, projections and groupings that name it.
-fn source_column(plan: &LogicalPlan, column: &Column) -> Option<String> {
-    let index = plan.schema().index_of_column_by_name(column.relation.as_ref(), &column.name)?;
-    match plan {
-        LogicalPlan::TableScan(_) => Some(column.name.clone()),
-        LogicalPlan::SubqueryAlias(alias) => source_column(&alias.input, &Column::new_unqualified(&column.name)),
-        LogicalPlan::Filter(filter) => source_column(&filter.input, column),
-        // Window functions add columns after their input's.
-        LogicalPlan::Window(window) => (index < window.input.schema().fields().len()).then(|| source_column(&window.input, column)).flatten(),
-        LogicalPlan::Projection(projection) => as_column(&projection.expr[index]).and_then(|inner| source_column(&projection.input, &inner)),
-        LogicalPlan::Aggregate(aggregate) => aggregate.group_expr.get(index).and_then(as_column).and_then(|inner| source_column(&aggregate.input, &inner)),
-        _ => None,
-    }
 }
 
 /// Each key's source rows and result rows, as the committed steps left them.
