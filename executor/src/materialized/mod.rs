@@ -29,24 +29,24 @@ mod event_time;
 mod inputs;
 mod interval;
 mod keyed;
+mod maintainable;
 mod parts;
 mod recovery;
 mod registry;
 mod result;
 mod rows;
+mod show;
 mod sources;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use arrow::array::{Int32Array, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::provider_as_source;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName};
 use streamhouse_streams::{MaterializedView, StreamTable, Streams, TableOptions, TableWrite};
 use tracing::{info, warn};
@@ -58,12 +58,14 @@ use crate::session::{plan_statement, resolve_name, Engine, Session};
 
 use aggregate::{AggregatePlan, AggregateResult, CHANGE_COLUMN, STATE_TABLE_PREFIX};
 use event_time::{event_time_schema, EventTime, EVENT_TIME_TABLE};
-use inputs::{is_change_log, over_chunk, stream_table_of, Chunk, Inputs};
+use inputs::{is_change_log, over_chunk, Chunk, Inputs};
 pub(crate) use registry::{Maintainers, ViewResults};
 pub(crate) use result::CurrentRowsProvider;
 use result::CurrentRows;
 use interval::Retention;
 use keyed::KeyedRows;
+pub use show::show;
+use maintainable::{has_join, keyed_sources, maintainable, refuse_changing_functions};
 use rows::{LatestByKey, Multiset, RowsResult, RowsStep};
 
 /// Where maintainers record how far they have read their source.
@@ -387,194 +389,10 @@ fn check_parts_unread(session: &Session, table: &StreamTable, cascade: bool) -> 
     Ok(())
 }
 
-/// `SHOW MATERIALIZED VIEWS`: each view with its source, how many source rows it has
-/// yet to apply (lag) and when it last applied some (freshness).
-pub fn show(session: &Session) -> Result<Output> {
-    let streams = session.streams();
-    let (mut schemas, mut names, mut sources, mut lags, mut applied, mut errors, mut definitions) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut watermarks, mut late, mut emits, mut held_rows) = (vec![], vec![], vec![], vec![]);
-    for table in streams.tables() {
-        let Some(mv) = &table.options().materialized else { continue };
-        let maintainer = session.engine().maintainers().get(table.id());
-        let named: Option<Vec<String>> =
-            mv.sources().iter().map(|id| streams.table_by_id(*id).map(|s| format!("{}.{}", s.schema_name(), s.name()))).collect();
-        schemas.push(table.schema_name().to_string());
-        names.push(table.name().to_string());
-        sources.push(named.map(|n| n.join(", ")));
-        definitions.push(mv.definition.clone());
-        let lag = maintainer.as_ref().filter(|m| m.recovered.load(Ordering::Acquire)).and_then(|m| {
-            let highs = m.inputs.high_watermarks(streams).ok()?;
-            Some(m.positions().iter().zip(highs).map(|(at, high)| (high - at).max(0)).sum::<i64>())
-        });
-        lags.push(lag);
-        applied.push(maintainer.as_ref().map(|m| m.applied_at_ms.load(Ordering::Acquire)).filter(|ms| *ms > 0));
-        errors.push(maintainer.as_ref().and_then(|m| m.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()));
-        let event_time = maintainer.as_ref().and_then(|m| m.event_time());
-        watermarks.push(event_time.as_ref().and_then(|t| t.watermark_us()));
-        late.push(event_time.as_ref().map(|t| t.late_rows()));
-        emits.push(if mv.emit_on_window_close { "on window close" } else { "on update" });
-        held_rows.push(maintainer.as_ref().and_then(|m| m.held_rows()));
-    }
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("schema", DataType::Utf8, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, true),
-        Field::new("lag_rows", DataType::Int64, true),
-        Field::new("last_applied", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
-        Field::new("last_error", DataType::Utf8, true),
-        Field::new("definition", DataType::Utf8, false),
-        Field::new("emit", DataType::Utf8, false),
-        Field::new("watermark", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-        Field::new("late_rows", DataType::Int64, true),
-        Field::new("held_rows", DataType::Int64, true),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(schemas)),
-            Arc::new(StringArray::from(names)),
-            Arc::new(StringArray::from(sources)),
-            Arc::new(Int64Array::from(lags)),
-            Arc::new(TimestampMillisecondArray::from(applied).with_timezone("UTC")),
-            Arc::new(StringArray::from(errors)),
-            Arc::new(StringArray::from(definitions)),
-            Arc::new(StringArray::from(emits)),
-            Arc::new(arrow::array::TimestampMicrosecondArray::from(watermarks).with_timezone("UTC")),
-            Arc::new(Int64Array::from(late)),
-            Arc::new(Int64Array::from(held_rows)),
-        ],
-    )
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Output::Rows(Box::pin(MemoryStream::try_new(vec![batch], schema, None)?)))
-}
-
 /// The definition's logical plan, over the real tables.
 async fn plan_definition(engine: &Arc<Engine>, definition: &str, schema: &str) -> Result<LogicalPlan> {
     let statement = crate::catalog::parse_view_definition(definition)?;
     plan_statement(&engine.base_state(), engine.streams(), &statement, schema).await
-}
-
-/// The stream tables a maintainable plan reads, each once; any operator but projection,
-/// filter and UNION ALL is refused, naming it.
-fn maintainable(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
-    let mut refused = None;
-    let mut sources = Vec::new();
-    let _ = plan.apply(|node| {
-        match node {
-            LogicalPlan::TableScan(scan) => match stream_table_of(scan) {
-                Some(table) => sources.push(table),
-                None => refused = Some(format!("a scan of {}, which is not a stream table", scan.table_name)),
-            },
-            // No table at all: said below, as "at least one stream table".
-            LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {}
-            // HOP windows: each row in every window it falls in.
-            LogicalPlan::Unnest(_) => {}
-            // UNION ALL: each branch's rows as they come (UNION is a Distinct above it).
-            LogicalPlan::Union(_) => {}
-            // Inner joins: each new row joins with the other sides' rows applied so far.
-            LogicalPlan::Join(join) if join.join_type == datafusion::logical_expr::JoinType::Inner => {}
-            LogicalPlan::Join(join) => refused = Some(format!("{} joins", join.join_type)),
-            other => refused = crate::subscribe::not_row_by_row(other),
-        }
-        Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
-    });
-    if let Some(operator) = refused {
-        return Err(Error::not_supported(
-            format!("materialized views cannot maintain {operator} incrementally yet"),
-            "materialized views maintain filters, projections, UNION ALL, inner joins and aggregations (an aggregating subquery becomes a view of its own); use a VIEW (computed at each query) for the rest",
-        ));
-    }
-    let mut distinct: Vec<Arc<StreamTable>> = Vec::new();
-    for table in sources {
-        if !distinct.iter().any(|t| t.id() == table.id()) {
-            distinct.push(table);
-        } else if has_join(plan) {
-            return Err(Error::not_supported(
-                format!("materialized views cannot maintain a join that reads {} twice yet", table.name()),
-                "join two different tables, or use a VIEW",
-            ));
-        }
-    }
-    if has_join(plan) && plan.exists(|node| Ok(matches!(node, LogicalPlan::Union(_)))).unwrap_or(false) {
-        // A step reads the other sources' applied rows: a UNION ALL branch of another
-        // source would yield all of them again.
-        return Err(Error::not_supported(
-            "materialized views cannot maintain a join and UNION ALL in one query yet",
-            "make the join or the union a materialized view of its own and read it",
-        ));
-    }
-    if distinct.is_empty() {
-        return Err(Error::not_supported("a materialized view reads at least one stream table", "use a VIEW for constant rows"));
-    }
-    Ok(distinct)
-}
-
-/// The one stream table a view with window functions reads (checked: partitioned by key,
-/// see [`keyed`]); refused (0A000) otherwise.
-fn keyed_sources(plan: &LogicalPlan) -> Result<Vec<Arc<StreamTable>>> {
-    let mut refused = None;
-    let mut sources: Vec<Arc<StreamTable>> = Vec::new();
-    let _ = plan.apply(|node| {
-        match node {
-            LogicalPlan::TableScan(scan) => match stream_table_of(scan) {
-                Some(table) if !is_change_log(&table) => {
-                    if !sources.iter().any(|t| t.id() == table.id()) {
-                        sources.push(table);
-                    }
-                }
-                _ => refused = Some(format!("window functions over {}, which is not a stream table", scan.table_name)),
-            },
-            // Joins: refused below, as a second table.
-            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) | LogicalPlan::Window(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Join(_) => {}
-            other => refused = Some(format!("{} with window functions", other.display())),
-        }
-        Ok(if refused.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
-    });
-    if let Some(operator) = refused {
-        return Err(Error::not_supported(format!("materialized views cannot maintain {operator} yet"), "use a VIEW (computed at each query)"));
-    }
-    if sources.len() != 1 {
-        return Err(Error::not_supported(
-            "materialized views with window functions read exactly one table yet",
-            "make the join a materialized view of its own and window over it, or use a VIEW",
-        ));
-    }
-    keyed::partition_keys(plan)?;
-    Ok(sources)
-}
-
-/// Over a change log, a removed row must come out of the view's plan as it went in when
-/// it was added: a function whose value changes between calls (`now()`, `random()`) would
-/// make a removal miss its row. Refused (0A000) naming the function.
-fn refuse_changing_functions(plan: &LogicalPlan) -> Result<()> {
-    use datafusion::logical_expr::{Expr, Volatility};
-    let mut found = None;
-    let _ = plan.apply(|node| {
-        node.apply_expressions(|expr| {
-            expr.apply(|e| {
-                if let Expr::ScalarFunction(f) = e {
-                    if f.func.signature().volatility != Volatility::Immutable {
-                        found = Some(f.func.name().to_string());
-                        return Ok(TreeNodeRecursion::Stop);
-                    }
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    });
-    match found {
-        Some(function) => Err(Error::not_supported(
-            format!("materialized views over a view whose rows change cannot call {function}(): its value changes between calls, so a removed row could not be found again"),
-            "compute it in the view that is read, or leave it out",
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Whether `plan` joins (its maintenance then keeps each source's applied rows).
-fn has_join(plan: &LogicalPlan) -> bool {
-    plan.exists(|node| Ok(matches!(node, LogicalPlan::Join(_)))).unwrap_or(false)
 }
 
 /// Drops an aggregating view's state table (after the view, or after a failed CREATE).
