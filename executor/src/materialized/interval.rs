@@ -218,7 +218,7 @@ fn term(expr: &Expr) -> Option<Term> {
 }
 
 /// A constant interval without months (their length varies), in microseconds.
-fn interval_us(expr: &Expr) -> Option<i64> {
+pub(super) fn interval_us(expr: &Expr) -> Option<i64> {
     let value = match expr {
         Expr::Literal(value, _) => value,
         Expr::Cast(cast) => return interval_us(&cast.expr),

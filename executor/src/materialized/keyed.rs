@@ -28,6 +28,7 @@ use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
 use super::inputs::{as_column, source_column};
+use super::sessions::SessionClosing;
 use crate::error::{Error, Result};
 
 /// Whether the plan computes window functions (then only [`KeyedRows`] can maintain it).
@@ -96,6 +97,12 @@ pub(crate) struct KeyedRows {
     converter: RowConverter,
     rows: HashMap<OwnedRow, Vec<RecordBatch>>,
     results: HashMap<OwnedRow, Vec<RecordBatch>>,
+    /// How SESSION windows close, when they can ([`SessionClosing`]): then closed
+    /// sessions' rows are let go, and a key without open sessions is forgotten.
+    closing: Option<SessionClosing>,
+    /// When each key's first open session ends, as last worked out (a key not here is
+    /// looked at by the next [`KeyedRows::close`]).
+    next_close: HashMap<OwnedRow, i64>,
 }
 
 /// One step's recomputation, made before the append and installed after it.
@@ -106,13 +113,17 @@ pub(crate) struct KeyedChange {
     pub old_results: Vec<RecordBatch>,
     rows: HashMap<OwnedRow, Vec<RecordBatch>>,
     results: HashMap<OwnedRow, Vec<RecordBatch>>,
+    /// The result rows of the sessions this step closes (final).
+    pub closed: Vec<RecordBatch>,
+    next_close: HashMap<OwnedRow, Option<i64>>,
 }
 
 impl KeyedRows {
-    /// For the source columns `keys` of these types.
-    pub(crate) fn new(keys: Vec<String>, types: Vec<DataType>) -> Result<KeyedRows> {
+    /// For the source columns `keys` of these types; `closing`, when the view's SESSION
+    /// windows close with the watermark.
+    pub(crate) fn new(keys: Vec<String>, types: Vec<DataType>, closing: Option<SessionClosing>) -> Result<KeyedRows> {
         let converter = RowConverter::new(types.into_iter().map(SortField::new).collect())?;
-        Ok(KeyedRows { keys, converter, rows: HashMap::new(), results: HashMap::new() })
+        Ok(KeyedRows { keys, converter, rows: HashMap::new(), results: HashMap::new(), closing, next_close: HashMap::new() })
     }
 
     /// `batches` split by key (the key columns found by name).
@@ -152,7 +163,7 @@ impl KeyedRows {
             }
             old_results.extend(self.results.get(key).cloned().unwrap_or_default());
         }
-        Ok(KeyedChange { input, old_results, rows, results: HashMap::new() })
+        Ok(KeyedChange { input, old_results, rows, results: HashMap::new(), closed: Vec::new(), next_close: HashMap::new() })
     }
 
     /// `change` with the plan's rows for its keys (`produced`, split by key).
@@ -166,9 +177,43 @@ impl KeyedRows {
         Ok(change)
     }
 
-    /// Records a committed step.
+    /// Adds to `change` the sessions closed at `watermark_us` (nothing without a
+    /// [`SessionClosing`]): of the keys it touches, and of the others whose first open
+    /// session ends by then. Their rows and result rows are split; the closed result rows
+    /// go to `change.closed`.
+    pub(crate) fn close(&self, change: &mut KeyedChange, watermark_us: i64) -> Result<()> {
+        let Some(closing) = &self.closing else { return Ok(()) };
+        let mut due: Vec<OwnedRow> = change.rows.keys().cloned().collect();
+        due.extend(
+            self.rows
+                .keys()
+                .filter(|key| !change.rows.contains_key(*key) && self.next_close.get(*key).is_none_or(|at| *at <= watermark_us))
+                .cloned(),
+        );
+        for key in due {
+            let rows = change.rows.get(&key).or_else(|| self.rows.get(&key)).map(Vec::as_slice).unwrap_or_default();
+            let results = change.results.get(&key).or_else(|| self.results.get(&key)).map(Vec::as_slice).unwrap_or_default();
+            let closed = closing.close(rows, results, watermark_us)?;
+            change.next_close.insert(key.clone(), closed.next_close_us);
+            if !closed.closed_results.is_empty() || closed.open_rows.iter().map(RecordBatch::num_rows).sum::<usize>() < rows.iter().map(RecordBatch::num_rows).sum() {
+                change.closed.extend(closed.closed_results);
+                change.rows.insert(key.clone(), closed.open_rows);
+                change.results.insert(key, closed.open_results);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a committed step. A key left without rows is forgotten.
     pub(crate) fn install(&mut self, change: KeyedChange) {
-        self.rows.extend(change.rows);
+        for (key, rows) in change.rows {
+            if rows.iter().all(|b| b.num_rows() == 0) {
+                self.rows.remove(&key);
+                self.next_close.remove(&key);
+            } else {
+                self.rows.insert(key, rows);
+            }
+        }
         for (key, results) in change.results {
             if results.is_empty() {
                 self.results.remove(&key);
@@ -176,6 +221,31 @@ impl KeyedRows {
                 self.results.insert(key, results);
             }
         }
+        for (key, at) in change.next_close {
+            match at {
+                Some(at) if self.rows.contains_key(&key) => {
+                    self.next_close.insert(key, at);
+                }
+                _ => {
+                    self.next_close.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// At start, once rows and results are back: lets go of the sessions closed by the
+    /// recovered watermark.
+    pub(crate) fn close_recovered(&mut self, watermark_us: i64) -> Result<()> {
+        let mut change = KeyedChange { input: Vec::new(), old_results: Vec::new(), rows: HashMap::new(), results: HashMap::new(), closed: Vec::new(), next_close: HashMap::new() };
+        self.close(&mut change, watermark_us)?;
+        self.install(change);
+        Ok(())
+    }
+
+    /// Every key's source rows (at start: to work out the pending result rows of an
+    /// `EMIT ON WINDOW CLOSE` view, which are not in its table).
+    pub(crate) fn all_rows(&self) -> Vec<RecordBatch> {
+        self.rows.values().flatten().cloned().collect()
     }
 
     /// At start: source rows read again, in order.
@@ -187,8 +257,8 @@ impl KeyedRows {
     }
 
     /// At start: the view's current result rows.
-    pub(crate) fn recover_results(&mut self, current: &RecordBatch) -> Result<()> {
-        self.results = self.split(std::slice::from_ref(current))?;
+    pub(crate) fn recover_results(&mut self, current: &[RecordBatch]) -> Result<()> {
+        self.results = self.split(current)?;
         Ok(())
     }
 
@@ -222,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_step_reads_and_replaces_only_the_keys_it_touches() {
-        let mut keyed = KeyedRows::new(vec!["k".into()], vec![DataType::Int64]).unwrap();
+        let mut keyed = KeyedRows::new(vec!["k".into()], vec![DataType::Int64], None).unwrap();
         let first = keyed.prepare(&[batch(&[1, 2, 1], &[10, 20, 11])]).unwrap();
         assert_eq!(values(&first.input), vec![10, 11, 20]);
         assert!(first.old_results.is_empty());

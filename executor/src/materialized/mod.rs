@@ -35,6 +35,7 @@ mod recovery;
 mod registry;
 mod result;
 mod rows;
+mod sessions;
 mod show;
 mod sources;
 
@@ -64,6 +65,7 @@ pub(crate) use result::CurrentRowsProvider;
 use result::CurrentRows;
 use interval::Retention;
 use keyed::KeyedRows;
+use sessions::SessionClosing;
 pub use show::show;
 use maintainable::{has_join, keyed_sources, maintainable, refuse_changing_functions};
 use rows::{LatestByKey, Multiset, RowsResult, RowsStep};
@@ -234,7 +236,15 @@ async fn create_planned(session: &Session, create: &CreateView, schema: &str, na
         }
     }
     if emit_on_window_close {
-        if aggregate.is_none() {
+        if windowed {
+            // A window over rows never closes; sessions do, when they can be told apart.
+            SessionClosing::of(&plan, &sources[0]).map_err(|why| {
+                Error::not_supported(
+                    format!("EMIT ON WINDOW CLOSE cannot tell when this view's windows close: {why}"),
+                    "use SESSION windows over the watermark column, grouped by the key and window_start or window_end",
+                )
+            })?;
+        } else if aggregate.is_none() {
             return Err(Error::InvalidObjectDefinition(
                 "EMIT ON WINDOW CLOSE needs an aggregation per window (GROUP BY window_end over TUMBLE or HOP)".into(),
             ));
@@ -477,7 +487,8 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
     let event_time = EventTime::new((0..inputs.len()).map(|i| inputs.source(i).options().watermark.clone()).collect())
         .map(|t| t.of_sources((0..inputs.len()).map(|i| inputs.source_index(i)).collect()))
         .map(Mutex::new);
-    let rows = if mv.change_log { Some(RowsResult::new(view.clone())?) } else { None };
+    // `EMIT ON WINDOW CLOSE` views append final rows only: `SELECT` reads them from storage.
+    let rows = if mv.change_log && !mv.emit_on_window_close { Some(RowsResult::new(view.clone())?) } else { None };
     let maintainer = Arc::new(Maintainer {
         positions: Mutex::new(vec![0; inputs.len()]),
         recovered: AtomicBool::new(false),
@@ -561,7 +572,7 @@ impl Maintainer {
                     self.recover_applied(engine).await?;
                     self.recover_groups(engine, plan).await?;
                     self.recover_rows(engine).await?;
-                    self.recover_keyed(engine).await?;
+                    self.recover_keyed(engine, plan).await?;
                     recovered = true;
                     self.recovered.store(true, Ordering::Release);
                 }
@@ -611,7 +622,15 @@ impl Maintainer {
         if keyed::has_window_functions(&plan) {
             let keys = keyed::partition_keys(&plan)?;
             let types = keyed::key_types(&inputs::layout(self.inputs.source(0)), &keys)?;
-            *self.keyed.lock().unwrap_or_else(|p| p.into_inner()) = Some(KeyedRows::new(keys, types)?);
+            let closing = match SessionClosing::of(&plan, self.inputs.source(0)) {
+                Ok(closing) => {
+                    info!(view = self.view.name(), ?closing, "sessions' rows are let go as the watermark closes them");
+                    Some(closing)
+                }
+                Err(why) if self.emit_on_window_close => return Err(Error::Internal(format!("sessions cannot close: {why}"))),
+                Err(_) => None,
+            };
+            *self.keyed.lock().unwrap_or_else(|p| p.into_inner()) = Some(KeyedRows::new(keys, types, closing)?);
             return Ok(ViewPlan::Keyed(plan));
         }
         Ok(match self.aggregate {
@@ -682,11 +701,22 @@ impl Maintainer {
                 (ViewPlan::Keyed(plan), _) => {
                     let change = self.keyed(|k| k.prepare(&added))?;
                     let produced = self.produce(engine, plan, &Chunk { batches: &change.input, ..chunk }).await?;
-                    let change = self.keyed(|k| k.with_results(change, &produced))?;
-                    let rows = self.rows.as_ref().ok_or_else(|| Error::Internal("a windowed view without its rows".into()))?;
-                    let step = rows.step(&produced, &change.old_results)?;
-                    writes.extend(step.changes.clone().map(|changes| TableWrite { table: self.view.clone(), batches: vec![changes] }));
-                    rows_step = Some(step);
+                    let mut change = self.keyed(|k| k.with_results(change, &produced))?;
+                    if let Some(watermark) = close_windows_before {
+                        self.keyed(|k| k.close(&mut change, watermark))?;
+                    }
+                    if self.emit_on_window_close {
+                        // Only closed sessions reach the table, once: the others are pending.
+                        let inserts = sessions::as_inserts(&self.view, &change.closed)?;
+                        if !inserts.is_empty() {
+                            writes.push(TableWrite { table: self.view.clone(), batches: inserts });
+                        }
+                    } else {
+                        let rows = self.rows.as_ref().ok_or_else(|| Error::Internal("a windowed view without its rows".into()))?;
+                        let step = rows.step(&produced, &change.old_results)?;
+                        writes.extend(step.changes.clone().map(|changes| TableWrite { table: self.view.clone(), batches: vec![changes] }));
+                        rows_step = Some(step);
+                    }
                     keyed_change = Some(change);
                     None
                 }

@@ -49,11 +49,8 @@ impl Maintainer {
 
     /// A view with window functions: each key's source rows read again up to the recovered
     /// positions, and its result rows as recovered from the view's change log.
-    pub(super) async fn recover_keyed(&self, engine: &Arc<Engine>) -> Result<()> {
-        if self.keyed.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-            return Ok(());
-        }
-        let current = self.rows.as_ref().ok_or_else(|| Error::Internal("a windowed view without its rows".into()))?.snapshot()?;
+    pub(super) async fn recover_keyed(&self, engine: &Arc<Engine>, plan: &ViewPlan) -> Result<()> {
+        let ViewPlan::Keyed(plan) = plan else { return Ok(()) };
         let mut source_rows = Vec::new();
         if self.event_time.is_some() {
             // Without the rows that were late.
@@ -71,10 +68,30 @@ impl Maintainer {
                 }
             }
         }
-        let mut keyed = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
-        let keyed = keyed.as_mut().expect("checked above");
-        keyed.recover_rows(&source_rows)?;
-        keyed.recover_results(&current)
+        let watermark = self.event_time().and_then(|t| t.watermark_us());
+        let open = {
+            let mut guard = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
+            let keyed = guard.as_mut().ok_or_else(|| Error::Internal("a windowed view without its keyed rows".into()))?;
+            keyed.recover_rows(&source_rows)?;
+            if let Some(rows) = &self.rows {
+                // The result rows are the view's current rows.
+                keyed.recover_results(&[rows.snapshot()?])?;
+            }
+            if let Some(watermark) = watermark {
+                keyed.close_recovered(watermark)?;
+            }
+            if self.rows.is_none() { keyed.all_rows() } else { Vec::new() }
+        };
+        if self.rows.is_none() {
+            // EMIT ON WINDOW CLOSE: closed sessions were emitted; the open ones' result
+            // rows are pending, worked out again from their rows.
+            let applied = self.applied_for(0)?;
+            let chunk = Chunk { sources: self.inputs.sources(), source: 0, batches: &open, applied: &applied };
+            let pending = self.produce(engine, plan, &chunk).await?;
+            let mut guard = self.keyed.lock().unwrap_or_else(|p| p.into_inner());
+            guard.as_mut().ok_or_else(|| Error::Internal("a windowed view without its keyed rows".into()))?.recover_results(&pending)?;
+        }
+        Ok(())
     }
 
     /// A view of rows over a change log: its current rows, folded from its own change
