@@ -246,7 +246,7 @@ async fn create_planned(session: &Session, create: &CreateView, schema: &str, na
             })?;
         } else if aggregate.is_none() {
             return Err(Error::InvalidObjectDefinition(
-                "EMIT ON WINDOW CLOSE needs an aggregation per window (GROUP BY window_end over TUMBLE or HOP)".into(),
+                "EMIT ON WINDOW CLOSE needs an aggregation per window (GROUP BY window_end over TUMBLE or HOP), or SESSION windows".into(),
             ));
         }
         if let Some(source) = sources.iter().find(|s| s.options().watermark.is_none()) {
@@ -261,7 +261,7 @@ async fn create_planned(session: &Session, create: &CreateView, schema: &str, na
         let windows = crate::windows::window_time_columns(&crate::catalog::parse_view_definition(&definition)?);
         if windows.is_empty() || windows.iter().any(|c| !watermarked.contains(c)) {
             return Err(Error::InvalidObjectDefinition(format!(
-                "EMIT ON WINDOW CLOSE needs TUMBLE or HOP windows over the watermark column ({}), grouped by window_end",
+                "EMIT ON WINDOW CLOSE needs TUMBLE, HOP or SESSION windows over the watermark column ({}), grouped by window_end (SESSION: by window_start or window_end)",
                 watermarked.join(", ")
             )));
         }

@@ -261,4 +261,33 @@ mod tests {
         // Rows exactly `gap` apart are two sessions (the rewrite's `ts - prev < gap`).
         assert_eq!(c.last_closed(&[0, 10], 10), (Some(0), Some(20)));
     }
+
+    fn times(column: &str, values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            column,
+            arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+            true,
+        )]));
+        RecordBatch::try_new(schema, vec![Arc::new(arrow::array::TimestampMicrosecondArray::from(values.to_vec()))]).unwrap()
+    }
+
+    fn values(batches: &[RecordBatch]) -> Vec<i64> {
+        batches.iter().flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().to_vec()).collect()
+    }
+
+    #[test]
+    fn closed_sessions_rows_and_result_rows_are_split_off() {
+        let c = closing(Bound::End);
+        // Sessions {0, 5} (ends 15) and {20} (ends 30); result rows are their window_end.
+        let rows = [times("ts", &[20, 0, 5])];
+        let results = [times("b", &[30, 15])];
+        let closed = c.close(&rows, &results, 29).unwrap();
+        assert_eq!(values(&closed.open_rows), vec![20]);
+        assert_eq!(values(&closed.open_results), vec![30]);
+        assert_eq!(values(&closed.closed_results), vec![15]);
+        assert_eq!(closed.next_close_us, Some(30));
+        // Nothing closes before the first session's end.
+        let closed = c.close(&rows, &results, 14).unwrap();
+        assert_eq!((values(&closed.open_rows).len(), closed.closed_results.len(), closed.next_close_us), (3, 0, Some(15)));
+    }
 }
