@@ -675,6 +675,77 @@ def bench_interval_join(db, events=JOIN_EVENTS):
     return {"join_s": elapsed, "join_events_s": events / elapsed, "join_matches": expected, "join_held": held, "join_rss_mib": after - before}
 
 
+SESSION_EVENTS = 1_000_000
+SESSION_GROUP_USERS = 5_000  # users active together, for SESSION_GROUP_EVENTS events
+SESSION_GROUP_EVENTS = 50_000
+SESSION_STEP_MS = 6  # event time between consecutive events
+SESSION_SQL = ("SELECT user_id, window_start, window_end, count(*) AS n FROM SESSION(pv, ts, INTERVAL '5 minutes') "
+               "GROUP BY user_id, window_start, window_end")
+# The same sessions in PostgreSQL's SQL (what SESSION is rewritten into).
+SESSION_PG_SQL = ("SELECT user_id, min(ts) AS window_start, max(ts) + INTERVAL '5 minutes' AS window_end, count(*) AS n FROM ("
+                  "SELECT *, sum(CASE WHEN prev IS NOT NULL AND ts - prev < INTERVAL '5 minutes' THEN 0 ELSE 1 END) "
+                  "OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS s FROM ("
+                  "SELECT user_id, ts, lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS prev FROM pv) AS a) AS b "
+                  "GROUP BY user_id, s")
+
+
+def bench_sessions(db, events=SESSION_EVENTS):
+    """SESSION windows per user (5-minute gap) over `events` page views written by COPY
+    in event-time order; every SESSION_GROUP_EVENTS events (5 minutes of event time) a new
+    group of users is active, so earlier users' sessions close. StreamHouse: the table has
+    `WATERMARK FOR ts AS ts - INTERVAL '1 minute'` and the view is maintained as rows
+    arrive: events/s from the first COPY until the view holds every session (ingest
+    included), the rows it holds at the end (open sessions' only) and the RSS growth.
+    PostgreSQL: the same sessions as a materialized view of window functions, refreshed
+    once after the COPY."""
+    rng = random.Random(11)
+    t0_ms = 1_740_000_000_000
+    out = io.StringIO()
+    for n in range(events):
+        group = n // SESSION_GROUP_EVENTS
+        user = group * SESSION_GROUP_USERS + rng.randrange(SESSION_GROUP_USERS)
+        ts = t0_ms + n * SESSION_STEP_MS
+        out.write(f"{user}\t{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(ts // 1000))}.{ts % 1000:03d}+00\n")
+    lines = out.getvalue().encode().splitlines(keepends=True)
+    sh = isinstance(db, StreamHouse)
+    watermark = ", WATERMARK FOR ts AS ts - INTERVAL '1 minute'" if sh else ""
+    pid = db.pid if sh else db.postmaster
+    with psycopg.connect(db.dsn, autocommit=True) as c:
+        c.execute("DROP MATERIALIZED VIEW IF EXISTS visits")
+        c.execute("DROP TABLE IF EXISTS pv")
+        c.execute(f"CREATE TABLE pv (user_id BIGINT, ts TIMESTAMPTZ{watermark})")
+        c.execute(f"CREATE MATERIALIZED VIEW visits AS {SESSION_SQL if sh else SESSION_PG_SQL}")
+        time.sleep(0.5)
+        before = memory_mib(pid, "VmRSS:")
+        t0 = time.perf_counter()
+        chunk = 10_000
+        for at in range(0, events, chunk):
+            with c.cursor().copy("COPY pv FROM STDIN") as cp:
+                cp.write(b"".join(lines[at:at + chunk]))
+        if sh:
+            expected = c.execute(f"SELECT count(*) FROM ({SESSION_SQL}) AS s").fetchone()[0]
+            deadline = time.perf_counter() + float(os.environ.get("SESSION_TIMEOUT_S", "300"))
+            while True:
+                cur = c.execute("SHOW MATERIALIZED VIEWS")
+                names = [d.name for d in cur.description]
+                shown = next(dict(zip(names, r)) for r in cur.fetchall() if r[1] == "visits")
+                if shown["lag_rows"] == 0 and c.execute("SELECT count(*) FROM visits").fetchone()[0] == expected:
+                    break
+                if time.perf_counter() > deadline:
+                    sys.exit(f"the session view never caught up: {shown}")
+                time.sleep(0.01)
+            held = shown["held_rows"]
+        else:
+            c.execute("REFRESH MATERIALIZED VIEW visits")
+            expected = c.execute("SELECT count(*) FROM visits").fetchone()[0]
+            held = None
+        elapsed = time.perf_counter() - t0
+        after = memory_mib(pid, "VmRSS:")
+        c.execute("DROP MATERIALIZED VIEW visits")
+        c.execute("DROP TABLE pv")
+    return {"session_s": elapsed, "session_events_s": events / elapsed, "session_count": expected, "session_held": held, "session_rss_mib": after - before}
+
+
 KAFKA_MESSAGE_BYTES = 100
 KAFKA_LATENCY_RATE = 50_000
 KAFKA_LATENCY_SECONDS = 5
@@ -815,8 +886,8 @@ def main():
     ap.add_argument("--flight-rows", type=int, default=10_000_000, help="rows for the Flight ingest/read benchmark")
     ap.add_argument("--mv-rows", type=int, default=2_000_000, help="rows for the materialized view backfill")
     ap.add_argument("--kafka-messages", type=int, default=5_000_000, help="messages for the Kafka benchmark")
-    ap.add_argument("--only", default="copy,insert,scan,flight,feed,fresh,join,kafka",
-                    help="comma-separated subset of copy,insert,scan,flight,feed,fresh,join,kafka")
+    ap.add_argument("--only", default="copy,insert,scan,flight,feed,fresh,join,session,kafka",
+                    help="comma-separated subset of copy,insert,scan,flight,feed,fresh,join,session,kafka")
     args = ap.parse_args()
     only = set(args.only.split(","))
 
@@ -871,6 +942,8 @@ def main():
                     r["mv_agg_s"], r["mv_agg_update_s"] = bench_mv_aggregate(db, args.mv_rows, args.seed)
                 if "join" in only:
                     r.update(bench_interval_join(db))
+                if "session" in only:
+                    r.update(bench_sessions(db))
                 if "fresh" in only:
                     r["fresh"] = {rate: bench_freshness(db, rate) for rate in FRESH_RATES}
                     r["state_before_mib"], r["state_after_mib"], r["state_bytes_per_group"] = bench_view_state(db)
@@ -924,6 +997,12 @@ def main():
         print(f"{'  matches':<44}{sh['join_matches']:>14,}{pg['join_matches']:>14,}")
         print(f"{'  rows held to join with at the end':<44}{sh['join_held']:>14,}{'all':>14}   of {JOIN_EVENTS:,}")
         print(f"{'  server RSS growth, MiB':<44}{sh['join_rss_mib']:>14.0f}{pg['join_rss_mib']:>14.0f}")
+    if "session" in only:
+        print(f"\nSESSION windows per user (5-minute gap), {SESSION_EVENTS:,} page views written by COPY in event-time order")
+        print(f"{'  events/s until the view holds every session':<44}{sh['session_events_s']:>14,.0f}{pg['session_events_s']:>14,.0f}{sh['session_events_s'] / pg['session_events_s']:>8.2f}x")
+        print(f"{'  sessions':<44}{sh['session_count']:>14,}{pg['session_count']:>14,}")
+        print(f"{'  rows held (open sessions) at the end':<44}{sh['session_held']:>14,}{'all':>14}   of {SESSION_EVENTS:,}")
+        print(f"{'  server RSS growth, MiB':<44}{sh['session_rss_mib']:>14.0f}{pg['session_rss_mib']:>14.0f}")
     if "flight" in only:
         print(f"\nArrow Flight SQL ({args.flight_rows:,} rows; StreamHouse only, peers in the same run)")
         ingest, read = sh["fl_ingest_rows_s"], sh["fl_read_rows_s"]
