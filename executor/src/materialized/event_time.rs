@@ -215,6 +215,10 @@ impl EventTime {
 pub(crate) fn micros(column: &dyn Array) -> Result<Arc<dyn Array>> {
     match column.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, None) => Ok(arrow::array::make_array(column.to_data())),
+        // The values are UTC already: only the type changes.
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            Ok(Arc::new(column.as_primitive::<TimestampMicrosecondType>().clone().with_timezone_opt(None::<String>)))
+        }
         DataType::Timestamp(_, _) => Ok(cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))?),
         other => Err(Error::DatatypeMismatch(format!("an event time must be a timestamp, not {other}"))),
     }

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::{OwnedRow, Row, RowConverter, SortField};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlan};
@@ -91,6 +91,9 @@ pub(crate) fn partition_keys(plan: &LogicalPlan) -> Result<Vec<String>> {
     Ok(keys)
 }
 
+/// A key's source rows are gathered into one batch when they span more batches.
+const BATCHES_PER_KEY: usize = 8;
+
 /// Each key's source rows and result rows, as the committed steps left them.
 pub(crate) struct KeyedRows {
     keys: Vec<String>,
@@ -100,8 +103,9 @@ pub(crate) struct KeyedRows {
     /// How SESSION windows close, when they can ([`SessionClosing`]): then closed
     /// sessions' rows are let go, and a key without open sessions is forgotten.
     closing: Option<SessionClosing>,
-    /// When each key's first open session ends, as last worked out (a key not here is
-    /// looked at by the next [`KeyedRows::close`]).
+    /// The earliest each key's first open session can end (a lower bound: the key is
+    /// looked at again once the watermark reaches it; a key not here, at the next
+    /// [`KeyedRows::close`]).
     next_close: HashMap<OwnedRow, i64>,
 }
 
@@ -115,6 +119,8 @@ pub(crate) struct KeyedChange {
     results: HashMap<OwnedRow, Vec<RecordBatch>>,
     /// The result rows of the sessions this step closes (final).
     pub closed: Vec<RecordBatch>,
+    /// The earliest a session holding one of the chunk's rows can end.
+    earliest_added_end: Option<i64>,
     next_close: HashMap<OwnedRow, Option<i64>>,
 }
 
@@ -126,7 +132,8 @@ impl KeyedRows {
         Ok(KeyedRows { keys, converter, rows: HashMap::new(), results: HashMap::new(), closing, next_close: HashMap::new() })
     }
 
-    /// `batches` split by key (the key columns found by name).
+    /// `batches` split by key (the key columns found by name). Each batch is reordered
+    /// once, keys together, and each key gets a slice of it.
     fn split(&self, batches: &[RecordBatch]) -> Result<HashMap<OwnedRow, Vec<RecordBatch>>> {
         let mut split: HashMap<OwnedRow, Vec<RecordBatch>> = HashMap::new();
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
@@ -136,13 +143,26 @@ impl KeyedRows {
                 .map(|k| batch.schema().index_of(k).map(|i| batch.column(i).clone()).map_err(|_| Error::Internal(format!("key column {k} is missing"))))
                 .collect::<Result<_>>()?;
             let rows = self.converter.convert_columns(&columns)?;
-            let mut at: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
+            let mut groups: HashMap<Row<'_>, usize> = HashMap::new();
+            let mut members: Vec<Vec<u32>> = Vec::new();
             for (i, row) in rows.iter().enumerate() {
-                at.entry(row.owned()).or_default().push(i as u32);
+                let group = *groups.entry(row).or_insert_with(|| {
+                    members.push(Vec::new());
+                    members.len() - 1
+                });
+                members[group].push(i as u32);
             }
-            for (key, indices) in at {
-                let taken = take_record_batch(batch, &UInt32Array::from(indices))?;
-                split.entry(key).or_default().push(taken);
+            let order: Vec<u32> = members.iter().flatten().copied().collect();
+            let reordered = take_record_batch(batch, &UInt32Array::from(order))?;
+            let mut keys: Vec<Option<OwnedRow>> = vec![None; members.len()];
+            for (row, group) in groups {
+                keys[group] = Some(row.owned());
+            }
+            let mut at = 0;
+            for (key, rows) in keys.into_iter().zip(&members) {
+                let key = key.ok_or_else(|| Error::Internal("a group without its key".into()))?;
+                split.entry(key).or_default().push(reordered.slice(at, rows.len()));
+                at += rows.len();
             }
         }
         Ok(split)
@@ -155,15 +175,24 @@ impl KeyedRows {
         for (key, added) in rows.iter_mut() {
             let mut all = self.rows.get(key).cloned().unwrap_or_default();
             all.append(added);
-            if let Some(first) = all.first() {
-                // One batch per key: the next step reads it as it is.
-                let merged = concat_batches(&first.schema(), all.iter())?;
-                input.push(merged.clone());
-                *added = vec![merged];
+            // A key's rows are slices of the chunks they came in; gathered into one batch
+            // now and then, so a key does not keep many chunks alive.
+            if all.len() > BATCHES_PER_KEY {
+                all = vec![concat_batches(&all[0].schema(), all.iter())?];
             }
+            input.extend(all.iter().cloned());
+            *added = all;
             old_results.extend(self.results.get(key).cloned().unwrap_or_default());
         }
-        Ok(KeyedChange { input, old_results, rows, results: HashMap::new(), closed: Vec::new(), next_close: HashMap::new() })
+        // The plan reads one batch (many tiny ones cost it more than one copy).
+        if input.len() > 1 {
+            input = vec![concat_batches(&input[0].schema(), input.iter())?];
+        }
+        let earliest_added_end = match &self.closing {
+            Some(closing) => closing.earliest_end(chunk)?,
+            None => None,
+        };
+        Ok(KeyedChange { input, old_results, rows, results: HashMap::new(), closed: Vec::new(), earliest_added_end, next_close: HashMap::new() })
     }
 
     /// `change` with the plan's rows for its keys (`produced`, split by key).
@@ -191,6 +220,15 @@ impl KeyedRows {
                 .cloned(),
         );
         for key in due {
+            if change.rows.contains_key(&key) {
+                // A touched key's first open session ends no earlier than before or than
+                // a session of the chunk's rows: when that is still ahead, nothing closes.
+                let ends_after = self.next_close.get(&key).zip(change.earliest_added_end).map(|(before, added)| (*before).min(added));
+                if let Some(at) = ends_after.filter(|at| *at > watermark_us) {
+                    change.next_close.insert(key, Some(at));
+                    continue;
+                }
+            }
             let rows = change.rows.get(&key).or_else(|| self.rows.get(&key)).map(Vec::as_slice).unwrap_or_default();
             let results = change.results.get(&key).or_else(|| self.results.get(&key)).map(Vec::as_slice).unwrap_or_default();
             let closed = closing.close(rows, results, watermark_us)?;
@@ -236,7 +274,15 @@ impl KeyedRows {
     /// At start, once rows and results are back: lets go of the sessions closed by the
     /// recovered watermark.
     pub(crate) fn close_recovered(&mut self, watermark_us: i64) -> Result<()> {
-        let mut change = KeyedChange { input: Vec::new(), old_results: Vec::new(), rows: HashMap::new(), results: HashMap::new(), closed: Vec::new(), next_close: HashMap::new() };
+        let mut change = KeyedChange {
+            input: Vec::new(),
+            old_results: Vec::new(),
+            rows: HashMap::new(),
+            results: HashMap::new(),
+            closed: Vec::new(),
+            earliest_added_end: None,
+            next_close: HashMap::new(),
+        };
         self.close(&mut change, watermark_us)?;
         self.install(change);
         Ok(())

@@ -124,6 +124,18 @@ impl SessionClosing {
         Ok(SessionClosing { time_column: time_column.clone(), gap_us: *gap_us, bound_column, bound })
     }
 
+    /// The earliest a session holding one of `rows` can end: their first time + gap.
+    pub(crate) fn earliest_end(&self, rows: &[RecordBatch]) -> Result<Option<i64>> {
+        let mut earliest: Option<i64> = None;
+        for batch in rows.iter().filter(|b| b.num_rows() > 0) {
+            let column = micros(batch.column(batch.schema().index_of(&self.time_column)?))?;
+            if let Some(min) = arrow::compute::min(column.as_primitive::<TimestampMicrosecondType>()) {
+                earliest = Some(earliest.map_or(min, |e| e.min(min)));
+            }
+        }
+        Ok(earliest.map(|t| t.saturating_add(self.gap_us)))
+    }
+
     /// `rows` (one key's, source layout) and `results` (its result rows) split into the
     /// sessions the watermark has closed and the others.
     pub(crate) fn close(&self, rows: &[RecordBatch], results: &[RecordBatch], watermark_us: i64) -> Result<Closed> {
@@ -137,6 +149,10 @@ impl SessionClosing {
         let Some(last_closed) = last_closed else {
             return Ok(Closed { open_rows: rows.to_vec(), open_results: results.to_vec(), closed_results: Vec::new(), next_close_us });
         };
+        if next_close_us.is_none() {
+            // Every session is closed (the common case once a key goes quiet).
+            return Ok(Closed { open_rows: Vec::new(), open_results: Vec::new(), closed_results: results.to_vec(), next_close_us });
+        }
         let open_rows = keep(rows, &self.time_column, |t| t > last_closed)?;
         let closes = match self.bound {
             Bound::Start => last_closed,
