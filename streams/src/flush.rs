@@ -266,18 +266,44 @@ async fn enforce_retention(s: &Streams) -> Result<()> {
                 }
                 up_to
             };
-            let Some(up_to) = up_to else { continue };
-            let deleted = s.catalog.delete_segments_before(table.id(), p as i32, up_to).await?;
-            {
-                let mut state = partition.write();
-                state.segments.retain(|seg| seg.end_offset > up_to);
-                state.start_offset = state.start_offset.max(up_to);
+            if let Some(up_to) = up_to {
+                delete_segments_up_to(s, &table, p, up_to).await?;
             }
-            for seg in deleted {
-                if let Err(e) = s.store.delete(&Path::from(seg.path.as_str())).await {
-                    warn!(error = %e, path = seg.path, "could not delete expired segment");
-                }
-            }
+        }
+    }
+    Ok(())
+}
+
+impl Streams {
+    /// Deletes the stored segments of `partition` that hold only rows before `offset`
+    /// (its rows from `offset` on stay, and so do rows not yet in a segment): a writer
+    /// that no longer needs its older rows — a materialized view's state table after a
+    /// checkpoint — lets them go.
+    pub async fn trim_before(&self, table: &Arc<StreamTable>, partition: usize, offset: i64) -> Result<()> {
+        let up_to = {
+            let Some(state) = table.partition(partition) else { return Ok(()) };
+            let state = state.read();
+            state.segments.iter().map(|seg| seg.end_offset).filter(|end| *end <= offset).max()
+        };
+        match up_to {
+            Some(up_to) => delete_segments_up_to(self, table, partition, up_to).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Deletes partition `p`'s segments ending at or before `up_to`, from the catalog, from
+/// memory and from the object store; the partition then starts at `up_to`.
+async fn delete_segments_up_to(s: &Streams, table: &StreamTable, p: usize, up_to: i64) -> Result<()> {
+    let deleted = s.catalog.delete_segments_before(table.id(), p as i32, up_to).await?;
+    if let Some(partition) = table.partition(p) {
+        let mut state = partition.write();
+        state.segments.retain(|seg| seg.end_offset > up_to);
+        state.start_offset = state.start_offset.max(up_to);
+    }
+    for seg in deleted {
+        if let Err(e) = s.store.delete(&Path::from(seg.path.as_str())).await {
+            warn!(error = %e, path = seg.path, "could not delete a segment");
         }
     }
     Ok(())

@@ -345,6 +345,17 @@ impl AggregatePlan {
         }
     }
 
+    /// The key columns of groups from their key bytes (what [`Self::key_bytes`] made).
+    fn key_columns(&self, keys: &[&[u8]]) -> Result<Vec<ArrayRef>> {
+        match &self.keys {
+            None => Ok(Vec::new()),
+            Some(converter) => {
+                let parser = converter.parser();
+                Ok(converter.convert_rows(keys.iter().map(|k| parser.parse(k)))?)
+            }
+        }
+    }
+
     /// For an `EMIT ON WINDOW CLOSE` view, each group's window end (µs since the epoch).
     fn window_ends(&self, keys: &[ArrayRef]) -> Result<Option<Vec<Option<i64>>>> {
         let Some(at) = self.window_end_key else { return Ok(None) };
@@ -550,6 +561,28 @@ impl AggregateResult {
 
     pub(crate) fn set_recovery(&self, outcome: std::result::Result<(), String>) {
         self.readiness.set(outcome);
+    }
+
+    /// How many groups the view holds.
+    pub(crate) fn group_count(&self) -> usize {
+        self.groups().keys.len()
+    }
+
+    /// Every group's state row, in the layout a step writes them: a checkpoint, after
+    /// which the state table's older rows are no longer needed.
+    pub(crate) fn all_states(&self, plan: &AggregatePlan) -> Result<RecordBatch> {
+        let schema = plan.nullable_partial_schema();
+        let groups = self.groups();
+        if groups.keys.is_empty() {
+            return Ok(RecordBatch::new_empty(schema));
+        }
+        let keys: Vec<&[u8]> = groups.keys.iter().map(Vec::as_slice).collect();
+        let mut columns = plan.key_columns(&keys)?;
+        for (c, field) in schema.fields().iter().enumerate().skip(plan.key_count) {
+            let values = ScalarValue::iter_to_array(groups.states.iter().map(|states| states[c - plan.key_count].clone()))?;
+            columns.push(arrow::compute::cast(&values, field.data_type())?);
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 
     /// Loads the groups' last states (rows of the state table, in offset order).

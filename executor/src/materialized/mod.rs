@@ -25,6 +25,7 @@
 //! user's back.
 
 mod aggregate;
+mod checkpoint;
 mod event_time;
 mod inputs;
 mod interval;
@@ -129,6 +130,8 @@ struct Maintainer {
     wake: tokio::sync::Notify,
     /// Set for aggregating views: their groups, and the table their states are logged in.
     aggregate: Option<(Arc<AggregateResult>, Arc<StreamTable>)>,
+    /// State rows written since the last checkpoint of the groups ([`checkpoint`]).
+    state_rows_written: AtomicUsize,
     /// Set when a source has a watermark: the event time applied so far.
     event_time: Option<Mutex<EventTime>>,
     /// `EMIT ON WINDOW CLOSE`: windows are held until the watermark passes their end.
@@ -498,6 +501,7 @@ fn prepare(engine: &Arc<Engine>, view: Arc<StreamTable>, mv: &MaterializedView) 
         applied_current: Mutex::new(Vec::new()),
         retention: Mutex::new(Retention::default()),
         keyed: Mutex::new(None),
+        state_rows_written: AtomicUsize::new(0),
         rows,
         latest: Mutex::new(Vec::new()),
         chunk_rows: AtomicUsize::new(CHUNK_ROWS),
@@ -747,6 +751,7 @@ impl Maintainer {
             }
             // Committed: from here on nothing may fail (a retry would append the chunk again).
             if let (Some(step), Some((result, _))) = (step, &self.aggregate) {
+                self.state_rows_written.fetch_add(step.states.num_rows(), Ordering::AcqRel);
                 result.apply(step);
             }
             if let (Some(step), Some(rows)) = (rows_step, &self.rows) {
@@ -771,6 +776,9 @@ impl Maintainer {
             }
             self.applied_at_ms.store(now_ms(), Ordering::Release);
             applied_any = true;
+            if let ViewPlan::Aggregate(planned) = plan {
+                self.checkpoint_if_due(engine, planned).await?;
+            }
         }
         if !applied_any {
             tokio::select! {

@@ -187,7 +187,8 @@ impl Maintainer {
     /// recorded before it: `apply(input, rows not late, watermark after the step)`.
     pub(super) async fn replay_steps(&self, engine: &Arc<Engine>, mut apply: impl FnMut(usize, Vec<RecordBatch>, Option<i64>) -> Result<()>) -> Result<()> {
         let id = self.view.id();
-        let steps = query(engine, &format!("SELECT partition, next_offset FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
+        // Checkpoint markers (negative codes) are not steps.
+        let steps = query(engine, &format!("SELECT partition, next_offset FROM {PROGRESS_SCHEMA}.{PROGRESS_TABLE} WHERE view_id = {id} AND partition >= 0 ORDER BY _offset")).await?;
         let recorded = query(engine, &format!("SELECT partition, max_event_us, late_rows, watermark_us FROM {PROGRESS_SCHEMA}.{EVENT_TIME_TABLE} WHERE view_id = {id} ORDER BY _offset")).await?;
         let steps: Vec<(i32, i64)> = steps
             .iter()
@@ -280,10 +281,14 @@ impl Maintainer {
     pub(super) async fn recover_groups(&self, engine: &Arc<Engine>, plan: &ViewPlan) -> Result<()> {
         let (ViewPlan::Aggregate(planned), Some((result, states))) = (plan, &self.aggregate) else { return Ok(()) };
         let columns: Vec<String> = states.schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
-        let sql = format!("SELECT {} FROM {PROGRESS_SCHEMA}.\"{}\" ORDER BY _offset", columns.join(", "), states.name());
+        // From the latest checkpoint on, the table holds every group's state.
+        let from = self.checkpointed_from(engine).await?;
+        let sql = format!("SELECT {} FROM {PROGRESS_SCHEMA}.\"{}\" WHERE _offset >= {from} ORDER BY _offset", columns.join(", "), states.name());
         // Windows the watermark has passed were emitted (in the step that moved it) and dropped.
         let closed_before = self.event_time().and_then(|t| t.watermark_us()).filter(|_| self.emit_on_window_close);
-        result.recover(planned, &query(engine, &sql).await?, closed_before)?;
+        let stored = query(engine, &sql).await?;
+        self.state_rows_written.store(stored.iter().map(RecordBatch::num_rows).sum(), std::sync::atomic::Ordering::Release);
+        result.recover(planned, &stored, closed_before)?;
         if planned.keeps_rows() {
             self.recover_kept(engine, planned, result).await?;
         }
