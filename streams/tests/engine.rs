@@ -220,6 +220,29 @@ async fn retention_deletes_whole_old_segments() {
 }
 
 #[tokio::test]
+async fn trim_before_deletes_only_segments_wholly_before_the_offset() {
+    let env = Env::new();
+    let streams = env.open(StreamsConfig::default()).await;
+    streams.create_table("public", "s", &user_schema(), &options(1), false).await.unwrap();
+    let t = streams.table("public", "s").unwrap();
+    for ids in [0..10, 10..20] {
+        streams.append(vec![TableWrite { table: t.clone(), batches: vec![batch(ids)] }]).await.unwrap();
+        streams.flush().await.unwrap();
+    }
+    streams.append(vec![TableWrite { table: t.clone(), batches: vec![batch(20..30)] }]).await.unwrap();
+    assert_eq!(env.segment_files(), 2);
+    // Offset 15 is inside the second segment: only the first goes.
+    streams.trim_before(&t, 0, 15).await.unwrap();
+    let snap = streams.snapshot(&t);
+    assert_eq!((snap.partitions[0].start_offset, snap.row_count(), env.segment_files()), (10, 20, 1));
+    // Offset 25 is in the tail: the second segment goes, the tail stays.
+    streams.trim_before(&t, 0, 25).await.unwrap();
+    let snap = streams.snapshot(&t);
+    assert_eq!((snap.partitions[0].start_offset, env.segment_files()), (20, 0));
+    assert_eq!(ids_of(&snap), (20..30).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn small_appends_are_merged_in_the_tail_and_still_recovered() {
     let env = Env::new();
     let streams = env.open(StreamsConfig::default()).await;
