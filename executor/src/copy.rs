@@ -412,6 +412,9 @@ impl CopyDecoder {
                 text
             } else if field.data_type() == &DataType::Binary {
                 crate::bytea::decode_array(text.as_any().downcast_ref().expect("built as strings"))?
+            } else if matches!(field.data_type(), DataType::Timestamp(..)) {
+                // Also reads times without seconds, as PostgreSQL does.
+                crate::cast::to_column_type(&text, field)?
             } else {
                 cast_with_options(&text, field.data_type(), &strict).map_err(|e| {
                     Error::InvalidValue(format!("invalid input for column \"{}\" ({}): {e}", field.name(), field.data_type()))

@@ -61,6 +61,7 @@ pub async fn insert_plan(session: &Session, insert: &Insert) -> Result<LogicalPl
     bytea_literals_as_hex(&mut insert, &table);
     let mut insert = Statement::Insert(insert);
     crate::windows::rewrite_windows(&mut insert)?;
+    crate::naming::alias_names_function_column(&mut insert);
     let Statement::Insert(insert) = insert else { unreachable!("rewriting keeps the statement kind") };
     let plan = session.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(Statement::Insert(insert)))).await?;
     Ok(plan)

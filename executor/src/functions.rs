@@ -1,12 +1,14 @@
 //! SQL functions clients call to recognise the server: `version()` in PostgreSQL's format
-//! (SQLAlchemy and JDBC parse it) and `to_regtype(name)` (psycopg's type lookup).
+//! (SQLAlchemy and JDBC parse it) and `to_regtype(name)` (psycopg's type lookup); and
+//! `pg_sleep(seconds)`, which scripts and tests call.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Int32Array};
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
+use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 
 use crate::settings::SERVER_VERSION;
@@ -25,6 +27,7 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(move |_args| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version.clone()))))),
     ));
     register_to_regtype(ctx);
+    ctx.register_udf(AsyncScalarUDF::new(Arc::new(PgSleep::new())).into_scalar_udf());
     crate::streaming_functions::register(ctx);
     for name in ["pg_type_is_visible", "pg_function_is_visible"] {
         // One database, one search path: every catalog object is visible.
@@ -84,4 +87,49 @@ pub fn register_to_regtype(ctx: &SessionContext) {
             })
         }),
     ));
+}
+
+/// `pg_sleep(seconds)`: waits that long for each row, without holding a thread (a
+/// cancel or the statement timeout ends it). Returns NULL, as PostgreSQL's `void`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgSleep {
+    signature: Signature,
+}
+
+impl PgSleep {
+    fn new() -> Self {
+        PgSleep { signature: Signature::uniform(1, vec![DataType::Float64], Volatility::Volatile) }
+    }
+}
+
+impl ScalarUDFImpl for PgSleep {
+    fn name(&self) -> &str {
+        "pg_sleep"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        datafusion::common::internal_err!("pg_sleep is evaluated asynchronously")
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncScalarUDFImpl for PgSleep {
+    async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let seconds = args.args[0].to_array(args.number_rows)?;
+        let seconds = arrow::compute::cast(&seconds, &DataType::Float64)?;
+        let total: f64 = seconds.as_primitive::<arrow::datatypes::Float64Type>().iter().flatten().filter(|s| *s > 0.0).sum();
+        if !total.is_finite() {
+            return datafusion::common::plan_err!("pg_sleep: {total} is not a number of seconds");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs_f64(total)).await;
+        Ok(ColumnarValue::Array(arrow::array::new_null_array(&DataType::Utf8, args.number_rows)))
+    }
 }

@@ -62,6 +62,7 @@ impl Engine {
         ctx.runtime_env().register_object_store(&url, streams.object_store());
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| Error::Query(*e))?;
         crate::functions::register(&ctx);
+        ctx.add_analyzer_rule(Arc::new(crate::cast::CompleteTimestampText));
         crate::information_schema::register(&ctx);
         for function in crate::vectors::functions().into_iter().chain(functions) {
             ctx.register_udf(function);
@@ -636,6 +637,7 @@ pub(crate) async fn plan_statement(
             .is_some_and(|(s, t)| streams.table(&s, &t).is_some_and(|t| !crate::materialized::is_change_log_view(&t)))
     });
     crate::naming::postgres_column_names(&mut statement);
+    crate::naming::alias_names_function_column(&mut statement);
     Ok(state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?)
 }
 

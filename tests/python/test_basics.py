@@ -1,5 +1,6 @@
 """The core promises over psycopg: DDL, INSERT, SELECT, hidden columns, errors."""
 
+import datetime
 import time
 
 import psycopg
@@ -180,6 +181,20 @@ def test_copy_in_and_out(conn):
     assert out.decode() == "0\tn0\n1\tn1\n2\tn2\n"
 
 
+def test_copy_reads_times_without_seconds(conn):
+    conn.execute("CREATE TABLE cts (ts TIMESTAMP, tz TIMESTAMPTZ)")
+    with conn.cursor().copy("COPY cts FROM STDIN") as copy:
+        copy.write("2025-01-01 10:00\t2025-01-01 10:00+02\n2025-01-01T11:30:15\t2025-01-01 11:30Z\n")
+    utc = datetime.timezone.utc
+    assert conn.execute("SELECT ts, tz FROM cts ORDER BY ts").fetchall() == [
+        (datetime.datetime(2025, 1, 1, 10, 0), datetime.datetime(2025, 1, 1, 8, 0, tzinfo=utc)),
+        (datetime.datetime(2025, 1, 1, 11, 30, 15), datetime.datetime(2025, 1, 1, 11, 30, tzinfo=utc)),
+    ]
+    with pytest.raises(errors.InvalidTextRepresentation, match="ts"):
+        with conn.cursor().copy("COPY cts (ts) FROM STDIN") as copy:
+            copy.write("2025-01-01 10\n")
+
+
 def test_bad_copy_leaves_nothing(conn):
     conn.execute("CREATE TABLE bc (id INT)")
     with pytest.raises(psycopg.errors.InvalidTextRepresentation):
@@ -277,6 +292,20 @@ def test_cancel_request_stops_a_running_query(server):
         with pytest.raises(errors.QueryCanceled):
             c.execute("SELECT count(*) FROM generate_series(1, 100000000000)").fetchone()
         assert time.time() - t0 < 10
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_pg_sleep_waits_and_a_cancel_ends_it(server):
+    import threading
+    with server.connect() as c:
+        t0 = time.time()
+        assert c.execute("SELECT pg_sleep(0.3)").fetchone() == (None,)
+        assert time.time() - t0 >= 0.3
+        threading.Timer(0.3, c.cancel).start()
+        t0 = time.time()
+        with pytest.raises(errors.QueryCanceled):
+            c.execute("SELECT pg_sleep(30)")
+        assert time.time() - t0 < 5
         assert c.execute("SELECT 1").fetchone() == (1,)
 
 
