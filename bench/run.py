@@ -607,6 +607,13 @@ def bench_view_state(db, groups=STATE_GROUPS):
     return before, after, (after - before) * 1024 * 1024 / groups
 
 
+def view_status(conn, name):
+    """The row of SHOW MATERIALIZED VIEWS for view `name`, as a dict."""
+    cur = conn.execute("SHOW MATERIALIZED VIEWS")
+    names = [d.name for d in cur.description]
+    return next(dict(zip(names, r)) for r in cur.fetchall() if r[1] == name)
+
+
 JOIN_EVENTS = 1_000_000
 JOIN_ADS = 20_000
 JOIN_STEP_MS = 10  # event time between consecutive events of a table
@@ -660,9 +667,7 @@ def bench_interval_join(db, events=JOIN_EVENTS):
                 if time.perf_counter() > deadline:
                     sys.exit("the interval join view never caught up")
                 time.sleep(0.01)
-            cur = c.execute("SHOW MATERIALIZED VIEWS")
-            names = [d.name for d in cur.description]
-            held = next(dict(zip(names, r)) for r in cur.fetchall() if r[1] == "clicked")["held_rows"]
+            held = view_status(c, "clicked")["held_rows"]
         else:
             c.execute("REFRESH MATERIALIZED VIEW clicked")
             expected = c.execute("SELECT count(*) FROM clicked").fetchone()[0]
@@ -726,9 +731,7 @@ def bench_sessions(db, events=SESSION_EVENTS):
             expected = c.execute(f"SELECT count(*) FROM ({SESSION_SQL}) AS s").fetchone()[0]
             deadline = time.perf_counter() + float(os.environ.get("SESSION_TIMEOUT_S", "300"))
             while True:
-                cur = c.execute("SHOW MATERIALIZED VIEWS")
-                names = [d.name for d in cur.description]
-                shown = next(dict(zip(names, r)) for r in cur.fetchall() if r[1] == "visits")
+                shown = view_status(c, "visits")
                 if shown["lag_rows"] == 0 and c.execute("SELECT count(*) FROM visits").fetchone()[0] == expected:
                     break
                 if time.perf_counter() > deadline:

@@ -158,6 +158,19 @@ def wait_views_applied(conn, timeout=VIEWS_CATCH_UP_TIMEOUT_S):
         time.sleep(0.02)
 
 
+def crash_rounds(server, write, check, rounds=3, max_pause_s=0.05):
+    """`rounds` times: `write(conn)`, a random pause of up to `max_pause_s` while the
+    server maintains views, kill -9, restart, `check(conn)`."""
+    for _ in range(rounds):
+        with server.connect() as conn:
+            write(conn)
+        time.sleep(random.uniform(0, max_pause_s))
+        server.kill9()
+        server.start()
+        with server.connect() as conn:
+            check(conn)
+
+
 def insert_until_killed(server, table, next_id, tag):
     """Writes `table (id, tag)` in statements of 500 ids from `next_id` until the server is
     killed with `kill -9` at a random moment, restarts it, checks that every acknowledged

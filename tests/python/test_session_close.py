@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from conftest import Server, wait_views_applied as wait_applied
+from conftest import Server, crash_rounds, wait_views_applied as wait_applied
 
 EPOCH = datetime(2025, 3, 1, 12)
 KEYS = 25
@@ -128,15 +128,7 @@ def test_exactly_once_across_kill9_while_sessions_close(tmp_path):
     server = start(tmp_path)
     waves = Waves(seed=17)
     try:
-        for _ in range(3):
-            with server.connect() as conn:
-                for _ in range(4):
-                    waves.write(conn, count=300)
-            time.sleep(random.uniform(0, 0.05))
-            server.kill9()
-            server.start()
-            with server.connect() as conn:
-                check(conn, waves)
+        crash_rounds(server, lambda conn: [waves.write(conn, count=300) for _ in range(4)], lambda conn: check(conn, waves))
         with server.connect() as conn:
             waves.write(conn)
             check(conn, waves)

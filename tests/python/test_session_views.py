@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from conftest import Server, show_views as views, wait_views_applied as wait_applied
+from conftest import Server, crash_rounds, show_views as views, wait_views_applied as wait_applied
 
 EPOCH = datetime(2025, 3, 1, 12)
 KEYS = 25
@@ -111,15 +111,7 @@ def test_exactly_once_across_kill9_during_maintenance(tmp_path):
     server = start(tmp_path)
     waves = Waves(seed=5)
     try:
-        for _ in range(3):
-            with server.connect() as conn:
-                for _ in range(4):
-                    waves.write(conn, count=300)
-            time.sleep(random.uniform(0, 0.05))
-            server.kill9()
-            server.start()
-            with server.connect() as conn:
-                check(conn)
+        crash_rounds(server, lambda conn: [waves.write(conn, count=300) for _ in range(4)], check)
         with server.connect() as conn:
             waves.write(conn)
             check(conn)

@@ -10,7 +10,7 @@ import signal
 import time
 from collections import Counter
 
-from conftest import Server, wait_views_applied as wait_applied
+from conftest import Server, crash_rounds, wait_views_applied as wait_applied
 
 GROUPS = 70_000  # more than one piece of a checkpoint (65,536 groups)
 VIEW = "SELECT k, count(*) AS n, sum(v) AS total, min(v) AS low, max(v) AS high FROM ev GROUP BY k"
@@ -38,16 +38,13 @@ def test_restarts_read_the_groups_from_the_latest_checkpoint(tmp_path):
         with server.connect() as conn:
             conn.execute("CREATE TABLE ev (k INT, v BIGINT)")
             conn.execute(f"CREATE MATERIALIZED VIEW sums AS {VIEW}")
-        for _ in range(3):
-            with server.connect() as conn:
-                for _ in range(4):
-                    copy_rows(conn, rng, 100_000)
-                    time.sleep(0.3)
-            time.sleep(rng.uniform(0, 0.3))
-            server.kill9()
-            server.start()
-            with server.connect() as conn:
-                check(conn)
+
+        def write(conn):
+            for _ in range(4):
+                copy_rows(conn, rng, 100_000)
+                time.sleep(0.3)
+
+        crash_rounds(server, write, check, max_pause_s=0.3)
         with server.connect() as conn:
             # A last round without a crash, flushed to segments before the next checkpoint.
             for _ in range(4):
