@@ -614,6 +614,12 @@ def view_status(conn, name):
     return next(dict(zip(names, r)) for r in cur.fetchall() if r[1] == name)
 
 
+def refresh_and_count(conn, name):
+    """PostgreSQL's side of a view bench: REFRESH view `name`, then its row count."""
+    conn.execute(f"REFRESH MATERIALIZED VIEW {name}")
+    return conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
 JOIN_EVENTS = 1_000_000
 JOIN_ADS = 20_000
 JOIN_STEP_MS = 10  # event time between consecutive events of a table
@@ -669,8 +675,7 @@ def bench_interval_join(db, events=JOIN_EVENTS):
                 time.sleep(0.01)
             held = view_status(c, "clicked")["held_rows"]
         else:
-            c.execute("REFRESH MATERIALIZED VIEW clicked")
-            expected = c.execute("SELECT count(*) FROM clicked").fetchone()[0]
+            expected = refresh_and_count(c, "clicked")
             held = None
         elapsed = time.perf_counter() - t0
         after = memory_mib(pid, "VmRSS:")
@@ -739,8 +744,7 @@ def bench_sessions(db, events=SESSION_EVENTS):
                 time.sleep(0.01)
             held = shown["held_rows"]
         else:
-            c.execute("REFRESH MATERIALIZED VIEW visits")
-            expected = c.execute("SELECT count(*) FROM visits").fetchone()[0]
+            expected = refresh_and_count(c, "visits")
             held = None
         elapsed = time.perf_counter() - t0
         after = memory_mib(pid, "VmRSS:")

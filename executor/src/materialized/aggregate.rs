@@ -45,6 +45,7 @@ use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceC
 use datafusion::physical_plan::ExecutionPlan;
 use streamhouse_streams::StreamTable;
 
+use super::groups::{GroupUpdate, Groups};
 use super::inputs::{over_chunk, Chunk};
 use super::result::{result_columns, CurrentRows, Readiness};
 use crate::error::{Error, Result};
@@ -436,55 +437,6 @@ fn partial_of(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<AggregateExec>> {
     plan.children().into_iter().find_map(partial_of)
 }
 
-/// The groups of one view: their states and the row each shows (if any).
-#[derive(Default)]
-struct Groups {
-    slots: HashMap<Vec<u8>, usize>,
-    /// Per group, its key bytes (the slot map's key).
-    keys: Vec<Vec<u8>>,
-    /// Per group, the states of all aggregates, in partial-row order.
-    states: Vec<Vec<ScalarValue>>,
-    /// Per group, its row of the view (None: filtered out by HAVING).
-    rows: Vec<Option<Vec<ScalarValue>>>,
-    /// Per group of an `EMIT ON WINDOW CLOSE` view: its window's end (µs since the epoch).
-    window_ends: Vec<Option<i64>>,
-}
-
-impl Groups {
-    fn upsert(&mut self, update: GroupUpdate) {
-        let GroupUpdate { key, states, row, window_end } = update;
-        match self.slots.get(&key) {
-            Some(&slot) => {
-                self.states[slot] = states;
-                self.rows[slot] = row;
-            }
-            None => {
-                self.slots.insert(key.clone(), self.keys.len());
-                self.keys.push(key);
-                self.states.push(states);
-                self.rows.push(row);
-                self.window_ends.push(window_end);
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &[u8]) {
-        let Some(slot) = self.slots.remove(key) else { return };
-        self.keys.swap_remove(slot);
-        self.states.swap_remove(slot);
-        self.rows.swap_remove(slot);
-        self.window_ends.swap_remove(slot);
-        if let Some(moved) = self.keys.get(slot) {
-            self.slots.insert(moved.clone(), slot);
-        }
-    }
-
-    /// The groups whose window ends at or before `watermark`.
-    fn closed(&self, watermark: i64) -> impl Iterator<Item = usize> + '_ {
-        self.window_ends.iter().enumerate().filter(move |(_, end)| end.is_some_and(|e| e <= watermark)).map(|(slot, _)| slot)
-    }
-}
-
 /// What one step changes, computed before the append and applied after it succeeds.
 pub(crate) struct Step {
     /// The view's change-log rows (view columns then `_change`).
@@ -520,14 +472,6 @@ enum Merge {
     WithStored,
     /// The states were recomputed from each group's kept rows: they replace the stored ones.
     Replace,
-}
-
-/// A touched group after a step: its key bytes, new states and visible row.
-struct GroupUpdate {
-    key: Vec<u8>,
-    states: Vec<ScalarValue>,
-    row: Option<Vec<ScalarValue>>,
-    window_end: Option<i64>,
 }
 
 /// A view's current result, shared by its maintainer (writes) and `SELECT` (reads).

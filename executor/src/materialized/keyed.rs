@@ -233,10 +233,10 @@ impl KeyedRows {
             let results = change.results.get(&key).or_else(|| self.results.get(&key)).map(Vec::as_slice).unwrap_or_default();
             let closed = closing.close(rows, results, watermark_us)?;
             change.next_close.insert(key.clone(), closed.next_close_us);
-            if !closed.closed_results.is_empty() || closed.open_rows.iter().map(RecordBatch::num_rows).sum::<usize>() < rows.iter().map(RecordBatch::num_rows).sum() {
-                change.closed.extend(closed.closed_results);
-                change.rows.insert(key.clone(), closed.open_rows);
-                change.results.insert(key, closed.open_results);
+            if let Some(split) = closed.split {
+                change.closed.extend(split.closed_results);
+                change.rows.insert(key.clone(), split.open_rows);
+                change.results.insert(key, split.open_results);
             }
         }
         Ok(())

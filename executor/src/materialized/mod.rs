@@ -27,6 +27,7 @@
 mod aggregate;
 mod checkpoint;
 mod event_time;
+mod groups;
 mod inputs;
 mod interval;
 mod keyed;

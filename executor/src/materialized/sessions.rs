@@ -54,17 +54,24 @@ enum Bound {
     End,
 }
 
-/// One key's rows and result rows, split by the watermark.
+/// What the watermark closed of one key's sessions.
 #[derive(Debug, Default)]
 pub(crate) struct Closed {
+    /// The key's rows and result rows split, when some session closed.
+    pub split: Option<Split>,
+    /// When the first open session ends (`None`: no session is open).
+    pub next_close_us: Option<i64>,
+}
+
+/// One key's rows and result rows, split by the watermark.
+#[derive(Debug, Default)]
+pub(crate) struct Split {
     /// The rows of the sessions still open.
     pub open_rows: Vec<RecordBatch>,
     /// The result rows of those sessions.
     pub open_results: Vec<RecordBatch>,
     /// The result rows of the sessions the watermark closed: final.
     pub closed_results: Vec<RecordBatch>,
-    /// When the first open session ends (`None`: no session is open).
-    pub next_close_us: Option<i64>,
 }
 
 impl SessionClosing {
@@ -146,21 +153,19 @@ impl SessionClosing {
         }
         times.sort_unstable();
         let (last_closed, next_close_us) = self.last_closed(&times, watermark_us);
-        let Some(last_closed) = last_closed else {
-            return Ok(Closed { open_rows: rows.to_vec(), open_results: results.to_vec(), closed_results: Vec::new(), next_close_us });
-        };
-        if next_close_us.is_none() {
+        let Some(last_closed) = last_closed else { return Ok(Closed { split: None, next_close_us }) };
+        let split = if next_close_us.is_none() {
             // Every session is closed (the common case once a key goes quiet).
-            return Ok(Closed { open_rows: Vec::new(), open_results: Vec::new(), closed_results: results.to_vec(), next_close_us });
-        }
-        let open_rows = keep(rows, &self.time_column, |t| t > last_closed)?;
-        let closes = match self.bound {
-            Bound::Start => last_closed,
-            Bound::End => last_closed.saturating_add(self.gap_us),
+            Split { open_rows: Vec::new(), open_results: Vec::new(), closed_results: results.to_vec() }
+        } else {
+            let closes = match self.bound {
+                Bound::Start => last_closed,
+                Bound::End => last_closed.saturating_add(self.gap_us),
+            };
+            let (closed_results, open_results) = partition(results, &self.bound_column, |t| t <= closes)?;
+            Split { open_rows: partition(rows, &self.time_column, |t| t > last_closed)?.0, open_results, closed_results }
         };
-        let open_results = keep(results, &self.bound_column, |t| t > closes)?;
-        let closed_results = keep(results, &self.bound_column, |t| t <= closes)?;
-        Ok(Closed { open_rows, open_results, closed_results, next_close_us })
+        Ok(Closed { split: Some(split), next_close_us })
     }
 
     /// Over one key's sorted times: its last row in a closed session, and when the first
@@ -184,20 +189,23 @@ impl SessionClosing {
     }
 }
 
-/// The rows of `batches` whose timestamp `column` passes `test` (a row without one fails).
-fn keep(batches: &[RecordBatch], column: &str, test: impl Fn(i64) -> bool) -> Result<Vec<RecordBatch>> {
-    let mut kept = Vec::with_capacity(batches.len());
+/// The rows of `batches` whose timestamp `column` passes `test`, and the others (a row
+/// without a time fails).
+fn partition(batches: &[RecordBatch], column: &str, test: impl Fn(i64) -> bool) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    let (mut passing, mut failing) = (Vec::with_capacity(batches.len()), Vec::new());
     for batch in batches {
         let times = micros(batch.column(batch.schema().index_of(column)?))?;
-        let times = times.as_primitive::<TimestampMicrosecondType>();
-        let passes: BooleanArray = times.iter().map(|t| Some(t.is_some_and(&test))).collect();
+        let passes: BooleanArray = times.as_primitive::<TimestampMicrosecondType>().iter().map(|t| Some(t.is_some_and(&test))).collect();
         match passes.true_count() {
-            0 => {}
-            n if n == batch.num_rows() => kept.push(batch.clone()),
-            _ => kept.push(filter_record_batch(batch, &passes)?),
+            0 => failing.push(batch.clone()),
+            n if n == batch.num_rows() => passing.push(batch.clone()),
+            _ => {
+                passing.push(filter_record_batch(batch, &passes)?);
+                failing.push(filter_record_batch(batch, &arrow::compute::not(&passes)?)?);
+            }
         }
     }
-    Ok(kept)
+    Ok((passing, failing))
 }
 
 /// Whether everything above the SESSION's window functions keeps sessions apart: rows,
@@ -298,12 +306,13 @@ mod tests {
         let rows = [times("ts", &[20, 0, 5])];
         let results = [times("b", &[30, 15])];
         let closed = c.close(&rows, &results, 29).unwrap();
-        assert_eq!(values(&closed.open_rows), vec![20]);
-        assert_eq!(values(&closed.open_results), vec![30]);
-        assert_eq!(values(&closed.closed_results), vec![15]);
         assert_eq!(closed.next_close_us, Some(30));
+        let split = closed.split.unwrap();
+        assert_eq!(values(&split.open_rows), vec![20]);
+        assert_eq!(values(&split.open_results), vec![30]);
+        assert_eq!(values(&split.closed_results), vec![15]);
         // Nothing closes before the first session's end.
         let closed = c.close(&rows, &results, 14).unwrap();
-        assert_eq!((values(&closed.open_rows).len(), closed.closed_results.len(), closed.next_close_us), (3, 0, Some(15)));
+        assert_eq!((closed.split.is_none(), closed.next_close_us), (true, Some(15)));
     }
 }
