@@ -122,6 +122,13 @@ impl Error {
         }
     }
 
+    /// A panic caught where the work must outlive it (a statement, a view's step): an
+    /// internal error (XX000) that names what panicked and the panic's message.
+    pub fn from_panic(what: &str, payload: Box<dyn std::any::Any + Send>) -> Error {
+        let message = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+        Error::Internal(format!("{what} panicked: {}", message.unwrap_or_default()))
+    }
+
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::NotSupported { hint, .. } => hint.as_deref(),

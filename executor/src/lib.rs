@@ -27,6 +27,7 @@ mod relations;
 mod session;
 mod settings;
 mod statement;
+mod statement_timeout;
 mod streaming_clauses;
 mod streaming_functions;
 mod subscribe;

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::hidden::{hide_system_columns, normalize};
 use crate::cursor::Cursors;
 use crate::output::{CommandTag, CopyIn, Output, TransactionEffect, TransactionStatus};
+use crate::statement_timeout;
 use crate::ask::Translator;
 use crate::statement::{Delivery, Fetch, Statement, SubscribeStatement};
 use crate::provider::{PendingRows, SEGMENT_STORE_URL};
@@ -249,6 +250,7 @@ impl Session {
     /// Executes one statement. `params` are the bound values of the `$n` parameters.
     pub async fn execute(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {
         let ends_transaction = matches!(statement, Statement::Sql(SqlStatement::Rollback { .. } | SqlStatement::Commit { .. }));
+        self.txn.note_read_failures();
         if self.txn.is_failed() && !ends_transaction {
             return Err(Error::TransactionAborted);
         }
@@ -259,11 +261,31 @@ impl Session {
         // Every path that plans (INSERT … SELECT, COPY, cursors, ASK) sees the block's
         // writes as they are now, and none after COMMIT or ROLLBACK.
         self.share_pending_writes();
-        let result = self.dispatch(statement, params).await;
-        if result.is_err() {
-            self.txn.fail();
+        let limit = self.setting(statement_timeout::SETTING).and_then(statement_timeout::limit);
+        let run = async {
+            match limit.filter(|_| statement_timeout::applies_to(statement)) {
+                Some(limit) => {
+                    let deadline = tokio::time::Instant::now() + limit;
+                    match tokio::time::timeout_at(deadline, self.dispatch(statement, params)).await {
+                        Ok(result) => result.map(|output| statement_timeout::bind_rows(output, deadline)),
+                        Err(_) => Err(statement_timeout::timed_out()),
+                    }
+                }
+                None => self.dispatch(statement, params).await,
+            }
+        };
+        // A bug that panics while a statement is planned or run is that statement's
+        // internal error (XX000); the connection and its session go on.
+        let result = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .await
+            .unwrap_or_else(|panic| Err(Error::from_panic("the statement", panic)));
+        match result {
+            Ok(output) => Ok(self.txn.watch(output)),
+            Err(e) => {
+                self.txn.fail();
+                Err(e)
+            }
         }
-        result
     }
 
     async fn dispatch(&mut self, statement: &Statement, params: Option<&ParamValues>) -> Result<Output> {

@@ -169,6 +169,7 @@ fn assign(session: &mut Session, name: &str, value: String) -> Result<()> {
         value.parse::<arrow::array::timezone::Tz>().map_err(|_| invalid())?;
         set_datafusion_option(session, "datafusion.execution.time_zone", &value).map_err(|_| invalid())?;
     }
+    let value = if name == crate::statement_timeout::SETTING { crate::statement_timeout::normalize(&value)? } else { value };
     if name == "client_encoding" && !matches!(value.to_uppercase().replace('-', "").as_str(), "UTF8" | "UNICODE") {
         return Err(Error::not_supported(format!("client encoding {value} is not supported"), "use UTF8"));
     }

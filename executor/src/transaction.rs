@@ -3,10 +3,16 @@
 //! PostgreSQL. Reads inside a block see the block's own pending writes (the session hands
 //! them to its scans, `provider::PendingRows`); no other session sees them before COMMIT.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::StreamExt;
 use streamhouse_streams::TableWrite;
 
 use crate::error::{Error, Result};
-use crate::output::TransactionStatus;
+use crate::output::{Output, TransactionStatus};
 
 #[derive(Default)]
 pub struct Transaction {
@@ -14,6 +20,10 @@ pub struct Transaction {
     writes: Vec<TableWrite>,
     /// Savepoint names with the number of writes pending when each was set.
     savepoints: Vec<(String, usize)>,
+    /// Set when a result this block returned ends in an error while it is read (a
+    /// division by zero, a statement timeout): rows are read after the statement has
+    /// returned, so the block learns of it at its next statement.
+    failed_while_read: Arc<AtomicBool>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +52,35 @@ impl Transaction {
 
     pub fn is_failed(&self) -> bool {
         self.state == State::Failed
+    }
+
+    /// Fails the block if one of its results ended in an error while it was read.
+    pub fn note_read_failures(&mut self) {
+        if self.failed_while_read.swap(false, Ordering::Relaxed) {
+            self.fail();
+        }
+    }
+
+    /// Inside a block, makes the rows of `output` report an error they end in.
+    pub fn watch(&self, output: Output) -> Output {
+        if self.state != State::Open {
+            return output;
+        }
+        let watch = |rows: SendableRecordBatchStream| -> SendableRecordBatchStream {
+            let flag = self.failed_while_read.clone();
+            let schema = rows.schema();
+            let rows = rows.inspect(move |item| {
+                if item.is_err() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            });
+            Box::pin(RecordBatchStreamAdapter::new(schema, rows))
+        };
+        match output {
+            Output::Rows(rows) => Output::Rows(watch(rows)),
+            Output::CopyOut { rows, format } => Output::CopyOut { rows: watch(rows), format },
+            other => other,
+        }
     }
 
     /// A nested BEGIN stays in the block (PostgreSQL warns and does the same).

@@ -309,6 +309,47 @@ def test_pg_sleep_waits_and_a_cancel_ends_it(server):
         assert c.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_statement_timeout_ends_long_reads_with_57014(server):
+    with server.connect() as c:
+        assert c.execute("SHOW statement_timeout").fetchone() == ("0",)
+        c.execute("SET statement_timeout = 2000")
+        assert c.execute("SHOW statement_timeout").fetchone() == ("2s",)
+        c.execute("SET statement_timeout = '250ms'")
+        assert c.execute("SHOW statement_timeout").fetchone() == ("250ms",)
+        # A sleep, a long computation (simple protocol), and the same with a parameter
+        # (extended protocol): each ends soon after the limit, with PostgreSQL's message.
+        for sql, params in [
+            ("SELECT pg_sleep(10)", None),
+            ("SELECT count(*) FROM generate_series(1, 100000000000)", None),
+            ("SELECT count(*) FROM generate_series(1, %s::bigint)", (100_000_000_000,)),
+        ]:
+            t0 = time.time()
+            with pytest.raises(errors.QueryCanceled, match="canceling statement due to statement timeout"):
+                c.execute(sql, params)
+            assert 0.2 <= time.time() - t0 < 5, sql
+        assert c.execute("SELECT 1").fetchone() == (1,)
+        # A short write is not touched by the limit and lands once.
+        c.execute("CREATE TABLE st (id INT)")
+        c.execute("INSERT INTO st VALUES (1)")
+        assert c.execute("SELECT count(*) FROM st").fetchone() == (1,)
+        with pytest.raises(errors.InvalidParameterValue, match="statement_timeout"):
+            c.execute("SET statement_timeout = '10 parsecs'")
+        with pytest.raises(errors.InvalidParameterValue):
+            c.execute("SET statement_timeout = -1")
+        assert c.execute("SHOW statement_timeout").fetchone() == ("250ms",)
+        c.execute("RESET statement_timeout")
+        assert c.execute("SELECT pg_sleep(0.4)").fetchone() == (None,)
+    # Inside a transaction block the timeout fails the block, as any error does.
+    with server.connect(autocommit=False) as c:
+        c.execute("SET statement_timeout = '200ms'")
+        with pytest.raises(errors.QueryCanceled):
+            c.execute("SELECT pg_sleep(5)")
+        with pytest.raises(errors.InFailedSqlTransaction):
+            c.execute("SELECT 1")
+        c.rollback()
+        assert c.execute("SELECT 2").fetchone() == (2,)
+
+
 def test_one_large_copy_is_one_atomic_statement(conn):
     """A COPY larger than a WAL file still goes in as one statement."""
     conn.execute("CREATE TABLE lc (id BIGINT, pad TEXT) WITH (partitions = 2)")

@@ -584,10 +584,9 @@ impl Maintainer {
                 self.catch_up(engine, plan).await
             };
             // A panic in a step is a failed step (reported, retried), not a dead maintainer.
-            let step = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(step)).await.unwrap_or_else(|panic| {
-                let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-                Err(Error::Internal(format!("maintenance panicked: {}", message.unwrap_or_default())))
-            });
+            let step = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(step))
+                .await
+                .unwrap_or_else(|panic| Err(Error::from_panic("maintenance", panic)));
             match step {
                 Ok(()) => *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None,
                 Err(_) if self.stopped() => return,
