@@ -1,9 +1,6 @@
 //! A statement that fails from inside — a bug that panics while it is planned — ends as
 //! that statement's internal error (XX000); the session goes on serving the next one.
 
-use std::any::Any;
-use std::sync::Arc;
-
 use arrow::datatypes::DataType;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use streamhouse_executor::{Engine, Output};
@@ -16,9 +13,6 @@ use streamhouse_wal::WalConfig;
 struct Boom(Signature);
 
 impl ScalarUDFImpl for Boom {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
     fn name(&self) -> &str {
         "boom"
     }

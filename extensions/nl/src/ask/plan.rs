@@ -112,6 +112,29 @@ impl QueryPlan {
         !self.measures.is_empty() || !self.group_by.is_empty()
     }
 
+    /// A measure asked for twice ("bottom sites by reading count" counts once) is
+    /// computed and shown once; orderings follow it.
+    pub fn drop_repeated_measures(&mut self) {
+        let mut kept: Vec<Measure> = Vec::new();
+        let mut moved_to = Vec::with_capacity(self.measures.len());
+        for measure in &self.measures {
+            match kept.iter().position(|k| k == measure) {
+                Some(i) => moved_to.push(i),
+                None => {
+                    moved_to.push(kept.len());
+                    kept.push(*measure);
+                }
+            }
+        }
+        for (key, _) in &mut self.order {
+            if let OrderKey::Measure(i) = key {
+                *i = moved_to[*i];
+            }
+        }
+        self.order.dedup_by(|a, b| a.0 == b.0);
+        self.measures = kept;
+    }
+
     /// The plan as one SELECT over `catalog`.
     pub fn to_sql(&self, catalog: &AskCatalog) -> String {
         let qualify = !self.joins.is_empty();

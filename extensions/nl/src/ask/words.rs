@@ -88,6 +88,12 @@ pub fn tokenize(question: &str) -> Vec<Token> {
                 i += 1;
             }
             let raw: String = chars[start..i].iter().collect();
+            // "300ms", "1.5sec", "20c": a number with its unit glued on is both.
+            if let Some((number, unit)) = glued_unit(&raw) {
+                tokens.push(Token::word(number));
+                tokens.push(Token::word(unit));
+                continue;
+            }
             let mut token = Token::word(&raw);
             token.date = parse_date(&raw);
             if token.date.is_some() {
@@ -213,7 +219,21 @@ pub const FILLER: &[&str] = &[
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",
     "coming", "sending", "reporting", "recording", "being", "served", "serve", "based", "located", "reported", "placed", "sent", "get", "far", "overall", "per", "whose", "who", "whom", "had",
+    // "new users in the last 90 days", "order history of customer 12", "customers ordering
+    // each month": the rows themselves, in the range asked.
+    "new", "history", "ordering", "shopping",
 ];
+
+/// Units read off a number they are glued to ("300ms"). Not a bare "s": "404s" are 404s.
+const GLUED_UNITS: &[&str] = &["ms", "sec", "secs", "min", "mins", "c", "f", "kb", "mb", "gb", "pct"];
+
+/// A number written with its unit ("300ms") split into the two.
+fn glued_unit(raw: &str) -> Option<(&str, &str)> {
+    let split = raw.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = raw.split_at(split);
+    let numeric = !number.is_empty() && number.trim_start_matches('-').chars().all(|c| c.is_ascii_digit() || c == '.') && number.chars().any(|c| c.is_ascii_digit());
+    (numeric && GLUED_UNITS.contains(&unit.to_lowercase().as_str())).then_some((number, unit))
+}
 
 /// Units typed after numbers ("1000 ms", "90%", "100 euros"); they qualify the number.
 pub const UNITS: &[&str] = &[
@@ -317,6 +337,11 @@ mod tests {
         assert_eq!(t[8].date, Some((2025, 6, 1)));
         assert_eq!(t[10].number, Some(1000.5));
         assert_eq!(tokenize("top 5 /checkout pages")[2].text, "/checkout");
+        let glued: Vec<_> = tokenize("above 300ms, 1.5sec or -18c; 404s and").into_iter().map(|t| (t.text, t.number)).collect();
+        let words: Vec<_> = glued.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(words, ["above", "300", "ms", "1.5", "sec", "or", "-18", "c", "404s", "and"]);
+        assert_eq!(glued[1].1, Some(300.0));
+        assert_eq!(glued[6].1, Some(-18.0));
     }
 
     #[test]

@@ -15,6 +15,19 @@ impl Reader<'_> {
             d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
             pending.clear();
         }
+        let ranked = s.rank.is_some() || time.rank.is_some();
+        let more: Vec<Aggregate> = pending.iter().copied().skip(1).filter(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)).collect();
+        if let (Some(Aggregate::Count), false, false, Some(c)) = (pending.first(), more.is_empty(), ranked, context.iter().find_map(|r| self.main_measure(*r))) {
+            // "payments by method: count and total": the count, and the total of the
+            // relation's measure.
+            if s.compare.is_none() && d.measures.is_empty() {
+                d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                for aggregate in more {
+                    d.measures.push(Measure { aggregate, column: Some(c) });
+                }
+                pending.clear();
+            }
+        }
         if let Some((comparison, value, high)) = s.compare {
             // "orders over 100": the relation's one measure column; "took over 1 second":
             // its duration column.
@@ -51,7 +64,9 @@ impl Reader<'_> {
         // "status codes with their counts", "a breakdown of …".
         let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split", "their", "mix"]));
         let groups_from_bare = |d: &mut Draft, reader: &Self| {
-            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| reader.is_categorical(*c)).collect();
+            // "US region orders": a column named with one of its values only qualifies it.
+            let qualifies = |c: &ColumnRef| d.values.iter().any(|(v, _, _)| v == c);
+            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| reader.is_categorical(*c) && !qualifies(c)).collect();
             for c in text {
                 if !is_temporal(&reader.column(c).data_type) {
                     d.groups.push(c);
@@ -138,7 +153,15 @@ impl Reader<'_> {
             && !time.asks_time;
         if (d.ranks_groups() || (d.group_relations.len() == 1 && s.which)) && !only_qualifies && !listing {
             if d.measures.is_empty() {
-                if let Some((c, _)) = d.order_column.take() {
+                let ranks_by_key = pending.is_empty() && d.order_column.is_some_and(|(c, _)| is_key_name(&self.column(c).name));
+                if let Some((c, _)) = if ranks_by_key { d.order_column.take() } else { None } {
+                    // "top pages by views": a key ranks by how many rows (of its own
+                    // relation) or how many different ones (of another) there are.
+                    let own = self.keyed_relation(c).is_none_or(|r| r == c.relation);
+                    let measure = if own { Measure { aggregate: Aggregate::Count, column: None } } else { Measure { aggregate: Aggregate::CountDistinct, column: Some(c) } };
+                    self.notes.push(if own { "ranked by the number of rows".to_string() } else { format!("ranked by the number of different {}", self.column_name(c)) });
+                    d.measures.push(measure);
+                } else if let Some((c, _)) = d.order_column.take() {
                     // "the lowest temperature" ranks by the minimum, "the lowest takings" by the total.
                     let extreme = s.rank_word.as_deref().and_then(extreme_aggregate).filter(|_| !self.is_money(c));
                     let aggregate = pending.first().copied().or(extreme).unwrap_or(if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg });
@@ -186,7 +209,7 @@ impl Reader<'_> {
             // "clicks per plan": count(*) counts the rows the value is stored in.
             .or_else(|| {
                 let counts_rows = d.measures.iter().any(|m| m.column.is_none()) || (d.measures.is_empty() && (!d.groups.is_empty() || !d.group_relations.is_empty()));
-                counts_rows.then(|| d.values.first().map(|(c, _, _)| c.relation)).flatten()
+                counts_rows.then(|| d.qualified.or_else(|| d.values.first().map(|(c, _, _)| c.relation))).flatten()
             })
             .or_else(|| named.first().copied())
             .or_else(|| d.bare_relations.first().copied())
@@ -453,6 +476,7 @@ impl Reader<'_> {
             plan.limit = plan.limit.or(time.limit);
         }
         self.join(&mut plan)?;
+        plan.drop_repeated_measures();
         Ok(plan)
     }
 }

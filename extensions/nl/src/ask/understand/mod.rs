@@ -106,6 +106,15 @@ impl Time {
     }
 }
 
+/// Whether the phrase at `at` names a column, not a stored value or a relation: "paid by
+/// customer segment" groups, "placed by enterprise customers" says who.
+fn names_a_column_at(links: &[Link], at: usize) -> bool {
+    links.iter().filter(|l| l.start == at).any(|l| {
+        l.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence >= Evidence::Comment)
+            && !l.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Relation(..)) && c.evidence >= Evidence::Value)
+    })
+}
+
 /// Seconds in a calendar unit of [`time_unit`] (months and years at their average length).
 fn unit_seconds(unit: &str) -> f64 {
     match unit {
@@ -245,7 +254,7 @@ impl Reader<'_> {
                 Some((Role::GroupBy, len))
             } else if t.is_any(&["for", "in"]) && next(&["each", "every"]) {
                 Some((Role::GroupBy, 2))
-            } else if t.is("by") && i > 0 && (self.tokens[i - 1].text.ends_with("ed") || self.tokens[i - 1].is_any(&["made", "sent", "done", "paid", "bought", "sold", "seen", "taken", "written", "held"])) {
+            } else if t.is("by") && i > 0 && !names_a_column_at(links, i + 1) && (self.tokens[i - 1].text.ends_with("ed") || self.tokens[i - 1].is_any(&["made", "sent", "done", "paid", "bought", "sold", "seen", "taken", "written", "held"])) {
                 // "placed by enterprise customers": who did it, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
@@ -254,6 +263,11 @@ impl Reader<'_> {
                 // "searches by free users": who did it, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
+                continue;
+            } else if t.is_any(&["across", "over"]) && next(&["all", "every"]) {
+                // "average battery across all devices": every row together, not per device.
+                self.mark(i..i + 2);
+                i += 2;
                 continue;
             } else if t.is_any(&["per", "by", "each", "every", "across"]) {
                 Some((Role::GroupBy, 1))
@@ -358,6 +372,25 @@ impl Reader<'_> {
         format!("{}.{}", self.catalog.relations[c.relation].name, self.column(c).name)
     }
 
+    /// "enterprise page views", "Germany orders": a stored value right before a relation
+    /// named outright, of another relation joined to it, says which of its rows — the
+    /// named relation is what is counted.
+    fn qualified_relation(&self, links: &[Link]) -> Option<usize> {
+        links.windows(2).find_map(|pair| {
+            let (value, noun) = (&pair[0], &pair[1]);
+            let named = noun.candidates.iter().find_map(|c| match (&c.target, c.evidence) {
+                (Target::Relation(r), Evidence::Name) => Some(*r),
+                _ => None,
+            })?;
+            let plural = self.tokens[noun.end - 1].text != self.tokens[noun.end - 1].stem;
+            let qualifies = value.candidates.iter().any(|c| match (&c.target, c.evidence) {
+                (Target::Value(r, _, _), Evidence::Value) => *r != named && self.key_pair(named, *r).is_some(),
+                _ => false,
+            });
+            (noun.start == value.end && plural && qualifies).then_some(named)
+        })
+    }
+
     fn build(&mut self, links: &[Link], roles: &[(usize, Role)], time: Time) -> Result<QueryPlan, Refusal> {
         let (named, mut context) = self.context(links);
         self.asked_span = time.span(chrono::Utc::now());
@@ -376,7 +409,7 @@ impl Reader<'_> {
             })
             .collect();
         let wants_time = time.has_range() || !time.buckets.is_empty() || time.by_time;
-        let mut d = Draft { ranked_bucket: time.ranked_bucket, ..Draft::default() };
+        let mut d = Draft { ranked_bucket: time.ranked_bucket, qualified: self.qualified_relation(links), ..Draft::default() };
         self.number_values(links, &context, &mut d);
         let mut s = Walk { rank: time.rank.filter(|_| !time.by_time), ..Walk::default() };
         // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks
@@ -815,6 +848,8 @@ struct Draft {
     groups: Vec<ColumnRef>,
     /// "per customer": grouped by the key of a relation (resolved once the base is known).
     group_relations: Vec<usize>,
+    /// "enterprise page views": the relation a value before it qualifies.
+    qualified: Option<usize>,
     /// "distinct customers": counted by the key of a relation.
     distinct_relations: Vec<usize>,
     values: Vec<(ColumnRef, Match, bool)>,

@@ -246,6 +246,16 @@ impl Reader<'_> {
                 }
             }
         }
+        // "which indoor sensor ran hottest over the last 24 hours": the time of the one
+        // timed relation about the base's rows.
+        let timed: Vec<usize> = (0..self.catalog.relations.len()).filter(|&r| r != base && self.has_time(r) && self.key_pair(base, r).is_some()).collect();
+        if let [r] = timed[..] {
+            if let Some(column) = self.catalog.relations[r].columns.iter().position(|c| is_temporal(&c.data_type)) {
+                let c = ColumnRef { relation: r, column };
+                self.notes.push(format!("used {} as the time of the {}", self.column_name(c), self.catalog.relations[base].name));
+                return Ok(c);
+            }
+        }
         Err(Refusal(format!("{} has no time column to apply the time range to", self.catalog.relations[base].name)))
     }
 
