@@ -286,7 +286,16 @@ impl Reader<'_> {
         }
         // "which customers …", "who …", "… names please": things by their names, not their ids.
         let by_label = |reader: &mut Self, d: &mut Draft, r: usize| -> Option<ColumnRef> {
-            let label = reader.label_column(r).filter(|l| !says_id && (d.bare_columns.contains(l) || (reader.holds_people(r) && (s.which || asks_who))))?;
+            // "which free accounts …? emails": a text column of theirs named outright that
+            // is not a category (no stored values shown) tells them apart as well.
+            let named_text = d.bare_columns.iter().copied().find(|c| {
+                let column = reader.column(*c);
+                c.relation == r && column.values.is_none() && !is_key_name(&column.name) && !is_numeric(&column.data_type) && !is_temporal(&column.data_type)
+            });
+            let label = reader
+                .label_column(r)
+                .filter(|l| !says_id && (d.bare_columns.contains(l) || (reader.holds_people(r) && (s.which || asks_who))))
+                .or(named_text.filter(|_| !says_id))?;
             reader.notes.push(format!("named the {} by {}", reader.catalog.relations[r].name, reader.column_name(label)));
             d.bare_columns.retain(|b| *b != label);
             Some(label)
@@ -442,7 +451,7 @@ impl Reader<'_> {
                     order_column = Some((c, direction));
                 }
             }
-            if time.by_time && time.limit.is_none() {
+            if time.by_time && time.limit.is_none() && !time.rank_all {
                 // "the latest reading": one row; "the latest readings": all, newest first.
                 let after = time.rank_at.unwrap_or(0);
                 let plural_after = self.tokens.iter().enumerate().skip(after + 1).any(|(_, t)| t.text != t.stem && !FILLER.contains(&t.text.as_str()) && !UNITS.contains(&t.text.as_str()));

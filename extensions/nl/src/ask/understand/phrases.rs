@@ -319,7 +319,9 @@ impl Reader<'_> {
                         continue;
                     }
                 }
-                if self.is(next, &["most", "latest", "newest", "recent", "last", "oldest", "earliest", "first"]) {
+                // "customer 12, oldest first": an order of the rows, not 12 of them.
+                let sorts_all = self.is(next + 1, &["first"]) && self.is(next, &["latest", "newest", "oldest", "earliest"]);
+                if !sorts_all && self.is(next, &["most", "latest", "newest", "recent", "last", "oldest", "earliest", "first"]) {
                     time.limit = Some(n as u64);
                     if self.is(next, &["most"]) && self.is(next + 1, &["recent", "recently"]) {
                         time.rank = Some(true);
@@ -403,6 +405,11 @@ impl Reader<'_> {
                 time.by_time = true;
                 time.rank_at = Some(i);
                 let len = if self.is(i, &["most"]) { 2 } else { 1 };
+                // "oldest first", "most recent first": every row, in that order.
+                if self.is(i + len, &["first"]) {
+                    time.rank_all = true;
+                    self.mark(i + len..i + len + 1);
+                }
                 self.mark(i..i + len);
                 i += len;
                 continue;
