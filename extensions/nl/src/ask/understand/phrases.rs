@@ -255,11 +255,13 @@ impl Reader<'_> {
                 if asked {
                     time.ranked_bucket = true;
                 }
-                if adverb || marker || asked {
+                // "which days had more than 10 orders": every bucket that qualifies.
+                let listed_buckets = i > 0 && !self.used[i - 1] && self.tokens[i - 1].is_any(&["which", "what"]) && self.word(i).is_some_and(|t| t.text != t.stem);
+                if adverb || marker || asked || listed_buckets {
                     if !time.buckets.contains(&unit) {
                         time.buckets.push(unit);
                     }
-                    let start = if marker || (asked && self.tokens[i - 1].is_any(&["which", "what"])) { i - 1 } else { i };
+                    let start = if marker || listed_buckets || (asked && self.tokens[i - 1].is_any(&["which", "what"])) { i - 1 } else { i };
                     // "for each day", "grouped by day"
                     let start = if start > 0 && !self.used[start - 1] && self.tokens[start - 1].is_any(&["for", "grouped", "broken", "split"]) { start - 1 } else { start };
                     self.mark(start..i + 1);
