@@ -384,7 +384,16 @@ impl Reader<'_> {
                 continue;
             }
             // "show the single largest payment", "the single slowest page view": that row.
-            let opens = self.tokens[0].is_any(&["show", "list", "find", "give", "get", "display"]) || (i == 0 && self.is(i + 1, &["single", "very"]));
+            // "the coldest reading in the last 3 days": a superlative before the name of a
+            // relation's rows (singular) asks for that row too.
+            let names_a_row = |at: usize| {
+                self.tokens.get(at).is_some_and(|t| {
+                    t.text == t.stem && self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&t.stem))
+                })
+            };
+            let opens = self.tokens[0].is_any(&["show", "list", "find", "give", "get", "display"])
+                || (i == 0 && self.is(i + 1, &["single", "very"]))
+                || (i == 0 && names_a_row(i + 2));
             if i <= 1 && opens && self.is(i, &["the"]) {
                 let at = if self.is(i + 1, &["single", "one", "very"]) { i + 2 } else { i + 1 };
                 let noun = self.word(at + 1).filter(|t| t.text == t.stem && t.number.is_none() && !FILLER.contains(&t.text.as_str()));
