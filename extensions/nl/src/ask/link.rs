@@ -295,7 +295,7 @@ impl Lexicon {
             }
             let mut found = None;
             for len in (1..=MAX_PHRASE_WORDS.min(tokens.len() - i)).rev() {
-                if (i..i + len).any(|j| used[j]) {
+                if (i..i + len).any(|j| used[j]) || (i + 1..i + len).any(|j| tokens[j].pause_before) {
                     continue;
                 }
                 let phrase: Vec<String> = tokens[i..i + len].iter().map(|t| t.stem.clone()).collect();
@@ -474,7 +474,8 @@ fn attach_columns_to_relations(tokens: &[Token], used: &[bool], links: Vec<Link>
                         .map(|r| columns_in(a, r))
                         .filter(|c| !c.is_empty() && relation_of(a).is_none())
                 });
-            if let Some(candidates) = merged {
+            // "… 60 readings, device ids": a pause keeps them apart.
+            if let Some(candidates) = merged.filter(|_| !tokens[b.start].pause_before) {
                 out.push(Link { start: a.start, end: b.end, candidates });
                 i += 2;
                 continue;

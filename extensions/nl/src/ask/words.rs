@@ -16,6 +16,9 @@ pub struct Token {
     pub date: Option<(i32, u32, u32)>,
     /// Text the user put in quotes: a value, never vocabulary.
     pub quoted: bool,
+    /// A comma, colon, semicolon or question mark stands before it: no phrase spans it
+    /// ("more than 60 readings, device ids" is not `readings.device_id`).
+    pub pause_before: bool,
 }
 
 impl Token {
@@ -29,7 +32,7 @@ impl Token {
             .ok()
             .filter(|n| n.is_finite())
             .or_else(|| small_number(&text).filter(|_| !matches!(text.as_str(), "a" | "an" | "zero")));
-        Token { stem: stem(&text), text, raw: raw.to_string(), number, date: None, quoted: false }
+        Token { stem: stem(&text), text, raw: raw.to_string(), number, date: None, quoted: false, pause_before: false }
     }
 
     pub fn is(&self, word: &str) -> bool {
@@ -45,7 +48,9 @@ impl Token {
 /// `YYYY-MM-DD` and numbers (`1,000`, `2.5`, `$40`, `40€`) are recognized.
 pub fn tokenize(question: &str) -> Vec<Token> {
     let chars: Vec<char> = question.chars().collect();
-    let mut tokens = Vec::new();
+    let mut tokens: Vec<Token> = Vec::new();
+    // Indexes of the tokens a pause stands before.
+    let mut pauses: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -110,7 +115,15 @@ pub fn tokenize(question: &str) -> Vec<Token> {
             tokens.push(Token::word(&chars[start..i].iter().collect::<String>()));
             continue;
         }
+        if matches!(c, ',' | ';' | ':' | '?' | '!') {
+            pauses.push(tokens.len());
+        }
         i += 1;
+    }
+    for at in pauses {
+        if let Some(token) = tokens.get_mut(at) {
+            token.pause_before = true;
+        }
     }
     halves(tokens)
 }
@@ -342,6 +355,8 @@ mod tests {
         assert_eq!(words, ["above", "300", "ms", "1.5", "sec", "or", "-18", "c", "404s", "and"]);
         assert_eq!(glued[1].1, Some(300.0));
         assert_eq!(glued[6].1, Some(-18.0));
+        let paused: Vec<_> = tokenize("more than 60 readings, device ids").into_iter().map(|t| t.pause_before).collect();
+        assert_eq!(paused, [false, false, false, false, true, false]);
     }
 
     #[test]

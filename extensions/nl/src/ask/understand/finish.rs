@@ -199,6 +199,15 @@ impl Reader<'_> {
         let asks_who = self.tokens.iter().any(|t| !t.quoted && t.is_any(&["who", "whom"]));
         let says_id = self.tokens.iter().any(|t| !t.quoted && t.is_any(&["id", "ids"]));
 
+        // "customers who placed more than 5 orders": each of the things named first that
+        // qualifies, counted in the rows about them.
+        if !d.having.is_empty() && d.groups.is_empty() && d.group_relations.is_empty() && time.buckets.is_empty() {
+            if let Some(counted) = d.counted {
+                if let Some(&subject) = named.iter().find(|&&r| r != counted && self.key_pair(counted, r).is_some()) {
+                    d.group_relations.push(subject);
+                }
+            }
+        }
         // The base relation: what is counted or measured, else what is named.
         let asks_when = self.tokens.first().is_some_and(|t| t.is("when"));
         let base = d
