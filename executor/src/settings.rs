@@ -80,6 +80,12 @@ fn key(name: &str) -> String {
 }
 
 impl Session {
+    /// A setting a client gives at connect time (a startup parameter, or `-c name=value`
+    /// in `options`), checked as `SET` checks it.
+    pub fn set_at_startup(&mut self, name: &str, value: &str) -> Result<()> {
+        assign(self, name, value.to_string())
+    }
+
     /// The value of a reported setting by its canonical (ParameterStatus) name.
     pub fn reported_setting(&self, canonical: &str) -> Option<&str> {
         self.settings.get(&key(canonical)).map(String::as_str)

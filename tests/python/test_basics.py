@@ -369,3 +369,16 @@ def test_two_inserts_into_one_table_in_a_transaction_get_distinct_offsets(server
         c.commit()
         rows = c.execute("SELECT id, _offset FROM tw ORDER BY id").fetchall()
         assert rows == [(1, 0), (2, 1), (3, 2)]
+
+
+def test_settings_given_at_connect_time(server):
+    # libpq's options (PGOPTIONS) and plain startup parameters, as drivers send them.
+    with server.connect(options="-c statement_timeout=300 --DateStyle=ISO,MDY") as c:
+        assert c.execute("SHOW statement_timeout").fetchone() == ("300ms",)
+        with pytest.raises(errors.QueryCanceled, match="statement timeout"):
+            c.execute("SELECT pg_sleep(5)")
+    with server.connect(options="-cTimeZone=Europe/Berlin") as c:
+        assert c.execute("SHOW TimeZone").fetchone() == ("Europe/Berlin",)
+    # A bad value the user asked for refuses the connection, as PostgreSQL does.
+    with pytest.raises(psycopg.OperationalError, match="statement_timeout"):
+        server.connect(options="-c statement_timeout=soon")

@@ -1,7 +1,7 @@
 //! One client connection: startup (ParameterStatus, cancel key), the simple and extended
 //! query protocols, and COPY FROM STDIN, all over this connection's [`Session`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ use streamhouse_executor::{
     CopyDecoder, CopyIn, Description, Engine, Error, Output, Session, Statement, COPY_MAX_BUFFER_BYTES, REPORTED_SETTINGS,
 };
 use tokio::sync::Mutex;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::cancel::{CancelRegistry, CancelSignal, Canceller, Registration};
 use super::socket::FlushNow;
@@ -104,6 +104,29 @@ pub struct Prepared {
     description: Description,
 }
 
+/// Startup parameters that are not settings: who connects, to what, how.
+const NOT_SETTINGS: [&str; 4] = ["user", "database", "replication", "options"];
+
+/// The settings a client gives at connect time, in the order PostgreSQL applies them:
+/// startup parameters (`application_name`, JDBC's `TimeZone`, `DateStyle`,
+/// `extra_float_digits`), then `options` (libpq's `PGOPTIONS`: `-c name=value`,
+/// `-cname=value` or `--name=value`), each with whether the user asked for it outright.
+fn startup_settings(parameters: &BTreeMap<String, String>) -> Vec<(String, String, bool)> {
+    let mut settings: Vec<(String, String, bool)> =
+        parameters.iter().filter(|(name, _)| !NOT_SETTINGS.contains(&name.as_str())).map(|(n, v)| (n.clone(), v.clone(), false)).collect();
+    let mut words = parameters.get("options").map(|o| o.split_whitespace().collect::<Vec<_>>()).unwrap_or_default().into_iter();
+    while let Some(word) = words.next() {
+        let assignment = match word {
+            "-c" => words.next(),
+            _ => word.strip_prefix("-c").filter(|rest| !rest.is_empty()).or_else(|| word.strip_prefix("--")),
+        };
+        if let Some((name, value)) = assignment.and_then(|a| a.split_once('=')) {
+            settings.push((name.replace('-', "_"), value.to_string(), true));
+        }
+    }
+    settings
+}
+
 struct Parameters(HashMap<String, String>);
 
 impl ServerParameterProvider for Parameters {
@@ -130,8 +153,19 @@ impl StartupHandler for Connection {
             client.session_extensions().insert(handle);
             client.session_extensions().insert(guard);
             let mut session = self.session.lock().await;
-            if let Some(app) = client.metadata().get("application_name") {
-                session.set_setting("application_name", app);
+            for (name, value, asked) in startup_settings(&startup.parameters) {
+                match session.set_at_startup(&name, &value) {
+                    Ok(()) => {}
+                    // `-c name=value` the user wrote: refused as PostgreSQL refuses it.
+                    Err(e) if asked => {
+                        let mut info = super::respond::error_info(&e);
+                        info.severity = "FATAL".to_string();
+                        return Err(PgWireError::UserError(Box::new(info)));
+                    }
+                    // What a driver sends on its own (a locale's encoding, a zone name we
+                    // cannot read) keeps our default rather than refusing the connection.
+                    Err(e) => warn!(setting = %name, value = %value, error = %e, "startup parameter ignored"),
+                }
             }
             let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
             session.set_setting("session_authorization", &user);
