@@ -52,6 +52,13 @@ pub struct Link {
 }
 
 impl Link {
+    /// Whether the phrase names a column, not a stored value or a relation: "paid by
+    /// customer segment" groups, "placed by enterprise customers" says who.
+    pub fn names_a_column(&self) -> bool {
+        self.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence >= Evidence::Comment)
+            && !self.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Relation(..)) && c.evidence >= Evidence::Value)
+    }
+
     /// The strongest evidence among candidates.
     pub fn best_evidence(&self) -> Evidence {
         self.candidates.iter().map(|c| c.evidence).max().unwrap_or(Evidence::Concept)

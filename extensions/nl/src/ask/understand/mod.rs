@@ -106,15 +106,6 @@ impl Time {
     }
 }
 
-/// Whether the phrase at `at` names a column, not a stored value or a relation: "paid by
-/// customer segment" groups, "placed by enterprise customers" says who.
-fn names_a_column_at(links: &[Link], at: usize) -> bool {
-    links.iter().filter(|l| l.start == at).any(|l| {
-        l.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence >= Evidence::Comment)
-            && !l.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Relation(..)) && c.evidence >= Evidence::Value)
-    })
-}
-
 /// Seconds in a calendar unit of [`time_unit`] (months and years at their average length).
 fn unit_seconds(unit: &str) -> f64 {
     match unit {
@@ -254,7 +245,7 @@ impl Reader<'_> {
                 Some((Role::GroupBy, len))
             } else if t.is_any(&["for", "in"]) && next(&["each", "every"]) {
                 Some((Role::GroupBy, 2))
-            } else if t.is("by") && i > 0 && !names_a_column_at(links, i + 1) && (self.tokens[i - 1].text.ends_with("ed") || self.tokens[i - 1].is_any(&["made", "sent", "done", "paid", "bought", "sold", "seen", "taken", "written", "held"])) {
+            } else if t.is("by") && i > 0 && !links.iter().any(|l| l.start == i + 1 && l.names_a_column()) && (self.tokens[i - 1].text.ends_with("ed") || self.tokens[i - 1].is_any(&["made", "sent", "done", "paid", "bought", "sold", "seen", "taken", "written", "held"])) {
                 // "placed by enterprise customers": who did it, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
@@ -370,25 +361,6 @@ impl Reader<'_> {
 
     fn column_name(&self, c: ColumnRef) -> String {
         format!("{}.{}", self.catalog.relations[c.relation].name, self.column(c).name)
-    }
-
-    /// "enterprise page views", "Germany orders": a stored value right before a relation
-    /// named outright, of another relation joined to it, says which of its rows — the
-    /// named relation is what is counted.
-    fn qualified_relation(&self, links: &[Link]) -> Option<usize> {
-        links.windows(2).find_map(|pair| {
-            let (value, noun) = (&pair[0], &pair[1]);
-            let named = noun.candidates.iter().find_map(|c| match (&c.target, c.evidence) {
-                (Target::Relation(r), Evidence::Name) => Some(*r),
-                _ => None,
-            })?;
-            let plural = self.tokens[noun.end - 1].text != self.tokens[noun.end - 1].stem;
-            let qualifies = value.candidates.iter().any(|c| match (&c.target, c.evidence) {
-                (Target::Value(r, _, _), Evidence::Value) => *r != named && self.key_pair(named, *r).is_some(),
-                _ => false,
-            });
-            (noun.start == value.end && plural && qualifies).then_some(named)
-        })
     }
 
     fn build(&mut self, links: &[Link], roles: &[(usize, Role)], time: Time) -> Result<QueryPlan, Refusal> {

@@ -4,13 +4,32 @@
 
 use std::collections::VecDeque;
 
-use crate::ask::link::{is_numeric, is_temporal, Candidate, Target};
+use crate::ask::link::{is_numeric, is_temporal, Candidate, Evidence, Link, Target};
 use crate::ask::plan::{ColumnRef, GroupKey, Join, OrderKey, QueryPlan};
 use crate::ask::words::tokenize;
 use super::{filter_column, target_relation, Reader};
 use streamhouse_executor::Refusal;
 
 impl Reader<'_> {
+    /// "enterprise page views", "Germany orders": a stored value right before a relation
+    /// named outright, of another relation joined to it, says which of its rows — the
+    /// named relation is what is counted.
+    pub(super) fn qualified_relation(&self, links: &[Link]) -> Option<usize> {
+        links.windows(2).find_map(|pair| {
+            let (value, noun) = (&pair[0], &pair[1]);
+            let named = noun.candidates.iter().find_map(|c| match (&c.target, c.evidence) {
+                (Target::Relation(r), Evidence::Name) => Some(*r),
+                _ => None,
+            })?;
+            let plural = self.tokens[noun.end - 1].text != self.tokens[noun.end - 1].stem;
+            let qualifies = value.candidates.iter().any(|c| match (&c.target, c.evidence) {
+                (Target::Value(r, _, _), Evidence::Value) => *r != named && self.key_pair(named, *r).is_some(),
+                _ => false,
+            });
+            (noun.start == value.end && plural && qualifies).then_some(named)
+        })
+    }
+
     /// The column a ranking adjective measures in `r`: "slowest" its latency, "coldest"
     /// its temperature; the relation's measure for "largest", "cheapest" and the like.
     pub(super) fn adjective_column(&self, r: usize, word: &str) -> Option<ColumnRef> {
