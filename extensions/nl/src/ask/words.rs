@@ -235,6 +235,8 @@ pub const FILLER: &[&str] = &[
     // "new users in the last 90 days", "order history of customer 12", "customers ordering
     // each month": the rows themselves, in the range asked.
     "new", "history", "ordering", "shopping",
+    // Verbs of events ("battery dipped below 10%"), read with the comparison.
+    "exceeded", "exceeds", "exceed", "spiked", "peaked", "touched", "climbed", "dipped", "drops", "drop",
 ];
 
 /// Units read off a number they are glued to ("300ms"). Not a bare "s": "404s" are 404s.

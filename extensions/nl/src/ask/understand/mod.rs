@@ -496,7 +496,9 @@ impl Reader<'_> {
                         // "average battery is under 15": a condition on the measure.
                         let value = d.measures[m].column.map_or(*value, |c| self.scaled(*value, c, *at));
                         d.measure_compares.push((m, *comparison, value, *high));
-                    } else if let (Some(c), true, Some(_)) = (s.last_numeric, after_link, d.plural_subject) {
+                    } else if let (Some(c), true, Some(_), false) = (s.last_numeric, after_link, d.plural_subject, self.tokens[..*at].iter().any(|t| t.is_any(EVENT_VERBS))) {
+                        // "regions with revenue above 50000": a condition on each region's
+                        // total; "kinds that hit a humidity above 95" (an event) is on rows.
                         let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
                         d.bare_columns.retain(|b| *b != c);
                         d.measures.push(Measure { aggregate, column: Some(c) });
@@ -863,6 +865,13 @@ const HOW_ADJECTIVES: &[&str] = &["fast", "slow", "quick", "quickly", "long", "h
 /// Verbs saying a thing came into being: a count of such things in a time range needs
 /// their own time, not the time of rows about them.
 const CREATION_VERBS: &[&str] = &["registered", "signed", "joined", "opened", "created", "founded", "onboarded", "installed", "added", "built"];
+
+/// Verbs of a single event: "devices whose battery dropped below 10%" asks for rows that
+/// did, not for an average that did.
+const EVENT_VERBS: &[&str] = &[
+    "hit", "hits", "reached", "reach", "reaches", "exceeded", "exceed", "exceeds", "dropped", "drop", "drops", "dipped", "fell",
+    "fall", "falls", "went", "spiked", "peaked", "rose", "climbed", "reported", "recorded", "logged", "saw", "touched", "ever", "sent",
+];
 
 /// Nouns that ask for a number of rows ("traffic from google").
 const COUNT_NOUNS: &[&str] = &["traffic", "visits", "hits", "volume", "activity"];
