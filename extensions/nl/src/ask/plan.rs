@@ -55,6 +55,9 @@ pub enum Filter {
     /// The path `prefix` or any path under it: `(column = prefix OR column LIKE 'prefix/%')`
     /// (wildcards in the prefix are escaped).
     Prefix { column: ColumnRef, prefix: String, negated: bool },
+    /// `column ILIKE pattern`: the text typed after "starts with", "ending in",
+    /// "containing" (wildcards in it escaped); `negated`: `NOT ILIKE`.
+    Like { column: ColumnRef, text: String, position: TextPosition, negated: bool },
     Number { column: ColumnRef, comparison: Comparison, value: f64 },
     Range { column: ColumnRef, low: f64, high: f64 },
     Boolean { column: ColumnRef, value: bool },
@@ -66,6 +69,14 @@ pub enum Filter {
     Before { column: ColumnRef, amount: f64, unit: &'static str },
     /// `column >= from AND column < to` (timestamps as text, either end open).
     Period { column: ColumnRef, from: Option<String>, to: Option<String> },
+}
+
+/// Where a typed text stands in the values a [`Filter::Like`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextPosition {
+    Start,
+    End,
+    Anywhere,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +267,15 @@ fn filter_sql(catalog: &AskCatalog, f: &Filter, qualify: bool) -> String {
             let pattern = literal(&format!("{}/%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
             let either = format!("({c} = {} OR {c} LIKE {pattern})", literal(prefix), c = col(column));
             if *negated { format!("NOT {either}") } else { either }
+        }
+        Filter::Like { column, text, position, negated } => {
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let pattern = match position {
+                TextPosition::Start => format!("{escaped}%"),
+                TextPosition::End => format!("%{escaped}"),
+                TextPosition::Anywhere => format!("%{escaped}%"),
+            };
+            format!("{} {}ILIKE {}", col(column), if *negated { "NOT " } else { "" }, literal(&pattern))
         }
         Filter::Number { column, comparison, value } => format!("{} {} {}", col(column), comparison.sql(), number(*value)),
         Filter::Range { column, low, high } => format!("{} BETWEEN {} AND {}", col(column), number(*low), number(*high)),

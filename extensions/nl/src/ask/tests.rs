@@ -261,3 +261,16 @@ fn people_are_answered_by_name_and_things_by_id() {
     assert!(sql("which customer ids placed more than 20 orders").starts_with("SELECT customer_id, count(*)"));
     assert!(sql("which devices sent more than 5 readings").starts_with("SELECT device_id, count(*)"));
 }
+
+#[test]
+fn text_patterns_match_as_typed() {
+    // The text keeps its hyphen; the column named before the phrase is matched, not listed.
+    assert_eq!(sql("customers whose name starts with ACME-EU"), "SELECT * FROM customers WHERE \"name\" ILIKE 'ACME-EU%'");
+    assert_eq!(sql("customers with Shop in their name"), "SELECT * FROM customers WHERE \"name\" ILIKE '%Shop%'");
+    assert_eq!(sql("customers whose name does not end with GmbH"), "SELECT * FROM customers WHERE \"name\" NOT ILIKE '%GmbH'");
+    // "named Emma": the label of the things named before; wildcards typed are escaped.
+    assert_eq!(sql("customers named Emma"), "SELECT * FROM customers WHERE \"name\" ILIKE 'Emma%'");
+    assert_eq!(sql("customers whose name contains '50%'"), "SELECT * FROM customers WHERE \"name\" ILIKE '%50\\%%'");
+    // "in the last hour" after "with …" is a time range, not a column.
+    assert!(refusal("orders with zzz in the last hour").contains("zzz"));
+}

@@ -19,6 +19,9 @@ pub struct Token {
     /// A comma, colon, semicolon or question mark stands before it: no phrase spans it
     /// ("more than 60 readings, device ids" is not `readings.device_id`).
     pub pause_before: bool,
+    /// Where it stands in the question, in characters `[start, end)`: a text typed with
+    /// hyphens ("LYO-OUT") is several tokens, read back whole from the question.
+    pub span: (usize, usize),
 }
 
 impl Token {
@@ -32,7 +35,7 @@ impl Token {
             .ok()
             .filter(|n| n.is_finite())
             .or_else(|| small_number(&text).filter(|_| !matches!(text.as_str(), "a" | "an" | "zero")));
-        Token { stem: stem(&text), text, raw: raw.to_string(), number, date: None, quoted: false, pause_before: false }
+        Token { stem: stem(&text), text, raw: raw.to_string(), number, date: None, quoted: false, pause_before: false, span: (0, 0) }
     }
 
     pub fn is(&self, word: &str) -> bool {
@@ -67,6 +70,7 @@ pub fn tokenize(question: &str) -> Vec<Token> {
                 if !raw.trim().is_empty() {
                     let mut token = Token::word(raw.trim());
                     token.quoted = true;
+                    token.span = (i, end + 1);
                     tokens.push(token);
                 }
                 i = end + 1;
@@ -95,11 +99,13 @@ pub fn tokenize(question: &str) -> Vec<Token> {
             let raw: String = chars[start..i].iter().collect();
             // "300ms", "1.5sec", "20c": a number with its unit glued on is both.
             if let Some((number, unit)) = glued_unit(&raw) {
-                tokens.push(Token::word(number));
-                tokens.push(Token::word(unit));
+                let split = start + number.chars().count();
+                tokens.push(Token { span: (start, split), ..Token::word(number) });
+                tokens.push(Token { span: (split, i), ..Token::word(unit) });
                 continue;
             }
             let mut token = Token::word(&raw);
+            token.span = (start, i);
             token.date = parse_date(&raw);
             if token.date.is_some() {
                 token.number = None;
@@ -112,7 +118,7 @@ pub fn tokenize(question: &str) -> Vec<Token> {
             while i < chars.len() && matches!(chars[i], '<' | '>' | '=') {
                 i += 1;
             }
-            tokens.push(Token::word(&chars[start..i].iter().collect::<String>()));
+            tokens.push(Token { span: (start, i), ..Token::word(&chars[start..i].iter().collect::<String>()) });
             continue;
         }
         if matches!(c, ',' | ';' | ':' | '?' | '!') {
@@ -136,6 +142,7 @@ fn halves(tokens: Vec<Token>) -> Vec<Token> {
         if tokens[i].is("half") && !tokens[i].quoted && tokens.get(i + 1).is_some_and(|t| t.is_any(&["a", "an"])) && tokens.get(i + 2).is_some_and(|t| time_unit(&t.text).is_some()) {
             let mut half = Token::word("0.5");
             half.raw = format!("{} {}", tokens[i].raw, tokens[i + 1].raw);
+            half.span = (tokens[i].span.0, tokens[i + 1].span.1);
             out.push(half);
             i += 2;
             continue;
@@ -234,7 +241,7 @@ pub const FILLER: &[&str] = &[
     "coming", "sending", "reporting", "recording", "being", "served", "serve", "based", "located", "reported", "placed", "sent", "get", "far", "overall", "per", "whose", "who", "whom", "had",
     // "new users in the last 90 days", "order history of customer 12", "customers ordering
     // each month": the rows themselves, in the range asked.
-    "new", "history", "ordering", "shopping",
+    "new", "history", "ordering", "shopping", "among", "amongst",
     // Verbs of events ("battery dipped below 10%"), read with the comparison.
     "exceeded", "exceeds", "exceed", "spiked", "peaked", "touched", "climbed", "dipped", "drops", "drop",
 ];

@@ -420,7 +420,12 @@ impl Reader<'_> {
                 order_column = Some((ts, time.rank.unwrap_or(true)));
             }
         }
-        plan.group_by.extend(d.groups.iter().map(|c| GroupKey::Column(*c)));
+        // Two groups named by the same label ("which users …? emails") are one group.
+        for c in &d.groups {
+            if !plan.group_by.contains(&GroupKey::Column(*c)) {
+                plan.group_by.push(GroupKey::Column(*c));
+            }
+        }
         plan.measures = d.measures;
         plan.having = d.having;
         if !plan.is_aggregate() {

@@ -23,6 +23,7 @@ use super::plan::{ColumnRef, Comparison, Filter, GroupKey, Having, Measure, Orde
 use super::words::{aggregate_word, month, superlative, time_unit, tokenize, Aggregate, Token, FILLER, UNITS};
 
 mod finish;
+mod patterns;
 mod phrases;
 mod place;
 mod schema;
@@ -132,6 +133,10 @@ struct Reader<'a> {
     placing: Option<usize>,
     /// The time range the question asks about, in UTC microseconds `[from, to)`.
     asked_span: Option<(i64, i64)>,
+    /// The question as typed (a pattern's text is read back from it).
+    question: &'a str,
+    /// Text patterns ("starts with LYO") waiting for their column.
+    patterns: Vec<patterns::TextPattern>,
 }
 
 pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meaning: Option<&MeaningLinker>) -> Result<Reading, Refusal> {
@@ -139,7 +144,8 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     if tokens.is_empty() {
         return Err(Refusal("the question has no words".into()));
     }
-    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None };
+    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new() };
+    reader.recognize_patterns();
     let mut time = Time::default();
     reader.recognize_time(&mut time);
     reader.recognize_limits(&mut time);
@@ -382,6 +388,10 @@ impl Reader<'_> {
             .collect();
         let wants_time = time.has_range() || !time.buckets.is_empty() || time.by_time;
         let mut d = Draft { ranked_bucket: time.ranked_bucket, qualified: self.qualified_relation(links), ..Draft::default() };
+        // "whose name starts with OSA": the name is matched, not asked for.
+        let pattern_columns = self.place_patterns(links, &mut d, &mut context)?;
+        let roles: Vec<(usize, Role)> = roles.iter().filter(|(_, r)| !matches!(r, Role::Link(l) if pattern_columns.contains(l))).cloned().collect();
+        let roles = &roles[..];
         self.number_values(links, &context, &mut d);
         let mut s = Walk { rank: time.rank.filter(|_| !time.by_time), ..Walk::default() };
         // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks
@@ -738,6 +748,7 @@ fn filter_column(f: &Filter) -> ColumnRef {
     match f {
         Filter::Values { column, .. }
         | Filter::Prefix { column, .. }
+        | Filter::Like { column, .. }
         | Filter::Number { column, .. }
         | Filter::Range { column, .. }
         | Filter::Boolean { column, .. }
