@@ -274,3 +274,12 @@ fn text_patterns_match_as_typed() {
     // "in the last hour" after "with …" is a time range, not a column.
     assert!(refusal("orders with zzz in the last hour").contains("zzz"));
 }
+
+#[test]
+fn median_and_a_leading_superlative() {
+    assert_eq!(sql("median order amount"), "SELECT median(amount) AS median_amount FROM orders");
+    // A superlative opening the question before a group's noun ranks the groups; before a
+    // measure it is the measure's extreme.
+    assert_eq!(sql("coldest site"), "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site ORDER BY avg_temperature LIMIT 1");
+    assert_eq!(sql("max temperature"), "SELECT max(temperature) AS max_temperature FROM readings");
+}

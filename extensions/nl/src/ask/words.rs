@@ -241,7 +241,7 @@ pub const FILLER: &[&str] = &[
     "coming", "sending", "reporting", "recording", "being", "served", "serve", "based", "located", "reported", "placed", "sent", "get", "far", "overall", "per", "whose", "who", "whom", "had",
     // "new users in the last 90 days", "order history of customer 12", "customers ordering
     // each month": the rows themselves, in the range asked.
-    "new", "history", "ordering", "shopping", "among", "amongst",
+    "new", "history", "ordering", "shopping", "among", "amongst", "inside",
     // Verbs of events ("battery dipped below 10%"), read with the comparison.
     "exceeded", "exceeds", "exceed", "spiked", "peaked", "touched", "climbed", "dipped", "drops", "drop",
 ];
@@ -273,6 +273,7 @@ pub enum Aggregate {
     Avg,
     Min,
     Max,
+    Median,
 }
 
 impl Aggregate {
@@ -283,6 +284,7 @@ impl Aggregate {
             Aggregate::Avg => "avg",
             Aggregate::Min => "min",
             Aggregate::Max => "max",
+            Aggregate::Median => "median",
         }
     }
 }
@@ -291,10 +293,11 @@ impl Aggregate {
 pub fn aggregate_word(word: &str) -> Option<Aggregate> {
     Some(match word {
         "average" | "avg" | "mean" | "typical" | "averaging" | "averaged" | "averages" => Aggregate::Avg,
+        "median" | "medians" => Aggregate::Median,
         "total" | "totals" | "sum" | "summed" | "combined" | "cumulative" => Aggregate::Sum,
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
-        | "worst" | "wettest" | "humidest" => Aggregate::Max,
-        "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" => Aggregate::Min,
+        | "worst" | "wettest" | "humidest" | "strongest" => Aggregate::Max,
+        "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" | "quickest" | "weakest" => Aggregate::Min,
         "count" | "counts" => Aggregate::Count,
         _ => return None,
     })
@@ -305,9 +308,9 @@ pub fn superlative(word: &str) -> Option<bool> {
     match word {
         "most" | "highest" | "largest" | "biggest" | "greatest" | "top" | "max" | "maximum" | "slowest" | "longest" | "hottest"
         | "warmest" | "heaviest" | "busiest" | "worst" | "expensive" | "more" | "best" | "popular" | "active" | "frequent"
-        | "common" | "wettest" | "humidest" => Some(true),
+        | "common" | "wettest" | "humidest" | "strongest" => Some(true),
         "least" | "lowest" | "smallest" | "fewest" | "min" | "minimum" | "fastest" | "shortest" | "coldest" | "coolest" | "cheapest"
-        | "bottom" | "quietest" | "less" | "rarest" | "driest" => Some(false),
+        | "bottom" | "quietest" | "less" | "rarest" | "driest" | "quickest" | "weakest" => Some(false),
         _ => None,
     }
 }

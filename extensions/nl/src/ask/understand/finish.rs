@@ -169,8 +169,8 @@ impl Reader<'_> {
                         self.notes.push(format!("ranked by the {} of {}", aggregate_words(aggregate), self.column_name(c)));
                     }
                     d.measures.push(Measure { aggregate, column: Some(c) });
-                } else if let Some(c) = time.rank_word.as_deref().and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, w))) {
-                    // "the 2 driest sites": by the average humidity.
+                } else if let Some(c) = time.rank_word.as_deref().or(s.rank_word.as_deref()).and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, w))) {
+                    // "the 2 driest sites", "which page is slowest": by the average humidity, latency.
                     self.notes.push(format!("ranked by the average of {}", self.column_name(c)));
                     d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });
                 } else {

@@ -397,6 +397,20 @@ impl Reader<'_> {
         // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks
         // rows, "the 2 driest sites" groups again (a text column, not a relation).
         let top_n = time.rank.is_some() && !time.by_time && (time.rank_word.is_none() || self.names_a_group(links.first()));
+        let leading = (time.rank.is_none()).then(|| self.leading_superlative(links, roles)).flatten();
+        let reordered: Vec<(usize, Role)>;
+        let roles = match leading {
+            // "quickest page by mean load time": "which page is the quickest …".
+            Some(k) => {
+                let mut r = roles.to_vec();
+                let superlative = r.remove(k);
+                r.insert(k, (superlative.0, Role::Which));
+                r.insert(k + 2, superlative);
+                reordered = r;
+                &reordered[..]
+            }
+            None => roles,
+        };
 
         for (n, (at, role)) in roles.iter().enumerate() {
             let previous = n.checked_sub(1).map(|p| &roles[p]);
@@ -547,6 +561,25 @@ impl Reader<'_> {
             }
         }
         self.finish(d, s, named, context, time)
+    }
+
+    /// "slowest page by mean load time", "the busiest country": a superlative opening the
+    /// question before a singular noun that is not a relation's row ("the largest order"
+    /// is an order) asks which group ranks first. Returns the superlative's role index.
+    fn leading_superlative(&self, links: &[Link], roles: &[(usize, Role)]) -> Option<usize> {
+        let k = roles.iter().position(|(at, _)| (0..*at).all(|j| self.tokens[j].is_any(&["the", "show", "list", "find", "give", "me", "what", "what's", "is", "was"])))?;
+        let (at, role) = &roles[k];
+        let ranks = matches!(role, Role::Rank(_)) || (matches!(role, Role::Aggregate(_)) && superlative(&self.tokens[*at].text).is_some());
+        let Some((_, Role::Link(l))) = roles.get(k + 1) else { return None };
+        let noun = &self.tokens[links[*l].end - 1];
+        let row_noun = self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&noun.stem));
+        let singular = noun.text == noun.stem && !noun.quoted;
+        // "max temperature", "largest purchase amount": a measure's extreme, not a group.
+        let measure = links[*l].candidates.iter().any(|c| self.candidate_is(c, is_numeric) && !is_key_name(&self.column(as_column(&c.target)).name));
+        // "largest bank transfer", "coldest freezer reading": rows of that kind, ranked.
+        let value = links[*l].candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..)));
+        let measure = measure || value;
+        (ranks && links[*l].start == at + 1 && singular && !row_noun && !measure && !self.tokens[*at].is_any(&["most", "least", "top", "bottom"])).then_some(k)
     }
 
     /// A plural noun for a relation's rows whose only numbers are ids ("pages", "views").
@@ -802,6 +835,7 @@ fn aggregate_words(a: Aggregate) -> &'static str {
         Aggregate::Avg => "average",
         Aggregate::Min => "minimum",
         Aggregate::Max => "maximum",
+        Aggregate::Median => "median",
         Aggregate::Count | Aggregate::CountDistinct => "count",
     }
 }
