@@ -479,7 +479,10 @@ impl Reader<'_> {
             // "device ids that hit more than 33 degrees": each device once — unless the rows
             // are ordered by something not shown (DISTINCT could not order by it).
             let ordered_by_shown = plan.order.iter().all(|(k, _)| matches!(k, OrderKey::Column(c) if plan.columns.contains(c)));
-            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(|c| self.is_foreign_key(*c)) && ordered_by_shown;
+            // "names of devices whose battery fell below 10%": columns of the things the
+            // rows are about, each thing once.
+            let about = |c: &ColumnRef| self.is_foreign_key(*c) || (c.relation != plan.base && self.key_pair(plan.base, c.relation).is_some_and(|(_, theirs)| self.keyed_relation(theirs) == Some(c.relation)));
+            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(about) && ordered_by_shown;
             plan.limit = time.limit.or(plan.limit);
         } else if plan.order.is_empty() {
             if let Some((c, direction)) = order_column {
@@ -499,7 +502,36 @@ impl Reader<'_> {
             plan.limit = plan.limit.or(time.limit);
         }
         self.join(&mut plan)?;
+        self.count_each_once(&mut plan);
         plan.drop_repeated_measures();
         Ok(plan)
+    }
+
+    /// "customers who paid by card": a join to the rows about the base repeats each base
+    /// row, so its rows are counted by their distinct key.
+    fn count_each_once(&mut self, plan: &mut QueryPlan) {
+        let fans_out = plan.joins.iter().any(|j| self.keyed_relation(j.left) == Some(j.left.relation));
+        let own_key = self.key_column(plan.base, &[]).filter(|k| k.relation == plan.base && self.keyed_relation(*k) == Some(plan.base));
+        // "page views per country from pro users": grouped by the joined rows' column, the
+        // joined rows are what is counted.
+        let grouped_elsewhere = plan.group_by.iter().any(|g| matches!(g, GroupKey::Column(c) | GroupKey::Bucket(c, _) if c.relation != plan.base));
+        if fans_out && !plan.is_aggregate() && !plan.columns.is_empty() && !plan.distinct {
+            // "names of devices whose battery fell below 10%": each device once.
+            let own = |c: &ColumnRef| c.relation == plan.base;
+            let ordered_by_shown = plan.order.iter().all(|(k, _)| matches!(k, OrderKey::Column(c) if plan.columns.contains(c)));
+            plan.distinct = plan.columns.iter().all(own) && ordered_by_shown;
+        }
+        let (true, false, Some(key)) = (fans_out, grouped_elsewhere, own_key) else { return };
+        let each_once = Measure { aggregate: Aggregate::CountDistinct, column: Some(key) };
+        let mut replaced = false;
+        for m in plan.measures.iter_mut().chain(plan.having.iter_mut().map(|h| &mut h.measure)) {
+            if m.column.is_none() {
+                *m = each_once;
+                replaced = true;
+            }
+        }
+        if replaced {
+            self.notes.push(format!("counted each of {} once", self.catalog.relations[plan.base].name));
+        }
     }
 }

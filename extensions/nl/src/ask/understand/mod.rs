@@ -500,6 +500,12 @@ impl Reader<'_> {
                     // "devices that read below -22 degrees": the column in degrees.
                     let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
                     let unit = self.unit_column(&self.reachable(&context), *at).filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
+                    // "regions with revenue above 50000": a condition on each region's total;
+                    // "sites where a sensor went below 3 degrees" (an event): on each site's
+                    // extreme; "names of devices whose battery dropped below 10%" (things, not
+                    // categories): on the rows.
+                    let event = self.tokens[..*at].iter().any(|t| t.is_any(EVENT_VERBS));
+                    let on_groups = d.plural_subject.is_some_and(|subject| !event || self.label_column(subject.relation) != Some(subject));
                     if let (Some(u), None) = (unit, trailing) {
                         d.filters.push(number_filter(u, *comparison, self.scaled(*value, u, *at), *high));
                         s.unit_at = Some(at + 1);
@@ -520,10 +526,9 @@ impl Reader<'_> {
                         // "average battery is under 15": a condition on the measure.
                         let value = d.measures[m].column.map_or(*value, |c| self.scaled(*value, c, *at));
                         d.measure_compares.push((m, *comparison, value, *high));
-                    } else if let (Some(c), true, Some(_), false) = (s.last_numeric, after_link, d.plural_subject, self.tokens[..*at].iter().any(|t| t.is_any(EVENT_VERBS))) {
-                        // "regions with revenue above 50000": a condition on each region's
-                        // total; "kinds that hit a humidity above 95" (an event) is on rows.
-                        let aggregate = if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
+                    } else if let (Some(c), true, true) = (s.last_numeric, after_link, on_groups) {
+                        let extreme = if matches!(comparison, Comparison::Less | Comparison::LessOrEqual) { Aggregate::Min } else { Aggregate::Max };
+                        let aggregate = if event { extreme } else if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
                         d.bare_columns.retain(|b| *b != c);
                         d.measures.push(Measure { aggregate, column: Some(c) });
                         d.measure_compares.push((d.measures.len() - 1, *comparison, *value, *high));
@@ -533,6 +538,11 @@ impl Reader<'_> {
                         let comparative = at.checked_sub(2).and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &self.tokens[w].text)));
                         let c = comparative.unwrap_or(if is_key_name(&self.column(c).name) { self.unit_column(&self.reachable(&context), *at).unwrap_or(c) } else { c });
                         d.filters.push(number_filter(c, *comparison, self.scaled(*value, c, *at), *high));
+                        // "names of devices whose battery fell below 10%": the battery only says which.
+                        let clause = matches!(previous, Some((_, Role::Link(l))) if links[*l].start > 0 && self.tokens[links[*l].start - 1].is_any(&["whose", "where", "when"]));
+                        if clause {
+                            d.bare_columns.retain(|b| *b != c);
+                        }
                         // The unit after the number ("6 percent") was said of this column.
                         if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
                             s.unit_at = Some(at + 1);

@@ -56,6 +56,17 @@ impl Reader<'_> {
         None
     }
 
+    /// "June 14-15, 2025": `[June 14, June 16)` and the words read.
+    fn day_range_at(&self, i: usize) -> Option<(NaiveDate, NaiveDate, usize)> {
+        let m = month(&self.word(i)?.text)?;
+        let (first, last) = self.word(i + 1)?.text.split_once('-')?;
+        let (first, last) = (first.parse::<u32>().ok()?, last.parse::<u32>().ok()?);
+        let year = self.word(i + 2).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && (1900.0..2200.0).contains(n))? as i32;
+        let from = NaiveDate::from_ymd_opt(year, m, first)?;
+        let to = NaiveDate::from_ymd_opt(year, m, last)?.succ_opt()?;
+        (from < to).then_some((from, to, 3))
+    }
+
     /// "March 1" with the year left to a later date ("between March 1 and March 15 2025").
     fn month_day_at(&self, i: usize) -> Option<(u32, u32)> {
         let m = month(&self.word(i)?.text)?;
@@ -195,6 +206,31 @@ impl Reader<'_> {
                         }
                     }
                 }
+            }
+            // "April through June 2025", "between April and June 2025": months, the year
+            // said once at the end.
+            let opener = usize::from(self.is(i, &["between", "from"]));
+            if let Some(m) = self.word(i + opener).and_then(|t| month(&t.text)).filter(|_| self.date_at(i + opener, true).is_none()) {
+                let to_at = i + opener + 2;
+                if let (true, Some((to, len2, DateSpan::Month))) = (self.is(i + opener + 1, &["and", "to", "through", "thru", "until", "till"]), self.date_at(to_at, false)) {
+                    let from_year = if m > to.month() { to.year() - 1 } else { to.year() };
+                    if let Some(from) = NaiveDate::from_ymd_opt(from_year, m, 1) {
+                        time.period = Some((Some(from), Some(DateSpan::Month.end(to))));
+                        self.mark(i..to_at + len2);
+                        i = to_at + len2;
+                        continue;
+                    }
+                }
+            }
+            // "June 14-15, 2025", "the weekend of June 14-15 2025": the days, both included.
+            if let Some((from, to, len)) = self.day_range_at(i) {
+                let start = if i >= 2 && self.is(i - 1, &["of"]) && self.is(i - 2, &["weekend", "days", "week"]) { i - 2 } else { i };
+                let start = if start > 0 && self.is(start - 1, &["on", "over", "in", "during", "for", "the"]) { start - 1 } else { start };
+                let start = if start > 0 && self.is(start - 1, &["on", "over", "in", "during", "for"]) { start - 1 } else { start };
+                time.period = Some((Some(from), Some(to)));
+                self.mark(start..i + len);
+                i += len;
+                continue;
             }
             // between D and D / from D to D
             if self.is(i, &["between", "from"]) {
@@ -460,6 +496,12 @@ impl Reader<'_> {
         let mut found = Vec::new();
         let mut i = 0;
         while i < self.tokens.len() {
+            // "paid by card at least once": they did; the rows say so, no count is asked.
+            if self.is(i, &["at"]) && self.is(i + 1, &["least"]) && self.is(i + 2, &["once"]) {
+                self.mark(i..i + 3);
+                i += 3;
+                continue;
+            }
             let pattern: Option<(Comparison, usize)> = if self.is(i, &["more", "greater", "higher", "larger", "bigger", "longer", "slower", "warmer", "hotter", "heavier", "older"]) && self.is(i + 1, &["than"]) {
                 Some((Comparison::Greater, 2))
             } else if self.is(i, &["less", "fewer", "lower", "smaller", "shorter", "faster", "cooler", "colder", "cheaper", "lighter"]) && self.is(i + 1, &["than"]) {
