@@ -385,11 +385,12 @@ impl Lexicon {
                     }
                 }
             }
-            // "clicked": the stored 'click' before the relation that holds it.
-            if found.iter().any(|c| matches!(c.target, Target::Value(..))) {
-                for c in found.iter_mut().filter(|c| matches!(c.target, Target::Relation(_))) {
-                    c.evidence = Evidence::Concept;
-                }
+        }
+        // "clicked", "bought": the stored 'click', 'purchase' before the relation holding it.
+        let verb = word.len() > 4 && word.ends_with("ed") || VERB_NOUNS.iter().any(|(verb, _)| verb == word);
+        if verb && found.iter().any(|c| matches!(c.target, Target::Value(..))) {
+            for c in found.iter_mut().filter(|c| matches!(c.target, Target::Relation(_))) {
+                c.evidence = Evidence::Concept;
             }
         }
         if found.is_empty() && token.stem.len() >= 5 {

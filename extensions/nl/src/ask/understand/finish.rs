@@ -6,7 +6,7 @@
 use super::*;
 
 impl Reader<'_> {
-    pub(super) fn finish(&mut self, mut d: Draft, s: Walk, named: Vec<usize>, mut context: Vec<usize>, time: Time) -> Result<QueryPlan, Refusal> {
+    pub(super) fn finish(&mut self, links: &[Link], mut d: Draft, s: Walk, named: Vec<usize>, mut context: Vec<usize>, time: Time) -> Result<QueryPlan, Refusal> {
         let mut plan = QueryPlan::default();
         // Leftover aggregates: "how many …" with nothing counted is a row count;
         // "… on average" ranks by the average.
@@ -386,7 +386,9 @@ impl Reader<'_> {
         let mut order_column = d.order_column;
         let mut asked_time = None;
         if time.has_range() || !time.buckets.is_empty() || time.by_time || time.asks_time {
-            let ts = self.time_column(base, &d.bare_columns, &context)?;
+            // "pro users who bought something in the last 7 days": the time of the purchase.
+            let event_time = time.range_at.and_then(|at| self.event_before(links, at, base, &context));
+            let ts = self.time_column(event_time.unwrap_or(base), &d.bare_columns, &context)?;
             if time.asks_time {
                 asked_time = Some(ts);
                 if !d.groups.is_empty() || !d.group_relations.is_empty() || !plan.group_by.is_empty() {
@@ -505,6 +507,19 @@ impl Reader<'_> {
         self.count_each_once(&mut plan);
         plan.drop_repeated_measures();
         Ok(plan)
+    }
+
+    /// The timed relation of a stored value said right before the time range ("bought
+    /// something in the last 7 days", "with a purchase in …": the purchase's time), when
+    /// it is not the base's.
+    fn event_before(&self, links: &[Link], at: usize, base: usize, context: &[usize]) -> Option<usize> {
+        let link = links.iter().filter(|l| l.end <= at).max_by_key(|l| l.end)?;
+        let between_filler = self.tokens[link.end..at].iter().all(|t| FILLER.contains(&t.text.as_str()) || t.is_any(&["something", "anything"]));
+        let r = link.candidates.iter().find_map(|c| match c.target {
+            Target::Value(r, _, _) if r != base && self.has_time(r) && context.contains(&r) => Some(r),
+            _ => None,
+        })?;
+        (between_filler && !self.tokens[link.start].is_any(CREATION_VERBS)).then_some(r)
     }
 
     /// "customers who paid by card": a join to the rows about the base repeats each base

@@ -79,6 +79,8 @@ struct Time {
     ranked_bucket: bool,
     /// "when did …", "date of the …": the answer is the time column.
     asks_time: bool,
+    /// Where the time range's words start.
+    range_at: Option<usize>,
 }
 
 impl Time {
@@ -147,7 +149,9 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new() };
     reader.recognize_patterns();
     let mut time = Time::default();
+    let before_time = reader.used.clone();
     reader.recognize_time(&mut time);
+    time.range_at = (0..reader.tokens.len()).find(|&i| reader.used[i] && !before_time[i]).filter(|_| time.has_range());
     reader.recognize_limits(&mut time);
     let compares = reader.recognize_comparisons();
     let has_comparison = !compares.is_empty();
@@ -570,7 +574,7 @@ impl Reader<'_> {
                 }
             }
         }
-        self.finish(d, s, named, context, time)
+        self.finish(links, d, s, named, context, time)
     }
 
     /// "slowest page by mean load time", "the busiest country": a superlative opening the

@@ -29,7 +29,11 @@ impl Reader<'_> {
         let other_evidence = link.candidates.iter().filter(|c| !matches!(c.target, Target::Value(..) | Target::Prefix(..))).map(|c| c.evidence).max();
 
         let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
-        let value_first = !values.is_empty() && (other_evidence.is_none() || value_evidence > other_evidence);
+        // "customers who bought something": a stored 'purchase' the customers cannot reach
+        // (another schema's events) is not what the verb means here.
+        let reachable = |r: usize| context.is_empty() || context.iter().any(|c| *c == r || self.join_path(&[*c], r).is_some());
+        let values_reachable = values.iter().any(|c| reachable(target_relation(&c.target)));
+        let value_first = !values.is_empty() && (other_evidence.is_none() || (value_evidence > other_evidence && values_reachable));
         if let Some((comparison, value, high)) = s.compare {
             // "more than 10 pages", "fewer than 10 views": rows counted, not an id compared.
             // "more than 10 pages": a plural noun for rows right after the number.
@@ -132,7 +136,12 @@ impl Reader<'_> {
             add_context(context, r);
             // "list the newsletter visits …": the rows, though "visits" alone would count them.
             let listing_verb = self.tokens.first().is_some_and(|t| t.is_any(&["list", "show", "display", "give", "find", "get"]));
-            if (s.pending == [Aggregate::Count] || (count_noun && s.pending.is_empty() && !listing_verb)) && !s.distinct {
+            // "total readings", "total events": how many; "total payments": their amount.
+            let total_of_things = s.pending == [Aggregate::Sum]
+                && plural
+                && s.pending_word.as_deref().is_some_and(|w| w.starts_with("total"))
+                && !crate::ask::words::identifier_words(&self.catalog.relations[r].name).last().is_some_and(|w| MONEY_ROWS.contains(&w.as_str()));
+            if (s.pending == [Aggregate::Count] || total_of_things || (count_noun && s.pending.is_empty() && !listing_verb)) && !s.distinct {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
@@ -306,3 +315,6 @@ impl Reader<'_> {
         Ok(())
     }
 }
+
+/// Rows that are sums of money: their "total" is the amount, not how many.
+const MONEY_ROWS: &[&str] = &["payment", "transaction", "invoice", "sale", "charge", "refund", "purchase", "transfer", "payout"];
