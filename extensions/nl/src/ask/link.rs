@@ -278,12 +278,27 @@ impl Lexicon {
     fn add_comment(&mut self, comment: &str, target: Target) {
         let tokens = tokenize(comment);
         let words: Vec<String> = tokens.iter().map(|t| t.stem.clone()).collect();
+        // "kind of sensor" is also said "sensor kind".
+        for at in 1..tokens.len().saturating_sub(1) {
+            let (head, owner) = (&tokens[at - 1], &tokens[at + 1]);
+            if tokens[at].text == "of" && ![head, owner].iter().any(|t| FILLER.contains(&t.text.as_str()) || t.number.is_some()) {
+                self.add(vec![owner.stem.clone(), head.stem.clone()], target.clone(), Evidence::Comment);
+            }
+        }
         for start in 0..words.len() {
             for len in 1..=3.min(words.len() - start) {
                 let phrase = &words[start..start + len];
                 // Only runs of content words: "load time", not "cancelled or returned"; a
                 // plural noun counts as written ("visits", though "visit" is a verb too).
                 if tokens[start..start + len].iter().any(|t| FILLER.contains(&t.text.as_str()) || t.number.is_some()) {
+                    continue;
+                }
+                // "kind of sensor", "sensor id": a column's owner named alone is the owner
+                // (the devices), not this column.
+                let owner = len == 1
+                    && matches!(target, Target::Column(..))
+                    && ((start >= 2 && tokens[start - 1].text == "of") || tokens.get(start + 1).is_some_and(|t| t.is_any(&["id", "ids"])));
+                if owner {
                     continue;
                 }
                 self.add(phrase.to_vec(), target.clone(), Evidence::Comment);

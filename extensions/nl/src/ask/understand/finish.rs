@@ -319,6 +319,10 @@ impl Reader<'_> {
             }
         }
         for r in std::mem::take(&mut d.group_relations) {
+            // "which sensor (by name)": already grouped by its label.
+            if self.label_column(r).is_some_and(|l| d.groups.contains(&l)) {
+                continue;
+            }
             let label = by_label(self, &mut d, r);
             if let Some(key) = label.or_else(|| self.key_column(r, &with_first(&context, base))) {
                 d.groups.push(key);
