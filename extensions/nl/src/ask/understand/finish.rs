@@ -303,7 +303,7 @@ impl Reader<'_> {
             });
             let label = reader
                 .label_column(r)
-                .filter(|l| !says_id && (d.bare_columns.contains(l) || (reader.holds_people(r) && (s.which || asks_who))))
+                .filter(|l| !says_id && (d.bare_columns.contains(l) || (reader.holds_people(r) && (s.which || asks_who || ranked))))
                 .or(named_text.filter(|_| !says_id))?;
             reader.notes.push(format!("named the {} by {}", reader.catalog.relations[r].name, reader.column_name(label)));
             d.bare_columns.retain(|b| *b != label);
@@ -330,6 +330,15 @@ impl Reader<'_> {
                     d.ranked_group = Some(key);
                 }
             }
+        }
+        // "average battery per Hamburg device, by name": the name tells the devices apart.
+        let labels: Vec<ColumnRef> = d.groups.iter().filter_map(|g| self.keyed_relation(*g).and_then(|r| self.label_column(r))).filter(|l| d.groups.contains(l)).collect();
+        for label in labels {
+            let named_by_it = |g: &ColumnRef| *g != label && self.keyed_relation(*g).and_then(|r| self.label_column(r)) == Some(label);
+            if d.ranked_group.is_some_and(|g| named_by_it(&g)) {
+                d.ranked_group = Some(label);
+            }
+            d.groups.retain(|g| !named_by_it(g));
         }
         // "Chrome vs Safari", "compare 200 and 404 responses": one row for each.
         let versus = self.tokens.iter().any(|t| t.is_any(&["vs", "versus", "compare", "comparing"])) || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
