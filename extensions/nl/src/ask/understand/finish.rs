@@ -7,6 +7,7 @@ use super::*;
 
 impl Reader<'_> {
     pub(super) fn finish(&mut self, links: &[Link], mut d: Draft, s: Walk, named: Vec<usize>, mut context: Vec<usize>, time: Time) -> Result<QueryPlan, Refusal> {
+        tracing::debug!(draft = ?d, walk = ?s, "ASK draft");
         let mut plan = QueryPlan::default();
         // Leftover aggregates: "how many …" with nothing counted is a row count;
         // "… on average" ranks by the average.

@@ -173,6 +173,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     let roles = reader.roles(&links, compares);
     tracing::debug!(question, ?links, ?roles, "ASK read");
     let plan = if links.is_empty() { None } else { Some(reader.build(&links, &roles, time)) };
+    reader.names_of_dates();
     let unknown: Vec<String> = (0..reader.tokens.len())
         .filter(|&i| !reader.used[i])
         .filter(|&i| {
@@ -206,6 +207,25 @@ impl Reader<'_> {
     fn mark(&mut self, range: std::ops::Range<usize>) {
         for i in range {
             self.used[i] = true;
+        }
+    }
+
+    /// "on Black Friday (2025-11-28)": capitalized words left unread right before a typed
+    /// date are its name; the date says when.
+    fn names_of_dates(&mut self) {
+        for at in 0..self.tokens.len() {
+            if self.tokens[at].date.is_none() || !self.used[at] {
+                continue;
+            }
+            let mut start = at;
+            while start > 0 && !self.used[start - 1] && self.tokens[start - 1].raw.starts_with(|c: char| c.is_uppercase()) && !self.tokens[start - 1].quoted {
+                start -= 1;
+            }
+            if start < at {
+                let name: Vec<&str> = self.tokens[start..at].iter().map(|t| t.raw.as_str()).collect();
+                self.notes.push(format!("read \"{}\" as the name of {}", name.join(" "), self.tokens[at].raw));
+                self.mark(start..at);
+            }
         }
     }
 

@@ -6,6 +6,17 @@
 use super::*;
 
 impl Reader<'_> {
+    /// "… for desktop visitors", "… from enterprise customers": the rows are limited to
+    /// those things, which are not what is measured (a few words back, across stored
+    /// values and filler).
+    fn scoped(&self, link: &Link) -> bool {
+        const SCOPE: &[&str] = &["for", "from", "among", "amongst"];
+        (link.start.saturating_sub(4)..link.start)
+            .rev()
+            .take_while(|&j| self.used[j] || FILLER.contains(&self.tokens[j].text.as_str()))
+            .any(|j| self.tokens[j].is_any(SCOPE))
+    }
+
     /// Gives one link its role in the question.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn place_link(
@@ -162,7 +173,7 @@ impl Reader<'_> {
             } else if s.grouping || (s.which && d.groups.is_empty() && d.group_relations.is_empty()) {
                 d.group_relations.push(r);
                 s.grouping = false;
-            } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty()) {
+            } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty() && !self.scoped(link)) {
                 // "top 5 pages by views", "which country has the most orders"
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
