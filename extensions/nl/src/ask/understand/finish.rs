@@ -209,6 +209,15 @@ impl Reader<'_> {
                 }
             }
         }
+        // "pages with at least 100 views": each page, by the text column its plural names.
+        if !d.having.is_empty() && d.groups.is_empty() && d.group_relations.is_empty() && time.buckets.is_empty() {
+            if let Some(first) = links.first().filter(|l| self.plural_relation_word(l)) {
+                let text: Vec<&Candidate> = first.candidates.iter().filter(|c| matches!(c.target, Target::Column(..)) && !self.candidate_is(c, is_numeric) && !self.candidate_is(c, is_temporal)).collect();
+                if let Some(c) = self.prefer_text(text).first() {
+                    d.groups.push(as_column(&c.target));
+                }
+            }
+        }
         // The base relation: what is counted or measured, else what is named.
         let asks_when = self.tokens.first().is_some_and(|t| t.is("when"));
         let base = d
