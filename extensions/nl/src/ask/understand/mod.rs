@@ -518,12 +518,23 @@ impl Reader<'_> {
                                 _ => None,
                             })
                         })
-                        .flatten();
+                        .flatten()
+                        // "… more than 3000 euros altogether": a condition on the total.
+                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| !self.used[j] && self.tokens[j].is_any(&["altogether", "combined", "cumulatively"])).map(|j| (j, Aggregate::Sum)));
                     // "count of humidity readings over 80": the rows' values, not the count.
                     let last_measure = last_measure.filter(|m| d.measures[*m].column.is_some() || s.last_numeric.is_none() || !after_link);
                     // "devices that read below -22 degrees": the column in degrees.
                     let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
-                    let unit = self.unit_column(&self.reachable(&context), *at).filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
+                    // "paid us more than 3000 euros": the euros of the relation just named, when
+                    // several relations hold euros.
+                    let just_named: Vec<usize> = match previous {
+                        Some((_, Role::Link(l))) => links[*l].candidates.iter().map(|c| target_relation(&c.target)).collect(),
+                        _ => Vec::new(),
+                    };
+                    let unit = self
+                        .unit_column(&self.reachable(&context), *at)
+                        .or_else(|| self.unit_column(&just_named, *at))
+                        .filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
                     // "regions with revenue above 50000": a condition on each region's total;
                     // "sites where a sensor went below 3 degrees" (an event): on each site's
                     // extreme; "names of devices whose battery dropped below 10%" (things, not
@@ -532,6 +543,12 @@ impl Reader<'_> {
                     let on_groups = d.plural_subject.is_some_and(|subject| !event || self.label_column(subject.relation) != Some(subject));
                     if let (Some(u), None) = (unit, trailing) {
                         d.filters.push(number_filter(u, *comparison, self.scaled(*value, u, *at), *high));
+                        s.unit_at = Some(at + 1);
+                    } else if let (Some((a_at, aggregate)), Some(u)) = (trailing, unit) {
+                        // "paid us more than 3000 euros altogether": the total in euros.
+                        d.measures.push(Measure { aggregate, column: Some(u) });
+                        d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, u, *at), *high));
+                        s.consumed_at = Some(a_at);
                         s.unit_at = Some(at + 1);
                     } else if let (Some((a_at, aggregate)), Some(c), true) = (trailing, s.last_numeric, after_link) {
                         d.bare_columns.retain(|b| *b != c);
