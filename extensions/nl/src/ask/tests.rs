@@ -283,3 +283,11 @@ fn median_and_a_leading_superlative() {
     assert_eq!(sql("coldest site"), "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site ORDER BY avg_temperature LIMIT 1");
     assert_eq!(sql("max temperature"), "SELECT max(temperature) AS max_temperature FROM readings");
 }
+
+#[test]
+fn who_ranks_the_people_the_rows_are_about() {
+    assert_eq!(
+        sql("who placed the most orders"),
+        "SELECT customers.\"name\", count(*) AS \"count\" FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.\"name\" ORDER BY \"count\" DESC LIMIT 1"
+    );
+}

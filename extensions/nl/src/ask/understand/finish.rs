@@ -329,8 +329,12 @@ impl Reader<'_> {
             }
         }
         for r in std::mem::take(&mut d.group_relations) {
-            // "which sensor (by name)": already grouped by its label.
-            if self.label_column(r).is_some_and(|l| d.groups.contains(&l)) {
+            // "which sensor (by name)", "who …? email": already grouped by what tells each apart.
+            let tells_apart = |c: &ColumnRef| {
+                let column = self.column(*c);
+                c.relation == r && column.values.is_none() && !is_key_name(&column.name) && !is_numeric(&column.data_type) && !is_temporal(&column.data_type)
+            };
+            if self.label_column(r).is_some_and(|l| d.groups.contains(&l)) || d.groups.iter().any(tells_apart) {
                 continue;
             }
             let label = by_label(self, &mut d, r);

@@ -89,6 +89,23 @@ impl Reader<'_> {
             }
         }
 
+        // "who viewed the most pages", "who placed the most orders": the people those rows
+        // are about, ranked by how many there are.
+        let after_rank_word = matches!(n.checked_sub(1).map(|p| &roles[p]), Some((_, Role::Rank(_))));
+        if self.tokens[0].is("who") && after_rank_word && !value_first && d.groups.is_empty() && d.group_relations.is_empty() && d.measures.is_empty() {
+            let rows: BTreeSet<usize> = link.candidates.iter().map(|c| target_relation(&c.target)).collect();
+            let people: BTreeSet<usize> = (0..self.catalog.relations.len()).filter(|&p| self.holds_people(p) && rows.iter().any(|&r| r != p && self.key_pair(r, p).is_some())).collect();
+            if let ([who], Some(r)) = (&people.iter().copied().collect::<Vec<_>>()[..], rows.iter().copied().find(|r| !people.contains(r))) {
+                d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                d.counted = Some(r);
+                d.group_relations.push(*who);
+                add_context(context, r);
+                add_context(context, *who);
+                s.which = true;
+                return Ok(());
+            }
+        }
+
         // A stored value, unless the words name a relation or column at least as well.
         if value_first {
             if let Some((comparison, value, _)) = s.compare.take() {
