@@ -280,8 +280,8 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
-            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && l.candidates.iter().any(|c| matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value)) {
-                // "searches by free users": who did it, not a grouping.
+            } else if t.is("by") && links.iter().any(|l| (l.start == i + 1 || (l.start == i + 2 && next(&["a", "an", "the", "our"]))) && l.candidates.iter().any(|c| matches!(c.target, Target::Value(..)) && c.evidence == Evidence::Value)) {
+                // "searches by free users", "purchase by a free user": who did it, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
