@@ -45,7 +45,10 @@ impl Reader<'_> {
         let reachable = |r: usize| context.is_empty() || context.iter().any(|c| *c == r || self.join_path(&[*c], r).is_some());
         let values_reachable = values.iter().any(|c| reachable(target_relation(&c.target)));
         let value_first = !values.is_empty() && (other_evidence.is_none() || (value_evidence > other_evidence && values_reachable));
-        if let Some((comparison, value, high)) = s.compare {
+        // "warmer than -15 over the last 7 days, device names and temperatures": after a
+        // pause, the words list what to show; the comparison is read at the end.
+        let after_pause = s.compare_at.is_some_and(|at| (at + 1..=link.start).any(|j| self.tokens[j].pause_before));
+        if let (Some((comparison, value, high)), false) = (s.compare, after_pause) {
             // "more than 10 pages", "fewer than 10 views": rows counted, not an id compared.
             // "more than 10 pages": a plural noun for rows right after the number.
             let right_after = s.compare_at.is_some_and(|at| link.start == at + 1) && self.plural_relation_word(link);
