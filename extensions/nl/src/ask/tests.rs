@@ -291,3 +291,12 @@ fn who_ranks_the_people_the_rows_are_about() {
         "SELECT customers.\"name\", count(*) AS \"count\" FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.\"name\" ORDER BY \"count\" DESC LIMIT 1"
     );
 }
+
+#[test]
+fn the_single_row_ranked_names_its_group() {
+    // "the coldest reading": one row, and the device it belongs to; "on average" ranks the devices.
+    assert_eq!(
+        sql("which device sent the coldest reading"),
+        "SELECT device_id FROM readings ORDER BY temperature LIMIT 1"
+    );
+}

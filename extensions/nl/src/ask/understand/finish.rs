@@ -530,10 +530,34 @@ impl Reader<'_> {
             }
             plan.limit = plan.limit.or(time.limit);
         }
+        self.single_row_ranked(&mut plan, &s);
         self.join(&mut plan)?;
         self.count_each_once(&mut plan);
         plan.drop_repeated_measures();
         Ok(plan)
+    }
+
+    /// "which freezer logged the warmest single reading": the one row with the warmest
+    /// reading, and the group it belongs to — not the group with the warmest average.
+    fn single_row_ranked(&mut self, plan: &mut QueryPlan, s: &Walk) {
+        let Some(word_at) = s.rank_word.as_ref().and_then(|w| self.tokens.iter().position(|t| &t.text == w)) else { return };
+        let noun_at = if self.tokens.get(word_at + 1).is_some_and(|t| t.is("single")) { word_at + 2 } else { word_at + 1 };
+        let row_noun = self.tokens.get(noun_at).is_some_and(|t| {
+            t.text == t.stem && self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&t.stem))
+        });
+        let averaged = self.tokens.iter().any(|t| t.is_any(&["average", "avg", "mean", "typical", "averaging", "averaged"]));
+        let [GroupKey::Column(group)] = plan.group_by[..] else { return };
+        let [Measure { column: Some(measured), .. }] = plan.measures[..] else { return };
+        if !s.which || !row_noun || averaged || plan.limit != Some(1) || !plan.having.is_empty() {
+            return;
+        }
+        let descending = plan.order.first().map_or(true, |(_, d)| *d);
+        self.notes.retain(|n| !n.starts_with("ranked by the"));
+        self.notes.push(format!("ranked single rows by {}", self.column_name(measured)));
+        plan.group_by.clear();
+        plan.measures.clear();
+        plan.columns = vec![group];
+        plan.order = vec![(OrderKey::Column(measured), descending)];
     }
 
     /// The timed relation of a stored value said right before the time range ("bought

@@ -194,9 +194,16 @@ impl Reader<'_> {
                 d.group_relations.push(r);
                 s.grouping = false;
             } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty() && !self.scoped(link)) {
-                // "top 5 pages by views", "which country has the most orders"
-                d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
-                d.counted = Some(r);
+                // "top 5 pages by views", "which country has the most orders"; "which
+                // device sent the coldest reading": by what the adjective measures.
+                let adjective = s.rank_word.as_deref().and_then(|w| self.adjective_column(r, w).map(|c| (c, aggregate_word(w).unwrap_or(Aggregate::Max))));
+                match adjective {
+                    Some((c, aggregate)) => d.measures.push(Measure { aggregate, column: Some(c) }),
+                    None => {
+                        d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
+                        d.counted = Some(r);
+                    }
+                }
                 s.sorting = false;
             } else {
                 d.bare_relations.push(r);
