@@ -34,8 +34,16 @@ impl Reader<'_> {
         // value before) still ranks the names.
         let first_link = !s.subject_said;
         let values: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))).collect();
-        let columns: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).collect();
         let relations: Vec<&Candidate> = link.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).collect();
+        let plural_word = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
+        // "which free accounts …": things, not the time column whose comment mentions
+        // "account creation".
+        let columns: Vec<&Candidate> = link
+            .candidates
+            .iter()
+            .filter(|c| matches!(c.target, Target::Column(..)))
+            .filter(|c| !(plural_word && !relations.is_empty() && c.evidence < Evidence::Name && self.candidate_is(c, is_temporal)))
+            .collect();
         let value_evidence = values.iter().map(|c| c.evidence).max();
         let other_evidence = link.candidates.iter().filter(|c| !matches!(c.target, Target::Value(..) | Target::Prefix(..))).map(|c| c.evidence).max();
 
