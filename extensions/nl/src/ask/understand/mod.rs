@@ -442,6 +442,13 @@ impl Reader<'_> {
             match role {
                 // "… wait longer than 500 ms on average": already read with the comparison.
                 Role::Aggregate(_) if s.consumed_at == Some(*at) => {}
+                // "which indoor sensor ran hottest on average": the ranking word already
+                // ranks by the average of what it measures.
+                Role::Aggregate(Aggregate::Avg)
+                    if *at > 0
+                        && self.tokens[at - 1].is("on")
+                        && s.pending.is_empty()
+                        && s.rank_word.as_deref().is_some_and(|w| self.reachable(&context).into_iter().any(|r| self.adjective_column(r, w).is_some())) => {}
                 // "temperature range": its minimum and maximum.
                 Role::Aggregate(_) if self.tokens[*at].is("range") => {
                     s.pending = vec![Aggregate::Min, Aggregate::Max];
