@@ -566,6 +566,14 @@ impl Reader<'_> {
     fn event_before(&self, links: &[Link], at: usize, base: usize, context: &[usize]) -> Option<usize> {
         let link = links.iter().filter(|l| l.end <= at).max_by_key(|l| l.end)?;
         let between_filler = self.tokens[link.end..at].iter().all(|t| FILLER.contains(&t.text.as_str()) || t.is_any(&["something", "anything"]));
+        // "events by users who joined in the last 30 days": the users' own time.
+        let created = self.tokens[link.end..at].iter().any(|t| t.is_any(CREATION_VERBS));
+        if created && between_filler {
+            return link.candidates.iter().find_map(|c| match c.target {
+                Target::Relation(r) if r != base && self.has_time(r) && context.contains(&r) => Some(r),
+                _ => None,
+            });
+        }
         let r = link.candidates.iter().find_map(|c| match c.target {
             Target::Value(r, _, _) if r != base && self.has_time(r) && context.contains(&r) => Some(r),
             _ => None,

@@ -285,6 +285,11 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
+            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && self.tokens.get(l.end).is_some_and(|w| w.is_any(&["who", "that", "whose"]))) {
+                // "events by users who joined …": whose rows, not a grouping.
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
             } else if t.is_any(&["across", "over"]) && next(&["all", "every"]) {
                 // "average battery across all devices": every row together, not per device.
                 self.mark(i..i + 2);
