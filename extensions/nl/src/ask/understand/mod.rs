@@ -174,6 +174,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     tracing::debug!(question, ?links, ?roles, "ASK read");
     let plan = if links.is_empty() { None } else { Some(reader.build(&links, &roles, time)) };
     reader.names_of_dates();
+    let claimed_number = reader.tokens.iter().zip(&reader.used).any(|(t, used)| *used && t.number.is_some());
     let unknown: Vec<String> = (0..reader.tokens.len())
         .filter(|&i| !reader.used[i])
         .filter(|&i| {
@@ -181,7 +182,9 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
             let unit = i > 0 && reader.tokens[i - 1].number.is_some() && UNITS.contains(&t.text.as_str());
             // "low-battery readings (under 20%)": the comparison says how low.
             let said_by_comparison = has_comparison && t.is_any(&["low", "high", "lower", "higher"]);
-            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison)
+            // "requests that failed with a 404": the status code says how.
+            let said_by_code = (has_comparison || claimed_number) && t.is_any(&["failed", "failing", "errored", "erroring"]);
+            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code)
         })
         .map(|i| reader.tokens[i].raw.clone())
         .collect();
