@@ -551,7 +551,7 @@ impl Reader<'_> {
         if !s.which || !row_noun || averaged || plan.limit != Some(1) || !plan.having.is_empty() {
             return;
         }
-        let descending = plan.order.first().map_or(true, |(_, d)| *d);
+        let descending = plan.order.first().is_none_or(|(_, d)| *d);
         self.notes.retain(|n| !n.starts_with("ranked by the"));
         self.notes.push(format!("ranked single rows by {}", self.column_name(measured)));
         plan.group_by.clear();
