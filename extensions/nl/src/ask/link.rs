@@ -83,7 +83,7 @@ const RELATION_CONCEPTS: &[(&[&str], &[&str])] = &[
     (&["shopper", "buyer", "client", "purchaser"], &["customer", "buyer", "client"]),
     (&["account", "member", "subscriber"], &["user", "account", "member"]),
     (&["people", "person", "visitor"], &["user", "visitor"]),
-    (&["unit", "sensor", "device"], &["device", "sensor"]),
+    (&["unit", "sensor", "device", "probe", "gadget"], &["device", "sensor"]),
     (&["request", "pageview", "impression"], &["view", "request"]),
 ];
 
@@ -101,6 +101,12 @@ const DEMONYMS: &[(&str, &str)] = &[
     ("australian", "australia"), ("swiss", "switzerland"), ("austrian", "austria"), ("swedish", "sweden"), ("polish", "poland"),
     ("korean", "south korea"), ("irish", "ireland"), ("portuguese", "portugal"), ("belgian", "belgium"), ("danish", "denmark"),
     ("norwegian", "norway"), ("finnish", "finland"), ("turkish", "turkey"), ("argentinian", "argentina"), ("nigerian", "nigeria"),
+];
+
+/// Everyday words for common stored values: "the UK", "on phones" (`device = 'mobile'`).
+const VALUE_ALIASES: &[(&str, &str)] = &[
+    ("uk", "united kingdom"), ("usa", "united states"), ("phone", "mobile"), ("phones", "mobile"), ("smartphone", "mobile"),
+    ("smartphones", "mobile"), ("cellphone", "mobile"), ("cellphones", "mobile"),
 ];
 
 /// Every phrase that names something in the catalog.
@@ -378,7 +384,7 @@ impl Lexicon {
             return found;
         }
         let word = &token.text;
-        if let Some((_, country)) = DEMONYMS.iter().find(|(adjective, _)| adjective == word) {
+        if let Some((_, country)) = DEMONYMS.iter().chain(VALUE_ALIASES).find(|(adjective, _)| adjective == word) {
             let phrase: Vec<String> = country.split(' ').map(stem).collect();
             for c in self.phrases.get(&phrase).into_iter().flatten() {
                 if matches!(c.target, Target::Value(..)) {

@@ -242,7 +242,7 @@ pub const FILLER: &[&str] = &[
     // "new users in the last 90 days", "order history of customer 12", "customers ordering
     // each month": the rows themselves, in the range asked.
     "new", "history", "ordering", "shopping", "among", "amongst", "inside",
-    "arrived", "arrive", "arrives", "arriving", "land", "landed", "lands", "landing",
+    "arrived", "arrive", "arrives", "arriving", "land", "landed", "lands", "landing", "ones", "check", "checked",
     // Verbs of events ("battery dipped below 10%"), read with the comparison.
     "exceeded", "exceeds", "exceed", "spiked", "peaked", "touched", "climbed", "dipped", "drops", "drop",
 ];

@@ -273,7 +273,7 @@ impl Reader<'_> {
                 Some((Role::Distinct, 1))
             } else if t.is_any(&["sorted", "ordered", "ranked", "sort", "order", "rank"]) && next(&["by"]) {
                 Some((Role::SortBy, 2))
-            } else if t.is_any(&["grouped", "broken", "split", "segmented", "bucketed"]) || (t.is("break") && next(&["down"])) {
+            } else if t.is_any(&["grouped", "broken", "split", "segmented", "bucketed"]) || (t.is("break") && next(&["down", "out"])) {
                 let len = if next(&["by", "down", "per"]) { if self.is(i + 2, &["by"]) { 3 } else { 2 } } else { 1 };
                 Some((Role::GroupBy, len))
             } else if t.is_any(&["for", "in"]) && next(&["each", "every"]) {
@@ -302,8 +302,11 @@ impl Reader<'_> {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
                 Some((Role::Which, 1))
-            } else if t.is_any(&["not", "non", "excluding", "except", "without", "isn't", "aren't", "outside"]) || (t.is("other") && next(&["than"])) {
+            } else if t.is_any(&["not", "non", "excluding", "except", "without", "isn't", "aren't", "outside", "excluded"]) || (t.is("other") && next(&["than"])) {
                 Some((Role::Not, if t.is("other") { 2 } else { 1 }))
+            } else if (t.is_any(&["isn", "aren", "wasn", "weren", "doesn", "don", "didn"]) && next(&["t"])) || (t.is_any(&["leaving", "leave", "left"]) && next(&["out"])) {
+                // "aren't" (the apostrophe splits it), "leaving out Edge".
+                Some((Role::Not, 2))
             } else if t.is_any(&["ascending", "asc", "increasing"]) {
                 Some((Role::Direction(false), 1))
             } else if t.is_any(&["descending", "desc", "decreasing"]) {

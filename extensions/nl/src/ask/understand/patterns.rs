@@ -44,6 +44,8 @@ impl Reader<'_> {
         if self.is(i, &["with"]) {
             // "with FRE in their name": the text, then the column it is in.
             let (text, end) = self.typed_text(i + 1)?;
+            // "with garcia somewhere in their email".
+            let end = if self.is(end, &["somewhere", "anywhere"]) { end + 1 } else { end };
             // "in the last hour" is a time range, not a column.
             let column_word = self.word(end + 2).is_some_and(|t| !FILLER.contains(&t.text.as_str()) && time_unit(&t.text).is_none() && month(&t.text).is_none());
             let column_at = (self.is(end, &["in"]) && self.is(end + 1, &["their", "its", "the"]) && column_word).then_some(end + 2)?;
