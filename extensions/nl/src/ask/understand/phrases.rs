@@ -404,6 +404,16 @@ impl Reader<'_> {
                     time.rank = Some(direction);
                 }
             }
+            // "…, biggest first", "lowest first", "most first": every row or group, in that order.
+            if self.is(i + 1, &["first"]) && !self.is(i, &["oldest", "earliest", "latest", "newest", "recent", "last"]) {
+                if let Some(direction) = self.word(i).and_then(|t| superlative(&t.text)) {
+                    time.rank = Some(direction);
+                    time.rank_all = true;
+                    self.mark(i..i + 2);
+                    i += 2;
+                    continue;
+                }
+            }
             // "rank the regions by number of cancelled orders": every group, ranked.
             if i == 0 && self.is(0, &["rank", "sort"]) && !self.is(1, &["by"]) {
                 time.rank = Some(true);
