@@ -132,7 +132,9 @@ impl Reader<'_> {
                     // "500 errors": the number said which status; "errors" adds nothing.
                     d.claimed_columns.push(ColumnRef { relation: r, column: c });
                 }
-                s.negate = false;
+                // "outside the EU and US regions": the negation goes on over "and" / "or".
+                let listed_next = self.tokens.get(link.end).is_some_and(|t| t.is_any(&["and", "or", "nor"])) && matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end + 1);
+                s.negate &= listed_next;
                 // "for each Lyon device name": the group is the column that follows.
                 s.grouping &= matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
                 if s.pending == [Aggregate::Count] && plural {
