@@ -134,7 +134,7 @@ impl Lexicon {
             }
             lexicon.add(vec![relation.name.to_lowercase()], Target::Relation(r), Evidence::Name);
             if let Some(comment) = &relation.comment {
-                lexicon.add_comment(comment, Target::Relation(r));
+                lexicon.add_comment(comment, Target::Relation(r), name.last().map(String::as_str));
             }
             // The relation's name and the synonyms its comment gives in parentheses.
             let mut described: Vec<String> = name.clone();
@@ -176,7 +176,7 @@ impl Lexicon {
                     lexicon.add(core.clone(), Target::Column(r, c), if own_key { Evidence::Comment } else { Evidence::Name });
                 }
                 if let Some(comment) = &column.comment {
-                    lexicon.add_comment(comment, Target::Column(r, c));
+                    lexicon.add_comment(comment, Target::Column(r, c), None);
                 }
                 lexicon.add_paths(r, c, column.values.iter().flatten());
                 if column.data_type.is_integer() {
@@ -282,7 +282,9 @@ impl Lexicon {
     }
 
     /// Every run of 1–3 content words of a comment links to what it describes.
-    fn add_comment(&mut self, comment: &str, target: Target) {
+    /// `head`: the relation's own noun ("reading"): in "sensor readings" the word before
+    /// it only qualifies it, so "sensors" are not the readings.
+    fn add_comment(&mut self, comment: &str, target: Target, head: Option<&str>) {
         let tokens = tokenize(comment);
         let words: Vec<String> = tokens.iter().map(|t| t.stem.clone()).collect();
         // "kind of sensor" is also said "sensor kind".
@@ -305,7 +307,8 @@ impl Lexicon {
                 let owner = len == 1
                     && matches!(target, Target::Column(..))
                     && ((start >= 2 && tokens[start - 1].text == "of") || tokens.get(start + 1).is_some_and(|t| t.is_any(&["id", "ids"])));
-                if owner {
+                let qualifier = len == 1 && head.is_some_and(|h| tokens.get(start + 1).is_some_and(|t| t.stem == h));
+                if owner || qualifier {
                     continue;
                 }
                 self.add(phrase.to_vec(), target.clone(), Evidence::Comment);

@@ -532,7 +532,7 @@ impl Reader<'_> {
         }
         self.single_row_ranked(&mut plan, &s);
         self.join(&mut plan)?;
-        self.count_each_once(&mut plan);
+        self.count_each_once(&mut plan, d.counted);
         plan.drop_repeated_measures();
         Ok(plan)
     }
@@ -583,7 +583,7 @@ impl Reader<'_> {
 
     /// "customers who paid by card": a join to the rows about the base repeats each base
     /// row, so its rows are counted by their distinct key.
-    fn count_each_once(&mut self, plan: &mut QueryPlan) {
+    fn count_each_once(&mut self, plan: &mut QueryPlan, counted: Option<usize>) {
         let fans_out = plan.joins.iter().any(|j| self.keyed_relation(j.left) == Some(j.left.relation));
         let own_key = self.key_column(plan.base, &[]).filter(|k| k.relation == plan.base && self.keyed_relation(*k) == Some(plan.base));
         // "page views per country from pro users": grouped by the joined rows' column, the
@@ -595,7 +595,9 @@ impl Reader<'_> {
             let ordered_by_shown = plan.order.iter().all(|(k, _)| matches!(k, OrderKey::Column(c) if plan.columns.contains(c)));
             plan.distinct = plan.columns.iter().all(own) && ordered_by_shown;
         }
-        let (true, false, Some(key)) = (fans_out, grouped_elsewhere, own_key) else { return };
+        // "low-battery readings per kind of sensor": the readings are what is counted.
+        let counts_base = counted == Some(plan.base);
+        let (true, false, true, Some(key)) = (fans_out, grouped_elsewhere, counts_base, own_key) else { return };
         let each_once = Measure { aggregate: Aggregate::CountDistinct, column: Some(key) };
         let mut replaced = false;
         for m in plan.measures.iter_mut().chain(plan.having.iter_mut().map(|h| &mut h.measure)) {
