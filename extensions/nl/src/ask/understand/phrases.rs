@@ -287,7 +287,8 @@ impl Reader<'_> {
                 let asked = i > 0
                     && !self.used[i - 1]
                     && (self.tokens[i - 1].is_any(&["which", "what"]) || ranking_word(i - 1) || (i > 1 && ranking_word(i - 2) && self.word(i - 1).is_some()))
-                    && self.word(i).is_some_and(|t| t.text == t.stem && !t.is_any(&["date", "time"]));
+                    // "the 2 busiest days": several buckets, ranked.
+                    && self.word(i).is_some_and(|t| (t.text == t.stem || (i > 1 && self.tokens[i - 2].number.is_some())) && !t.is_any(&["date", "time", "dates", "times"]));
                 if asked {
                     time.ranked_bucket = true;
                 }
