@@ -497,7 +497,9 @@ impl Reader<'_> {
     /// "… with the highest …", "… by the lowest …" from `from` on: the ranking direction.
     fn ranking_clause(&self, from: usize) -> Option<bool> {
         (from + 2..self.tokens.len()).find_map(|j| {
-            let clause = self.tokens[j - 2].is_any(&["with", "having", "has", "had", "by"]) && self.tokens[j - 1].is("the");
+            // "… with the most …", "… that send the fewest …" (one verb after the pronoun).
+            let relative = j >= 3 && j - 3 >= from && self.tokens[j - 3].is_any(&["that", "who", "which"]);
+            let clause = (self.tokens[j - 2].is_any(&["with", "having", "has", "had", "by"]) || relative) && self.tokens[j - 1].is("the");
             clause.then(|| superlative(&self.tokens[j].text)).flatten()
         })
     }
