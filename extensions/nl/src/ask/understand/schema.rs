@@ -1,13 +1,15 @@
 //! What the catalog's shape says: which relation a candidate belongs to and how
 //! relations join (`<thing>_id` keys), a relation's measure and time columns, and the
-//! choice among candidates by the relations the question is already about.
+//! choice among candidates by the relations the question is already about; and what a
+//! link says given that shape (a relation's rows, a group, a label, a foreign key).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::ask::link::{is_numeric, is_temporal, Candidate, Evidence, Link, Target};
 use crate::ask::plan::{ColumnRef, GroupKey, Join, OrderKey, QueryPlan};
 use crate::ask::words::tokenize;
-use super::{filter_column, target_relation, Reader};
+use super::{add_context, as_column, filter_column, is_key_name, target_relation, Reader};
+use crate::ask::words::FILLER;
 use streamhouse_executor::Refusal;
 
 impl Reader<'_> {
@@ -369,6 +371,140 @@ impl Reader<'_> {
             }
         }
         None
+    }
+
+    /// A plural noun for a relation's rows whose only numbers are ids ("pages", "views").
+    pub(super) fn names_rows(&self, link: &Link) -> bool {
+        let last = &self.tokens[link.end - 1];
+        let plural = last.text != last.stem;
+        let relation = link.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)));
+        let numbers_are_ids = link
+            .candidates
+            .iter()
+            .filter(|c| self.candidate_is(c, is_numeric))
+            .all(|c| is_key_name(&self.column(as_column(&c.target)).name));
+        plural && relation && numbers_are_ids
+    }
+
+    /// The relation whose label column `next` names right after `link` names that relation
+    /// ("sensor names", "customer name").
+    pub(super) fn label_follows(&self, link: &Link, next: Option<&Link>) -> Option<usize> {
+        let next = next.filter(|n| n.start == link.end)?;
+        if link.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))) {
+            return None;
+        }
+        link.candidates.iter().map(|c| target_relation(&c.target)).find(|r| {
+            let label = self.label_column(*r);
+            label.is_some() && next.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence == Evidence::Name && Some(as_column(&c.target)) == label)
+        })
+    }
+
+    /// A plural noun that may name a relation's rows ("pages", "readings").
+    pub(super) fn plural_relation_word(&self, link: &Link) -> bool {
+        let last = &self.tokens[link.end - 1];
+        last.text != last.stem && !last.quoted && link.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)))
+    }
+
+    /// A column whose values name categories: text, or integer codes with few values.
+    pub(super) fn is_categorical(&self, c: ColumnRef) -> bool {
+        let column = self.column(c);
+        !is_temporal(&column.data_type) && (!is_numeric(&column.data_type) || is_key_name(&column.name) || column.values.is_some())
+    }
+
+    /// A `<thing>_id` column of a relation that is not the thing (`readings.device_id`).
+    pub(super) fn is_foreign_key(&self, c: ColumnRef) -> bool {
+        let name = &self.column(c).name;
+        let relation = crate::ask::words::identifier_words(&self.catalog.relations[c.relation].name);
+        let owner = name.strip_suffix("_id").map(crate::ask::words::stem);
+        owner.is_some_and(|o| relation.last() != Some(&o) && relation.join("_") != o)
+    }
+
+    /// The context's relations, then those one key join away.
+    pub(super) fn reachable(&self, context: &[usize]) -> Vec<usize> {
+        let mut out: Vec<usize> = context.to_vec();
+        for r in 0..self.catalog.relations.len() {
+            if !out.contains(&r) && context.iter().any(|x| self.key_pair(*x, r).is_some()) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// A link naming a text column and no relation: a group ("sites", "browsers").
+    pub(super) fn names_a_group(&self, link: Option<&Link>) -> bool {
+        link.is_some_and(|l| {
+            let text_column = l
+                .candidates
+                .iter()
+                .filter(|c| matches!(c.target, Target::Column(r, col) if !is_numeric(&self.catalog.relations[r].columns[col].data_type)))
+                .map(|c| c.evidence)
+                .max();
+            let other = l.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_) | Target::Value(..))).map(|c| c.evidence).max();
+            text_column.is_some_and(|t| other.is_none_or(|o| o < t))
+        })
+    }
+
+    /// Among equally good candidates for a group key or a distinct count, text columns over
+    /// numbers, ids and times.
+    pub(super) fn prefer_text<'c>(&self, columns: Vec<&'c Candidate>) -> Vec<&'c Candidate> {
+        let best = columns.iter().map(|c| c.evidence).max();
+        let text: Vec<&Candidate> = columns
+            .iter()
+            .copied()
+            .filter(|c| {
+                Some(c.evidence) == best
+                    && matches!(c.target, Target::Column(r, col) if {
+                        let t = &self.catalog.relations[r].columns[col].data_type;
+                        !is_numeric(t) && !is_temporal(t)
+                    })
+            })
+            .collect();
+        if text.is_empty() { columns } else { text }
+    }
+
+    /// The first content word of a column's comment, stemmed ("page" of "page path or URL").
+    pub(super) fn comment_head(&self, target: &Target) -> Option<String> {
+        let Target::Column(r, c) = target else { return None };
+        let comment = self.catalog.relations[*r].columns[*c].comment.as_ref()?;
+        tokenize(comment).into_iter().find(|t| !FILLER.contains(&t.text.as_str())).map(|t| t.stem)
+    }
+
+    pub(super) fn comment_mentions(&self, target: &Target, word: &str) -> bool {
+        match target {
+            Target::Column(r, c) => self.catalog.relations[*r].columns[*c].comment.as_ref().is_some_and(|comment| tokenize(comment).iter().any(|t| t.text == word)),
+            _ => false,
+        }
+    }
+
+    /// Relations the question names outright, and the relations every link that can
+    /// mean only one relation points at: the context for choosing among candidates.
+    pub(super) fn context(&self, links: &[Link]) -> (Vec<usize>, Vec<usize>) {
+        let mut named: Vec<usize> = Vec::new();
+        for link in links {
+            let relations: Vec<usize> = link
+                .candidates
+                .iter()
+                .filter_map(|c| if let (Target::Relation(r), Evidence::Name) = (&c.target, c.evidence) { Some(*r) } else { None })
+                .collect();
+            let has_name_column = link.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence == Evidence::Name);
+            let plural = self.tokens[link.end - 1].text != self.tokens[link.end - 1].stem;
+            if relations.len() == 1 && (!has_name_column || plural) && !named.contains(&relations[0]) {
+                named.push(relations[0]);
+            }
+        }
+        let mut context: Vec<usize> = named.clone();
+        for link in links {
+            // The one relation of the link's readings, or the one relation it names by more
+            // than a concept ("buyers": the customers by their comment, the users only by a concept).
+            let mut relations: BTreeSet<usize> = link.candidates.iter().map(|c| target_relation(&c.target)).collect();
+            if relations.len() > 1 && link.candidates.iter().all(|c| matches!(c.target, Target::Relation(_))) {
+                relations = link.candidates.iter().filter(|c| c.evidence > Evidence::Concept).map(|c| target_relation(&c.target)).collect();
+            }
+            if relations.len() == 1 {
+                add_context(&mut context, *relations.iter().next().expect("one"));
+            }
+        }
+        (named, context)
     }
 }
 
