@@ -56,7 +56,14 @@ impl Reader<'_> {
                         None => d.filters.push(number_filter(c, comparison, value, high)),
                     }
                 }
-                None => return Err(Refusal(format!("ASK could not tell which column the number {value} limits"))),
+                None => {
+                    // "buyers per country? only countries with over 40": a limit on each group's count.
+                    let grouped = !d.groups.is_empty() || !d.group_relations.is_empty();
+                    match d.measures.iter().position(|m| m.aggregate == Aggregate::Count).filter(|_| grouped) {
+                        Some(m) => d.measure_compares.push((m, comparison, value, high)),
+                        None => return Err(Refusal(format!("ASK could not tell which column the number {value} limits"))),
+                    }
+                }
             }
         }
         // Columns claimed by a number ("customer 42") are not also asked for.
@@ -262,7 +269,18 @@ impl Reader<'_> {
             // Counting things in a time range counts the things that appear in rows of
             // that range ("how many devices sent data in the last hour", "users who
             // visited in the last 2 days"), not things created in it.
-            if let Some((t, key)) = activity {
+            // "device 17: number of data points in the past 2 hours": the rows themselves.
+            let rows_asked = d.appears_in.is_none() && self.tokens.windows(2).any(|w| w[1].is_any(GENERIC_ROWS) || (w[0].is("data") && w[1].is_any(&["points", "point"])));
+            if let (Some((t, _)), true) = (activity, rows_asked) {
+                self.notes.push(format!("counted the rows of {}", self.catalog.relations[t].name));
+                let reader: &Self = self;
+                if let Some(i) = d.measures.iter().position(|m| m.column.is_none() || counts_key(m, reader)) {
+                    d.measures[i] = Measure { aggregate: Aggregate::Count, column: None };
+                }
+                d.distinct_relations.retain(|r| *r != base);
+                plan.base = t;
+                add_context(&mut context, t);
+            } else if let Some((t, key)) = activity {
                 self.notes.push(format!("counted the distinct {} in {}", self.column(key).name, self.catalog.relations[t].name));
                 // Replaced where it stands, so ORDER BY keeps pointing at its measure.
                 let distinct = Measure { aggregate: Aggregate::CountDistinct, column: Some(key) };
@@ -611,3 +629,6 @@ impl Reader<'_> {
         }
     }
 }
+
+/// Words for "rows" that name no relation: "the number of records for device 17".
+const GENERIC_ROWS: &[&str] = &["records", "rows", "entries", "datapoints"];

@@ -381,7 +381,9 @@ impl Reader<'_> {
                     i = next;
                     continue;
                 }
-                if let Some(direction) = self.word(next).and_then(|t| superlative(&t.text)) {
+                // "returned 404 more than 12 times": a comparison follows the value, not a ranking.
+                let comparative = self.is(next + 1, &["than"]);
+                if let Some(direction) = self.word(next).and_then(|t| superlative(&t.text)).filter(|_| !comparative) {
                     // "the 5 coldest readings", "5 largest orders"
                     time.limit = Some(n as u64);
                     time.rank = Some(direction);
@@ -405,13 +407,28 @@ impl Reader<'_> {
                     time.rank = Some(direction);
                 }
             }
+            // "sorted slowest to fastest", "from highest to lowest": every row or group, in that order.
+            if let (Some(from), true, Some(to)) = (self.word(i).and_then(|t| superlative(&t.text)), self.is(i + 1, &["to"]), self.word(i + 2).and_then(|t| superlative(&t.text))) {
+                if from != to {
+                    time.rank = Some(from);
+                    time.rank_all = true;
+                    let start = if i > 0 && self.is(i - 1, &["from"]) { i - 1 } else { i };
+                    let start = if start > 0 && self.is(start - 1, &["sorted", "ordered", "ranked", "sort", "order", "rank", "listed"]) { start - 1 } else { start };
+                    self.mark(start..i + 3);
+                    i += 3;
+                    continue;
+                }
+            }
             // "…, biggest first", "lowest first", "most first": every row or group, in that order.
-            if self.is(i + 1, &["first"]) && !self.is(i, &["oldest", "earliest", "latest", "newest", "recent", "last"]) {
+            // "largest count first": the measure already asked for, named again.
+            let restated = self.is(i + 1, &["count", "number", "total", "average", "amount", "value", "values"]) && self.is(i + 2, &["first"]);
+            if (self.is(i + 1, &["first"]) || restated) && !self.is(i, &["oldest", "earliest", "latest", "newest", "recent", "last"]) {
                 if let Some(direction) = self.word(i).and_then(|t| superlative(&t.text)) {
                     time.rank = Some(direction);
                     time.rank_all = true;
-                    self.mark(i..i + 2);
-                    i += 2;
+                    let len = if restated { 3 } else { 2 };
+                    self.mark(i..i + len);
+                    i += len;
                     continue;
                 }
             }

@@ -136,7 +136,12 @@ impl Reader<'_> {
                 let listed_next = self.tokens.get(link.end).is_some_and(|t| t.is_any(&["and", "or", "nor"])) && matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end + 1);
                 s.negate &= listed_next;
                 // "for each Lyon device name": the group is the column that follows.
-                s.grouping &= matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
+                let column_follows = matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
+                // "each docs page": the pages under /docs, one group each.
+                if s.grouping && prefix && !column_follows {
+                    d.groups.push(ColumnRef { relation: r, column: c });
+                }
+                s.grouping &= column_follows;
                 if s.pending == [Aggregate::Count] && plural {
                     // "how many purchases …": the rows holding that value.
                     d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
