@@ -483,9 +483,15 @@ impl Reader<'_> {
             let in_values: Vec<ColumnRef> =
                 plan.filters.iter().filter(|f| matches!(f, Filter::Values { .. } | Filter::Prefix { .. })).map(filter_column).collect();
             let in_conditions: Vec<ColumnRef> = plan.filters.iter().map(filter_column).collect();
+            // "TH-100 units in Lyon and Hamburg: names and sites": a list after the last
+            // pause asks for the columns, though values of one were named before.
+            let last_pause = self.tokens.iter().rposition(|t| t.pause_before);
+            let listed = |c: &ColumnRef| {
+                last_pause.is_some_and(|p| links.iter().any(|l| l.start >= p && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence == Evidence::Name)))
+            };
             let mut asked: Vec<ColumnRef> = Vec::new();
             for c in d.bare_columns.iter().copied() {
-                if Some(c) != order_column.map(|(o, _)| o) && !in_values.contains(&c) && !asked.contains(&c) {
+                if Some(c) != order_column.map(|(o, _)| o) && (!in_values.contains(&c) || listed(&c)) && !asked.contains(&c) {
                     asked.push(c);
                 }
             }

@@ -274,7 +274,7 @@ impl Reader<'_> {
             } else if t.is_any(&["sorted", "ordered", "ranked", "sort", "order", "rank"]) && next(&["by"]) {
                 Some((Role::SortBy, 2))
             } else if t.is_any(&["grouped", "broken", "split", "segmented", "bucketed"]) || (t.is("break") && next(&["down", "out"])) {
-                let len = if next(&["by", "down", "per"]) { if self.is(i + 2, &["by"]) { 3 } else { 2 } } else { 1 };
+                let len = if next(&["by", "down", "per", "out"]) { if self.is(i + 2, &["by"]) { 3 } else { 2 } } else { 1 };
                 Some((Role::GroupBy, len))
             } else if t.is_any(&["for", "in"]) && next(&["each", "every"]) {
                 Some((Role::GroupBy, 2))
@@ -327,6 +327,16 @@ impl Reader<'_> {
             }
         }
         roles.sort_by_key(|(at, _)| *at);
+        // "indoor excluded": the negation said after the value goes before it.
+        for k in 1..roles.len() {
+            if let ((at, Role::Not), (_, Role::Link(l))) = (&roles[k], &roles[k - 1]) {
+                if self.tokens[*at].is_any(&["excluded", "excepted"]) && links[*l].end == *at {
+                    let start = links[*l].start;
+                    roles.swap(k - 1, k);
+                    roles[k - 1].0 = start;
+                }
+            }
+        }
         roles
     }
 
@@ -499,7 +509,8 @@ impl Reader<'_> {
                     let said_by = self.tokens[*at..].iter().take(3).any(|t| t.is_any(&["by", "per"]));
                     let later_by = roles[n + 1..].iter().any(|(_, r)| matches!(r, Role::GroupBy));
                     // "top 5 countries by revenue": after a ranked group, "by" names the measure.
-                    if !said_by && later_by {
+                    let verb = self.tokens[*at].is_any(&["break", "broken", "split", "segmented", "grouped", "bucketed"]);
+                    if !said_by && later_by && verb {
                         // "break down our devices by site": the devices are counted, by site.
                     } else if d.ranks_groups() && d.measures.is_empty() {
                         s.sorting = true;

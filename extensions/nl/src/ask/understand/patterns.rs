@@ -41,8 +41,9 @@ impl Reader<'_> {
 
     /// A pattern phrase whose verb (or "with") stands at `i`, and the token after it.
     fn pattern_at(&self, i: usize) -> Option<(TextPattern, usize)> {
-        if self.is(i, &["with"]) {
-            // "with FRE in their name": the text, then the column it is in.
+        if self.is(i, &["with", "have", "has", "having"]) {
+            // "with FRE in their name", "units have IND in their name": the text, then the
+            // column it is in.
             let (text, end) = self.typed_text(i + 1)?;
             // "with garcia somewhere in their email".
             let end = if self.is(end, &["somewhere", "anywhere"]) { end + 1 } else { end };

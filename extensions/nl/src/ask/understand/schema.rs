@@ -387,15 +387,22 @@ impl Reader<'_> {
     }
 
     /// The relation whose label column `next` names right after `link` names that relation
-    /// ("sensor names", "customer name").
+    /// ("sensor names", "customer name"), or whose column a singular relation word
+    /// qualifies ("buyer country": the customers' country).
     pub(super) fn label_follows(&self, link: &Link, next: Option<&Link>) -> Option<usize> {
         let next = next.filter(|n| n.start == link.end)?;
         if link.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))) {
             return None;
         }
-        link.candidates.iter().map(|c| target_relation(&c.target)).find(|r| {
+        let word = &self.tokens[link.end - 1];
+        let qualifier = word.text == word.stem && !word.quoted;
+        link.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).map(|c| target_relation(&c.target)).find(|r| {
             let label = self.label_column(*r);
-            label.is_some() && next.candidates.iter().any(|c| matches!(c.target, Target::Column(..)) && c.evidence == Evidence::Name && Some(as_column(&c.target)) == label)
+            next.candidates.iter().any(|c| {
+                let Target::Column(cr, cc) = c.target else { return false };
+                let column = ColumnRef { relation: cr, column: cc };
+                c.evidence == Evidence::Name && (Some(column) == label || (qualifier && cr == *r && !is_key_name(&self.column(column).name)))
+            })
         })
     }
 
