@@ -171,6 +171,12 @@ impl Lexicon {
                 // The relation's own key by its bare noun ("views" of `page_views.view_id`) is
                 // weaker than the relation: "page views" are rows, not ids.
                 let own_key = words.len() == 2 && words[1] == "id" && name.last() == Some(&words[0]);
+                // "order numbers": the ids of orders.
+                if words.len() > 1 && words.last().is_some_and(|w| w == "id") {
+                    let mut numbered = words[..words.len() - 1].to_vec();
+                    numbered.push("number".into());
+                    lexicon.add(numbered, Target::Column(r, c), Evidence::Name);
+                }
                 while core.len() > 1 && core.last().is_some_and(|w| UNIT_SUFFIXES.contains(&w.as_str()) || w == "id") {
                     core.pop();
                     lexicon.add(core.clone(), Target::Column(r, c), if own_key { Evidence::Comment } else { Evidence::Name });

@@ -243,6 +243,8 @@ impl Reader<'_> {
             .or_else(|| d.groups.first().map(|c| c.relation))
             .or_else(|| d.bare_columns.first().map(|c| c.relation))
             .or_else(|| d.values.first().map(|(c, _, _)| c.relation))
+            // "order number 1309": the relation of the column the number was read in.
+            .or_else(|| d.claimed_columns.first().map(|c| c.relation))
             .or_else(|| context.first().copied())
             .ok_or_else(|| Refusal("ASK could not tell which table the question is about".into()))?;
         plan.base = base;

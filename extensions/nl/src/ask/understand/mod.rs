@@ -606,7 +606,9 @@ impl Reader<'_> {
                         // "device ids that hit more than 33 degrees": the column in degrees, not the id;
                         // "page view slower than 1.3 seconds": the column the comparative measures.
                         let comparative = at.checked_sub(2).and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &self.tokens[w].text)));
-                        let c = comparative.unwrap_or(if is_key_name(&self.column(c).name) { self.unit_column(&self.reachable(&context), *at).unwrap_or(c) } else { c });
+                        // "order numbers … over 300 euros": the euros of the orders first.
+                        let in_unit = || self.unit_column(&[c.relation], *at).or_else(|| self.unit_column(&self.reachable(&context), *at));
+                        let c = comparative.unwrap_or(if is_key_name(&self.column(c).name) { in_unit().unwrap_or(c) } else { c });
                         d.filters.push(number_filter(c, *comparison, self.scaled(*value, c, *at), *high));
                         // "names of devices whose battery fell below 10%": the battery only says which.
                         let clause = matches!(previous, Some((_, Role::Link(l))) if links[*l].start > 0 && self.tokens[links[*l].start - 1].is_any(&["whose", "where", "when"]));

@@ -239,7 +239,8 @@ impl Reader<'_> {
         }
         // Only a measure takes the other column; "404 responses" asks for nothing more.
         let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) || s.distinct;
-        if !claimed.is_empty() && !measuring {
+        // "which pages has visitor 77 looked at": the group asked for, beside the visitor.
+        if !claimed.is_empty() && !measuring && !(s.which && d.groups.is_empty()) {
             return Ok(());
         }
         let columns = if claimed.is_empty() { columns } else { unclaimed };
