@@ -85,6 +85,7 @@ const RELATION_CONCEPTS: &[(&[&str], &[&str])] = &[
     (&["people", "person", "visitor"], &["user", "visitor"]),
     (&["unit", "sensor", "device", "probe", "gadget"], &["device", "sensor"]),
     (&["request", "pageview", "impression"], &["view", "request"]),
+    (&["purchase"], &["order"]),
 ];
 
 /// Irregular verbs and the noun a stored value would use: "bought" is a 'purchase'.

@@ -327,7 +327,8 @@ impl Reader<'_> {
         let by_label = |reader: &mut Self, d: &mut Draft, r: usize| -> Option<ColumnRef> {
             // "which free accounts …? emails": a text column of theirs named outright that
             // is not a category (no stored values shown) tells them apart as well.
-            let named_text = d.bare_columns.iter().copied().find(|c| {
+            // (Already a group when "emails" came before the grouping was read.)
+            let named_text = d.bare_columns.iter().chain(&d.groups).copied().find(|c| {
                 let column = reader.column(*c);
                 c.relation == r && column.values.is_none() && !is_key_name(&column.name) && !is_numeric(&column.data_type) && !is_temporal(&column.data_type)
             });

@@ -162,6 +162,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
         .collect();
     let mut links = links;
     reader.drop_stray_verbs(&mut links);
+    reader.drop_unreachable_readings(&mut links);
     if let Some(meaning) = meaning {
         reader.link_by_meaning(meaning, &mut links);
     }
@@ -383,6 +384,47 @@ impl Reader<'_> {
         *links = kept;
     }
 
+    /// "clients whose average purchase is above 400 euros": readings of a word in relations
+    /// the question's unambiguous words cannot reach ('purchase' events of another schema)
+    /// give way to the link's other readings (the orders); "humidity above 90: device names
+    /// and values": a word for values whose every reading is out of reach only says "the
+    /// values" of what was named.
+    fn drop_unreachable_readings(&mut self, links: &mut Vec<Link>) {
+        let relations_of = |l: &Link| -> BTreeSet<usize> { l.candidates.iter().map(|c| target_relation(&c.target)).collect() };
+        // A link's anchors: the one relation it can mean, and relations it names outright
+        // ("email addresses of our enterprise customers" keeps both plans and segments).
+        let anchors_of = |l: &Link| -> Vec<usize> {
+            let relations = relations_of(l);
+            let named = l.candidates.iter().filter_map(|c| match c.target {
+                Target::Relation(r) if c.evidence == Evidence::Name => Some(r),
+                _ => None,
+            });
+            if relations.len() == 1 { relations.into_iter().collect() } else { named.collect() }
+        };
+        let anchored: Vec<Vec<usize>> = links.iter().map(anchors_of).collect();
+        let mut dropped = Vec::new();
+        for (k, link) in links.iter_mut().enumerate() {
+            let anchors: Vec<usize> = anchored.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, rs)| rs.iter().copied()).collect();
+            if anchors.is_empty() {
+                continue;
+            }
+            // Next to an anchor: a longer way round is no evidence of what the word means.
+            let reachable = |r: usize| anchors.iter().any(|a| *a == r || self.key_pair(*a, r).is_some());
+            // A name says what it says; a stored value or a comment may give way.
+            if link.best_evidence() < Evidence::Name && link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+                link.candidates.retain(|c| reachable(target_relation(&c.target)));
+            }
+            let generic = link.end == link.start + 1 && self.tokens[link.start].is_any(&["value", "values"]) && link.best_evidence() < Evidence::Value;
+            if generic && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+                dropped.push(k);
+            }
+        }
+        for k in dropped.into_iter().rev() {
+            let link = links.remove(k);
+            self.mark(link.start..link.end);
+        }
+    }
+
     /// Links the content words no phrase placed by their meaning (see [`MeaningLinker`]).
     fn link_by_meaning(&mut self, meaning: &MeaningLinker, links: &mut Vec<Link>) {
         let placed = |i: usize| links.iter().any(|l| (l.start..l.end).contains(&i));
@@ -538,9 +580,11 @@ impl Reader<'_> {
                     }) || self.names_rows(&links[*l]) || (links[*l].start == at + 1 && self.plural_relation_word(&links[*l])));
                     let after_link = matches!(previous, Some((_, Role::Link(_)))) && !counts_next;
                     // "… on average" after the comparison: a condition on the average.
+                    // The unit right after the number ("5000 euros in total") is part of it.
+                    let unit_link = |a: usize| a == at + 1 && UNITS.contains(&self.tokens[a].text.as_str());
                     let trailing = roles[n + 1..]
                         .iter()
-                        .all(|(_, r)| !matches!(r, Role::Link(_)))
+                        .all(|(a, r)| !matches!(r, Role::Link(_)) || unit_link(*a))
                         .then(|| {
                             roles[n + 1..].iter().find_map(|(a_at, r)| match r {
                                 Role::Aggregate(a) if !matches!(a, Aggregate::Count | Aggregate::CountDistinct) && *a_at > 0 && self.tokens[a_at - 1].is_any(&["on", "in"]) => Some((*a_at, *a)),
