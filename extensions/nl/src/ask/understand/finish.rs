@@ -85,6 +85,17 @@ impl Reader<'_> {
         if breakdown || !d.having.is_empty() || !d.measure_compares.is_empty() && d.groups.is_empty() {
             groups_from_bare(&mut d, self);
         }
+        // "clients whose average purchase is above 400 euros": each of the things named
+        // first, by the measure of the rows about them.
+        if !d.measure_compares.is_empty() && d.groups.is_empty() && d.group_relations.is_empty() && time.buckets.is_empty() {
+            let measured = d.measures.get(d.measure_compares[0].0).and_then(|m| m.column).map(|c| c.relation);
+            let first_named = links.first().filter(|l| self.plural_relation_word(l)).and_then(|l| d.bare_relations.iter().copied().find(|r| l.candidates.iter().any(|c| c.target == Target::Relation(*r))));
+            if let (Some(subject), Some(measured)) = (first_named, measured) {
+                if subject != measured && self.key_pair(measured, subject).is_some() {
+                    d.group_relations.push(subject);
+                }
+            }
+        }
         for (m, comparison, value, high) in std::mem::take(&mut d.measure_compares) {
             let measure = d.measures[m];
             if d.groups.is_empty() && d.group_relations.is_empty() {
