@@ -179,6 +179,7 @@ impl Reader<'_> {
         let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS));
         if relation_word {
             let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
+            let counted_after_number = link.start > 0 && self.tokens[link.start - 1].number.is_some();
             add_context(context, r);
             // "list the newsletter visits …": the rows, though "visits" alone would count them.
             let listing_verb = self.tokens.first().is_some_and(|t| t.is_any(&["list", "show", "display", "give", "find", "get"]));
@@ -205,7 +206,8 @@ impl Reader<'_> {
                 d.distinct_relations.push(r);
                 s.distinct = false;
                 s.pending.clear();
-            } else if s.grouping || (s.which && d.groups.is_empty() && d.group_relations.is_empty()) {
+            } else if s.grouping || ((s.which || (top_n && first_link && counted_after_number)) && d.groups.is_empty() && d.group_relations.is_empty()) {
+                // "the 3 units with the weakest average battery": the things ranked.
                 d.group_relations.push(r);
                 s.grouping = false;
             } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty() && !self.scoped(link)) {
