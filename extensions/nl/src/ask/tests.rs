@@ -300,3 +300,46 @@ fn the_single_row_ranked_names_its_group() {
         "SELECT device_id FROM readings ORDER BY temperature LIMIT 1"
     );
 }
+
+#[test]
+fn day_ranges_and_holidays_take_the_year_said_last() {
+    let ranged = |from: &str, to: &str| format!("SELECT * FROM orders WHERE created_at >= TIMESTAMP '{from}' AND created_at < TIMESTAMP '{to}'");
+    assert_eq!(sql("orders Nov 24 to Nov 30 2025"), ranged("2025-11-24", "2025-12-01"));
+    assert_eq!(sql("orders from Christmas to New Year's Eve 2025"), ranged("2025-12-25", "2026-01-01"));
+    // The first day after the last in the calendar is in the year before.
+    assert_eq!(sql("orders between Christmas and New Year's Day 2026"), ranged("2025-12-25", "2026-01-02"));
+    assert_eq!(sql("orders on Christmas 2025"), ranged("2025-12-25", "2025-12-26"));
+    // Capitalized words before the range name it.
+    assert_eq!(sql("orders in Black Friday week, Nov 24 to Nov 30 2025"), ranged("2025-11-24", "2025-12-01"));
+}
+
+#[test]
+fn orderings_and_limits_said_in_passing() {
+    assert_eq!(
+        sql("average temperature per site, sorted warmest to coldest"),
+        "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site ORDER BY avg_temperature DESC NULLS LAST"
+    );
+    // A comparative after a number is a comparison, not "the 404 most …".
+    assert_eq!(sql("sites with firmware 500 more than 2 times"), "SELECT site, count(*) AS \"count\" FROM devices WHERE firmware = 500 GROUP BY site HAVING count(*) > 2 ORDER BY site");
+    assert_eq!(
+        sql("how many customers per country? only countries with over 40"),
+        "SELECT country, count(*) AS \"count\" FROM customers GROUP BY country HAVING count(*) > 40 ORDER BY country"
+    );
+    // "indoor excluded": the negation said after the value.
+    assert_eq!(sql("devices per site, indoor excluded"), "SELECT site, count(*) AS \"count\" FROM devices WHERE kind <> 'indoor' GROUP BY site ORDER BY site");
+}
+
+#[test]
+fn a_group_named_by_its_things() {
+    // "buyer country": the customers' country; "order numbers": the orders' ids.
+    assert_eq!(
+        sql("average order amount per buyer country"),
+        "SELECT customers.country, avg(orders.amount) AS avg_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.country ORDER BY customers.country"
+    );
+    assert_eq!(sql("order numbers of cancelled orders"), "SELECT order_id FROM orders WHERE \"status\" = 'cancelled'");
+    // Things whose measure is compared: each of them, HAVING the measure.
+    assert_eq!(
+        sql("customers whose average order is above 400 euros"),
+        "SELECT customer_id, avg(amount) AS avg_amount FROM orders GROUP BY customer_id HAVING avg(amount) > 400 ORDER BY customer_id"
+    );
+}

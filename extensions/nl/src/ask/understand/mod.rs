@@ -214,20 +214,26 @@ impl Reader<'_> {
         }
     }
 
-    /// "on Black Friday (2025-11-28)": capitalized words left unread right before a typed
-    /// date are its name; the date says when.
+    /// "on Black Friday (2025-11-28)", "Black Friday week, Nov 24 to Nov 30 2025":
+    /// capitalized words left unread right before a date read in a time range are its name
+    /// (with a calendar word after them); the date says when.
     fn names_of_dates(&mut self) {
+        let capitalized = |t: &Token| t.raw.starts_with(|c: char| c.is_uppercase()) && !t.quoted;
         for at in 0..self.tokens.len() {
-            if self.tokens[at].date.is_none() || !self.used[at] {
+            let date = (self.tokens[at].date.is_some() || month(&self.tokens[at].text).is_some()) && self.used[at];
+            if !date {
                 continue;
             }
             let mut start = at;
-            while start > 0 && !self.used[start - 1] && self.tokens[start - 1].raw.starts_with(|c: char| c.is_uppercase()) && !self.tokens[start - 1].quoted {
+            if start > 1 && !self.used[start - 1] && self.tokens[start - 1].is_any(&["week", "weekend", "day", "sale", "sales"]) && capitalized(&self.tokens[start - 2]) {
                 start -= 1;
             }
-            if start < at {
+            while start > 0 && !self.used[start - 1] && capitalized(&self.tokens[start - 1]) {
+                start -= 1;
+            }
+            if start < at && (start..at).any(|j| capitalized(&self.tokens[j])) {
                 let name: Vec<&str> = self.tokens[start..at].iter().map(|t| t.raw.as_str()).collect();
-                self.notes.push(format!("read \"{}\" as the name of {}", name.join(" "), self.tokens[at].raw));
+                self.notes.push(format!("read \"{}\" as the name of the dates from {}", name.join(" "), self.tokens[at].raw));
                 self.mark(start..at);
             }
         }

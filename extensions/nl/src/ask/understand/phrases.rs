@@ -35,6 +35,10 @@ impl Reader<'_> {
         if let (Some(q), Some(y)) = (t.text.strip_prefix('q').and_then(|q| q.parse::<u32>().ok()).filter(|q| (1..=4).contains(q)), year(i + 1)) {
             return NaiveDate::from_ymd_opt(y, 3 * (q - 1) + 1, 1).map(|date| (date, 2, DateSpan::Quarter));
         }
+        // "Christmas 2025", "New Year's Eve 2024"
+        if let Some((m, d, len)) = self.holiday_at(i) {
+            return NaiveDate::from_ymd_opt(year(i + len)?, m, d).map(|date| (date, len + 1, DateSpan::Day));
+        }
         if let Some(m) = month(&t.text) {
             // March 3, 2025 | March 3rd 2025 | March 2025
             if let (Some(d), Some(y)) = (day(i + 1), year(i + 2)) {
@@ -67,12 +71,21 @@ impl Reader<'_> {
         (from < to).then_some((from, to, 3))
     }
 
-    /// "March 1" with the year left to a later date ("between March 1 and March 15 2025").
-    fn month_day_at(&self, i: usize) -> Option<(u32, u32)> {
+    /// "March 1", "Nov 24th", "Christmas" with the year left to a later date ("between
+    /// March 1 and March 15 2025"): the month, the day and the words read.
+    fn month_day_at(&self, i: usize) -> Option<(u32, u32, usize)> {
+        if let Some(holiday) = self.holiday_at(i) {
+            return Some(holiday);
+        }
         let m = month(&self.word(i)?.text)?;
         let digits: String = self.word(i + 1)?.text.trim_end_matches(|c: char| c.is_alphabetic()).to_string();
         let d = digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))?;
-        Some((m, d))
+        Some((m, d, 2))
+    }
+
+    /// A holiday on a fixed day ("Christmas", "New Year's Eve"): month, day, words read.
+    fn holiday_at(&self, i: usize) -> Option<(u32, u32, usize)> {
+        HOLIDAYS.iter().find(|(words, _, _)| words.iter().enumerate().all(|(k, w)| self.is(i + k, &[w]))).map(|(words, m, d)| (*m, *d, words.len()))
     }
 
     /// "the first week of June 2025", "the second half of 2025", "the last month of 2025",
@@ -194,16 +207,28 @@ impl Reader<'_> {
                     continue;
                 }
             }
-            // between March 1 and March 15 2025: the year said once, at the end
-            if self.is(i, &["between", "from"]) && self.date_at(i + 1, true).is_none() {
-                if let (Some((m, d)), true) = (self.month_day_at(i + 1), self.is(i + 3, &["and", "to", "through", "until", "till"])) {
-                    if let Some((to, len2, span)) = self.date_at(i + 4, false) {
-                        if let Some(from) = NaiveDate::from_ymd_opt(to.year(), m, d) {
-                            time.period = Some((Some(from), Some(span.end(to))));
-                            self.mark(i..i + 4 + len2);
-                            i += 4 + len2;
-                            continue;
-                        }
+            // "between March 1 and March 15 2025", "Nov 24 to Nov 30 2025", "Christmas to New
+            // Year's Eve 2025": the year said once, at the end; both days included.
+            let opener = usize::from(self.is(i, &["between", "from"]));
+            if let (None, Some((m, d, len1))) = (self.date_at(i + opener, true), self.month_day_at(i + opener)) {
+                let joined = i + opener + len1;
+                let joins: &[&str] = if opener == 1 { &["and", "to", "through", "thru", "until", "till"] } else { &["to", "through", "thru", "until", "till"] };
+                let last_day = |at: usize| -> Option<(NaiveDate, usize)> {
+                    if let Some((to, len2, span)) = self.date_at(at, false) {
+                        return Some((span.end(to).pred_opt()?, len2));
+                    }
+                    let (m2, d2, len2) = self.month_day_at(at)?;
+                    let year = self.word(at + len2).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && (1900.0..2200.0).contains(n))? as i32;
+                    Some((NaiveDate::from_ymd_opt(year, m2, d2)?, len2 + 1))
+                };
+                if let (true, Some((to, len2))) = (self.is(joined, joins), last_day(joined + 1)) {
+                    // "Christmas to New Year's Day 2026": the first day is in the year before.
+                    let year = if (m, d) > (to.month(), to.day()) { to.year() - 1 } else { to.year() };
+                    if let (Some(from), Some(end)) = (NaiveDate::from_ymd_opt(year, m, d), to.succ_opt()) {
+                        time.period = Some((Some(from), Some(end)));
+                        self.mark(i..joined + 1 + len2);
+                        i = joined + 1 + len2;
+                        continue;
                     }
                 }
             }
@@ -601,6 +626,21 @@ impl Reader<'_> {
         found
     }
 }
+
+/// Holidays on a fixed day of the year, longest phrase first ("year's" splits at the
+/// apostrophe).
+const HOLIDAYS: &[(&[&str], u32, u32)] = &[
+    (&["new", "year", "s", "eve"], 12, 31),
+    (&["new", "year", "s", "day"], 1, 1),
+    (&["new", "years", "eve"], 12, 31),
+    (&["new", "years", "day"], 1, 1),
+    (&["christmas", "eve"], 12, 24),
+    (&["christmas", "day"], 12, 25),
+    (&["boxing", "day"], 12, 26),
+    (&["valentine", "s", "day"], 2, 14),
+    (&["christmas"], 12, 25),
+    (&["halloween"], 10, 31),
+];
 
 /// Words after "most" / "least" that rank groups by how many rows they have.
 pub(super) const POPULARITY: &[&str] = &["common", "popular", "frequent", "frequently", "often", "used", "active", "visited", "viewed"];
