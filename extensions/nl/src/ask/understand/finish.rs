@@ -406,9 +406,12 @@ impl Reader<'_> {
         if (!d.groups.is_empty() || !time.buckets.is_empty()) && d.measures.is_empty() && !listing {
             d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
         }
-        // HAVING measures are shown too.
+        // HAVING measures are shown too; a count beside another measure only qualifies
+        // ("average temperature per model, only models with more than 600 readings").
+        let measured = !d.measures.is_empty();
         for h in &d.having {
-            if !d.measures.contains(&h.measure) {
+            let qualifier = measured && matches!(h.measure.aggregate, Aggregate::Count) && h.measure.column.is_none();
+            if !d.measures.contains(&h.measure) && !qualifier {
                 d.measures.push(h.measure);
             }
         }

@@ -916,7 +916,7 @@ const EVENT_VERBS: &[&str] = &[
 ];
 
 /// Nouns that ask for a number of rows ("traffic from google").
-const COUNT_NOUNS: &[&str] = &["traffic", "visits", "hits", "volume", "activity"];
+const COUNT_NOUNS: &[&str] = &["traffic", "visits", "volume", "activity"];
 
 /// State while walking the question's roles left to right.
 #[derive(Debug, Default)]

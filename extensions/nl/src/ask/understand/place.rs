@@ -188,7 +188,7 @@ impl Reader<'_> {
                 && plural
                 && s.pending_word.as_deref().is_some_and(|w| w.starts_with("total"))
                 && !crate::ask::words::identifier_words(&self.catalog.relations[r].name).last().is_some_and(|w| MONEY_ROWS.contains(&w.as_str()));
-            if (s.pending == [Aggregate::Count] || total_of_things || (count_noun && s.pending.is_empty() && !listing_verb)) && !s.distinct {
+            if (s.pending == [Aggregate::Count] || total_of_things || (count_noun && s.pending.is_empty() && !listing_verb && d.measures.is_empty())) && !s.distinct {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
