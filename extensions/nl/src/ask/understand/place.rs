@@ -117,6 +117,22 @@ impl Reader<'_> {
             }
         }
 
+        // "top 5 spenders", "the biggest payers": the people, by the money they spent.
+        let agent = self.tokens[link.start..link.end].iter().any(|t| t.is_any(&["spender", "spenders", "payer", "payers"]));
+        if agent && !value_first && d.groups.is_empty() && d.group_relations.is_empty() && d.measures.is_empty() {
+            let money: Vec<&Candidate> = columns.iter().copied().filter(|c| self.is_money(as_column(&c.target))).collect();
+            if !money.is_empty() {
+                let c = as_column(&self.choose(&money, context, wants_time, "column").target);
+                if let Some(people) = (0..self.catalog.relations.len()).find(|&p| p != c.relation && self.holds_people(p) && self.key_pair(c.relation, p).is_some()) {
+                    d.measures.push(Measure { aggregate: Aggregate::Sum, column: Some(c) });
+                    d.group_relations.push(people);
+                    add_context(context, c.relation);
+                    add_context(context, people);
+                    return Ok(());
+                }
+            }
+        }
+
         // A stored value, unless the words name a relation or column at least as well.
         if value_first {
             if let Some((comparison, value, _)) = s.compare.take() {
