@@ -494,11 +494,16 @@ impl Reader<'_> {
         let reordered: Vec<(usize, Role)>;
         let roles = match leading {
             // "quickest page by mean load time": "which page is the quickest …".
-            Some(k) => {
+            Some((k, adjective)) => {
                 let mut r = roles.to_vec();
                 let superlative = r.remove(k);
+                // "most humid sensor": "which sensor is the most humid".
+                let measured = adjective.then(|| r.remove(k));
                 r.insert(k, (superlative.0, Role::Which));
                 r.insert(k + 2, superlative);
+                if let Some(measured) = measured {
+                    r.insert(k + 3, measured);
+                }
                 reordered = r;
                 &reordered[..]
             }
@@ -518,6 +523,12 @@ impl Reader<'_> {
                         && self.tokens[at - 1].is("on")
                         && s.pending.is_empty()
                         && s.rank_word.as_deref().is_some_and(|w| self.reachable(&context).into_iter().any(|r| self.adjective_column(r, w).is_some())) => {}
+                // "most humid sensor in Lyon on average": the ranking column, averaged.
+                Role::Aggregate(Aggregate::Avg) if *at > 0 && self.tokens[at - 1].is("on") && s.pending.is_empty() && s.rank.is_some() && d.measures.is_empty() && d.order_column.is_some() => {
+                    if let Some((c, _)) = d.order_column.take() {
+                        d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });
+                    }
+                }
                 // "temperature range": its minimum and maximum.
                 Role::Aggregate(_) if self.tokens[*at].is("range") => {
                     s.pending = vec![Aggregate::Min, Aggregate::Max];
@@ -697,21 +708,36 @@ impl Reader<'_> {
 
     /// "slowest page by mean load time", "the busiest country": a superlative opening the
     /// question before a singular noun that is not a relation's row ("the largest order"
-    /// is an order) asks which group ranks first. Returns the superlative's role index.
-    fn leading_superlative(&self, links: &[Link], roles: &[(usize, Role)]) -> Option<usize> {
+    /// is an order) asks which group ranks first; so does "most" with an adjective ("most
+    /// humid sensor"). Returns the superlative's role index, and whether an adjective's
+    /// link stands between it and the noun.
+    fn leading_superlative(&self, links: &[Link], roles: &[(usize, Role)]) -> Option<(usize, bool)> {
         let k = roles.iter().position(|(at, _)| (0..*at).all(|j| self.tokens[j].is_any(&["the", "show", "list", "find", "give", "me", "what", "what's", "is", "was"])))?;
         let (at, role) = &roles[k];
         let ranks = matches!(role, Role::Rank(_)) || (matches!(role, Role::Aggregate(_)) && superlative(&self.tokens[*at].text).is_some());
-        let Some((_, Role::Link(l))) = roles.get(k + 1) else { return None };
+        let Some((_, Role::Link(mut l))) = roles.get(k + 1) else { return None };
+        // "most humid sensor": "most" and the adjective's column, then the noun.
+        let adjective = self.tokens[*at].is_any(&["most", "least"])
+            && links[l].candidates.iter().all(|c| self.candidate_is(c, is_numeric))
+            && matches!(roles.get(k + 2), Some((_, Role::Link(n))) if links[*n].start == links[l].end);
+        if adjective {
+            let Some((_, Role::Link(n))) = roles.get(k + 2) else { return None };
+            l = *n;
+        }
+        let l = &l;
         let noun = &self.tokens[links[*l].end - 1];
         let row_noun = self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&noun.stem));
         let singular = noun.text == noun.stem && !noun.quoted;
-        // "max temperature", "largest purchase amount": a measure's extreme, not a group.
-        let measure = links[*l].candidates.iter().any(|c| self.candidate_is(c, is_numeric) && !is_key_name(&self.column(as_column(&c.target)).name));
+        // "max temperature", "largest purchase amount": a measure's extreme, not a group
+        // ("page" whose comment mentions load times is still a page).
+        let best = links[*l].best_evidence();
+        let relation_as_good = links[*l].candidates.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == best);
+        let measure = !relation_as_good && links[*l].candidates.iter().any(|c| self.candidate_is(c, is_numeric) && !is_key_name(&self.column(as_column(&c.target)).name));
         // "largest bank transfer", "coldest freezer reading": rows of that kind, ranked.
         let value = links[*l].candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..)));
         let measure = measure || value;
-        (ranks && links[*l].start == at + 1 && singular && !row_noun && !measure && !self.tokens[*at].is_any(&["most", "least", "top", "bottom"])).then_some(k)
+        let next_to = links[*l].start == at + 1 || adjective;
+        (ranks && next_to && singular && !row_noun && !measure && (adjective || !self.tokens[*at].is_any(&["most", "least", "top", "bottom"]))).then_some((k, adjective))
     }
 
     /// Numbers left after ranges, limits and comparisons are values of integer columns:
