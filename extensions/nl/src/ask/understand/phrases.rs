@@ -533,6 +533,16 @@ impl Reader<'_> {
         } else if self.is(lead, &["date", "time", "day", "timestamp"]) && self.is(lead + 1, &["of", "when", "was", "did"]) {
             time.asks_time = true;
             self.mark(lead..lead + 1);
+        } else if let Some(i) = (0..self.tokens.len()).find(|&i| self.is(i, &["latest", "last", "newest", "earliest", "first"]) && self.number_at(i + 1).is_none()) {
+            // "latest reading time for each sensor": the time asked, of each.
+            if let Some(t) = (i + 1..(i + 4).min(self.tokens.len())).find(|&j| self.is(j, &["time", "timestamp"])) {
+                time.asks_time = true;
+                time.rank = Some(self.is(i, &["latest", "last", "newest"]));
+                time.by_time = true;
+                time.rank_at = Some(i);
+                self.mark(i..i + 1);
+                self.mark(t..t + 1);
+            }
         }
     }
 

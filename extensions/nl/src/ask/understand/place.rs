@@ -153,9 +153,14 @@ impl Reader<'_> {
                 s.negate &= listed_next;
                 // "for each Lyon device name": the group is the column that follows.
                 let column_follows = matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
-                // "each docs page": the pages under /docs, one group each.
-                if s.grouping && prefix && !column_follows {
-                    d.groups.push(ColumnRef { relation: r, column: c });
+                // "each docs page": the pages under /docs, one group each; "each freezer":
+                // each of the named things holding that value.
+                if s.grouping && !column_follows {
+                    if prefix {
+                        d.groups.push(ColumnRef { relation: r, column: c });
+                    } else if self.label_column(r).is_some() {
+                        d.group_relations.push(r);
+                    }
                 }
                 s.grouping &= column_follows;
                 if s.pending == [Aggregate::Count] && plural {
