@@ -184,6 +184,9 @@ impl Lexicon {
                 }
                 if let Some(comment) = &column.comment {
                     lexicon.add_comment(comment, Target::Column(r, c), None);
+                    if column.data_type.is_integer() {
+                        lexicon.add_code_names(comment, r, c);
+                    }
                 }
                 lexicon.add_paths(r, c, column.values.iter().flatten());
                 if column.data_type.is_integer() {
@@ -291,6 +294,24 @@ impl Lexicon {
     /// Every run of 1–3 content words of a comment links to what it describes.
     /// `head`: the relation's own noun ("reading"): in "sensor readings" the word before
     /// it only qualifies it, so "sensors" are not the readings.
+    /// "HTTP status code, e.g. 200, 404 not found, 500 server error": the words after a
+    /// code in an integer column's comment name that code ("server errors" are 500s).
+    fn add_code_names(&mut self, comment: &str, r: usize, c: usize) {
+        let tokens = tokenize(comment);
+        for (at, code) in tokens.iter().enumerate() {
+            let Some(number) = code.number.filter(|n| n.fract() == 0.0) else { continue };
+            let name: Vec<String> = tokens[at + 1..]
+                .iter()
+                .take_while(|t| !t.pause_before && t.number.is_none() && t.text.chars().all(char::is_alphabetic) && !t.is_any(&["or", "and", "e", "g"]))
+                .take(3)
+                .map(|t| t.stem.clone())
+                .collect();
+            if !name.is_empty() {
+                self.add(name, Target::Value(r, c, format!("{}", number as i64)), Evidence::Value);
+            }
+        }
+    }
+
     fn add_comment(&mut self, comment: &str, target: Target, head: Option<&str>) {
         let tokens = tokenize(comment);
         let words: Vec<String> = tokens.iter().map(|t| t.stem.clone()).collect();
