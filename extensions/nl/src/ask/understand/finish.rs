@@ -160,7 +160,9 @@ impl Reader<'_> {
         // "which user ids made at least 3 purchases": every group that qualifies, unranked.
         let only_qualifies = !d.having.is_empty() && s.rank.is_none() && time.rank.is_none() && !d.ranked_bucket;
         // "which devices reported a battery under 10%": the devices, listed once.
-        let listing = s.which
+        // "list every country where we have …": the countries, no count asked.
+        let lists = self.tokens.first().is_some_and(|t| t.is_any(&["list", "name", "enumerate"])) && !d.groups.is_empty();
+        let listing = (s.which || lists)
             && d.measures.is_empty()
             && d.having.is_empty()
             && d.measure_compares.is_empty()
@@ -552,7 +554,9 @@ impl Reader<'_> {
             // "names of devices whose battery fell below 10%": columns of the things the
             // rows are about, each thing once.
             let about = |c: &ColumnRef| self.is_foreign_key(*c) || (c.relation != plan.base && self.key_pair(plan.base, c.relation).is_some_and(|(_, theirs)| self.keyed_relation(theirs) == Some(c.relation)));
-            plan.distinct = !plan.columns.is_empty() && plan.columns.iter().all(about) && ordered_by_shown;
+            // "list the countries": each stored category once.
+            let category = |c: &ColumnRef| self.column(*c).values.is_some() && !is_numeric(&self.column(*c).data_type);
+            plan.distinct = !plan.columns.is_empty() && (plan.columns.iter().all(about) || plan.columns.iter().all(category)) && ordered_by_shown;
             plan.limit = time.limit.or(plan.limit);
         } else if plan.order.is_empty() {
             if let Some((c, direction)) = order_column {

@@ -136,8 +136,12 @@ impl Reader<'_> {
         // A stored value, unless the words name a relation or column at least as well.
         if value_first {
             if let Some((comparison, value, _)) = s.compare.take() {
-                // "sites with fewer than 3 freezers": a count of the rows with that value.
-                d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
+                // "sites with fewer than 3 freezers": a count of the rows with that value;
+                // "at least one small business client": the rows with it, no count.
+                let at_least_one = (comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0);
+                if !at_least_one {
+                    d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
+                }
             }
             let chosen = self.choose(&values, context, wants_time, "value");
             if let Target::Value(r, c, v) | Target::Prefix(r, c, v) = &chosen.target {
