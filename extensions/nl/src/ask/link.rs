@@ -72,7 +72,7 @@ const CONCEPTS: &[(&[&str], &[&str])] = &[
         &["revenue", "sale", "sales", "size", "price", "priced", "cost", "income", "turnover", "spend", "spent", "spending", "spender", "spenders", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth"],
         &["amount", "price", "total", "revenue", "cost", "euro", "dollar", "usd", "eur"],
     ),
-    (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting"], &["latency", "duration", "load", "elapsed", "response"]),
+    (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting", "loading"], &["latency", "duration", "load", "elapsed", "response"]),
     (&["hot", "warm", "cold", "temp", "heat"], &["temperature", "temp"]),
     (&["charge"], &["battery"]),
 ];
@@ -82,7 +82,7 @@ const CONCEPTS: &[(&[&str], &[&str])] = &[
 const RELATION_CONCEPTS: &[(&[&str], &[&str])] = &[
     (&["shopper", "buyer", "client", "purchaser"], &["customer", "buyer", "client"]),
     (&["account", "member", "subscriber"], &["user", "account", "member"]),
-    (&["people", "person", "visitor"], &["user", "visitor"]),
+    (&["people", "person", "visitor", "reader"], &["user", "visitor"]),
     (&["unit", "sensor", "device", "probe", "gadget"], &["device", "sensor"]),
     (&["request", "pageview", "impression"], &["view", "request"]),
     (&["purchase"], &["order"]),
@@ -259,9 +259,19 @@ impl Lexicon {
     fn add_paths<'v>(&mut self, r: usize, c: usize, values: impl Iterator<Item = &'v String>) {
         // Keyed by the segment as stored: "/Blog" and "/blog" are different paths.
         let mut by_segment: HashMap<String, Vec<&String>> = HashMap::new();
+        let mut values_root = None;
         for value in values.filter(|v| v.starts_with('/')) {
+            if value == "/" {
+                values_root = Some(value.clone());
+            }
             if let Some(segment) = value[1..].split('/').next().filter(|s| !s.is_empty()) {
                 by_segment.entry(segment.to_string()).or_default().push(value);
+            }
+        }
+        // "the home page": the root path.
+        if let Some(root) = values_root {
+            for words in [&["home", "page"][..], &["homepage"], &["front", "page"], &["landing", "page"]] {
+                self.add(words.iter().map(|w| w.to_string()).collect(), Target::Value(r, c, root.clone()), Evidence::Value);
             }
         }
         for (segment, paths) in by_segment {
@@ -273,6 +283,11 @@ impl Lexicon {
             let mut with_page = words.clone();
             with_page.push("page".to_string());
             self.add(with_page, target.clone(), Evidence::Value);
+            // "documentation pages": the docs.
+            if segment == "docs" {
+                self.add(vec!["documentation".into()], target.clone(), Evidence::Value);
+                self.add(vec!["documentation".into(), "page".into()], target.clone(), Evidence::Value);
+            }
             self.add(words, target, Evidence::Comment);
             for path in paths {
                 self.add(vec![path.to_lowercase()], Target::Value(r, c, path.to_string()), Evidence::Value);

@@ -265,6 +265,9 @@ impl Reader<'_> {
             let next = |words: &[&str]| self.is(i + 1, words);
             let role = if t.is("how") && next(&["many"]) {
                 Some((Role::Aggregate(Aggregate::Count), 2))
+            } else if t.is("how") && next(&["often"]) {
+                // "how often each": how many rows.
+                Some((Role::Aggregate(Aggregate::Count), 2))
             } else if t.is("how") && next(&["much"]) {
                 Some((Role::Aggregate(Aggregate::Sum), 2))
             } else if t.is_any(&["range", "spread"]) && i > 0 && self.used[i - 1] {
@@ -295,8 +298,9 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
-            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && self.tokens.get(l.end).is_some_and(|w| w.is_any(&["who", "that", "whose"]))) {
-                // "events by users who joined …": whose rows, not a grouping.
+            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && self.tokens.get(l.end).is_some_and(|w| w.is_any(&["who", "that", "whose", "not", "using"]))) {
+                // "events by users who joined …", "visits by people not using Chrome": whose
+                // rows, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
@@ -305,13 +309,21 @@ impl Reader<'_> {
                 self.mark(i..i + 2);
                 i += 2;
                 continue;
+            } else if t.is_any(&["every", "all"]) && (0..i).all(|j| self.tokens[j].is_any(&["show", "list", "give", "me", "get", "find"])) {
+                // "every reading from HAM-OUT-17": the rows, not a grouping.
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
             } else if t.is_any(&["per", "by", "each", "every", "across"]) {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
                 Some((Role::Which, 1))
             } else if t.is_any(&["not", "non", "excluding", "except", "without", "isn't", "aren't", "outside", "excluded"]) || (t.is("other") && next(&["than"])) {
                 Some((Role::Not, if t.is("other") { 2 } else { 1 }))
-            } else if (t.is_any(&["isn", "aren", "wasn", "weren", "doesn", "don", "didn"]) && next(&["t"])) || (t.is_any(&["leaving", "leave", "left"]) && next(&["out"])) {
+            } else if (t.is_any(&["isn", "aren", "wasn", "weren", "doesn", "don", "didn"]) && next(&["t"]))
+                || (t.is_any(&["leaving", "leave", "left"]) && next(&["out"]))
+                || (t.is("not") && next(&["counted", "included", "considered", "wanted"]))
+            {
                 // "aren't" (the apostrophe splits it), "leaving out Edge".
                 Some((Role::Not, 2))
             } else if t.is_any(&["ascending", "asc", "increasing"]) {
@@ -334,14 +346,29 @@ impl Reader<'_> {
             }
         }
         roles.sort_by_key(|(at, _)| *at);
-        // "indoor excluded": the negation said after the value goes before it.
+        // "indoor excluded", "Chrome left out", "cancelled orders not counted": the negation
+        // said after the value (and its noun) goes before the value.
+        let postposed = |at: usize| self.tokens[at].is_any(&["excluded", "excepted", "left"]) || (self.tokens[at].is("not") && self.tokens.get(at + 1).is_some_and(|t| t.is_any(&["counted", "included", "considered", "wanted"])));
+        let is_value = |l: &Link| l.candidates.iter().any(|c| matches!(c.target, Target::Value(..)));
         for k in 1..roles.len() {
-            if let ((at, Role::Not), (_, Role::Link(l))) = (&roles[k], &roles[k - 1]) {
-                if self.tokens[*at].is_any(&["excluded", "excepted"]) && links[*l].end == *at {
-                    let start = links[*l].start;
-                    roles.swap(k - 1, k);
-                    roles[k - 1].0 = start;
+            let (at, Role::Not) = roles[k] else { continue };
+            if !postposed(at) {
+                continue;
+            }
+            let Some((_, Role::Link(l))) = roles.get(k - 1) else { continue };
+            let mut first = k - 1;
+            if !is_value(&links[*l]) && k >= 2 {
+                // "cancelled orders not counted": the value before the noun.
+                if let (_, Role::Link(v)) = &roles[k - 2] {
+                    if is_value(&links[*v]) && links[*v].end == links[*l].start {
+                        first = k - 2;
+                    }
                 }
+            }
+            let Role::Link(f) = roles[first].1 else { continue };
+            if is_value(&links[f]) && links[*l].end == at {
+                let not = roles.remove(k);
+                roles.insert(first, (links[f].start, not.1));
             }
         }
         roles

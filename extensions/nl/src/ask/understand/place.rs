@@ -159,9 +159,15 @@ impl Reader<'_> {
                 let column_follows = matches!(roles.get(n + 1), Some((next, Role::Link(_))) if *next == link.end);
                 // "each docs page": the pages under /docs, one group each; "each freezer":
                 // each of the named things holding that value.
-                if s.grouping && !column_follows {
+                // "which blog page loads slowest", "which freezers averaged …": the group asked
+                // for is the value's pages or things.
+                let which = s.which && d.groups.is_empty() && d.group_relations.is_empty() && (prefix || plural);
+                if (s.grouping || which) && !column_follows {
                     if prefix {
                         d.groups.push(ColumnRef { relation: r, column: c });
+                        if which {
+                            d.ranked_group = Some(ColumnRef { relation: r, column: c });
+                        }
                     } else if self.label_column(r).is_some() {
                         d.group_relations.push(r);
                     }
