@@ -229,7 +229,7 @@ pub const FILLER: &[&str] = &[
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
     "not", "no", "e", "g", "eg", "ie", "etc", "everyone", "everybody", "something", "anything", "yet", "through", "via",
     "called", "named", "ago", "opened", "joined", "combination", "combinations", "still", "sitting", "single", "point",
-    "ran", "run", "runs", "volume", "activity", "back", "open", "opens", "alphabetical", "alphabetically", "compare", "please", "looked", "ended", "read", "everything", "mix", "dropped", "fell", "rose", "reached", "very",
+    "ran", "run", "runs", "volume", "activity", "back", "open", "opens", "alphabetical", "alphabetically", "add", "adds", "compare", "please", "looked", "ended", "read", "everything", "mix", "dropped", "fell", "rose", "reached", "very",
     "answer", "answered", "originated", "originate", "receive", "make",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.

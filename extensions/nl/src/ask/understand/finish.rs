@@ -162,7 +162,9 @@ impl Reader<'_> {
         // "which devices reported a battery under 10%": the devices, listed once.
         // "list every country where we have …": the countries, no count asked.
         let lists = self.tokens.first().is_some_and(|t| t.is_any(&["list", "name", "enumerate"])) && !d.groups.is_empty();
-        let listing = (s.which || lists)
+        // "who searched for something in the last 30 minutes? their emails": the people, once.
+        let who_did = self.tokens.first().is_some_and(|t| t.is("who")) && (!d.groups.is_empty() || !d.group_relations.is_empty());
+        let listing = (s.which || lists || who_did)
             && d.measures.is_empty()
             && d.having.is_empty()
             && d.measure_compares.is_empty()
@@ -229,8 +231,9 @@ impl Reader<'_> {
                 }
             }
         }
-        // "pages with at least 100 views": each page, by the text column its plural names.
-        if !d.having.is_empty() && d.groups.is_empty() && d.group_relations.is_empty() && time.buckets.is_empty() {
+        // "pages with at least 100 views", "pages that crashed …, and how often each": each
+        // page, by the text column its plural names.
+        if (!d.having.is_empty() || s.grouping) && d.groups.is_empty() && d.group_relations.is_empty() && time.buckets.is_empty() {
             if let Some(first) = links.first().filter(|l| self.plural_relation_word(l)) {
                 let text: Vec<&Candidate> = first.candidates.iter().filter(|c| matches!(c.target, Target::Column(..)) && !self.candidate_is(c, is_numeric) && !self.candidate_is(c, is_temporal)).collect();
                 if let Some(c) = self.prefer_text(text).first() {
@@ -285,7 +288,10 @@ impl Reader<'_> {
             // that range ("how many devices sent data in the last hour", "users who
             // visited in the last 2 days"), not things created in it.
             // "device 17: number of data points in the past 2 hours": the rows themselves.
-            let rows_asked = d.appears_in.is_none() && self.tokens.windows(2).any(|w| w[1].is_any(GENERIC_ROWS) || (w[0].is("data") && w[1].is_any(&["points", "point"])));
+            // "readings sent by TH-200 hardware …: count": the readings named outright.
+            let named_rows = |t: usize| links.iter().any(|l| self.plural_relation_word(l) && l.candidates.iter().any(|c| c.target == Target::Relation(t) && c.evidence == Evidence::Name));
+            let rows_asked = d.appears_in.is_none()
+                && (self.tokens.windows(2).any(|w| w[1].is_any(GENERIC_ROWS) || (w[0].is("data") && w[1].is_any(&["points", "point"]))) || activity.is_some_and(|(t, _)| named_rows(t)));
             if let (Some((t, _)), true) = (activity, rows_asked) {
                 self.notes.push(format!("counted the rows of {}", self.catalog.relations[t].name));
                 let reader: &Self = self;
@@ -506,7 +512,7 @@ impl Reader<'_> {
             // pause asks for the columns, though values of one were named before.
             let last_pause = self.tokens.iter().rposition(|t| t.pause_before);
             let listed = |c: &ColumnRef| {
-                last_pause.is_some_and(|p| links.iter().any(|l| l.start >= p && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence == Evidence::Name)))
+                last_pause.is_some_and(|p| links.iter().any(|l| l.start >= p && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment)))
             };
             let mut asked: Vec<ColumnRef> = Vec::new();
             for c in d.bare_columns.iter().copied() {
@@ -557,6 +563,13 @@ impl Reader<'_> {
             // "list the countries": each stored category once.
             let category = |c: &ColumnRef| self.column(*c).values.is_some() && !is_numeric(&self.column(*c).data_type);
             plan.distinct = !plan.columns.is_empty() && (plan.columns.iter().all(about) || plan.columns.iter().all(category)) && ordered_by_shown;
+            // "names of the devices at Austin, alphabetical": by the first text column shown.
+            if plan.order.is_empty() && self.tokens.iter().any(|t| t.is_any(&["alphabetical", "alphabetically"])) {
+                let text = plan.columns.iter().copied().find(|c| !is_numeric(&self.column(*c).data_type) && !is_temporal(&self.column(*c).data_type));
+                if let Some(c) = text.or_else(|| self.label_column(plan.base)) {
+                    plan.order.push((OrderKey::Column(c), false));
+                }
+            }
             plan.limit = time.limit.or(plan.limit);
         } else if plan.order.is_empty() {
             if let Some((c, direction)) = order_column {

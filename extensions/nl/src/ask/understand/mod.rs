@@ -176,16 +176,21 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     let plan = if links.is_empty() { None } else { Some(reader.build(&links, &roles, time)) };
     reader.names_of_dates();
     let claimed_number = reader.tokens.iter().zip(&reader.used).any(|(t, used)| *used && t.number.is_some());
+    // "crashed with a server error": a code named by its words says how.
+    let has_code_value = links.iter().any(|l| l.candidates.iter().any(|c| matches!(&c.target, Target::Value(_, _, v) if v.parse::<i64>().is_ok())));
     let unknown: Vec<String> = (0..reader.tokens.len())
         .filter(|&i| !reader.used[i])
         .filter(|&i| {
             let t = &reader.tokens[i];
-            let unit = i > 0 && reader.tokens[i - 1].number.is_some() && UNITS.contains(&t.text.as_str());
+            // "under 20%", "in °C": a unit after a number or naming the unit of the answer.
+            let unit = i > 0 && (reader.tokens[i - 1].number.is_some() || reader.tokens[i - 1].is_any(&["in", "°"])) && UNITS.contains(&t.text.as_str());
             // "low-battery readings (under 20%)": the comparison says how low.
             let said_by_comparison = has_comparison && t.is_any(&["low", "high", "lower", "higher"]);
             // "requests that failed with a 404": the status code says how.
-            let said_by_code = (has_comparison || claimed_number) && t.is_any(&["failed", "failing", "errored", "erroring"]);
-            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code)
+            // "signup dates": the time column just named.
+            let said_by_time = i > 0 && reader.used[i - 1] && t.is_any(&["date", "dates", "time", "timestamp", "timestamps"]);
+            let said_by_code = (has_comparison || claimed_number || has_code_value) && t.is_any(&["failed", "failing", "errored", "erroring", "crashed", "crashing"]);
+            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code || said_by_time)
         })
         .map(|i| reader.tokens[i].raw.clone())
         .collect();
@@ -550,6 +555,21 @@ impl Reader<'_> {
                         && self.tokens[at - 1].is("on")
                         && s.pending.is_empty()
                         && s.rank_word.as_deref().is_some_and(|w| self.reachable(&context).into_iter().any(|r| self.adjective_column(r, w).is_some())) => {}
+                // "humidity on average for every kind of device": the column just named, averaged.
+                Role::Aggregate(a)
+                    if *at > 0
+                        && self.tokens[at - 1].is("on")
+                        && s.pending.is_empty()
+                        && s.rank.is_none()
+                        && matches!(previous, Some((_, Role::Link(_))))
+                        && s.last_numeric.is_some_and(|c| d.bare_columns.contains(&c)) =>
+                {
+                    if let Some(c) = s.last_numeric {
+                        d.bare_columns.retain(|b| *b != c);
+                        d.measures.push(Measure { aggregate: *a, column: Some(c) });
+                        s.last_measure = Some(d.measures.len() - 1);
+                    }
+                }
                 // "most humid sensor in Lyon on average": the ranking column, averaged.
                 Role::Aggregate(Aggregate::Avg) if *at > 0 && self.tokens[at - 1].is("on") && s.pending.is_empty() && s.rank.is_some() && d.measures.is_empty() && d.order_column.is_some() => {
                     if let Some((c, _)) = d.order_column.take() {
@@ -580,7 +600,7 @@ impl Reader<'_> {
                         s.rank = superlative(&self.tokens[*at].text);
                         s.rank_word = Some(self.tokens[*at].text.clone());
                     } else if matches!(previous, Some((p, Role::Aggregate(_)))
-                        if (*at > p + 1 && self.tokens[p + 1..*at].iter().all(|t| t.is_any(&["and", "or", ","])))
+                        if (*at > p + 1 && self.tokens[p + 1..*at].iter().all(|t| t.is_any(&["and", "or", ",", "the"])) && self.tokens[p + 1..*at].iter().any(|t| t.is_any(&["and", "or"])))
                             // "min, avg and max": the comma is not a token.
                             || (*at == p + 1 && self.tokens.get(at + 1).is_some_and(|t| t.is_any(&["and", "or"])) && matches!(roles.get(n + 1), Some((_, Role::Aggregate(_))))))
                     {
@@ -637,7 +657,9 @@ impl Reader<'_> {
                         })
                         .flatten()
                         // "… more than 3000 euros altogether": a condition on the total.
-                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| !self.used[j] && self.tokens[j].is_any(&["altogether", "combined", "cumulatively"])).map(|j| (j, Aggregate::Sum)));
+                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| !self.used[j] && self.tokens[j].is_any(&["altogether", "combined", "cumulatively"])).map(|j| (j, Aggregate::Sum)))
+                        // "whose orders add up to more than 5000 euros": the total.
+                        .or_else(|| (at.saturating_sub(6)..*at).find(|&j| self.tokens[j].is_any(&["add", "adds"]) && self.tokens.get(j + 1).is_some_and(|t| t.is("up"))).map(|j| (j, Aggregate::Sum)));
                     // "count of humidity readings over 80": the rows' values, not the count.
                     let last_measure = last_measure.filter(|m| d.measures[*m].column.is_some() || s.last_numeric.is_none() || !after_link);
                     // "devices that read below -22 degrees": the column in degrees.
@@ -669,10 +691,12 @@ impl Reader<'_> {
                         s.unit_at = Some(at + 1);
                     } else if let (Some((a_at, aggregate)), Some(c), true) = (trailing, s.last_numeric, after_link) {
                         d.bare_columns.retain(|b| *b != c);
+                        // "customers whose orders add up to more than 5000 euros": the euros, not the id.
+                        let c = if is_key_name(&self.column(c).name) { self.unit_column(&[c.relation], *at).unwrap_or(c) } else { c };
                         d.measures.push(Measure { aggregate, column: Some(c) });
                         d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, c, *at), *high));
                         s.consumed_at = Some(a_at);
-                    } else if self.tokens.get(at + 1).is_some_and(|t| t.is("times")) {
+                    } else if self.tokens.get(at + 1).is_some_and(|t| t.is("times")) || self.tokens[*at].is_any(&["twice", "thrice"]) {
                         // "ordered more than 5 times": a count of the rows.
                         d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison: *comparison, value: *value });
                         if let Some((_, Role::Link(l))) = previous {

@@ -154,6 +154,25 @@ impl Reader<'_> {
                 i += len;
                 continue;
             }
+            // "accounts older than 30 days", "(been around) for more than 90 days": their time
+            // lies before that long ago.
+            let age = if self.is(i, &["older"]) && self.is(i + 1, &["than"]) {
+                Some((i + 2, 0))
+            } else if self.is(i, &["for"]) && self.is(i + 1, &["more", "longer", "over"]) {
+                let n_at = if self.is(i + 2, &["than"]) { i + 3 } else { i + 2 };
+                Some((n_at, 0))
+            } else {
+                None
+            };
+            if let Some((n_at, _)) = age {
+                let unit = self.word(n_at + 1).and_then(|t| time_unit(&t.text)).filter(|_| !self.is(n_at + 2, &["ago"]));
+                if let (Some(n), Some(unit)) = (self.number_at(n_at), unit) {
+                    time.before_ago = Some((n, unit));
+                    self.mark(i..n_at + 2);
+                    i = n_at + 2;
+                    continue;
+                }
+            }
             // more than 30 days ago, over 2 hours ago
             if self.is(i, &["more", "longer", "over"]) {
                 let (n_at, len) = if self.is(i + 1, &["than"]) { (i + 2, 5) } else { (i + 1, 4) };
@@ -407,7 +426,8 @@ impl Reader<'_> {
                     continue;
                 }
                 // "returned 404 more than 12 times": a comparison follows the value, not a ranking.
-                let comparative = self.is(next + 1, &["than"]);
+                // "device 33: lowest and highest battery": a pause parts the number from the ranking.
+                let comparative = self.is(next + 1, &["than"]) || self.tokens.get(next).is_some_and(|t| t.pause_before);
                 if let Some(direction) = self.word(next).and_then(|t| superlative(&t.text)).filter(|_| !comparative) {
                     // "the 5 coldest readings", "5 largest orders"
                     time.limit = Some(n as u64);
@@ -617,8 +637,14 @@ impl Reader<'_> {
                 }
             }
             if let Some((comparison, len)) = pattern {
-                // "below freezing": under 0 degrees.
-                if self.is(i + len, &["freezing"]) {
+                // "below freezing", "below zero": under 0 degrees; "more than twice": 2 times.
+                if self.is(i + len, &["twice", "thrice"]) {
+                    found.push((i + len, comparison, if self.is(i + len, &["twice"]) { 2.0 } else { 3.0 }, None));
+                    self.mark(i..i + len + 1);
+                    i += len + 1;
+                    continue;
+                }
+                if self.is(i + len, &["freezing", "zero"]) {
                     found.push((i + len, comparison, 0.0, None));
                     self.mark(i..i + len + 1);
                     i += len + 1;
