@@ -38,7 +38,7 @@ impl Reader<'_> {
             // "warmer than -18.5": the comparative says what is compared.
             let comparative = s.compare_at.and_then(|at| {
                 // "below freezing": a temperature.
-                if self.tokens[at].is("freezing") { Some("colder".to_string()) } else { at.checked_sub(2).map(|at| self.tokens[at].text.clone()) }
+                if self.tokens[at].is_any(&["freezing", "zero"]) { Some("colder".to_string()) } else { at.checked_sub(2).map(|at| self.tokens[at].text.clone()) }
             });
             let adjective = comparative.and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &w)));
             let unit = s.compare_at.and_then(|at| self.unit_column(&self.reachable(&context), at));
@@ -291,7 +291,7 @@ impl Reader<'_> {
             // "readings sent by TH-200 hardware …: count": the readings named outright.
             let named_rows = |t: usize| links.iter().any(|l| self.plural_relation_word(l) && l.candidates.iter().any(|c| c.target == Target::Relation(t) && c.evidence == Evidence::Name));
             let rows_asked = d.appears_in.is_none()
-                && (self.tokens.windows(2).any(|w| w[1].is_any(GENERIC_ROWS) || (w[0].is("data") && w[1].is_any(&["points", "point"]))) || activity.is_some_and(|(t, _)| named_rows(t)));
+                && (self.tokens.windows(2).any(|w| w[1].is_any(GENERIC_ROWS) || (w[0].is("many") && w[1].is("times")) || (w[0].is("data") && w[1].is_any(&["points", "point"]))) || activity.is_some_and(|(t, _)| named_rows(t)));
             if let (Some((t, _)), true) = (activity, rows_asked) {
                 self.notes.push(format!("counted the rows of {}", self.catalog.relations[t].name));
                 let reader: &Self = self;

@@ -56,6 +56,8 @@ impl Reader<'_> {
         // "warmer than -15 over the last 7 days, device names and temperatures": after a
         // pause, the words list what to show; the comparison is read at the end.
         let after_pause = s.compare_at.is_some_and(|at| (at + 1..=link.start).any(|j| self.tokens[j].pause_before));
+        // "how many times did it drop below zero at Lyon": the drop is compared, not a count.
+        let event = s.compare.is_some() && s.compare_at.is_some_and(|at| self.tokens[..at].iter().any(|t| t.is_any(EVENT_VERBS)));
         if let (Some((comparison, value, high)), false) = (s.compare, after_pause) {
             // "more than 10 pages", "fewer than 10 views": rows counted, not an id compared.
             // "more than 10 pages": a plural noun for rows right after the number.
@@ -70,7 +72,7 @@ impl Reader<'_> {
                 d.appears_in = Some(r);
                 return Ok(());
             }
-            if (counts || s.pending == [Aggregate::Count]) && (!value_first || !plural) {
+            if (counts || (s.pending == [Aggregate::Count] && !event)) && (!value_first || !plural) {
                 // "more than 5 orders": a count over each group.
                 s.compare = None;
                 d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison, value });
@@ -135,7 +137,8 @@ impl Reader<'_> {
 
         // A stored value, unless the words name a relation or column at least as well.
         if value_first {
-            if let Some((comparison, value, _)) = s.compare.take() {
+            if let Some((comparison, value, _)) = s.compare.filter(|_| !event) {
+                s.compare = None;
                 // "sites with fewer than 3 freezers": a count of the rows with that value;
                 // "at least one small business client": the rows with it, no count.
                 let at_least_one = (comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0);
@@ -211,6 +214,8 @@ impl Reader<'_> {
         if relation_word {
             let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
             let counted_after_number = link.start > 0 && self.tokens[link.start - 1].number.is_some();
+            // "customers whose orders add up to …": the rows a clause is about, not the ranking.
+            let whose = link.start > 0 && self.tokens[link.start - 1].is("whose");
             add_context(context, r);
             // "list the newsletter visits …": the rows, though "visits" alone would count them.
             let listing_verb = self.tokens.first().is_some_and(|t| t.is_any(&["list", "show", "display", "give", "find", "get"]));
@@ -241,7 +246,7 @@ impl Reader<'_> {
                 // "the 3 units with the weakest average battery": the things ranked.
                 d.group_relations.push(r);
                 s.grouping = false;
-            } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty() && !self.scoped(link)) {
+            } else if s.sorting || (s.rank.is_some() && d.ranks_groups() && d.measures.is_empty() && !self.scoped(link) && !whose) {
                 // "top 5 pages by views", "which country has the most orders"; "which
                 // device sent the coldest reading": by what the adjective measures.
                 let adjective = s.rank_word.as_deref().and_then(|w| self.adjective_column(r, w).map(|c| (c, aggregate_word(w).unwrap_or(Aggregate::Max))));
