@@ -83,7 +83,7 @@ const RELATION_CONCEPTS: &[(&[&str], &[&str])] = &[
     (&["shopper", "buyer", "client", "purchaser"], &["customer", "buyer", "client"]),
     (&["account", "member", "subscriber"], &["user", "account", "member"]),
     (&["people", "person", "visitor", "reader"], &["user", "visitor"]),
-    (&["unit", "sensor", "device", "probe", "gadget"], &["device", "sensor"]),
+    (&["unit", "sensor", "device", "probe", "gadget", "hardware"], &["device", "sensor"]),
     (&["request", "pageview", "impression"], &["view", "request"]),
     (&["purchase"], &["order"]),
 ];
@@ -107,7 +107,7 @@ const DEMONYMS: &[(&str, &str)] = &[
 /// Everyday words for common stored values: "the UK", "on phones" (`device = 'mobile'`).
 const VALUE_ALIASES: &[(&str, &str)] = &[
     ("uk", "united kingdom"), ("usa", "united states"), ("phone", "mobile"), ("phones", "mobile"), ("smartphone", "mobile"),
-    ("smartphones", "mobile"), ("cellphone", "mobile"), ("cellphones", "mobile"),
+    ("smartphones", "mobile"), ("cellphone", "mobile"), ("cellphones", "mobile"), ("european", "eu"), ("europe", "eu"),
 ];
 
 /// Every phrase that names something in the catalog.
@@ -435,6 +435,12 @@ impl Lexicon {
             for c in self.phrases.get(&phrase).into_iter().flatten() {
                 if matches!(c.target, Target::Value(..)) {
                     found.push(c.clone());
+                }
+            }
+            // "European orders": a short stored value ('EU') the alias names.
+            for (r, c, value) in &self.short_values {
+                if value.eq_ignore_ascii_case(country) {
+                    found.push(Candidate { target: Target::Value(*r, *c, value.clone()), evidence: Evidence::Value });
                 }
             }
         }

@@ -229,7 +229,7 @@ pub const FILLER: &[&str] = &[
     "first", "top", "bottom", "most", "least", "highest", "lowest", "have", "having", "compared", "versus", "vs", "respectively",
     "not", "no", "e", "g", "eg", "ie", "etc", "everyone", "everybody", "something", "anything", "yet", "through", "via",
     "called", "named", "ago", "opened", "joined", "combination", "combinations", "still", "sitting", "single", "point",
-    "ran", "run", "runs", "volume", "activity", "back", "open", "opens", "alphabetical", "alphabetically", "add", "adds", "compare", "please", "looked", "ended", "read", "everything", "mix", "dropped", "fell", "rose", "reached", "very",
+    "ran", "run", "runs", "volume", "activity", "back", "open", "opens", "alphabetical", "alphabetically", "add", "adds", "living", "live", "lives", "one", "compare", "please", "looked", "ended", "read", "everything", "mix", "dropped", "fell", "rose", "reached", "very",
     "answer", "answered", "originated", "originate", "receive", "make",
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
@@ -309,7 +309,7 @@ pub fn superlative(word: &str) -> Option<bool> {
     match word {
         "most" | "highest" | "largest" | "biggest" | "greatest" | "top" | "max" | "maximum" | "slowest" | "longest" | "hottest"
         | "warmest" | "heaviest" | "busiest" | "worst" | "expensive" | "more" | "best" | "popular" | "active" | "frequent"
-        | "common" | "wettest" | "humidest" | "strongest" => Some(true),
+        | "common" | "wettest" | "humidest" | "strongest" | "chattiest" | "noisiest" => Some(true),
         "least" | "lowest" | "smallest" | "fewest" | "min" | "minimum" | "fastest" | "shortest" | "coldest" | "coolest" | "cheapest"
         | "bottom" | "quietest" | "less" | "rarest" | "driest" | "quickest" | "weakest" => Some(false),
         _ => None,

@@ -56,6 +56,8 @@ impl Reader<'_> {
                         None => d.filters.push(number_filter(c, comparison, value, high)),
                     }
                 }
+                // "pages that got at least one visit": they have rows; nothing to limit.
+                None if high.is_none() && ((comparison == Comparison::GreaterOrEqual && value == 1.0) || (comparison == Comparison::Greater && value == 0.0)) => {}
                 None => {
                     // "buyers per country? only countries with over 40": a limit on each group's count.
                     let grouped = !d.groups.is_empty() || !d.group_relations.is_empty();
@@ -174,7 +176,15 @@ impl Reader<'_> {
             && time.rank.is_none()
             && !d.ranked_bucket
             && !time.asks_time;
-        if (d.ranks_groups() || (d.group_relations.len() == 1 && s.which)) && !only_qualifies && !listing {
+        // "what kinds of sensors do we have, and how many of each": every kind, unranked.
+        let which_plural = self
+            .tokens
+            .iter()
+            .position(|t| t.is_any(&["which", "what"]))
+            .and_then(|w| links.iter().find(|l| l.start > w))
+            .is_some_and(|l| self.tokens[l.end - 1].text != self.tokens[l.end - 1].stem);
+        let every_group = which_plural && s.rank.is_none() && time.rank.is_none() && !d.ranked_bucket;
+        if (d.ranks_groups() || (d.group_relations.len() == 1 && s.which)) && !only_qualifies && !listing && !every_group {
             if d.measures.is_empty() {
                 let ranks_by_key = pending.is_empty() && d.order_column.is_some_and(|(c, _)| is_key_name(&self.column(c).name));
                 if let Some((c, _)) = if ranks_by_key { d.order_column.take() } else { None } {

@@ -314,6 +314,14 @@ impl Reader<'_> {
                 self.mark(i..i + 2);
                 i += 2;
                 continue;
+            } else if t.is_any(&["each", "every"]) && links.iter().any(|l| l.start == i + 1 && self.tokens.get(l.end).is_some_and(|w| w.is("once"))) {
+                // "each model once": the models, each listed once.
+                if let Some(l) = links.iter().find(|l| l.start == i + 1) {
+                    self.mark(l.end..l.end + 1);
+                }
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
             } else if t.is_any(&["every", "all"]) && (0..i).all(|j| self.tokens[j].is_any(&["show", "list", "give", "me", "get", "find"])) {
                 // "every reading from HAM-OUT-17": the rows, not a grouping.
                 self.mark(i..i + 1);

@@ -59,7 +59,7 @@ impl Reader<'_> {
             (TextPosition::End, 2, false)
         } else if self.is(i, &["contains", "contain", "containing"]) {
             (TextPosition::Anywhere, 1, false)
-        } else if self.is(i, &["named", "called"]) {
+        } else if self.is(i, &["named", "called", "labelled", "labeled", "tagged"]) {
             // "customers named Emma": a name typed as a name, not "a table called orders".
             (TextPosition::Start, 1, true)
         } else {
