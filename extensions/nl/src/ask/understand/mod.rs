@@ -529,7 +529,14 @@ impl Reader<'_> {
         let mut s = Walk { rank: time.rank.filter(|_| !time.by_time), ..Walk::default() };
         // "top 5 countries" ranks groups; "the 5 largest orders" (a ranking word) ranks
         // rows, "the 2 driest sites" groups again (a text column, not a relation).
-        let top_n = time.rank.is_some() && !time.by_time && (time.rank_word.is_none() || self.names_a_group(links.first()));
+        // ("European orders …, biggest first": the rows named first, all of them in order;
+        // people named first are ranked as groups.)
+        let names_rows = links
+            .iter()
+            .find(|l| !l.candidates.iter().any(|c| matches!(c.target, Target::Value(..) | Target::Prefix(..))))
+            .is_some_and(|l| l.candidates.iter().any(|c| matches!(c.target, Target::Relation(r) if !self.holds_people(r)) && c.evidence == Evidence::Name));
+        let orders_all = time.rank_all && time.limit.is_none() && names_rows;
+        let top_n = time.rank.is_some() && !time.by_time && !orders_all && (time.rank_word.is_none() || self.names_a_group(links.first()));
         let leading = (time.rank.is_none()).then(|| self.leading_superlative(links, roles)).flatten();
         let reordered: Vec<(usize, Role)>;
         let roles = match leading {
