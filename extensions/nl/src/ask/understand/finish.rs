@@ -421,6 +421,12 @@ impl Reader<'_> {
                 }
             }
         }
+        // "revenue by region, …, highest first": the groups' total of the column ranked by.
+        if let (true, true, Some((c, _))) = (!d.groups.is_empty() || !time.buckets.is_empty(), d.measures.is_empty() && !listing, d.order_column) {
+            if is_numeric(&self.column(c).data_type) && !is_key_name(&self.column(c).name) {
+                d.measures.push(Measure { aggregate: if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg }, column: Some(c) });
+            }
+        }
         if (!d.groups.is_empty() || !time.buckets.is_empty()) && d.measures.is_empty() && !listing {
             d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
         }

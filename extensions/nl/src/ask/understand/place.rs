@@ -377,9 +377,10 @@ impl Reader<'_> {
             if !d.groups.contains(&c) {
                 d.groups.push(c);
             }
-            // "by country and device": the group continues over "and".
+            // "by country and device": the group continues over "and" (not over a pause:
+            // "by region, delivered orders only").
             let continues = roles.get(n + 1).is_some_and(|(next_at, r)| {
-                matches!(r, Role::Link(_)) && self.tokens[link.end..*next_at].iter().all(|t| t.is_any(&["and", ","]))
+                matches!(r, Role::Link(_)) && *next_at > link.end && self.tokens[link.end..*next_at].iter().all(|t| t.is_any(&["and", ","]))
             });
             s.grouping = continues;
             return Ok(());
