@@ -792,7 +792,12 @@ impl Reader<'_> {
         }
         let l = &l;
         let noun = &self.tokens[links[*l].end - 1];
-        let row_noun = self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&noun.stem));
+        // ("the largest order" is an order, ranked by its amount; "the busiest device" has
+        // nothing of its own to rank by: the devices, ranked by their readings.)
+        let word = &self.tokens[*at].text;
+        let row_noun = (0..self.catalog.relations.len()).any(|r| {
+            crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&noun.stem) && (self.adjective_column(r, word).is_some() || self.main_measure(r).is_some())
+        });
         let singular = noun.text == noun.stem && !noun.quoted;
         // "max temperature", "largest purchase amount": a measure's extreme, not a group
         // ("page" whose comment mentions load times is still a page).

@@ -494,10 +494,16 @@ impl Reader<'_> {
             }
             // "show the single largest payment", "the single slowest page view": that row.
             // "the coldest reading in the last 3 days": a superlative before the name of a
-            // relation's rows (singular) asks for that row too.
+            // relation's rows (singular) asks for that row too — when the rows have something
+            // the superlative measures ("the busiest device" ranks devices by their readings).
             let names_a_row = |at: usize| {
+                let word = self.tokens.get(at - 1).map(|t| t.text.as_str()).unwrap_or("");
                 self.tokens.get(at).is_some_and(|t| {
-                    t.text == t.stem && self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&t.stem))
+                    t.text == t.stem
+                        && (0..self.catalog.relations.len()).any(|r| {
+                            crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&t.stem)
+                                && (self.adjective_column(r, word).is_some() || self.main_measure(r).is_some())
+                        })
                 })
             };
             let opens = self.tokens[0].is_any(&["show", "list", "find", "give", "get", "display"])
