@@ -695,7 +695,18 @@ impl Reader<'_> {
                     // categories): on the rows.
                     let event = self.tokens[..*at].iter().any(|t| t.is_any(EVENT_VERBS));
                     let on_groups = d.plural_subject.is_some_and(|subject| !event || self.label_column(subject.relation) != Some(subject));
-                    if let (Some(u), None) = (unit, trailing) {
+                    // "average load time by country, only where it's above 300 ms": "it" is the measure.
+                    let pronoun_measure = (at.saturating_sub(4)..*at)
+                        .any(|j| self.tokens[j].is_any(&["it", "its"]))
+                        .then(|| d.measures.len().checked_sub(1))
+                        .flatten()
+                        .filter(|m| d.measures[*m].column.is_some());
+                    if let Some((m, c)) = pronoun_measure.and_then(|m| d.measures[m].column.map(|c| (m, c))) {
+                        d.measure_compares.push((m, *comparison, self.scaled(*value, c, *at), *high));
+                        if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
+                            s.unit_at = Some(at + 1);
+                        }
+                    } else if let (Some(u), None) = (unit, trailing) {
                         d.filters.push(number_filter(u, *comparison, self.scaled(*value, u, *at), *high));
                         s.unit_at = Some(at + 1);
                     } else if let (Some((a_at, aggregate)), Some(u)) = (trailing, unit) {
