@@ -506,17 +506,21 @@ impl Reader<'_> {
                         })
                 })
             };
+            // "the most expensive order": "most" with the adjective that ranks.
+            let first = if self.is(i + 1, &["single", "one", "very"]) { i + 2 } else { i + 1 };
+            let degree = self.is(first, &["most", "least"]) && self.word(first + 1).is_some_and(|t| superlative(&t.text).is_some() && !t.is_any(&["most", "least", "top"]));
+            let at = if degree { first + 1 } else { first };
             let opens = self.tokens[0].is_any(&["show", "list", "find", "give", "get", "display"])
                 || (i == 0 && self.is(i + 1, &["single", "very"]))
-                || (i == 0 && names_a_row(i + 2));
+                || (i == 0 && names_a_row(at + 1));
             if i <= 1 && opens && self.is(i, &["the"]) {
-                let at = if self.is(i + 1, &["single", "one", "very"]) { i + 2 } else { i + 1 };
-                let noun = self.word(at + 1).filter(|t| t.text == t.stem && t.number.is_none() && !FILLER.contains(&t.text.as_str()));
+                // ("the single slowest visit": a row noun, though "visit" alone says little.)
+                let noun = self.word(at + 1).filter(|t| t.text == t.stem && t.number.is_none() && (!FILLER.contains(&t.text.as_str()) || t.is_any(&["visit", "hit"])));
                 if let (Some(direction), Some(_)) = (self.word(at).and_then(|t| superlative(&t.text)).filter(|_| !self.is(at, &["most", "least", "top"])), noun) {
                     time.limit = Some(1);
-                    time.rank = Some(direction);
+                    time.rank = Some(if degree && self.is(first, &["least"]) { !direction } else { direction });
                     time.rank_word = Some(self.tokens[at].text.clone());
-                    self.mark(at..at + 1);
+                    self.mark(first..at + 1);
                 }
             }
             if self.is(i, &["which", "what"]) {
