@@ -163,6 +163,8 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     let mut links = links;
     reader.drop_stray_verbs(&mut links);
     reader.drop_unreachable_readings(&mut links);
+    // "total time each user spent on the site": time spent, not money; nothing links it.
+    links.retain(|l| !(reader.tokens[l.start].is_any(&["spent", "spend", "spends", "spending"]) && reader.tokens[l.start.saturating_sub(4)..l.start].iter().any(|t| t.is_any(&["time", "minutes", "hours", "seconds"]))));
     if let Some(meaning) = meaning {
         reader.link_by_meaning(meaning, &mut links);
     }
