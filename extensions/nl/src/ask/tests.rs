@@ -343,3 +343,34 @@ fn a_group_named_by_its_things() {
         "SELECT customer_id, avg(amount) AS avg_amount FROM orders GROUP BY customer_id HAVING avg(amount) > 400 ORDER BY customer_id"
     );
 }
+
+#[test]
+fn negations_said_after_and_rows_ranked_in_passing() {
+    // "cancelled orders not counted": the negation said after the value and its noun.
+    assert_eq!(
+        sql("orders per region, cancelled orders not counted"),
+        "SELECT \"region\", count(*) AS \"count\" FROM orders WHERE \"status\" <> 'cancelled' GROUP BY \"region\" ORDER BY \"region\""
+    );
+    // "biggest first" after the rows named first orders them all.
+    assert_eq!(sql("EU orders over 400 euros, biggest first"), "SELECT * FROM orders WHERE \"region\" = 'EU' AND amount > 400 ORDER BY amount DESC NULLS LAST");
+    // "most"/"least" with the adjective that ranks the row.
+    assert_eq!(sql("the least expensive order"), "SELECT * FROM orders ORDER BY amount LIMIT 1");
+    // A pronoun after a measure puts the condition on the measure.
+    assert_eq!(
+        sql("average temperature per site, only where it is above 20 degrees"),
+        "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site HAVING avg(readings.temperature) > 20 ORDER BY devices.site"
+    );
+}
+
+#[test]
+fn ages_events_and_time_spent() {
+    // "older than 30 days": the things' own time lies before that long ago.
+    assert_eq!(sql("orders older than 30 days"), "SELECT * FROM orders WHERE created_at < now() - INTERVAL '30 days'");
+    // An event verb before the comparison compares the value; "how many times" counts rows.
+    assert_eq!(
+        sql("how many times did it drop below zero at Osaka"),
+        "SELECT count(*) AS \"count\" FROM devices JOIN readings ON devices.device_id = readings.device_id WHERE devices.site = 'Osaka' AND readings.temperature < 0"
+    );
+    // Time spent is not money: nothing stores it, so ASK refuses and names the word.
+    assert!(refusal("total time each customer spent in the shop").contains("spent"));
+}

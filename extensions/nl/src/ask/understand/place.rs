@@ -278,7 +278,8 @@ impl Reader<'_> {
         // Only a measure takes the other column; "404 responses" asks for nothing more.
         let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)) || s.distinct;
         // "which pages has visitor 77 looked at": the group asked for, beside the visitor.
-        if !claimed.is_empty() && !measuring && !(s.which && d.groups.is_empty()) {
+        let which_group = s.which && d.groups.is_empty();
+        if !claimed.is_empty() && !measuring && !which_group {
             return Ok(());
         }
         let columns = if claimed.is_empty() { columns } else { unclaimed };
