@@ -187,6 +187,7 @@ impl Lexicon {
                     if column.data_type.is_integer() {
                         lexicon.add_code_names(comment, r, c);
                     }
+                    lexicon.add_value_names(comment, r, c, column.values.iter().flatten());
                 }
                 lexicon.add_paths(r, c, column.values.iter().flatten());
                 if column.data_type.is_integer() {
@@ -306,9 +307,6 @@ impl Lexicon {
         }
     }
 
-    /// Every run of 1–3 content words of a comment links to what it describes.
-    /// `head`: the relation's own noun ("reading"): in "sensor readings" the word before
-    /// it only qualifies it, so "sensors" are not the readings.
     /// "HTTP status code, e.g. 200, 404 not found, 500 server error": the words after a
     /// code in an integer column's comment name that code ("server errors" are 500s).
     fn add_code_names(&mut self, comment: &str, r: usize, c: usize) {
@@ -327,7 +325,28 @@ impl Lexicon {
         }
     }
 
+    /// "sales region: EU (Europe), LATAM (Latin America)": the words in parentheses after a
+    /// stored value in its column's comment name that value.
+    fn add_value_names<'v>(&mut self, comment: &str, r: usize, c: usize, values: impl Iterator<Item = &'v String>) {
+        for value in values {
+            let Some(at) = comment.find(&format!("{value} (")) else { continue };
+            let inside = &comment[at + value.len() + 2..];
+            let Some(end) = inside.find(')') else { continue };
+            let name: Vec<String> = tokenize(&inside[..end]).into_iter().map(|t| t.stem).collect();
+            if name.len() > 1 || name.first().is_some_and(|w| w.len() > SHORT_VALUE_CHARS) {
+                self.add(name, Target::Value(r, c, value.clone()), Evidence::Value);
+            }
+        }
+    }
+
+    /// Every run of 1–3 content words of a comment links to what it describes.
+    /// `head`: the relation's own noun ("reading"): in "sensor readings" the word before
+    /// it only qualifies it, so "sensors" are not the readings.
     fn add_comment(&mut self, comment: &str, target: Target, head: Option<&str>) {
+        // "kind of sensor" is also said "type of sensor".
+        if comment.contains("kind") && !comment.contains("type") {
+            self.add_comment(&comment.replace("kind", "type"), target.clone(), head);
+        }
         let tokens = tokenize(comment);
         let words: Vec<String> = tokens.iter().map(|t| t.stem.clone()).collect();
         // "kind of sensor" is also said "sensor kind".

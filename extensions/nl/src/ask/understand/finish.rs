@@ -72,7 +72,9 @@ impl Reader<'_> {
         d.bare_columns.retain(|c| !d.claimed_columns.contains(c));
 
         // "status codes with their counts", "a breakdown of …".
-        let breakdown = self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split", "their", "mix"]));
+        // ("with their names" lists names; "with their counts" breaks down.)
+        let their_measure = self.tokens.windows(2).any(|w| w[0].is("their") && (w[1].is_any(&["count", "counts", "number", "numbers", "share", "shares"]) || aggregate_word(&w[1].text).is_some()));
+        let breakdown = their_measure || self.tokens.iter().any(|t| t.is_any(&["breakdown", "distribution", "split", "mix"]));
         let groups_from_bare = |d: &mut Draft, reader: &Self| {
             // "US region orders": a column named with one of its values only qualifies it.
             let qualifies = |c: &ColumnRef| d.values.iter().any(|(v, _, _)| v == c);
@@ -471,10 +473,14 @@ impl Reader<'_> {
         d.bare_columns.retain(|c| !is_temporal(&self.column(*c).data_type) || c.relation == base || self.key_pair(base, c.relation).is_some());
         let mut order_column = d.order_column;
         let mut asked_time = None;
-        if time.has_range() || !time.buckets.is_empty() || time.by_time || time.asks_time {
+        let mut listed_time = None;
+        if time.has_range() || !time.buckets.is_empty() || time.by_time || time.asks_time || time.lists_time {
             // "pro users who bought something in the last 7 days": the time of the purchase.
             let event_time = time.range_at.and_then(|at| self.event_before(links, at, base, &context));
             let ts = self.time_column(event_time.unwrap_or(base), &d.bare_columns, &context)?;
+            if time.lists_time {
+                listed_time = Some(ts);
+            }
             if time.asks_time {
                 asked_time = Some(ts);
                 if !d.groups.is_empty() || !d.group_relations.is_empty() || !plan.group_by.is_empty() {
@@ -541,6 +547,10 @@ impl Reader<'_> {
             }
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
+            // "our 3 oldest accounts: email and when they joined": the time beside them.
+            if let Some(ts) = listed_time.filter(|ts| !plan.columns.is_empty() && !plan.columns.contains(ts)) {
+                plan.columns.push(ts);
+            }
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;
             }

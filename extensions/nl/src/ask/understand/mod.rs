@@ -79,6 +79,8 @@ struct Time {
     ranked_bucket: bool,
     /// "when did …", "date of the …": the answer is the time column.
     asks_time: bool,
+    /// "…: email and when they joined": the time column is listed beside others.
+    lists_time: bool,
     /// Where the time range's words start.
     range_at: Option<usize>,
 }

@@ -465,6 +465,13 @@ impl Reader<'_> {
                 }
             }
             // "…, biggest first", "lowest first", "most first": every row or group, in that order.
+            // "for each month, January first": the calendar's own order (time buckets are
+            // listed oldest first anyway).
+            if self.is(i + 1, &["first"]) && self.word(i).is_some_and(|t| month(&t.text) == Some(1)) {
+                self.mark(i..i + 2);
+                i += 2;
+                continue;
+            }
             // "largest count first": the measure already asked for, named again.
             let restated = self.is(i + 1, &["count", "number", "total", "average", "amount", "value", "values"]) && self.is(i + 2, &["first"]);
             if (self.is(i + 1, &["first"]) || restated) && !self.is(i, &["oldest", "earliest", "latest", "newest", "recent", "last"]) {
@@ -552,6 +559,11 @@ impl Reader<'_> {
     /// was the first order": the time column is the answer, "last" / "first" rank by it.
     fn recognize_time_question(&mut self, time: &mut Time) {
         let lead = usize::from(self.is(0, &["what", "the"]));
+        // "…: email and when they joined": a time listed after the other columns.
+        if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["when"]) && self.is(i - 1, &["and"]) && self.is(i + 1, &["they", "it", "he", "she"])) {
+            time.lists_time = true;
+            self.mark(i..i + 2);
+        }
         if self.is(0, &["when"]) {
             time.asks_time = true;
             if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["last", "first"]) && self.number_at(i + 1).is_none() && self.word(i + 1).is_none_or(|t| time_unit(&t.text).is_none())) {
