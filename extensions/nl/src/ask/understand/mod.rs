@@ -8,7 +8,8 @@
 //! linked nor ordinary question vocabulary makes the question unanswerable: ASK refuses
 //! and names the words rather than guess.
 //!
-//! Here: tokens, roles and the left-to-right walk; `phrases` (fixed phrases), `place`
+//! Here: tokens, roles and the left-to-right walk; `phrases` (fixed phrases), `prune`
+//! (links dropped or narrowed before roles are read), `place`
 //! (one link's role), `finish` (from the walk's draft to a plan), `schema` (what the
 //! catalog's shape says: keys, joins, measure and time columns, choices).
 
@@ -26,6 +27,7 @@ mod finish;
 mod patterns;
 mod phrases;
 mod place;
+mod prune;
 mod schema;
 
 /// A question read into a plan, with notes on the choices made.
@@ -165,8 +167,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     let mut links = links;
     reader.drop_stray_verbs(&mut links);
     reader.drop_unreachable_readings(&mut links);
-    // "total time each user spent on the site": time spent, not money; nothing links it.
-    links.retain(|l| !(reader.tokens[l.start].is_any(&["spent", "spend", "spends", "spending"]) && reader.tokens[l.start.saturating_sub(4)..l.start].iter().any(|t| t.is_any(&["time", "minutes", "hours", "seconds"]))));
+    reader.drop_time_spent(&mut links);
     if let Some(meaning) = meaning {
         reader.link_by_meaning(meaning, &mut links);
     }
@@ -220,31 +221,6 @@ impl Reader<'_> {
     fn mark(&mut self, range: std::ops::Range<usize>) {
         for i in range {
             self.used[i] = true;
-        }
-    }
-
-    /// "on Black Friday (2025-11-28)", "Black Friday week, Nov 24 to Nov 30 2025":
-    /// capitalized words left unread right before a date read in a time range are its name
-    /// (with a calendar word after them); the date says when.
-    fn names_of_dates(&mut self) {
-        let capitalized = |t: &Token| t.raw.starts_with(|c: char| c.is_uppercase()) && !t.quoted;
-        for at in 0..self.tokens.len() {
-            let date = (self.tokens[at].date.is_some() || month(&self.tokens[at].text).is_some()) && self.used[at];
-            if !date {
-                continue;
-            }
-            let mut start = at;
-            if start > 1 && !self.used[start - 1] && self.tokens[start - 1].is_any(&["week", "weekend", "day", "sale", "sales"]) && capitalized(&self.tokens[start - 2]) {
-                start -= 1;
-            }
-            while start > 0 && !self.used[start - 1] && capitalized(&self.tokens[start - 1]) {
-                start -= 1;
-            }
-            if start < at && (start..at).any(|j| capitalized(&self.tokens[j])) {
-                let name: Vec<&str> = self.tokens[start..at].iter().map(|t| t.raw.as_str()).collect();
-                self.notes.push(format!("read \"{}\" as the name of the dates from {}", name.join(" "), self.tokens[at].raw));
-                self.mark(start..at);
-            }
         }
     }
 
@@ -389,113 +365,6 @@ impl Reader<'_> {
             }
         }
         roles
-    }
-
-    /// "page views that returned a 500": a verb that happens to be a stored value of a
-    /// relation the question cannot reach ('returned' orders) is read as a verb.
-    fn drop_stray_verbs(&mut self, links: &mut Vec<Link>) {
-        // Relations other links name outright or hold a stored value of ("a 500").
-        let anchors_besides = |start: usize| -> Vec<usize> {
-            links
-                .iter()
-                .filter(|l| l.start != start)
-                .flat_map(|l| {
-                    l.candidates.iter().filter_map(|c| match (&c.target, c.evidence) {
-                        (Target::Relation(r), Evidence::Name) | (Target::Value(r, _, _), Evidence::Value) => Some(*r),
-                        _ => None,
-                    })
-                })
-                .collect()
-        };
-        let anchors_of: Vec<Vec<usize>> = links.iter().map(|l| anchors_besides(l.start)).collect();
-        let mut kept = Vec::new();
-        for (link, anchors) in std::mem::take(links).into_iter().zip(anchors_of) {
-            if anchors.is_empty() {
-                kept.push(link);
-                continue;
-            }
-            let token = &self.tokens[link.start];
-            let verb = link.end == link.start + 1 && !token.quoted && token.text.ends_with("ed");
-            // "accounts created in the last 90 days": the verb of the rows' own time, not
-            // another relation's `created_at`.
-            let time_verb = verb && FILLER.contains(&token.text.as_str()) && link.candidates.iter().all(|c| matches!(c.target, Target::Column(r, col) if is_temporal(&self.catalog.relations[r].columns[col].data_type)));
-            if time_verb {
-                self.used[link.start] = true;
-                continue;
-            }
-            let reachable = |r: usize| anchors.contains(&r) || anchors.iter().any(|a| self.join_path(&[*a], r).is_some());
-            if verb && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
-                self.notes.push(format!("read \"{}\" as a verb", token.raw));
-                self.used[link.start] = true;
-                continue;
-            }
-            kept.push(link);
-        }
-        *links = kept;
-    }
-
-    /// "clients whose average purchase is above 400 euros": readings of a word in relations
-    /// the question's unambiguous words cannot reach ('purchase' events of another schema)
-    /// give way to the link's other readings (the orders); "humidity above 90: device names
-    /// and values": a word for values whose every reading is out of reach only says "the
-    /// values" of what was named.
-    fn drop_unreachable_readings(&mut self, links: &mut Vec<Link>) {
-        let relations_of = |l: &Link| -> BTreeSet<usize> { l.candidates.iter().map(|c| target_relation(&c.target)).collect() };
-        // A link's anchors: the one relation it can mean, and relations it names outright
-        // ("email addresses of our enterprise customers" keeps both plans and segments).
-        let anchors_of = |l: &Link| -> Vec<usize> {
-            let relations = relations_of(l);
-            let named = l.candidates.iter().filter_map(|c| match c.target {
-                Target::Relation(r) if c.evidence == Evidence::Name => Some(r),
-                _ => None,
-            });
-            if relations.len() == 1 { relations.into_iter().collect() } else { named.collect() }
-        };
-        let anchored: Vec<Vec<usize>> = links.iter().map(anchors_of).collect();
-        let mut dropped = Vec::new();
-        for (k, link) in links.iter_mut().enumerate() {
-            let anchors: Vec<usize> = anchored.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, rs)| rs.iter().copied()).collect();
-            if anchors.is_empty() {
-                continue;
-            }
-            // Next to an anchor: a longer way round is no evidence of what the word means.
-            let reachable = |r: usize| anchors.iter().any(|a| *a == r || self.key_pair(*a, r).is_some());
-            // A name says what it says; a stored value or a comment may give way.
-            if link.best_evidence() < Evidence::Name && link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
-                link.candidates.retain(|c| reachable(target_relation(&c.target)));
-            }
-            let generic = link.end == link.start + 1 && self.tokens[link.start].is_any(&["value", "values"]) && link.best_evidence() < Evidence::Value;
-            if generic && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
-                dropped.push(k);
-            }
-        }
-        for k in dropped.into_iter().rev() {
-            let link = links.remove(k);
-            self.mark(link.start..link.end);
-        }
-    }
-
-    /// Links the content words no phrase placed by their meaning (see [`MeaningLinker`]).
-    fn link_by_meaning(&mut self, meaning: &MeaningLinker, links: &mut Vec<Link>) {
-        let placed = |i: usize| links.iter().any(|l| (l.start..l.end).contains(&i));
-        let open: Vec<usize> = (0..self.tokens.len()).filter(|&i| !self.used[i] && !placed(i) && is_content_word(&self.tokens[i])).collect();
-        let words: Vec<String> = open.iter().map(|&i| self.tokens[i].text.clone()).collect();
-        match meaning.link(&words, self.catalog) {
-            Ok(found) => {
-                for (&i, found) in open.iter().zip(found) {
-                    let Some(found) = found else { continue };
-                    let named = match &found.target {
-                        Target::Relation(r) => self.catalog.relations[*r].name.clone(),
-                        Target::Column(r, c) => self.column_name(ColumnRef { relation: *r, column: *c }),
-                        Target::Value(..) | Target::Prefix(..) => continue,
-                    };
-                    self.notes.push(format!("linked \"{}\" to {named} by meaning (similarity {:.2})", self.tokens[i].raw, found.similarity));
-                    links.push(Link { start: i, end: i + 1, candidates: vec![Candidate { target: found.target, evidence: Evidence::Concept }] });
-                }
-                links.sort_by_key(|l| l.start);
-            }
-            Err(e) => self.notes.push(format!("the embedding model failed ({e}); linked by words alone")),
-        }
     }
 
     fn column(&self, c: ColumnRef) -> &streamhouse_executor::AskColumn {
@@ -824,44 +693,6 @@ impl Reader<'_> {
         let measure = measure || value;
         let next_to = links[*l].start == at + 1 || adjective;
         (ranks && next_to && singular && !row_noun && !measure && (adjective || !self.tokens[*at].is_any(&["most", "least", "top", "bottom"]))).then_some((k, adjective))
-    }
-
-    /// Numbers left after ranges, limits and comparisons are values of integer columns:
-    /// "customer 42", "status 500", "404 errors" (404 is in the column's comment).
-    fn number_values(&mut self, links: &[Link], context: &[usize], d: &mut Draft) {
-        for i in 0..self.tokens.len() {
-            if self.used[i] || self.tokens[i].number.is_none() || self.tokens[i].quoted {
-                continue;
-            }
-            let value = self.tokens[i].number.expect("checked");
-            if value.fract() != 0.0 {
-                continue;
-            }
-            let integer = |c: &&Candidate| matches!(c.target, Target::Column(r, col) if self.catalog.relations[r].columns[col].data_type.is_integer());
-            let before = links.iter().find(|l| l.end == i || (l.end + 1 == i && self.tokens[l.end].is_any(&["#", "number", "no", "id"])));
-            let mut candidates: Vec<&Candidate> = before.map(|l| l.candidates.iter().filter(integer).collect()).unwrap_or_default();
-            // "name and site of device 31": the key of the relation the phrase ends on.
-            let key: Option<Candidate> = before.filter(|_| candidates.is_empty()).and_then(|l| {
-                let r = l.candidates.first().map(|c| target_relation(&c.target))?;
-                self.key_column(r, &[]).filter(|k| self.column(*k).data_type.is_integer()).map(|k| Candidate { target: Target::Column(k.relation, k.column), evidence: Evidence::Name })
-            });
-            if let Some(key) = &key {
-                candidates.push(key);
-            }
-            if candidates.is_empty() {
-                let text = self.tokens[i].text.clone();
-                candidates = links.iter().flat_map(|l| l.candidates.iter()).filter(integer).filter(|c| self.comment_mentions(&c.target, &text)).collect();
-                if candidates.is_empty() {
-                    continue;
-                }
-            }
-            let candidates: Vec<Candidate> = candidates.into_iter().cloned().collect();
-            let refs: Vec<&Candidate> = candidates.iter().collect();
-            let c = as_column(&self.choose(&refs, context, false, "column").target);
-            d.filters.push(Filter::Number { column: c, comparison: Comparison::Equal, value });
-            d.claimed_columns.push(c);
-            self.used[i] = true;
-        }
     }
 
 }

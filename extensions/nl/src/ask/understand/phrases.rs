@@ -5,7 +5,7 @@
 use chrono::{Datelike, Duration, NaiveDate};
 
 use crate::ask::plan::Comparison;
-use crate::ask::words::{aggregate_word, month, small_number, superlative, time_unit, FILLER};
+use crate::ask::words::{aggregate_word, month, small_number, superlative, time_unit, Token, FILLER};
 use super::{Reader, Time};
 
 impl Reader<'_> {
@@ -748,6 +748,33 @@ impl DateSpan {
             DateSpan::Month => add_months(date, 1),
             DateSpan::Quarter => add_months(date, 3),
             DateSpan::Year => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1).unwrap_or(date),
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// "on Black Friday (2025-11-28)", "Black Friday week, Nov 24 to Nov 30 2025":
+    /// capitalized words left unread right before a date read in a time range are its name
+    /// (with a calendar word after them); the date says when.
+    pub(super) fn names_of_dates(&mut self) {
+        let capitalized = |t: &Token| t.raw.starts_with(|c: char| c.is_uppercase()) && !t.quoted;
+        for at in 0..self.tokens.len() {
+            let date = (self.tokens[at].date.is_some() || month(&self.tokens[at].text).is_some()) && self.used[at];
+            if !date {
+                continue;
+            }
+            let mut start = at;
+            if start > 1 && !self.used[start - 1] && self.tokens[start - 1].is_any(&["week", "weekend", "day", "sale", "sales"]) && capitalized(&self.tokens[start - 2]) {
+                start -= 1;
+            }
+            while start > 0 && !self.used[start - 1] && capitalized(&self.tokens[start - 1]) {
+                start -= 1;
+            }
+            if start < at && (start..at).any(|j| capitalized(&self.tokens[j])) {
+                let name: Vec<&str> = self.tokens[start..at].iter().map(|t| t.raw.as_str()).collect();
+                self.notes.push(format!("read \"{}\" as the name of the dates from {}", name.join(" "), self.tokens[at].raw));
+                self.mark(start..at);
+            }
         }
     }
 }

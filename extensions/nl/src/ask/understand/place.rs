@@ -412,3 +412,43 @@ impl Reader<'_> {
 
 /// Rows that are sums of money: their "total" is the amount, not how many.
 const MONEY_ROWS: &[&str] = &["payment", "transaction", "invoice", "sale", "charge", "refund", "purchase", "transfer", "payout"];
+
+impl Reader<'_> {
+    /// Numbers left after ranges, limits and comparisons are values of integer columns:
+    /// "customer 42", "status 500", "404 errors" (404 is in the column's comment).
+    pub(super) fn number_values(&mut self, links: &[Link], context: &[usize], d: &mut Draft) {
+        for i in 0..self.tokens.len() {
+            if self.used[i] || self.tokens[i].number.is_none() || self.tokens[i].quoted {
+                continue;
+            }
+            let value = self.tokens[i].number.expect("checked");
+            if value.fract() != 0.0 {
+                continue;
+            }
+            let integer = |c: &&Candidate| matches!(c.target, Target::Column(r, col) if self.catalog.relations[r].columns[col].data_type.is_integer());
+            let before = links.iter().find(|l| l.end == i || (l.end + 1 == i && self.tokens[l.end].is_any(&["#", "number", "no", "id"])));
+            let mut candidates: Vec<&Candidate> = before.map(|l| l.candidates.iter().filter(integer).collect()).unwrap_or_default();
+            // "name and site of device 31": the key of the relation the phrase ends on.
+            let key: Option<Candidate> = before.filter(|_| candidates.is_empty()).and_then(|l| {
+                let r = l.candidates.first().map(|c| target_relation(&c.target))?;
+                self.key_column(r, &[]).filter(|k| self.column(*k).data_type.is_integer()).map(|k| Candidate { target: Target::Column(k.relation, k.column), evidence: Evidence::Name })
+            });
+            if let Some(key) = &key {
+                candidates.push(key);
+            }
+            if candidates.is_empty() {
+                let text = self.tokens[i].text.clone();
+                candidates = links.iter().flat_map(|l| l.candidates.iter()).filter(integer).filter(|c| self.comment_mentions(&c.target, &text)).collect();
+                if candidates.is_empty() {
+                    continue;
+                }
+            }
+            let candidates: Vec<Candidate> = candidates.into_iter().cloned().collect();
+            let refs: Vec<&Candidate> = candidates.iter().collect();
+            let c = as_column(&self.choose(&refs, context, false, "column").target);
+            d.filters.push(Filter::Number { column: c, comparison: Comparison::Equal, value });
+            d.claimed_columns.push(c);
+            self.used[i] = true;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Links dropped or narrowed before their roles are read: verbs that only look like a
+//! stored value, readings of weak words in relations the question cannot reach, money
+//! words that speak of time ("time spent"), and — with the embedding model — content
+//! words no phrase placed, linked by meaning.
+
+use super::*;
+
+impl Reader<'_> {
+    /// "page views that returned a 500": a verb that happens to be a stored value of a
+    /// relation the question cannot reach ('returned' orders) is read as a verb.
+    pub(super) fn drop_stray_verbs(&mut self, links: &mut Vec<Link>) {
+        // Relations other links name outright or hold a stored value of ("a 500").
+        let anchors_besides = |start: usize| -> Vec<usize> {
+            links
+                .iter()
+                .filter(|l| l.start != start)
+                .flat_map(|l| {
+                    l.candidates.iter().filter_map(|c| match (&c.target, c.evidence) {
+                        (Target::Relation(r), Evidence::Name) | (Target::Value(r, _, _), Evidence::Value) => Some(*r),
+                        _ => None,
+                    })
+                })
+                .collect()
+        };
+        let anchors_of: Vec<Vec<usize>> = links.iter().map(|l| anchors_besides(l.start)).collect();
+        let mut kept = Vec::new();
+        for (link, anchors) in std::mem::take(links).into_iter().zip(anchors_of) {
+            if anchors.is_empty() {
+                kept.push(link);
+                continue;
+            }
+            let token = &self.tokens[link.start];
+            let verb = link.end == link.start + 1 && !token.quoted && token.text.ends_with("ed");
+            // "accounts created in the last 90 days": the verb of the rows' own time, not
+            // another relation's `created_at`.
+            let time_verb = verb && FILLER.contains(&token.text.as_str()) && link.candidates.iter().all(|c| matches!(c.target, Target::Column(r, col) if is_temporal(&self.catalog.relations[r].columns[col].data_type)));
+            if time_verb {
+                self.used[link.start] = true;
+                continue;
+            }
+            let reachable = |r: usize| anchors.contains(&r) || anchors.iter().any(|a| self.join_path(&[*a], r).is_some());
+            if verb && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+                self.notes.push(format!("read \"{}\" as a verb", token.raw));
+                self.used[link.start] = true;
+                continue;
+            }
+            kept.push(link);
+        }
+        *links = kept;
+    }
+
+    /// "clients whose average purchase is above 400 euros": readings of a word in relations
+    /// the question's unambiguous words cannot reach ('purchase' events of another schema)
+    /// give way to the link's other readings (the orders); "humidity above 90: device names
+    /// and values": a word for values whose every reading is out of reach only says "the
+    /// values" of what was named.
+    pub(super) fn drop_unreachable_readings(&mut self, links: &mut Vec<Link>) {
+        let relations_of = |l: &Link| -> BTreeSet<usize> { l.candidates.iter().map(|c| target_relation(&c.target)).collect() };
+        // A link's anchors: the one relation it can mean, and relations it names outright
+        // ("email addresses of our enterprise customers" keeps both plans and segments).
+        let anchors_of = |l: &Link| -> Vec<usize> {
+            let relations = relations_of(l);
+            let named = l.candidates.iter().filter_map(|c| match c.target {
+                Target::Relation(r) if c.evidence == Evidence::Name => Some(r),
+                _ => None,
+            });
+            if relations.len() == 1 { relations.into_iter().collect() } else { named.collect() }
+        };
+        let anchored: Vec<Vec<usize>> = links.iter().map(anchors_of).collect();
+        let mut dropped = Vec::new();
+        for (k, link) in links.iter_mut().enumerate() {
+            let anchors: Vec<usize> = anchored.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, rs)| rs.iter().copied()).collect();
+            if anchors.is_empty() {
+                continue;
+            }
+            // Next to an anchor: a longer way round is no evidence of what the word means.
+            let reachable = |r: usize| anchors.iter().any(|a| *a == r || self.key_pair(*a, r).is_some());
+            // A name says what it says; a stored value or a comment may give way.
+            if link.best_evidence() < Evidence::Name && link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+                link.candidates.retain(|c| reachable(target_relation(&c.target)));
+            }
+            let generic = link.end == link.start + 1 && self.tokens[link.start].is_any(&["value", "values"]) && link.best_evidence() < Evidence::Value;
+            if generic && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+                dropped.push(k);
+            }
+        }
+        for k in dropped.into_iter().rev() {
+            let link = links.remove(k);
+            self.mark(link.start..link.end);
+        }
+    }
+
+    /// Links the content words no phrase placed by their meaning (see [`MeaningLinker`]).
+    pub(super) fn link_by_meaning(&mut self, meaning: &MeaningLinker, links: &mut Vec<Link>) {
+        let placed = |i: usize| links.iter().any(|l| (l.start..l.end).contains(&i));
+        let open: Vec<usize> = (0..self.tokens.len()).filter(|&i| !self.used[i] && !placed(i) && is_content_word(&self.tokens[i])).collect();
+        let words: Vec<String> = open.iter().map(|&i| self.tokens[i].text.clone()).collect();
+        match meaning.link(&words, self.catalog) {
+            Ok(found) => {
+                for (&i, found) in open.iter().zip(found) {
+                    let Some(found) = found else { continue };
+                    let named = match &found.target {
+                        Target::Relation(r) => self.catalog.relations[*r].name.clone(),
+                        Target::Column(r, c) => self.column_name(ColumnRef { relation: *r, column: *c }),
+                        Target::Value(..) | Target::Prefix(..) => continue,
+                    };
+                    self.notes.push(format!("linked \"{}\" to {named} by meaning (similarity {:.2})", self.tokens[i].raw, found.similarity));
+                    links.push(Link { start: i, end: i + 1, candidates: vec![Candidate { target: found.target, evidence: Evidence::Concept }] });
+                }
+                links.sort_by_key(|l| l.start);
+            }
+            Err(e) => self.notes.push(format!("the embedding model failed ({e}); linked by words alone")),
+        }
+    }
+
+    /// "total time each user spent on the site": time spent, not money; nothing links it,
+    /// so the word stays unread and ASK refuses naming it.
+    pub(super) fn drop_time_spent(&self, links: &mut Vec<Link>) {
+        let spent = |l: &Link| self.tokens[l.start].is_any(&["spent", "spend", "spends", "spending"]);
+        let of_time = |l: &Link| self.tokens[l.start.saturating_sub(4)..l.start].iter().any(|t| t.is_any(&["time", "minutes", "hours", "seconds"]));
+        links.retain(|l| !(spent(l) && of_time(l)));
+    }
+}
