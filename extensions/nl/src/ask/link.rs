@@ -75,6 +75,7 @@ const CONCEPTS: &[(&[&str], &[&str])] = &[
     (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting", "loading"], &["latency", "duration", "load", "elapsed", "response"]),
     (&["hot", "warm", "cold", "temp", "heat"], &["temperature", "temp"]),
     (&["charge"], &["battery"]),
+    (&["way of paying", "ways of paying", "way to pay", "ways to pay", "means of payment", "payment type", "payment types"], &["method"]),
 ];
 
 /// Words for the things a relation holds, and what the relation's name or comment
@@ -108,6 +109,16 @@ const DEMONYMS: &[(&str, &str)] = &[
 const VALUE_ALIASES: &[(&str, &str)] = &[
     ("uk", "united kingdom"), ("usa", "united states"), ("phone", "mobile"), ("phones", "mobile"), ("smartphone", "mobile"),
     ("smartphones", "mobile"), ("cellphone", "mobile"), ("cellphones", "mobile"), ("european", "eu"), ("europe", "eu"),
+];
+
+/// Everyday phrases for common stored values, linked when a column stores the value
+/// (any case): "sent back" orders are the 'returned' ones, an "OK" response is a 200.
+const VALUE_PHRASES: &[(&str, &str)] = &[
+    ("sent back", "returned"), ("send back", "returned"), ("came back", "returned"),
+    ("waiting to be shipped", "pending"), ("waiting to ship", "pending"), ("not shipped yet", "pending"), ("not yet shipped", "pending"),
+    ("awaiting shipment", "pending"), ("canceled", "cancelled"), ("called off", "cancelled"),
+    ("wire transfer", "bank_transfer"), ("bank wire", "bank_transfer"),
+    ("ok", "200"), ("page not found", "404"), ("internal server error", "500"),
 ];
 
 /// Every phrase that names something in the catalog.
@@ -190,6 +201,12 @@ impl Lexicon {
                     lexicon.add_value_names(comment, r, c, column.values.iter().flatten());
                 }
                 lexicon.add_paths(r, c, column.values.iter().flatten());
+                for (phrase, named) in VALUE_PHRASES {
+                    if let Some(value) = column.values.iter().flatten().find(|v| v.eq_ignore_ascii_case(named)) {
+                        let words: Vec<String> = tokenize(phrase).into_iter().map(|t| t.stem).collect();
+                        lexicon.add(words, Target::Value(r, c, value.clone()), Evidence::Value);
+                    }
+                }
                 if column.data_type.is_integer() {
                     lexicon.integer_columns.push((r, c));
                 }
@@ -231,8 +248,10 @@ impl Lexicon {
                         // How much the column is about the concept: its words among the description's.
                         let score = described.iter().filter(|w| words.contains(&w.as_str()) || markers.contains(&w.as_str())).count();
                         for word in *words {
-                            lexicon.add(vec![stem(word)], Target::Column(r, c), Evidence::Concept);
-                            concept_scores.insert((stem(word), Target::Column(r, c)), score);
+                            // A phrase ("way of paying") links as its words.
+                            let phrase: Vec<String> = tokenize(word).into_iter().map(|t| t.stem).collect();
+                            concept_scores.insert((phrase.join(" "), Target::Column(r, c)), score);
+                            lexicon.add(phrase, Target::Column(r, c), Evidence::Concept);
                         }
                     }
                 }
@@ -349,6 +368,12 @@ impl Lexicon {
         }
         let tokens = tokenize(comment);
         let words: Vec<String> = tokens.iter().map(|t| t.stem.clone()).collect();
+        // "customer segment" is also said "customer type".
+        for pair in tokens.windows(2) {
+            if pair[1].is_any(&["segment", "category", "tier", "class"]) && !FILLER.contains(&pair[0].text.as_str()) && pair[0].number.is_none() {
+                self.add(vec![pair[0].stem.clone(), stem("type")], target.clone(), Evidence::Comment);
+            }
+        }
         // "kind of sensor" is also said "sensor kind".
         for at in 1..tokens.len().saturating_sub(1) {
             let (head, owner) = (&tokens[at - 1], &tokens[at + 1]);

@@ -60,6 +60,8 @@ pub enum Filter {
     Like { column: ColumnRef, text: String, position: TextPosition, negated: bool },
     Number { column: ColumnRef, comparison: Comparison, value: f64 },
     Range { column: ColumnRef, low: f64, high: f64 },
+    /// `(column < low OR column > high)`.
+    Outside { column: ColumnRef, low: f64, high: f64 },
     Boolean { column: ColumnRef, value: bool },
     /// `column >= now() - INTERVAL 'amount unit'`.
     Recent { column: ColumnRef, amount: f64, unit: &'static str },
@@ -279,6 +281,7 @@ fn filter_sql(catalog: &AskCatalog, f: &Filter, qualify: bool) -> String {
         }
         Filter::Number { column, comparison, value } => format!("{} {} {}", col(column), comparison.sql(), number(*value)),
         Filter::Range { column, low, high } => format!("{} BETWEEN {} AND {}", col(column), number(*low), number(*high)),
+        Filter::Outside { column, low, high } => format!("({} < {} OR {} > {})", col(column), number(*low), col(column), number(*high)),
         Filter::Boolean { column, value } => format!("{} = {value}", col(column)),
         Filter::Recent { column, amount, unit } => format!("{} >= now() - {}", col(column), interval(*amount, unit)),
         Filter::Before { column, amount, unit } => format!("{} < now() - {}", col(column), interval(*amount, unit)),

@@ -374,3 +374,14 @@ fn ages_events_and_time_spent() {
     // Time spent is not money: nothing stores it, so ASK refuses and names the word.
     assert!(refusal("total time each customer spent in the shop").contains("spent"));
 }
+
+#[test]
+fn everyday_value_phrases_two_sided_ranges_and_polarity() {
+    // Everyday phrases for stored values and a column concept said as a phrase.
+    assert_eq!(sql("how many orders are still waiting to be shipped"), "SELECT count(*) AS \"count\" FROM orders WHERE \"status\" = 'pending'");
+    assert_eq!(sql("average payment per way of paying"), "SELECT \"method\", avg(amount) AS avg_amount FROM payments GROUP BY \"method\" ORDER BY \"method\"");
+    // "below 20 or above 90": outside the two.
+    assert_eq!(sql("readings where humidity is below 20 or above 90"), "SELECT * FROM readings WHERE (humidity < 20 OR humidity > 90)");
+    // "worst" ranks by what is good in the column: little revenue is bad.
+    assert_eq!(sql("regions ranked by total revenue, worst first"), "SELECT \"region\", sum(amount) AS total_amount FROM orders GROUP BY \"region\" ORDER BY total_amount");
+}

@@ -299,7 +299,7 @@ pub fn aggregate_word(word: &str) -> Option<Aggregate> {
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
         | "worst" | "wettest" | "humidest" | "strongest" => Aggregate::Max,
         "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" | "quickest" | "weakest" => Aggregate::Min,
-        "count" | "counts" => Aggregate::Count,
+        "count" | "counts" | "counted" => Aggregate::Count,
         _ => return None,
     })
 }

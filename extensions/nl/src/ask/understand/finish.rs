@@ -615,10 +615,61 @@ impl Reader<'_> {
             plan.limit = plan.limit.or(time.limit);
         }
         self.single_row_ranked(&mut plan, &s);
+        self.rank_by_polarity(&mut plan);
         self.join(&mut plan)?;
         self.count_each_once(&mut plan, d.counted);
         plan.drop_repeated_measures();
         Ok(plan)
+    }
+
+    /// "sites ranked by average battery, worst first": "worst" and "best" rank by what is
+    /// good in the column ranked by — a low battery is bad, a low latency good. Columns
+    /// whose good side the words do not tell (temperature) keep "worst" high and "best" high.
+    fn rank_by_polarity(&mut self, plan: &mut QueryPlan) {
+        let Some(word) = self.tokens.iter().position(|t| t.is_any(&["worst", "best"])) else { return };
+        let worst = self.tokens[word].is("worst");
+        let Some((key, descending)) = plan.order.first().cloned() else { return };
+        let ranked = match key {
+            OrderKey::Measure(m) => plan.measures.get(m).map(|m| m.column),
+            OrderKey::Column(c) => Some(Some(c)),
+            OrderKey::Group(_) => None,
+        };
+        let Some(ranked) = ranked else { return };
+        // A count (of sales, of visits) is better high.
+        let high_is_good = match ranked {
+            None => Some(true),
+            Some(c) => self.high_is_good(c),
+        };
+        let Some(high_is_good) = high_is_good else { return };
+        let wanted = high_is_good != worst;
+        if wanted != descending {
+            plan.order[0].1 = wanted;
+            self.notes.push(format!("\"{}\" ranks {} first", self.tokens[word].raw, if wanted { "high values" } else { "low values" }));
+        }
+        // "the worst battery": its lowest value, unless a word asked for the highest.
+        let asked_max = self.tokens.iter().any(|t| t.is_any(&["max", "maximum", "highest", "peak"]));
+        if let (true, true, false, OrderKey::Measure(m)) = (worst, high_is_good, asked_max, key) {
+            if plan.measures[m].aggregate == Aggregate::Max {
+                plan.measures[m].aggregate = Aggregate::Min;
+            }
+        }
+    }
+
+    /// Whether a high value of the column is good (battery, revenue) or bad (latency,
+    /// cost), by the words of its name and comment; `None` when they do not say.
+    fn high_is_good(&self, c: ColumnRef) -> Option<bool> {
+        const HIGH_IS_BAD: &[&str] = &["latency", "duration", "delay", "elapsed", "load", "response", "error", "errors", "cost", "price"];
+        const HIGH_IS_GOOD: &[&str] = &["battery", "charge", "revenue", "amount", "sales", "profit", "score", "rating", "income"];
+        let column = self.column(c);
+        let mut words = crate::ask::words::identifier_words(&column.name);
+        words.extend(column.comment.iter().flat_map(|comment| tokenize(comment)).map(|t| t.stem));
+        if words.iter().any(|w| HIGH_IS_BAD.contains(&w.as_str())) {
+            Some(false)
+        } else if words.iter().any(|w| HIGH_IS_GOOD.contains(&w.as_str())) {
+            Some(true)
+        } else {
+            None
+        }
     }
 
     /// "which freezer logged the warmest single reading": the one row with the warmest

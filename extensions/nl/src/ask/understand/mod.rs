@@ -710,8 +710,11 @@ fn as_column(t: &Target) -> ColumnRef {
     }
 }
 
+/// A comparison's filter; with a second number a range ("between 10 and 20"), or what
+/// lies outside it when the comparison is `Less` ("below 20 or above 90").
 fn number_filter(column: ColumnRef, comparison: Comparison, value: f64, high: Option<f64>) -> Filter {
     match high {
+        Some(high) if comparison == Comparison::Less => Filter::Outside { column, low: value, high },
         Some(high) => Filter::Range { column, low: value, high },
         None => Filter::Number { column, comparison, value },
     }
@@ -724,6 +727,7 @@ fn filter_column(f: &Filter) -> ColumnRef {
         | Filter::Like { column, .. }
         | Filter::Number { column, .. }
         | Filter::Range { column, .. }
+        | Filter::Outside { column, .. }
         | Filter::Boolean { column, .. }
         | Filter::Recent { column, .. }
         | Filter::Ago { column, .. }

@@ -598,7 +598,37 @@ impl Reader<'_> {
         })
     }
 
-    /// "more than 100", "over 5", "at least 3", "below 20", "between 10 and 20", "> 4".
+    /// The comparison words at `i` ("more than", "over", "at most", "<="): what they
+    /// compare and how many tokens they take.
+    fn comparison_words(&self, i: usize) -> Option<(Comparison, usize)> {
+        if self.is(i, &["more", "greater", "higher", "larger", "bigger", "longer", "slower", "warmer", "hotter", "heavier", "older"]) && self.is(i + 1, &["than"]) {
+            Some((Comparison::Greater, 2))
+        } else if self.is(i, &["less", "fewer", "lower", "smaller", "shorter", "faster", "cooler", "colder", "cheaper", "lighter"]) && self.is(i + 1, &["than"]) {
+            Some((Comparison::Less, 2))
+        } else if self.is(i, &["at"]) && self.is(i + 1, &["least"]) {
+            Some((Comparison::GreaterOrEqual, 2))
+        } else if self.is(i, &["at"]) && self.is(i + 1, &["most"]) {
+            Some((Comparison::LessOrEqual, 2))
+        } else if self.is(i, &["no"]) && self.is(i + 1, &["more"]) && self.is(i + 2, &["than"]) {
+            Some((Comparison::LessOrEqual, 3))
+        } else if self.is(i, &["over", "above", "exceeding", "exceeds", "exceed", "exceeded", ">"]) {
+            Some((Comparison::Greater, 1))
+        } else if self.is(i, &["under", "below", "<"]) {
+            Some((Comparison::Less, 1))
+        } else if self.is(i, &[">="]) {
+            Some((Comparison::GreaterOrEqual, 1))
+        } else if self.is(i, &["<="]) {
+            Some((Comparison::LessOrEqual, 1))
+        } else if self.is(i, &["=", "equals"]) || (self.is(i, &["equal"]) && self.is(i + 1, &["to"])) {
+            Some((Comparison::Equal, if self.is(i, &["equal"]) { 2 } else { 1 }))
+        } else {
+            None
+        }
+    }
+
+    /// "more than 100", "over 5", "at least 3", "below 20", "between 10 and 20", "> 4",
+    /// "below 20 or above 90". With a second number the comparison is a range: inside it
+    /// for `GreaterOrEqual` ("between"), outside it for `Less` (see `number_filter`).
     pub(super) fn recognize_comparisons(&mut self) -> Vec<(usize, Comparison, f64, Option<f64>)> {
         let mut found = Vec::new();
         let mut i = 0;
@@ -609,27 +639,7 @@ impl Reader<'_> {
                 i += 3;
                 continue;
             }
-            let pattern: Option<(Comparison, usize)> = if self.is(i, &["more", "greater", "higher", "larger", "bigger", "longer", "slower", "warmer", "hotter", "heavier", "older"]) && self.is(i + 1, &["than"]) {
-                Some((Comparison::Greater, 2))
-            } else if self.is(i, &["less", "fewer", "lower", "smaller", "shorter", "faster", "cooler", "colder", "cheaper", "lighter"]) && self.is(i + 1, &["than"]) {
-                Some((Comparison::Less, 2))
-            } else if self.is(i, &["at"]) && self.is(i + 1, &["least"]) {
-                Some((Comparison::GreaterOrEqual, 2))
-            } else if self.is(i, &["at"]) && self.is(i + 1, &["most"]) {
-                Some((Comparison::LessOrEqual, 2))
-            } else if self.is(i, &["no"]) && self.is(i + 1, &["more"]) && self.is(i + 2, &["than"]) {
-                Some((Comparison::LessOrEqual, 3))
-            } else if self.is(i, &["over", "above", "exceeding", "exceeds", "exceed", "exceeded", ">"]) {
-                Some((Comparison::Greater, 1))
-            } else if self.is(i, &["under", "below", "<"]) {
-                Some((Comparison::Less, 1))
-            } else if self.is(i, &[">="]) {
-                Some((Comparison::GreaterOrEqual, 1))
-            } else if self.is(i, &["<="]) {
-                Some((Comparison::LessOrEqual, 1))
-            } else if self.is(i, &["=", "equals"]) || (self.is(i, &["equal"]) && self.is(i + 1, &["to"])) {
-                Some((Comparison::Equal, if self.is(i, &["equal"]) { 2 } else { 1 }))
-            } else if self.is(i, &["between", "from"]) {
+            if self.is(i, &["between", "from"]) {
                 // "between 10 and 20", "priced from 250 to 400"
                 let joined = if self.is(i, &["from"]) { self.is(i + 2, &["to"]) } else { self.is(i + 2, &["and"]) };
                 if let (Some(low), true, Some(high)) = (self.word(i + 1).and_then(|t| t.number), joined, self.word(i + 3).and_then(|t| t.number)) {
@@ -638,10 +648,8 @@ impl Reader<'_> {
                     i += 4;
                     continue;
                 }
-                None
-            } else {
-                None
-            };
+            }
+            let pattern = self.comparison_words(i);
             // "400 or higher", "3 or more"
             if let (Some(value), true) = (self.word(i).and_then(|t| t.number), self.is(i + 1, &["or"])) {
                 let comparison = if self.is(i + 2, &["more", "higher", "above", "greater", "over", "larger", "later"]) {
@@ -673,6 +681,18 @@ impl Reader<'_> {
                     continue;
                 }
                 if let Some(value) = self.word(i + len).and_then(|t| t.number) {
+                    // "below 20 or above 90": outside the two, one condition.
+                    let other = self.is(i + len + 1, &["or"]).then(|| self.comparison_words(i + len + 2)).flatten();
+                    if let Some((_, other_len)) = other.filter(|(other, _)| is_upper_bound(*other) != is_upper_bound(comparison)) {
+                        if let Some(second) = self.word(i + len + 2 + other_len).and_then(|t| t.number) {
+                            let (low, high) = if is_upper_bound(comparison) { (value, second) } else { (second, value) };
+                            found.push((i + len, Comparison::Less, low, Some(high)));
+                            let end = i + len + 3 + other_len;
+                            self.mark(i..end);
+                            i = end;
+                            continue;
+                        }
+                    }
                     found.push((i + len, comparison, value, None));
                     self.mark(i..i + len + 1);
                     i += len + 1;
@@ -777,4 +797,9 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// Whether a comparison keeps values below its number ("under 20", "at most 5").
+fn is_upper_bound(comparison: Comparison) -> bool {
+    matches!(comparison, Comparison::Less | Comparison::LessOrEqual)
 }

@@ -151,8 +151,9 @@ impl Reader<'_> {
                 let (r, c) = (*r, *c);
                 let prefix = matches!(chosen.target, Target::Prefix(..));
                 d.values.push((ColumnRef { relation: r, column: c }, Match { text: v.clone(), prefix }, s.negate));
-                if is_numeric(&self.catalog.relations[r].columns[c].data_type) {
+                if is_numeric(&self.catalog.relations[r].columns[c].data_type) && !s.negate {
                     // "500 errors": the number said which status; "errors" adds nothing.
+                    // ("not 200 …, per status code": the other statuses, each a group.)
                     d.claimed_columns.push(ColumnRef { relation: r, column: c });
                 }
                 // "outside the EU and US regions": the negation goes on over "and" / "or".

@@ -80,7 +80,10 @@ impl Reader<'_> {
                 link.candidates.retain(|c| reachable(target_relation(&c.target)));
             }
             let generic = link.end == link.start + 1 && self.tokens[link.start].is_any(&["value", "values"]) && link.best_evidence() < Evidence::Value;
-            if generic && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+            // "which way of paying did people use": people in general, not the users of
+            // another schema.
+            let general_people = link.end == link.start + 1 && self.tokens[link.start].is_any(&["people", "person", "persons"]) && link.best_evidence() == Evidence::Concept;
+            if (generic || general_people) && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
                 dropped.push(k);
             }
         }
