@@ -118,7 +118,7 @@ const VALUE_PHRASES: &[(&str, &str)] = &[
     ("waiting to be shipped", "pending"), ("waiting to ship", "pending"), ("not shipped yet", "pending"), ("not yet shipped", "pending"),
     ("awaiting shipment", "pending"), ("canceled", "cancelled"), ("called off", "cancelled"),
     ("wire transfer", "bank_transfer"), ("bank wire", "bank_transfer"),
-    ("ok", "200"), ("page not found", "404"), ("internal server error", "500"),
+    ("cart", "add_to_cart"), ("basket", "add_to_cart"), ("ok", "200"), ("page not found", "404"), ("internal server error", "500"),
 ];
 
 /// Every phrase that names something in the catalog.
@@ -145,6 +145,8 @@ impl Lexicon {
                 lexicon.add(name[name.len() - 1..].to_vec(), Target::Relation(r), Evidence::Comment);
             }
             lexicon.add(vec![relation.name.to_lowercase()], Target::Relation(r), Evidence::Name);
+            // "page_views" typed as is: its token's stem is singular.
+            lexicon.add(vec![stem(&relation.name.to_lowercase())], Target::Relation(r), Evidence::Name);
             if let Some(comment) = &relation.comment {
                 lexicon.add_comment(comment, Target::Relation(r), name.last().map(String::as_str));
             }
@@ -300,9 +302,12 @@ impl Lexicon {
                 _ => Target::Prefix(r, c, format!("/{segment}")),
             };
             let words: Vec<String> = tokenize(&segment.replace(['-', '_'], " ")).into_iter().map(|t| t.stem).collect();
-            let mut with_page = words.clone();
-            with_page.push("page".to_string());
-            self.add(with_page, target.clone(), Evidence::Value);
+            // "docs page", "docs section", "blog posts".
+            for noun in ["page", "section", "area", "post"] {
+                let mut with_noun = words.clone();
+                with_noun.push(noun.to_string());
+                self.add(with_noun, target.clone(), Evidence::Value);
+            }
             // "documentation pages": the docs.
             if segment == "docs" {
                 self.add(vec!["documentation".into()], target.clone(), Evidence::Value);

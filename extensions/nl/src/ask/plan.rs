@@ -126,12 +126,17 @@ impl QueryPlan {
     }
 
     /// A measure asked for twice ("bottom sites by reading count" counts once) is
-    /// computed and shown once; orderings follow it.
+    /// computed and shown once; orderings follow it. Distinct counts of the two key
+    /// columns of a join count the same things.
     pub fn drop_repeated_measures(&mut self) {
+        let joined = |a: &ColumnRef, b: &ColumnRef| self.joins.iter().any(|j| (j.left == *a && j.right == *b) || (j.left == *b && j.right == *a));
+        let same = |a: &Measure, b: &Measure| {
+            a == b || (a.aggregate == Aggregate::CountDistinct && b.aggregate == Aggregate::CountDistinct && matches!((&a.column, &b.column), (Some(x), Some(y)) if joined(x, y)))
+        };
         let mut kept: Vec<Measure> = Vec::new();
         let mut moved_to = Vec::with_capacity(self.measures.len());
         for measure in &self.measures {
-            match kept.iter().position(|k| k == measure) {
+            match kept.iter().position(|k| same(k, measure)) {
                 Some(i) => moved_to.push(i),
                 None => {
                     moved_to.push(kept.len());

@@ -385,3 +385,24 @@ fn everyday_value_phrases_two_sided_ranges_and_polarity() {
     // "worst" ranks by what is good in the column: little revenue is bad.
     assert_eq!(sql("regions ranked by total revenue, worst first"), "SELECT \"region\", sum(amount) AS total_amount FROM orders GROUP BY \"region\" ORDER BY total_amount");
 }
+
+#[test]
+fn opening_context_sentences_and_date_forms() {
+    // A sentence about the asker before the question is context; its stored values stay.
+    assert_eq!(
+        sql("We're putting together the board deck. How many orders were shipped in H1 2025?"),
+        "SELECT count(*) AS \"count\" FROM orders WHERE \"status\" = 'shipped' AND created_at >= TIMESTAMP '2025-01-01' AND created_at < TIMESTAMP '2025-07-01'"
+    );
+    assert_eq!(
+        sql("We are reviewing Osaka. Which kinds of sensors does it have?"),
+        "SELECT kind FROM devices WHERE site = 'Osaka' GROUP BY kind ORDER BY kind"
+    );
+    // Day before month, and a day range before its month.
+    assert_eq!(
+        sql("orders between 1 April and 15 May 2025"),
+        "SELECT * FROM orders WHERE created_at >= TIMESTAMP '2025-04-01' AND created_at < TIMESTAMP '2025-05-16'"
+    );
+    assert_eq!(sql("payments on 24-30 November 2025"), "SELECT * FROM payments WHERE paid_at >= TIMESTAMP '2025-11-24' AND paid_at < TIMESTAMP '2025-12-01'");
+    // "20k": thousands.
+    assert_eq!(sql("orders above 20k euros"), "SELECT * FROM orders WHERE amount > 20000");
+}

@@ -34,7 +34,9 @@ impl Token {
             .parse::<f64>()
             .ok()
             .filter(|n| n.is_finite())
-            .or_else(|| small_number(&text).filter(|_| !matches!(text.as_str(), "a" | "an" | "zero")));
+            .or_else(|| small_number(&text).filter(|_| !matches!(text.as_str(), "a" | "an" | "zero")))
+            // "20k euros": thousands.
+            .or_else(|| text.strip_suffix('k').and_then(|n| n.parse::<f64>().ok()).filter(|n| n.is_finite()).map(|n| n * 1000.0));
         Token { stem: stem(&text), text, raw: raw.to_string(), number, date: None, quoted: false, pause_before: false, span: (0, 0) }
     }
 
@@ -89,6 +91,8 @@ pub fn tokenize(question: &str) -> Vec<Token> {
                 && (chars[i].is_alphanumeric()
                     || chars[i] == '_'
                     || chars[i] == '/'
+                    // "/docs/getting-started": a path keeps its hyphens.
+                    || (chars[i] == '-' && chars[start] == '/' && i + 1 < chars.len() && chars[i + 1].is_alphanumeric())
                     || ((chars[i] == '.' || chars[i] == ',' || chars[i] == '-')
                         && i + 1 < chars.len()
                         && chars[i + 1].is_ascii_digit()
@@ -234,7 +238,8 @@ pub const FILLER: &[&str] = &[
     "exactly", "roughly", "approximately", "around", "individual", "separately", "distribution", "trend", "table", "tables",
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
-    "used", "uses", "produce", "produced", "produces", "generate", "generates", "cause", "caused", "causes",
+    "used", "uses", "produce", "produced", "produces", "generate", "generates", "cause", "caused", "causes", "drive", "drives",
+    "drove", "driven", "sit", "sits", "too", "anyone", "anybody", "someone", "somebody", "anywhere", "put", "puts", "=",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",

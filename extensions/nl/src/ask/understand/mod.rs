@@ -27,6 +27,7 @@ mod finish;
 mod patterns;
 mod phrases;
 mod place;
+mod preamble;
 mod prune;
 mod schema;
 
@@ -151,6 +152,11 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
         return Err(Refusal("the question has no words".into()));
     }
     let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new() };
+    // The preamble's words are not read; its stored values are linked below.
+    let preamble = reader.preamble();
+    if let Some(preamble) = &preamble {
+        reader.mark(preamble.clone());
+    }
     reader.recognize_patterns();
     let mut time = Time::default();
     let before_time = reader.used.clone();
@@ -159,12 +165,16 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     reader.recognize_limits(&mut time);
     let compares = reader.recognize_comparisons();
     let has_comparison = !compares.is_empty();
+    let linkable: Vec<bool> = reader.used.iter().enumerate().map(|(i, used)| *used && !preamble.as_ref().is_some_and(|p| p.contains(&i))).collect();
     let links: Vec<Link> = lexicon
-        .link(&reader.tokens, &reader.used)
+        .link(&reader.tokens, &linkable)
         .into_iter()
         .filter(|link| !reader.vocabulary_only(link))
         .collect();
     let mut links = links;
+    if let Some(preamble) = &preamble {
+        reader.keep_preamble_values(preamble, &mut links);
+    }
     reader.drop_stray_verbs(&mut links);
     reader.drop_unreachable_readings(&mut links);
     reader.drop_time_spent(&mut links);
@@ -194,8 +204,10 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
             // "requests that failed with a 404": the status code says how.
             // "signup dates": the time column just named.
             let said_by_time = i > 0 && reader.used[i - 1] && t.is_any(&["date", "dates", "time", "timestamp", "timestamps"]);
+            // "in which months …? month and total": the calendar unit already read.
+            let unit_again = time_unit(&t.text).is_some_and(|unit| (0..i).any(|j| reader.used[j] && time_unit(&reader.tokens[j].text) == Some(unit)));
             let said_by_code = (has_comparison || claimed_number || has_code_value) && t.is_any(&["failed", "failing", "errored", "erroring", "crashed", "crashing"]);
-            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code || said_by_time)
+            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code || said_by_time || unit_again)
         })
         .map(|i| reader.tokens[i].raw.clone())
         .collect();
@@ -266,6 +278,9 @@ impl Reader<'_> {
                 if t.is_any(&["amount", "total"]) { Some((Role::Aggregate(Aggregate::Sum), len)) } else { Some((Role::Aggregate(Aggregate::Count), len)) }
             } else if t.is_any(&["distinct", "unique", "different"]) {
                 Some((Role::Distinct, 1))
+            } else if t.is_any(&["no", "without"]) && next(&["repeats", "repeat", "duplicates", "duplicate", "dupes", "repetitions"]) {
+                // "just the paths, no repeats": each once.
+                Some((Role::Distinct, 2))
             } else if t.is_any(&["sorted", "ordered", "ranked", "sort", "order", "rank"]) && next(&["by"]) {
                 Some((Role::SortBy, 2))
             } else if t.is_any(&["grouped", "broken", "split", "segmented", "bucketed"]) || (t.is("break") && next(&["down", "out"])) {

@@ -35,6 +35,10 @@ impl Reader<'_> {
         if let (Some(q), Some(y)) = (t.text.strip_prefix('q').and_then(|q| q.parse::<u32>().ok()).filter(|q| (1..=4).contains(q)), year(i + 1)) {
             return NaiveDate::from_ymd_opt(y, 3 * (q - 1) + 1, 1).map(|date| (date, 2, DateSpan::Quarter));
         }
+        // "H1 2025": a half year.
+        if let (Some(h), Some(y)) = (t.text.strip_prefix('h').and_then(|h| h.parse::<u32>().ok()).filter(|h| (1..=2).contains(h)), year(i + 1)) {
+            return NaiveDate::from_ymd_opt(y, 6 * (h - 1) + 1, 1).map(|date| (date, 2, DateSpan::Half));
+        }
         // "Christmas 2025", "New Year's Eve 2024"
         if let Some((m, d, len)) = self.holiday_at(i) {
             return NaiveDate::from_ymd_opt(year(i + len)?, m, d).map(|date| (date, len + 1, DateSpan::Day));
@@ -60,10 +64,13 @@ impl Reader<'_> {
         None
     }
 
-    /// "June 14-15, 2025": `[June 14, June 16)` and the words read.
+    /// "June 14-15, 2025", "24-30 November 2025": `[June 14, June 16)` and the words read.
     fn day_range_at(&self, i: usize) -> Option<(NaiveDate, NaiveDate, usize)> {
-        let m = month(&self.word(i)?.text)?;
-        let (first, last) = self.word(i + 1)?.text.split_once('-')?;
+        let (m, days) = match month(&self.word(i)?.text) {
+            Some(m) => (m, i + 1),
+            None => (month(&self.word(i + 1)?.text)?, i),
+        };
+        let (first, last) = self.word(days)?.text.split_once('-')?;
         let (first, last) = (first.parse::<u32>().ok()?, last.parse::<u32>().ok()?);
         let year = self.word(i + 2).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && (1900.0..2200.0).contains(n))? as i32;
         let from = NaiveDate::from_ymd_opt(year, m, first)?;
@@ -77,10 +84,15 @@ impl Reader<'_> {
         if let Some(holiday) = self.holiday_at(i) {
             return Some(holiday);
         }
-        let m = month(&self.word(i)?.text)?;
-        let digits: String = self.word(i + 1)?.text.trim_end_matches(|c: char| c.is_alphabetic()).to_string();
-        let d = digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))?;
-        Some((m, d, 2))
+        let day = |j: usize| -> Option<u32> {
+            let digits: String = self.word(j)?.text.trim_end_matches(|c: char| c.is_alphabetic()).to_string();
+            digits.parse::<u32>().ok().filter(|d| (1..=31).contains(d))
+        };
+        // "March 1", or "1 April".
+        match month(&self.word(i)?.text) {
+            Some(m) => Some((m, day(i + 1)?, 2)),
+            None => Some((month(&self.word(i + 1)?.text)?, day(i)?, 2)),
+        }
     }
 
     /// A holiday on a fixed day ("Christmas", "New Year's Eve"): month, day, words read.
@@ -611,7 +623,7 @@ impl Reader<'_> {
             Some((Comparison::LessOrEqual, 2))
         } else if self.is(i, &["no"]) && self.is(i + 1, &["more"]) && self.is(i + 2, &["than"]) {
             Some((Comparison::LessOrEqual, 3))
-        } else if self.is(i, &["over", "above", "exceeding", "exceeds", "exceed", "exceeded", ">"]) {
+        } else if self.is(i, &["over", "above", "exceeding", "exceeds", "exceed", "exceeded", "tops", "topped", ">"]) {
             Some((Comparison::Greater, 1))
         } else if self.is(i, &["under", "below", "<"]) {
             Some((Comparison::Less, 1))
@@ -757,6 +769,7 @@ pub(super) enum DateSpan {
     Day,
     Month,
     Quarter,
+    Half,
     Year,
 }
 
@@ -767,6 +780,7 @@ impl DateSpan {
             DateSpan::Day => date + Duration::days(1),
             DateSpan::Month => add_months(date, 1),
             DateSpan::Quarter => add_months(date, 3),
+            DateSpan::Half => add_months(date, 6),
             DateSpan::Year => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1).unwrap_or(date),
         }
     }

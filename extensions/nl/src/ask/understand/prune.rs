@@ -30,7 +30,9 @@ impl Reader<'_> {
                 continue;
             }
             let token = &self.tokens[link.start];
-            let verb = link.end == link.start + 1 && !token.quoted && token.text.ends_with("ed");
+            // "returned", or a verb of the question's vocabulary read as a value's form
+            // ("did the checkout page return": not the 'returned' orders).
+            let verb = link.end == link.start + 1 && !token.quoted && (token.text.ends_with("ed") || (FILLER.contains(&token.text.as_str()) && link.best_evidence() < Evidence::Value));
             // "accounts created in the last 90 days": the verb of the rows' own time, not
             // another relation's `created_at`.
             let time_verb = verb && FILLER.contains(&token.text.as_str()) && link.candidates.iter().all(|c| matches!(c.target, Target::Column(r, col) if is_temporal(&self.catalog.relations[r].columns[col].data_type)));

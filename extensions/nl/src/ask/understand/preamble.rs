@@ -1,0 +1,53 @@
+//! A question often comes after a sentence that only says why it is asked: "We're
+//! putting together the board deck. How much revenue …?", "Quick sanity check before the
+//! review: how many orders …". Such a preamble is not part of the query: its words are
+//! not read, except the stored values it names ("We're reviewing the Lyon site. Which of
+//! its sensors …?": the sensors of Lyon).
+
+use super::*;
+
+/// Words a sentence that asks or requests starts with.
+const ASKING_WORDS: &[&str] = &[
+    "how", "what", "what's", "whats", "which", "who", "whom", "whose", "where", "when", "did", "do", "does", "is", "are", "was",
+    "were", "has", "have", "can", "could", "would", "will", "show", "list", "give", "find", "count", "get", "tell", "compare",
+    "rank", "total", "number", "average", "avg", "sum", "top",
+];
+
+/// Words that mark a sentence about the asker or the occasion rather than the data.
+const CONTEXT_WORDS: &[&str] = &[
+    "i", "im", "we", "my", "our", "me", "us", "you", "hey", "hi", "hello", "quick", "wants", "want",
+    "asked", "asks", "need", "needs", "needed",
+];
+
+impl Reader<'_> {
+    /// The tokens of the leading sentences that neither ask nor request but speak of the
+    /// asker, when a later sentence asks: `0..end`.
+    pub(super) fn preamble(&self) -> Option<std::ops::Range<usize>> {
+        // Sentence ends: '.', '!', '?' or ':' between two tokens.
+        let mut sentences: Vec<(usize, usize, bool)> = Vec::new();
+        let mut start = 0;
+        for i in 0..self.tokens.len() {
+            let gap_end = self.tokens.get(i + 1).map_or(self.question.len(), |t| t.span.0);
+            let gap: String = self.question.chars().skip(self.tokens[i].span.1).take(gap_end.saturating_sub(self.tokens[i].span.1)).collect();
+            if gap.contains(['.', '!', '?', ':']) || i + 1 == self.tokens.len() {
+                sentences.push((start, i + 1, gap.contains('?')));
+                start = i + 1;
+            }
+        }
+        let asks = |&(from, _, question_mark): &(usize, usize, bool)| question_mark || self.tokens[from].is_any(ASKING_WORDS);
+        let about_asker = |&(from, to, _): &(usize, usize, bool)| self.tokens[from..to].iter().any(|t| !t.quoted && t.is_any(CONTEXT_WORDS));
+        let leading = sentences.iter().take_while(|s| !asks(s) && about_asker(s)).count();
+        (leading > 0 && sentences[leading..].iter().any(asks)).then(|| 0..sentences[leading - 1].1)
+    }
+
+    /// Of the preamble's links, only stored values stay.
+    pub(super) fn keep_preamble_values(&mut self, preamble: &std::ops::Range<usize>, links: &mut Vec<Link>) {
+        links.retain(|l| !preamble.contains(&l.start) || l.candidates.iter().any(|c| matches!(c.target, Target::Value(..)) && c.evidence >= Evidence::Value));
+        let kept: Vec<String> = links.iter().filter(|l| preamble.contains(&l.start)).map(|l| self.tokens[l.start..l.end].iter().map(|t| t.raw.as_str()).collect::<Vec<_>>().join(" ")).collect();
+        self.notes.push(if kept.is_empty() {
+            "read the opening sentence as context, not as part of the question".to_string()
+        } else {
+            format!("read the opening sentence as context; kept only the values it names ({})", kept.join(", "))
+        });
+    }
+}
