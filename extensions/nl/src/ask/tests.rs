@@ -406,3 +406,16 @@ fn opening_context_sentences_and_date_forms() {
     // "20k": thousands.
     assert_eq!(sql("orders above 20k euros"), "SELECT * FROM orders WHERE amount > 20000");
 }
+
+#[test]
+fn answers_listed_after_the_question() {
+    // Labels listed after the last pause name more of each group.
+    assert_eq!(
+        sql("which sensors are indoor? device ids and sites"),
+        "SELECT device_id, site FROM devices WHERE kind = 'indoor' GROUP BY device_id, site ORDER BY device_id, site"
+    );
+    // The column the question opens with is asked for, though it also orders the rows.
+    assert_eq!(sql("the names of all customers in France, sorted by name"), "SELECT \"name\" FROM customers WHERE country = 'France' ORDER BY \"name\"");
+    // "… in total: name and total": a condition on each group's total.
+    assert_eq!(sql("customers who spent over 2500 euros in total: name and total"), "SELECT customers.\"name\", sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.\"name\" HAVING sum(orders.amount) > 2500 ORDER BY customers.\"name\"");
+}

@@ -239,7 +239,7 @@ pub const FILLER: &[&str] = &[
     // Verbs of analytics questions that say nothing about which data.
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
     "used", "uses", "produce", "produced", "produces", "generate", "generates", "cause", "caused", "causes", "drive", "drives",
-    "drove", "driven", "sit", "sits", "too", "anyone", "anybody", "someone", "somebody", "anywhere", "put", "puts", "=",
+    "drove", "driven", "sit", "sits", "too", "anyone", "anybody", "someone", "somebody", "anywhere", "put", "puts", "=", "counted",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",
@@ -304,7 +304,7 @@ pub fn aggregate_word(word: &str) -> Option<Aggregate> {
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
         | "worst" | "wettest" | "humidest" | "strongest" => Aggregate::Max,
         "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" | "quickest" | "weakest" => Aggregate::Min,
-        "count" | "counts" | "counted" => Aggregate::Count,
+        "count" | "counts" => Aggregate::Count,
         _ => return None,
     })
 }

@@ -161,6 +161,17 @@ impl Reader<'_> {
                 }
             }
         }
+        // "which sensors have FRE in their label? ids and sites": labels listed after the
+        // last pause name more of each group.
+        if !d.groups.is_empty() {
+            let labels: Vec<ColumnRef> =
+                d.bare_columns.iter().copied().filter(|c| self.listed_last(links, c) && !measure_like(c, self) && !d.groups.contains(c) && !in_conditions.contains(c) && d.groups.iter().any(|g| self.labels_same_things(*g, *c))).collect();
+            for c in labels {
+                self.notes.push(format!("listed {} for each group", self.column_name(c)));
+                d.groups.push(c);
+                d.bare_columns.retain(|b| *b != c);
+            }
+        }
         // "which user ids made at least 3 purchases": every group that qualifies, unranked.
         let only_qualifies = !d.having.is_empty() && s.rank.is_none() && time.rank.is_none() && !d.ranked_bucket;
         // "which devices reported a battery under 10%": the devices, listed once.
@@ -532,17 +543,27 @@ impl Reader<'_> {
             let in_conditions: Vec<ColumnRef> = plan.filters.iter().map(filter_column).collect();
             // "TH-100 units in Lyon and Hamburg: names and sites": a list after the last
             // pause asks for the columns, though values of one were named before.
-            let last_pause = self.tokens.iter().rposition(|t| t.pause_before);
-            let listed = |c: &ColumnRef| {
-                last_pause.is_some_and(|p| links.iter().any(|l| l.start >= p && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment)))
+            let listed = |c: &ColumnRef| self.listed_last(links, c);
+            // "the names of … sorted by name", "emails of pro users whose address contains
+            // tanaka": the column the question opens with ("X of …") is asked for, though it
+            // also orders or filters the rows.
+            let opens_with = |c: &ColumnRef| {
+                links.first().is_some_and(|l| {
+                    l.start <= 3 && (l.start + 1..=l.end).any(|j| self.tokens.get(j).is_some_and(|t| t.is("of"))) && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment)
+                })
             };
             let mut asked: Vec<ColumnRef> = Vec::new();
             for c in d.bare_columns.iter().copied() {
-                if Some(c) != order_column.map(|(o, _)| o) && (!in_values.contains(&c) || listed(&c)) && !asked.contains(&c) {
+                if (Some(c) != order_column.map(|(o, _)| o) || opens_with(&c) || listed(&c)) && (!in_values.contains(&c) || listed(&c)) && !asked.contains(&c) {
                     asked.push(c);
                 }
             }
-            if asked.iter().all(|c| in_conditions.contains(c)) {
+            // "the 3 warmest readings …: device name and temperature": ranked by, and listed.
+            if let Some((o, _)) = order_column.filter(|(o, _)| listed(o) && !asked.contains(o)) {
+                asked.push(o);
+            }
+            // ("emails of pro users whose address contains tanaka": asked, and a condition.)
+            if asked.iter().all(|c| in_conditions.contains(c) && !opens_with(c)) {
                 asked.clear();
             }
             // "when did …", "date of the earliest …": the time is the answer.
@@ -670,6 +691,22 @@ impl Reader<'_> {
         } else {
             None
         }
+    }
+
+    /// Whether `label` describes the things `group` groups: a column of the same relation,
+    /// or of the relation a grouped key refers to (`readings.device_id` → `devices.site`).
+    fn labels_same_things(&self, group: ColumnRef, label: ColumnRef) -> bool {
+        group.relation == label.relation || (is_key_name(&self.column(group).name) && self.key_pair(group.relation, label.relation).is_some())
+    }
+
+    /// Whether the column is named after the question's last pause ("…: names and sites"),
+    /// not as what the rows are sorted by (", sorted by name").
+    fn listed_last(&self, links: &[Link], c: &ColumnRef) -> bool {
+        let last_pause = self.tokens.iter().rposition(|t| t.pause_before);
+        let sorted_by = |l: &Link| l.start > 0 && self.tokens[l.start - 1].is("by");
+        last_pause.is_some_and(|p| {
+            links.iter().any(|l| l.start >= p && !sorted_by(l) && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment))
+        })
     }
 
     /// "which freezer logged the warmest single reading": the one row with the warmest

@@ -262,6 +262,9 @@ impl Reader<'_> {
             let next = |words: &[&str]| self.is(i + 1, words);
             let role = if t.is("how") && next(&["many"]) {
                 Some((Role::Aggregate(Aggregate::Count), 2))
+            } else if t.is("counted") && next(&["per", "by", "for", "in"]) {
+                // ", counted per status code": how many rows in each.
+                Some((Role::Aggregate(Aggregate::Count), 1))
             } else if t.is("how") && next(&["often"]) {
                 // "how often each": how many rows.
                 Some((Role::Aggregate(Aggregate::Count), 2))
@@ -530,7 +533,9 @@ impl Reader<'_> {
                 Role::SortBy => s.sorting = true,
                 // "which browser", not "what was the total …".
                 Role::Which => {
-                    s.which = matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j]))
+                    // "which of its sensors", "which of the pages": which sensors.
+                    let partitive = |j: usize| self.tokens[j].is("of") && j == at + 1 || j == at + 2 && self.tokens[at + 1].is("of") && self.tokens[j].is_any(&["its", "their", "the", "our", "these", "those", "your"]);
+                    s.which = matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)))
                 }
                 Role::Rank(direction) => {
                     s.rank = Some(*direction);
@@ -549,9 +554,12 @@ impl Reader<'_> {
                     // "… on average" after the comparison: a condition on the average.
                     // The unit right after the number ("5000 euros in total") is part of it.
                     let unit_link = |a: usize| a == at + 1 && UNITS.contains(&self.tokens[a].text.as_str());
+                    // "…: name and total": the answer listed after a pause.
+                    let last_pause = self.tokens.iter().rposition(|t| t.pause_before).filter(|p| *p > *at);
+                    let answer_link = |a: usize| last_pause.is_some_and(|p| a >= p);
                     let trailing = roles[n + 1..]
                         .iter()
-                        .all(|(a, r)| !matches!(r, Role::Link(_)) || unit_link(*a))
+                        .all(|(a, r)| !matches!(r, Role::Link(_)) || unit_link(*a) || answer_link(*a))
                         .then(|| {
                             roles[n + 1..].iter().find_map(|(a_at, r)| match r {
                                 Role::Aggregate(a) if !matches!(a, Aggregate::Count | Aggregate::CountDistinct) && *a_at > 0 && self.tokens[a_at - 1].is_any(&["on", "in"]) => Some((*a_at, *a)),
