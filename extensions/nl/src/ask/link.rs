@@ -118,7 +118,7 @@ const VALUE_PHRASES: &[(&str, &str)] = &[
     ("waiting to be shipped", "pending"), ("waiting to ship", "pending"), ("not shipped yet", "pending"), ("not yet shipped", "pending"),
     ("awaiting shipment", "pending"), ("canceled", "cancelled"), ("called off", "cancelled"),
     ("wire transfer", "bank_transfer"), ("bank wire", "bank_transfer"),
-    ("cart", "add_to_cart"), ("basket", "add_to_cart"), ("ok", "200"), ("page not found", "404"), ("internal server error", "500"),
+    ("cart", "add_to_cart"), ("basket", "add_to_cart"), ("ok", "200"), ("page not found", "404"), ("not modified", "304"), ("internal server error", "500"),
 ];
 
 /// Every phrase that names something in the catalog.

@@ -419,3 +419,19 @@ fn answers_listed_after_the_question() {
     // "… in total: name and total": a condition on each group's total.
     assert_eq!(sql("customers who spent over 2500 euros in total: name and total"), "SELECT customers.\"name\", sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.\"name\" HAVING sum(orders.amount) > 2500 ORDER BY customers.\"name\"");
 }
+
+#[test]
+fn lists_in_parentheses_labels_and_day_first_dates() {
+    // A label sentence that names nothing is context; "+" joins groups.
+    assert_eq!(
+        sql("Finance recap: average payment per method + month in 2025"),
+        "SELECT date_trunc('month', paid_at) AS \"month\", \"method\", avg(amount) AS avg_amount FROM payments WHERE paid_at >= TIMESTAMP '2025-01-01' AND paid_at < TIMESTAMP '2026-01-01' GROUP BY date_trunc('month', paid_at), \"method\" ORDER BY \"month\", \"method\""
+    );
+    // Columns listed in parentheses are the answer; "newest … first" orders every row.
+    assert_eq!(sql("EU orders (order number, amount), newest order first"), "SELECT order_id, amount FROM orders WHERE \"region\" = 'EU' ORDER BY created_at DESC NULLS LAST");
+    // A day-first date the numbers tell apart; an ambiguous one is no date.
+    assert_eq!(sql("orders on 14/02/2025"), "SELECT * FROM orders WHERE created_at >= TIMESTAMP '2025-02-14' AND created_at < TIMESTAMP '2025-02-15'");
+    assert!(refusal("orders on 03/04/2025").contains("03/04/2025"));
+    // "leave X out"
+    assert_eq!(sql("orders per region, leave EU out"), "SELECT \"region\", count(*) AS \"count\" FROM orders WHERE \"region\" <> 'EU' GROUP BY \"region\" ORDER BY \"region\"");
+}

@@ -128,6 +128,10 @@ pub fn tokenize(question: &str) -> Vec<Token> {
         if matches!(c, ',' | ';' | ':' | '?' | '!') {
             pauses.push(tokens.len());
         }
+        // "device + browser": and.
+        if c == '+' {
+            tokens.push(Token { span: (i, i + 1), ..Token::word("and") });
+        }
         i += 1;
     }
     for at in pauses {
@@ -158,12 +162,32 @@ fn halves(tokens: Vec<Token>) -> Vec<Token> {
 }
 
 fn parse_date(raw: &str) -> Option<(i32, u32, u32)> {
+    if raw.contains('/') {
+        return parse_slashed_date(raw);
+    }
     let mut parts = raw.split('-');
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || y.len() != 4 {
         return None;
     }
     let (y, m, d) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
+}
+
+/// "14/02/2025" (day first) or "02/14/2025" (month first), when the numbers tell which;
+/// "03/04/2025" could be either and is no date.
+fn parse_slashed_date(raw: &str) -> Option<(i32, u32, u32)> {
+    let parts: Vec<&str> = raw.split('/').collect();
+    let [a, b, y] = parts[..] else { return None };
+    if y.len() != 4 {
+        return None;
+    }
+    let (a, b, y): (u32, u32, i32) = (a.parse().ok()?, b.parse().ok()?, y.parse().ok()?);
+    let (m, d) = match (a > 12, b > 12) {
+        (true, false) => (b, a),
+        (false, true) => (a, b),
+        _ => return None,
+    };
     ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
 }
 
@@ -240,6 +264,8 @@ pub const FILLER: &[&str] = &[
     "bring", "brings", "brought", "send", "sends", "took", "takes", "get", "gets", "got", "gotten", "make", "makes", "use",
     "used", "uses", "produce", "produced", "produces", "generate", "generates", "cause", "caused", "causes", "drive", "drives",
     "drove", "driven", "sit", "sits", "too", "anyone", "anybody", "someone", "somebody", "anywhere", "put", "puts", "=", "counted",
+    "she", "he", "him", "her", "his", "hers", "dated", "fleet", "including", "keep", "home", "chronological", "chronologically",
+    "settled", "settle", "inclusive", "both", "booked",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",
@@ -267,7 +293,7 @@ fn glued_unit(raw: &str) -> Option<(&str, &str)> {
 pub const UNITS: &[&str] = &[
     "ms", "millisecond", "milliseconds", "s", "sec", "secs", "second", "seconds", "minute", "minutes", "%", "percent", "pct",
     "degree", "degrees", "c", "celsius", "f", "euro", "euros", "eur", "€", "dollar", "dollars", "usd", "$", "kb", "mb", "gb",
-    "byte", "bytes", "unit", "units", "point", "points", "times",
+    "byte", "bytes", "unit", "units", "point", "points", "times", "percentage",
 ];
 
 /// Aggregate a word asks for.
@@ -304,7 +330,7 @@ pub fn aggregate_word(word: &str) -> Option<Aggregate> {
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
         | "worst" | "wettest" | "humidest" | "strongest" => Aggregate::Max,
         "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" | "quickest" | "weakest" => Aggregate::Min,
-        "count" | "counts" => Aggregate::Count,
+        "count" | "counts" | "headcount" => Aggregate::Count,
         _ => return None,
     })
 }

@@ -78,7 +78,9 @@ impl Reader<'_> {
         let groups_from_bare = |d: &mut Draft, reader: &Self| {
             // "US region orders": a column named with one of its values only qualifies it.
             let qualifies = |c: &ColumnRef| d.values.iter().any(|(v, _, _)| v == c);
-            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| reader.is_categorical(*c) && !qualifies(c)).collect();
+            // ("Which users …? id and number of searches": the grouped key, said again.)
+            let grouped_key = |c: &ColumnRef| d.groups.iter().any(|g| reader.joined_keys(*g, *c));
+            let text: Vec<ColumnRef> = d.bare_columns.iter().copied().filter(|c| reader.is_categorical(*c) && !qualifies(c) && !grouped_key(c)).collect();
             for c in text {
                 if !is_temporal(&reader.column(c).data_type) {
                     d.groups.push(c);
@@ -172,11 +174,14 @@ impl Reader<'_> {
                 d.bare_columns.retain(|b| *b != c);
             }
         }
+        // "which pages did they view? unique paths only": each group once, no count of it.
+        d.measures.retain(|m| !(m.aggregate == Aggregate::CountDistinct && m.column.is_some_and(|c| d.groups.contains(&c))));
         // "which user ids made at least 3 purchases": every group that qualifies, unranked.
         let only_qualifies = !d.having.is_empty() && s.rank.is_none() && time.rank.is_none() && !d.ranked_bucket;
         // "which devices reported a battery under 10%": the devices, listed once.
         // "list every country where we have …": the countries, no count asked.
-        let lists = self.tokens.first().is_some_and(|t| t.is_any(&["list", "name", "enumerate"])) && !d.groups.is_empty();
+        // ("For the Lyon site, list each device's name, kind and model": after a pause too.)
+        let lists = self.tokens.iter().enumerate().any(|(i, t)| (i == 0 || t.pause_before) && t.is_any(&["list", "name", "enumerate"])) && !d.groups.is_empty();
         // "who searched for something in the last 30 minutes? their emails": the people, once.
         let who_did = self.tokens.first().is_some_and(|t| t.is("who")) && (!d.groups.is_empty() || !d.group_relations.is_empty());
         let listing = (s.which || lists || who_did)
@@ -695,18 +700,30 @@ impl Reader<'_> {
 
     /// Whether `label` describes the things `group` groups: a column of the same relation,
     /// or of the relation a grouped key refers to (`readings.device_id` → `devices.site`).
+    /// The key the group joins by is no label of it ("id and number of searches").
     fn labels_same_things(&self, group: ColumnRef, label: ColumnRef) -> bool {
-        group.relation == label.relation || (is_key_name(&self.column(group).name) && self.key_pair(group.relation, label.relation).is_some())
+        group.relation == label.relation || (is_key_name(&self.column(group).name) && self.key_pair(group.relation, label.relation).is_some() && !self.joined_keys(group, label))
     }
 
-    /// Whether the column is named after the question's last pause ("…: names and sites"),
-    /// not as what the rows are sorted by (", sorted by name").
+    /// Whether two columns are the two sides of the key joining their relations.
+    fn joined_keys(&self, a: ColumnRef, b: ColumnRef) -> bool {
+        self.key_pair(a.relation, b.relation).is_some_and(|(x, y)| (x == a && y == b) || (x == b && y == a))
+    }
+
+    /// Whether the column is named after the question's last pause ("…: names and sites")
+    /// or in parentheses ("which devices (name and site) …"), not as what the rows are
+    /// sorted by (", sorted by name").
     fn listed_last(&self, links: &[Link], c: &ColumnRef) -> bool {
-        let last_pause = self.tokens.iter().rposition(|t| t.pause_before);
+        let last_pause = self.tokens.iter().rposition(|t| t.pause_before).unwrap_or(usize::MAX);
         let sorted_by = |l: &Link| l.start > 0 && self.tokens[l.start - 1].is("by");
-        last_pause.is_some_and(|p| {
-            links.iter().any(|l| l.start >= p && !sorted_by(l) && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment))
-        })
+        let listed = |l: &Link| l.start >= last_pause || self.in_parentheses(l.start);
+        links.iter().any(|l| listed(l) && !sorted_by(l) && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment))
+    }
+
+    /// Whether the token stands inside parentheses.
+    fn in_parentheses(&self, i: usize) -> bool {
+        let before: String = self.question.chars().take(self.tokens[i].span.0).collect();
+        before.matches('(').count() > before.matches(')').count()
     }
 
     /// "which freezer logged the warmest single reading": the one row with the warmest

@@ -153,7 +153,14 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     }
     let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new() };
     // The preamble's words are not read; its stored values are linked below.
-    let preamble = reader.preamble();
+    let linked: Vec<bool> = {
+        let mut linked = vec![false; reader.tokens.len()];
+        for link in lexicon.link(&reader.tokens, &reader.used) {
+            linked[link.start..link.end].iter_mut().for_each(|l| *l = true);
+        }
+        linked
+    };
+    let preamble = reader.preamble(&linked);
     if let Some(preamble) = &preamble {
         reader.mark(preamble.clone());
     }
@@ -193,12 +200,16 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     let claimed_number = reader.tokens.iter().zip(&reader.used).any(|(t, used)| *used && t.number.is_some());
     // "crashed with a server error": a code named by its words says how.
     let has_code_value = links.iter().any(|l| l.candidates.iter().any(|c| matches!(&c.target, Target::Value(_, _, v) if v.parse::<i64>().is_ok())));
+    let linked_before = |i: usize| links.iter().any(|l| l.end == i);
     let unknown: Vec<String> = (0..reader.tokens.len())
         .filter(|&i| !reader.used[i])
         .filter(|&i| {
             let t = &reader.tokens[i];
             // "under 20%", "in °C": a unit after a number or naming the unit of the answer.
-            let unit = i > 0 && (reader.tokens[i - 1].number.is_some() || reader.tokens[i - 1].is_any(&["in", "°"])) && UNITS.contains(&t.text.as_str());
+            // "battery percentage", "(EUR)": a unit after a linked word, a currency anywhere.
+            let currency = t.is_any(&["eur", "euro", "euros", "usd", "dollar", "dollars", "€", "$"]);
+            let unit = (i > 0 && (reader.tokens[i - 1].number.is_some() || reader.tokens[i - 1].is_any(&["in", "°"]) || linked_before(i) || aggregate_word(&reader.tokens[i - 1].text).is_some()) || currency)
+                && UNITS.contains(&t.text.as_str());
             // "low-battery readings (under 20%)": the comparison says how low.
             let said_by_comparison = has_comparison && t.is_any(&["low", "high", "lower", "higher"]);
             // "requests that failed with a 404": the status code says how.
@@ -281,6 +292,9 @@ impl Reader<'_> {
                 if t.is_any(&["amount", "total"]) { Some((Role::Aggregate(Aggregate::Sum), len)) } else { Some((Role::Aggregate(Aggregate::Count), len)) }
             } else if t.is_any(&["distinct", "unique", "different"]) {
                 Some((Role::Distinct, 1))
+            } else if t.is_any(&["alphabetical", "alphabetically"]) && next(&["by"]) {
+                // "alphabetical by name": sorted by it.
+                Some((Role::SortBy, 2))
             } else if t.is_any(&["no", "without"]) && next(&["repeats", "repeat", "duplicates", "duplicate", "dupes", "repetitions"]) {
                 // "just the paths, no repeats": each once.
                 Some((Role::Distinct, 2))
@@ -291,7 +305,7 @@ impl Reader<'_> {
                 Some((Role::GroupBy, len))
             } else if t.is_any(&["for", "in"]) && next(&["each", "every"]) {
                 Some((Role::GroupBy, 2))
-            } else if t.is("by") && i > 0 && !links.iter().any(|l| l.start == i + 1 && l.names_a_column()) && (self.tokens[i - 1].text.ends_with("ed") || self.tokens[i - 1].is_any(&["made", "sent", "done", "paid", "bought", "sold", "seen", "taken", "written", "held"])) {
+            } else if t.is("by") && i > 0 && !links.iter().any(|l| l.start == i + 1 && l.names_a_column()) && (self.tokens[i - 1].text.ends_with("ed") && !self.tokens[i - 1].is_any(&["counted", "grouped", "sorted", "ordered", "ranked", "listed", "totalled", "totaled", "averaged", "summed", "bucketed", "segmented", "split", "broken"]) || self.tokens[i - 1].is_any(&["made", "sent", "done", "paid", "bought", "sold", "seen", "taken", "written", "held"])) {
                 // "placed by enterprise customers": who did it, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
@@ -301,9 +315,9 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
-            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && self.tokens.get(l.end).is_some_and(|w| w.is_any(&["who", "that", "whose", "not", "using"]))) {
-                // "events by users who joined …", "visits by people not using Chrome": whose
-                // rows, not a grouping.
+            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && self.tokens.get(l.end).is_some_and(|w| w.is_any(&["who", "that", "whose", "not", "using"]) || (w.is_any(&["on", "in", "from", "with"]) && self.tokens[l.start].text != self.tokens[l.start].stem && l.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name)))) {
+                // "events by users who joined …", "visits by people not using Chrome", "clicks
+                // by users on the free tier": whose rows, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
@@ -329,6 +343,10 @@ impl Reader<'_> {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
                 Some((Role::Which, 1))
+            } else if let Some(out) = t.is_any(&["leave", "leaving"]).then(|| links.iter().find(|l| l.start == i + 1).map(|l| l.end).filter(|&e| self.tokens.get(e).is_some_and(|w| w.is("out")))).flatten() {
+                // "leave Firefox out": not Firefox.
+                self.mark(out..out + 1);
+                Some((Role::Not, 1))
             } else if t.is_any(&["not", "non", "excluding", "except", "without", "isn't", "aren't", "outside", "excluded"]) || (t.is("other") && next(&["than"])) {
                 Some((Role::Not, if t.is("other") { 2 } else { 1 }))
             } else if (t.is_any(&["isn", "aren", "wasn", "weren", "doesn", "don", "didn"]) && next(&["t"]))

@@ -55,6 +55,9 @@ impl Reader<'_> {
         }
         let (position, verb_len, typed_only) = if self.is(i, &["starts", "start", "starting", "begins", "begin", "beginning"]) && self.is(i + 1, &["with"]) {
             (TextPosition::Start, 2, false)
+        } else if self.is(i, &["starting", "beginning"]) && self.tokens.get(i + 1).is_some_and(|t| t.quoted) {
+            // "a label beginning 'LYO-'".
+            (TextPosition::Start, 1, false)
         } else if self.is(i, &["ends", "end", "ending"]) && self.is(i + 1, &["with", "in"]) {
             (TextPosition::End, 2, false)
         } else if self.is(i, &["contains", "contain", "containing"]) {

@@ -485,7 +485,7 @@ impl Reader<'_> {
                 continue;
             }
             // "largest count first": the measure already asked for, named again.
-            let restated = self.is(i + 1, &["count", "number", "total", "average", "amount", "value", "values"]) && self.is(i + 2, &["first"]);
+            let restated = self.is(i + 1, &["count", "number", "total", "average", "amount", "value", "values", "group", "groups"]) && self.is(i + 2, &["first"]);
             if (self.is(i + 1, &["first"]) || restated) && !self.is(i, &["oldest", "earliest", "latest", "newest", "recent", "last"]) {
                 if let Some(direction) = self.word(i).and_then(|t| superlative(&t.text)) {
                     time.rank = Some(direction);
@@ -554,10 +554,14 @@ impl Reader<'_> {
                 time.by_time = true;
                 time.rank_at = Some(i);
                 let len = if self.is(i, &["most"]) { 2 } else { 1 };
-                // "oldest first", "most recent first": every row, in that order.
+                // "oldest first", "most recent first", "newest registration first": every
+                // row, in that order.
                 if self.is(i + len, &["first"]) {
                     time.rank_all = true;
                     self.mark(i + len..i + len + 1);
+                } else if self.is(i + len + 1, &["first"]) && self.word(i + len).is_some_and(|t| t.number.is_none() && !t.quoted) {
+                    time.rank_all = true;
+                    self.mark(i + len + 1..i + len + 2);
                 }
                 self.mark(i..i + len);
                 i += len;
@@ -575,6 +579,13 @@ impl Reader<'_> {
         if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["when"]) && self.is(i - 1, &["and"]) && self.is(i + 1, &["they", "it", "he", "she"])) {
             time.lists_time = true;
             self.mark(i..i + 2);
+        }
+        // "…: device id, humidity value, timestamp": the time in a list after a pause.
+        let last_pause = self.tokens.iter().rposition(|t| t.pause_before).unwrap_or(usize::MAX);
+        let listed = |i: usize| i >= last_pause && (self.tokens[i].pause_before || self.is(i - 1, &["and"]));
+        if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["timestamp", "timestamps", "time", "times", "date", "dates"]) && listed(i)) {
+            time.lists_time = true;
+            self.mark(i..i + 1);
         }
         if self.is(0, &["when"]) {
             time.asks_time = true;

@@ -13,16 +13,20 @@ const ASKING_WORDS: &[&str] = &[
     "rank", "total", "number", "average", "avg", "sum", "top",
 ];
 
-/// Words that mark a sentence about the asker or the occasion rather than the data.
-const CONTEXT_WORDS: &[&str] = &[
-    "i", "im", "we", "my", "our", "me", "us", "you", "hey", "hi", "hello", "quick", "wants", "want",
-    "asked", "asks", "need", "needs", "needed",
-];
+/// Words a sentence about the asker or the occasion starts with ("I'm on support …",
+/// "We're reviewing …", "Hey, quick one: …"); "our 3 oldest accounts" is about data.
+const CONTEXT_OPENERS: &[&str] = &["i", "im", "we", "hey", "hi", "hello", "quick", "ok", "okay", "so"];
+
+/// Words that mark such a sentence wherever they stand ("Marketer here.", "Sales needs a
+/// lead list:", "The sales lead asked me something:").
+const CONTEXT_WORDS: &[&str] = &["here", "wants", "want", "asked", "asks", "need", "needs", "needed"];
 
 impl Reader<'_> {
     /// The tokens of the leading sentences that neither ask nor request but speak of the
-    /// asker, when a later sentence asks: `0..end`.
-    pub(super) fn preamble(&self) -> Option<std::ops::Range<usize>> {
+    /// asker ("Marketer here.") or name nothing the catalog holds ("Finance recap:"), when a
+    /// later sentence names something: `0..end`. `linked`: the tokens a phrase of the
+    /// catalog links.
+    pub(super) fn preamble(&self, linked: &[bool]) -> Option<std::ops::Range<usize>> {
         // Sentence ends: '.', '!', '?' or ':' between two tokens.
         let mut sentences: Vec<(usize, usize, bool)> = Vec::new();
         let mut start = 0;
@@ -35,9 +39,17 @@ impl Reader<'_> {
             }
         }
         let asks = |&(from, _, question_mark): &(usize, usize, bool)| question_mark || self.tokens[from].is_any(ASKING_WORDS);
-        let about_asker = |&(from, to, _): &(usize, usize, bool)| self.tokens[from..to].iter().any(|t| !t.quoted && t.is_any(CONTEXT_WORDS));
-        let leading = sentences.iter().take_while(|s| !asks(s) && about_asker(s)).count();
-        (leading > 0 && sentences[leading..].iter().any(asks)).then(|| 0..sentences[leading - 1].1)
+        let about_asker = |&(from, to, _): &(usize, usize, bool)| self.tokens[from].is_any(CONTEXT_OPENERS) || self.tokens[from..to].iter().any(|t| !t.quoted && t.is_any(CONTEXT_WORDS));
+        // Nothing linked, no number, date or calendar word ("Last 24 hours: …" says when).
+        let names_nothing = |&(from, to, _): &(usize, usize, bool)| {
+            (from..to).all(|i| {
+                let t = &self.tokens[i];
+                !linked[i] && !t.quoted && t.number.is_none() && t.date.is_none() && time_unit(&t.text).is_none() && month(&t.text).is_none()
+            })
+        };
+        let names_something = |&(from, to, _): &(usize, usize, bool)| (from..to).any(|i| linked[i]);
+        let leading = sentences.iter().take_while(|s| !asks(s) && (about_asker(s) || names_nothing(s))).count();
+        (leading > 0 && sentences[leading..].iter().any(names_something)).then(|| 0..sentences[leading - 1].1)
     }
 
     /// Of the preamble's links, only stored values stay.
