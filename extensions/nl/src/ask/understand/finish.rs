@@ -716,15 +716,10 @@ impl Reader<'_> {
     fn listed_last(&self, links: &[Link], c: &ColumnRef) -> bool {
         let last_pause = self.tokens.iter().rposition(|t| t.pause_before).unwrap_or(usize::MAX);
         let sorted_by = |l: &Link| l.start > 0 && self.tokens[l.start - 1].is("by");
-        let listed = |l: &Link| l.start >= last_pause || self.in_parentheses(l.start);
+        let listed = |l: &Link| l.start >= last_pause || self.in_parentheses_at(l.start);
         links.iter().any(|l| listed(l) && !sorted_by(l) && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment))
     }
 
-    /// Whether the token stands inside parentheses.
-    fn in_parentheses(&self, i: usize) -> bool {
-        let before: String = self.question.chars().take(self.tokens[i].span.0).collect();
-        before.matches('(').count() > before.matches(')').count()
-    }
 
     /// "which freezer logged the warmest single reading": the one row with the warmest
     /// reading, and the group it belongs to — not the group with the warmest average.

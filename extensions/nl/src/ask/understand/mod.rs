@@ -361,6 +361,9 @@ impl Reader<'_> {
                 Some((Role::Direction(true), 1))
             } else if t.is_any(&["least", "most"]) && next(phrases::POPULARITY) {
                 Some((Role::Rank(t.is("most")), 2))
+            } else if t.is("total") && i > 0 && self.tokens[i - 1].is_any(&["a", "an"]) {
+                // "orders with a total between 500 and 1000": the order total, no sum.
+                None
             } else if let Some(aggregate) = aggregate_word(&t.text) {
                 Some((Role::Aggregate(aggregate), 1))
             } else {
@@ -688,8 +691,11 @@ impl Reader<'_> {
                     let link = &links[*l];
                     self.placing = Some(link.start);
                     let before = d.subject_size();
-                    self.place_link(link, n, roles, &mut s, &mut d, &mut context, top_n, wants_time)?;
-                    s.subject_said |= d.subject_size() != before;
+                    // "Delivered orders only: top 5 customer countries …": what comes before
+                    // the ranking, and a pause before it, only qualifies.
+                    let qualifier = top_n && self.ranking_word_after_pause(link.start);
+                    self.place_link(link, n, roles, &mut s, &mut d, &mut context, top_n && !qualifier, wants_time)?;
+                    s.subject_said |= d.subject_size() != before && !qualifier;
                     self.placing = None;
                 }
             }
@@ -831,6 +837,13 @@ fn extreme_aggregate(word: &str) -> Option<Aggregate> {
         "highest" | "largest" | "biggest" | "max" | "maximum" | "peak" | "greatest" => Some(Aggregate::Max),
         "lowest" | "smallest" | "min" | "minimum" => Some(Aggregate::Min),
         _ => None,
+    }
+}
+
+impl Reader<'_> {
+    /// Whether "top"/"bottom" comes after `at` with a pause between them.
+    fn ranking_word_after_pause(&self, at: usize) -> bool {
+        self.tokens.iter().enumerate().skip(at + 1).find(|(_, t)| t.is_any(&["top", "bottom"])).is_some_and(|(p, _)| self.tokens[at + 1..=p].iter().any(|t| t.pause_before))
     }
 }
 

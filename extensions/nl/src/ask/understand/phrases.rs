@@ -5,7 +5,7 @@
 use chrono::{Datelike, Duration, NaiveDate};
 
 use crate::ask::plan::Comparison;
-use crate::ask::words::{aggregate_word, month, small_number, superlative, time_unit, Token, FILLER};
+use crate::ask::words::{aggregate_word, month, small_number, superlative, time_unit, Token, FILLER, UNITS};
 use super::{Reader, Time};
 
 impl Reader<'_> {
@@ -62,6 +62,12 @@ impl Reader<'_> {
             }
         }
         None
+    }
+
+    /// Whether a hyphen joins token `i` to the next ("July-December").
+    fn hyphen_after(&self, i: usize) -> bool {
+        let (Some(a), Some(b)) = (self.tokens.get(i), self.tokens.get(i + 1)) else { return false };
+        self.question.chars().skip(a.span.1).take(b.span.0.saturating_sub(a.span.1)).any(|c| c == '-')
     }
 
     /// "June 14-15, 2025", "24-30 November 2025": `[June 14, June 16)` and the words read.
@@ -263,12 +269,14 @@ impl Reader<'_> {
                     }
                 }
             }
-            // "April through June 2025", "between April and June 2025": months, the year
-            // said once at the end.
+            // "April through June 2025", "between April and June 2025", "July-December
+            // 2025": months, the year said once at the end.
             let opener = usize::from(self.is(i, &["between", "from"]));
             if let Some(m) = self.word(i + opener).and_then(|t| month(&t.text)).filter(|_| self.date_at(i + opener, true).is_none()) {
-                let to_at = i + opener + 2;
-                if let (true, Some((to, len2, DateSpan::Month))) = (self.is(i + opener + 1, &["and", "to", "through", "thru", "until", "till"]), self.date_at(to_at, false)) {
+                let hyphen = opener == 0 && self.hyphen_after(i);
+                let to_at = if hyphen { i + 1 } else { i + opener + 2 };
+                let joined = hyphen || self.is(i + opener + 1, &["and", "to", "through", "thru", "until", "till"]);
+                if let (true, Some((to, len2, DateSpan::Month))) = (joined, self.date_at(to_at, false)) {
                     let from_year = if m > to.month() { to.year() - 1 } else { to.year() };
                     if let Some(from) = NaiveDate::from_ymd_opt(from_year, m, 1) {
                         time.period = Some((Some(from), Some(DateSpan::Month.end(to))));
@@ -331,8 +339,16 @@ impl Reader<'_> {
                     continue;
                 }
             }
-            // Buckets: per|by|each|every|a unit, daily|hourly…
+            // Buckets: per|by|each|every|a unit, daily|hourly…, "month by month"
             if let Some(unit) = self.word(i).and_then(|t| time_unit(&t.text)) {
+                if self.is(i + 1, &["by"]) && self.word(i + 2).and_then(|t| time_unit(&t.text)) == Some(unit) {
+                    if !time.buckets.contains(&unit) {
+                        time.buckets.push(unit);
+                    }
+                    self.mark(i..i + 3);
+                    i += 3;
+                    continue;
+                }
                 let adverb = self.is(i, &["hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "annually"]);
                 // "by region and month": a bucket in a list of groups.
                 let listed = i > 1 && self.tokens[i - 1].is_any(&["and", ","]) && self.tokens[..i - 1].iter().any(|t| t.is_any(&["per", "by", "each"])) && self.word(i).is_some_and(|t| t.text == t.stem);
@@ -364,6 +380,44 @@ impl Reader<'_> {
             }
             i += 1;
         }
+        self.mark_restated_dates(time);
+    }
+
+    /// Words that only restate the time range already read: "(Oct-Dec)" after "Q4 2025",
+    /// "both days included", "in chronological order" (buckets are listed oldest first).
+    fn mark_restated_dates(&mut self, time: &Time) {
+        for i in 0..self.tokens.len() {
+            let restates = match () {
+                _ if self.is(i, &["both"]) && self.is(i + 1, &["days", "dates", "ends", "inclusive"]) => if self.is(i + 2, &["included", "inclusive"]) { 3 } else { 2 },
+                _ if self.is(i, &["in"]) && self.is(i + 1, &["chronological", "date", "time"]) && self.is(i + 2, &["order"]) => 3,
+                _ => 0,
+            };
+            self.mark(i..i + restates);
+        }
+        if !time.has_range() {
+            return;
+        }
+        // Parenthesized dates after a range already read.
+        let mut i = 0;
+        while i < self.tokens.len() {
+            let (open, end) = (self.in_parentheses_at(i), (i..self.tokens.len()).find(|&j| !self.in_parentheses_at(j)).unwrap_or(self.tokens.len()));
+            if !open {
+                i += 1;
+                continue;
+            }
+            let dateish = |t: &Token| t.date.is_some() || month(&t.text).is_some() || t.is_any(&["to", "through", "until", "and"]) || t.number.is_some_and(|n| n.fract() == 0.0 && (1.0..=31.0).contains(&n) || (1900.0..2200.0).contains(&n));
+            let read_before = i > 0 && self.used[i - 1];
+            if read_before && (i..end).all(|j| !self.used[j] && dateish(&self.tokens[j])) {
+                self.mark(i..end);
+            }
+            i = end;
+        }
+    }
+
+    /// Whether token `i` stands inside parentheses.
+    pub(super) fn in_parentheses_at(&self, i: usize) -> bool {
+        let before: String = self.question.chars().take(self.tokens[i].span.0).collect();
+        before.matches('(').count() > before.matches(')').count()
     }
 
     /// "top 5", "first 10", "5 most recent", "last 10 orders", "limit 20".
@@ -388,6 +442,18 @@ impl Reader<'_> {
                         }
                         _ => {}
                     }
+                    self.mark(i..i + 2);
+                    i += 2;
+                    continue;
+                }
+            }
+            // "Warmest 3 indoor sensors": the 3 warmest.
+            let opens = i == 0 || self.tokens[i - 1].is("the") || self.tokens[i].pause_before;
+            if let (true, Some(direction), Some(n)) = (opens, self.word(i).and_then(|t| superlative(&t.text)).filter(|_| !self.is(i, &["most", "least", "more", "less"])), self.number_at(i + 1).filter(|n| n.fract() == 0.0 && *n >= 1.0 && *n <= 10_000.0)) {
+                if !self.tokens.get(i + 1).is_some_and(|t| t.pause_before) {
+                    time.limit = Some(n as u64);
+                    time.rank = Some(direction);
+                    time.rank_word = Some(self.tokens[i].text.clone());
                     self.mark(i..i + 2);
                     i += 2;
                     continue;
@@ -661,6 +727,24 @@ impl Reader<'_> {
                 self.mark(i..i + 3);
                 i += 3;
                 continue;
+            }
+            // "a sub-zero temperature": below 0.
+            let sub_zero = if self.is(i, &["subzero"]) { 1 } else if self.is(i, &["sub"]) && self.is(i + 1, &["zero"]) { 2 } else { 0 };
+            if sub_zero > 0 {
+                found.push((i + sub_zero - 1, Comparison::Less, 0.0, None));
+                self.mark(i..i + sub_zero);
+                i += sub_zero;
+                continue;
+            }
+            // "in the 200 to 300 euro range".
+            if let (Some(low), true, Some(high)) = (self.number_at(i), self.is(i + 1, &["to"]), self.number_at(i + 2)) {
+                let unit = usize::from(self.word(i + 3).is_some_and(|t| UNITS.contains(&t.text.as_str())));
+                if self.is(i + 3 + unit, &["range"]) {
+                    found.push((i, Comparison::GreaterOrEqual, low, Some(high)));
+                    self.mark(i..i + 4 + unit);
+                    i += 4 + unit;
+                    continue;
+                }
             }
             if self.is(i, &["between", "from"]) {
                 // "between 10 and 20", "priced from 250 to 400"

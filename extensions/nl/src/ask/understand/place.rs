@@ -267,7 +267,9 @@ impl Reader<'_> {
         if columns.is_empty() {
             return Ok(());
         }
-        let grouping_now = s.grouping || ((s.which || (top_n && first_link) || after_rank) && d.groups.is_empty());
+        // "order status counts": how many of each status.
+        let counted_each = self.tokens.get(link.end).is_some_and(|t| t.is_any(&["counts", "tallies", "breakdown"])) && columns.iter().any(|c| self.is_categorical(as_column(&c.target)));
+        let grouping_now = s.grouping || counted_each || ((s.which || (top_n && first_link) || after_rank) && d.groups.is_empty());
         let claimed: Vec<ColumnRef> = columns.iter().map(|c| as_column(&c.target)).filter(|c| d.claimed_columns.contains(c)).collect();
         // "how fast are 404 pages": the speed, a column beside the status the number claimed.
         let unclaimed: Vec<&Candidate> =
@@ -316,7 +318,10 @@ impl Reader<'_> {
             return Ok(());
         }
         let aggregate_said = roles.iter().any(|(_, r)| matches!(r, Role::Aggregate(_)));
-        let totals = self.tokens[link.start].is_any(&["spent", "spend", "spends"]) || (link.end == link.start + 1 && is_money_word(&self.tokens[link.start].stem));
+        // ("purchase revenue booked …": a money word in the phrase; "worth more than 800
+        // euros" compares each row's money instead.)
+        let compared_next = matches!(roles.get(n + 1), Some((_, Role::Compare(..))));
+        let totals = self.tokens[link.start].is_any(&["spent", "spend", "spends"]) || (!compared_next && (link.start..link.end).any(|j| is_money_word(&self.tokens[j].stem)));
         if s.pending.is_empty() && !aggregate_said && !s.grouping && !s.sorting && s.rank.is_none() && s.compare.is_none() && totals && self.is_money(c) {
             // "what has customer 100 spent", "September 2025 takings": the total.
             s.pending = vec![Aggregate::Sum];
@@ -375,7 +380,7 @@ impl Reader<'_> {
             s.last_measure = Some(d.measures.len() - 1);
             return Ok(());
         }
-        if s.grouping {
+        if s.grouping || counted_each {
             if !d.groups.contains(&c) {
                 d.groups.push(c);
             }
