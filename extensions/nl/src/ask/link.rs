@@ -69,7 +69,7 @@ impl Link {
 /// name or comment; used only when nothing links by name or comment.
 const CONCEPTS: &[(&[&str], &[&str])] = &[
     (
-        &["revenue", "sale", "sales", "size", "price", "priced", "cost", "income", "turnover", "spend", "spent", "spending", "spender", "spenders", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth"],
+        &["revenue", "sale", "sales", "size", "price", "priced", "cost", "income", "turnover", "spend", "spent", "spending", "spender", "spenders", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth", "earned", "earn", "earns"],
         &["amount", "price", "total", "revenue", "cost", "euro", "dollar", "usd", "eur"],
     ),
     (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting", "loading"], &["latency", "duration", "load", "elapsed", "response"]),
@@ -87,6 +87,7 @@ const RELATION_CONCEPTS: &[(&[&str], &[&str])] = &[
     (&["unit", "sensor", "device", "probe", "gadget", "hardware"], &["device", "sensor"]),
     (&["request", "pageview", "impression"], &["view", "request"]),
     (&["purchase"], &["order"]),
+    (&["message", "sample", "datapoint"], &["reading", "measurement", "telemetry"]),
 ];
 
 /// Irregular verbs and the noun a stored value would use: "bought" is a 'purchase'.
@@ -118,7 +119,7 @@ const VALUE_PHRASES: &[(&str, &str)] = &[
     ("waiting to be shipped", "pending"), ("waiting to ship", "pending"), ("not shipped yet", "pending"), ("not yet shipped", "pending"),
     ("awaiting shipment", "pending"), ("canceled", "cancelled"), ("called off", "cancelled"),
     ("wire transfer", "bank_transfer"), ("bank wire", "bank_transfer"),
-    ("cart", "add_to_cart"), ("basket", "add_to_cart"), ("ok", "200"), ("page not found", "404"), ("not modified", "304"), ("internal server error", "500"),
+    ("cart", "add_to_cart"), ("basket", "add_to_cart"), ("ok", "200"), ("successful", "200"), ("success", "200"), ("page not found", "404"), ("not modified", "304"), ("internal server error", "500"),
 ];
 
 /// Every phrase that names something in the catalog.

@@ -125,7 +125,9 @@ pub fn tokenize(question: &str) -> Vec<Token> {
             tokens.push(Token { span: (start, i), ..Token::word(&chars[start..i].iter().collect::<String>()) });
             continue;
         }
-        if matches!(c, ',' | ';' | ':' | '?' | '!') {
+        // A dash between words ("… - just their emails", "— names") pauses too.
+        let dash = matches!(c, '—' | '–') || (c == '-' && i > 0 && chars[i - 1].is_whitespace() && chars.get(i + 1).is_some_and(|n| n.is_whitespace()));
+        if matches!(c, ',' | ';' | ':' | '?' | '!') || dash {
             pauses.push(tokens.len());
         }
         // "device + browser": and.
@@ -265,7 +267,7 @@ pub const FILLER: &[&str] = &[
     "used", "uses", "produce", "produced", "produces", "generate", "generates", "cause", "caused", "causes", "drive", "drives",
     "drove", "driven", "sit", "sits", "too", "anyone", "anybody", "someone", "somebody", "anywhere", "put", "puts", "=", "counted",
     "she", "he", "him", "her", "his", "hers", "dated", "fleet", "including", "keep", "home", "chronological", "chronologically",
-    "settled", "settle", "inclusive", "both", "booked",
+    "settled", "settle", "inclusive", "both", "booked", "re", "ve", "ll", "d", "m",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",

@@ -563,6 +563,12 @@ impl Reader<'_> {
                     asked.push(c);
                 }
             }
+            // "… - just their emails", "…: names only": the listed columns and no others.
+            let last_pause = self.tokens.iter().rposition(|t| t.pause_before).unwrap_or(usize::MAX);
+            let only_listed = self.tokens.iter().enumerate().any(|(i, t)| i >= last_pause && t.is_any(&["just", "only"]));
+            if only_listed && asked.iter().any(listed) {
+                asked.retain(listed);
+            }
             // "the 3 warmest readings …: device name and temperature": ranked by, and listed.
             if let Some((o, _)) = order_column.filter(|(o, _)| listed(o) && !asked.contains(o)) {
                 asked.push(o);
@@ -716,7 +722,9 @@ impl Reader<'_> {
     fn listed_last(&self, links: &[Link], c: &ColumnRef) -> bool {
         let last_pause = self.tokens.iter().rposition(|t| t.pause_before).unwrap_or(usize::MAX);
         let sorted_by = |l: &Link| l.start > 0 && self.tokens[l.start - 1].is("by");
-        let listed = |l: &Link| l.start >= last_pause || self.in_parentheses_at(l.start);
+        // (Values in parentheses — "(pro or enterprise)" — say which rows, not what to show.)
+        let names_values = |l: &Link| l.candidates.iter().any(|k| matches!(k.target, Target::Value(..)));
+        let listed = |l: &Link| l.start >= last_pause || (self.in_parentheses_at(l.start) && !names_values(l));
         links.iter().any(|l| listed(l) && !sorted_by(l) && l.candidates.iter().any(|k| k.target == Target::Column(c.relation, c.column) && k.evidence >= Evidence::Comment))
     }
 

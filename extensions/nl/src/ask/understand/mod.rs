@@ -290,7 +290,7 @@ impl Reader<'_> {
             } else if (t.is_any(&["number", "count", "counts", "amount", "total"]) && next(&["of"])) || t.is_any(&["count", "counts"]) {
                 let len = if next(&["of"]) { 2 } else { 1 };
                 if t.is_any(&["amount", "total"]) { Some((Role::Aggregate(Aggregate::Sum), len)) } else { Some((Role::Aggregate(Aggregate::Count), len)) }
-            } else if t.is_any(&["distinct", "unique", "different"]) {
+            } else if t.is_any(&["distinct", "unique", "different", "separate"]) {
                 Some((Role::Distinct, 1))
             } else if t.is_any(&["alphabetical", "alphabetically"]) && next(&["by"]) {
                 // "alphabetical by name": sorted by it.
@@ -786,7 +786,7 @@ fn filter_column(f: &Filter) -> ColumnRef {
 /// Words that may name data: not question vocabulary, numbers, units or quoted values.
 fn is_content_word(t: &Token) -> bool {
     const QUESTION_WORDS: &[&str] = &[
-        "how", "many", "much", "number", "count", "distinct", "unique", "different", "sorted", "ordered", "ranked", "grouped",
+        "how", "many", "much", "number", "count", "distinct", "unique", "different", "separate", "sorted", "ordered", "ranked", "grouped",
         "broken", "split", "segmented", "per", "by", "each", "every", "across", "which", "what", "not", "non", "excluding", "except",
         "without", "outside", "ascending", "descending", "asc", "desc", "least", "most", "than", "or", "and", "between",
         "breakdown", "common", "popular", "frequent",

@@ -70,8 +70,16 @@ impl Reader<'_> {
         self.question.chars().skip(a.span.1).take(b.span.0.saturating_sub(a.span.1)).any(|c| c == '-')
     }
 
-    /// "June 14-15, 2025", "24-30 November 2025": `[June 14, June 16)` and the words read.
+    /// "June 14-15, 2025", "24-30 November 2025", "(from) 10 to 20 March 2025": `[June 14,
+    /// June 16)` and the words read.
     fn day_range_at(&self, i: usize) -> Option<(NaiveDate, NaiveDate, usize)> {
+        let day = |j: usize| self.word(j).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && (1.0..=31.0).contains(n)).map(|n| n as u32);
+        if let (Some(first), true, Some(last), Some(m)) = (day(i), self.is(i + 1, &["to", "through", "until", "till"]), day(i + 2), self.word(i + 3).and_then(|t| month(&t.text))) {
+            let year = self.word(i + 4).and_then(|t| t.number).filter(|n| n.fract() == 0.0 && (1900.0..2200.0).contains(n))? as i32;
+            let from = NaiveDate::from_ymd_opt(year, m, first)?;
+            let to = NaiveDate::from_ymd_opt(year, m, last)?.succ_opt()?;
+            return (from < to).then_some((from, to, 5));
+        }
         let (m, days) = match month(&self.word(i)?.text) {
             Some(m) => (m, i + 1),
             None => (month(&self.word(i + 1)?.text)?, i),
@@ -289,7 +297,7 @@ impl Reader<'_> {
             // "June 14-15, 2025", "the weekend of June 14-15 2025": the days, both included.
             if let Some((from, to, len)) = self.day_range_at(i) {
                 let start = if i >= 2 && self.is(i - 1, &["of"]) && self.is(i - 2, &["weekend", "days", "week"]) { i - 2 } else { i };
-                let start = if start > 0 && self.is(start - 1, &["on", "over", "in", "during", "for", "the"]) { start - 1 } else { start };
+                let start = if start > 0 && self.is(start - 1, &["on", "over", "in", "during", "for", "the", "from"]) { start - 1 } else { start };
                 let start = if start > 0 && self.is(start - 1, &["on", "over", "in", "during", "for"]) { start - 1 } else { start };
                 time.period = Some((Some(from), Some(to)));
                 self.mark(start..i + len);
@@ -405,7 +413,10 @@ impl Reader<'_> {
                 i += 1;
                 continue;
             }
-            let dateish = |t: &Token| t.date.is_some() || month(&t.text).is_some() || t.is_any(&["to", "through", "until", "and"]) || t.number.is_some_and(|n| n.fract() == 0.0 && (1.0..=31.0).contains(&n) || (1900.0..2200.0).contains(&n));
+            let day_range = |t: &Token| t.text.split_once('-').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
+            let dateish = |t: &Token| {
+                t.date.is_some() || month(&t.text).is_some() || day_range(t) || t.is_any(&["to", "through", "until", "and"]) || t.number.is_some_and(|n| n.fract() == 0.0 && (1.0..=31.0).contains(&n) || (1900.0..2200.0).contains(&n))
+            };
             let read_before = i > 0 && self.used[i - 1];
             if read_before && (i..end).all(|j| !self.used[j] && dateish(&self.tokens[j])) {
                 self.mark(i..end);
@@ -736,13 +747,25 @@ impl Reader<'_> {
                 i += sub_zero;
                 continue;
             }
-            // "in the 200 to 300 euro range".
+            // "in the 200 to 300 euro range", "device ids 1 to 5".
             if let (Some(low), true, Some(high)) = (self.number_at(i), self.is(i + 1, &["to"]), self.number_at(i + 2)) {
                 let unit = usize::from(self.word(i + 3).is_some_and(|t| UNITS.contains(&t.text.as_str())));
-                if self.is(i + 3 + unit, &["range"]) {
+                let ids = i > 0 && self.tokens[i - 1].is_any(&["ids", "id", "numbers"]) && self.word(i + 3).is_none_or(|t| month(&t.text).is_none());
+                if self.is(i + 3 + unit, &["range"]) || ids {
+                    let len = if ids { 3 } else { 4 + unit };
                     found.push((i, Comparison::GreaterOrEqual, low, Some(high)));
-                    self.mark(i..i + 4 + unit);
-                    i += 4 + unit;
+                    self.mark(i..i + len);
+                    i += len;
+                    continue;
+                }
+            }
+            // "the 500-800 € range".
+            if let Some((low, high)) = self.word(i).and_then(|t| t.text.split_once('-')).and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?))) {
+                let unit = usize::from(self.word(i + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) || self.hyphen_after(i));
+                if self.is(i + 1 + unit, &["range"]) && low < high {
+                    found.push((i, Comparison::GreaterOrEqual, low, Some(high)));
+                    self.mark(i..i + 2 + unit);
+                    i += 2 + unit;
                     continue;
                 }
             }
@@ -786,6 +809,15 @@ impl Reader<'_> {
                     self.mark(i..i + len + 1);
                     i += len + 1;
                     continue;
+                }
+                // "below minus 22 degrees".
+                if self.is(i + len, &["minus"]) {
+                    if let Some(value) = self.word(i + len + 1).and_then(|t| t.number) {
+                        found.push((i + len + 1, comparison, -value, None));
+                        self.mark(i..i + len + 2);
+                        i += len + 2;
+                        continue;
+                    }
                 }
                 if let Some(value) = self.word(i + len).and_then(|t| t.number) {
                     // "below 20 or above 90": outside the two, one condition.
