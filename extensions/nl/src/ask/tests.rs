@@ -435,3 +435,16 @@ fn lists_in_parentheses_labels_and_day_first_dates() {
     // "leave X out"
     assert_eq!(sql("orders per region, leave EU out"), "SELECT \"region\", count(*) AS \"count\" FROM orders WHERE \"region\" <> 'EU' GROUP BY \"region\" ORDER BY \"region\"");
 }
+
+#[test]
+fn group_totals_counts_of_each_and_day_ranges() {
+    // A category does not order; its total does.
+    assert_eq!(
+        sql("which segments ordered for more than 50k euros? segment and total"),
+        "SELECT customers.segment, sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.segment HAVING sum(orders.amount) > 50000 ORDER BY customers.segment"
+    );
+    // "returned or cancelled - how many of each": each value a group.
+    assert_eq!(sql("EU orders that were shipped or cancelled - how many of each"), "SELECT \"status\", count(*) AS \"count\" FROM orders WHERE \"region\" = 'EU' AND \"status\" IN ('shipped', 'cancelled') GROUP BY \"status\" ORDER BY \"status\"");
+    // A day range before its month.
+    assert_eq!(sql("payments from 10 to 20 March 2025"), "SELECT * FROM payments WHERE paid_at >= TIMESTAMP '2025-03-10' AND paid_at < TIMESTAMP '2025-03-21'");
+}

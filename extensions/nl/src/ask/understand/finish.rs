@@ -423,7 +423,11 @@ impl Reader<'_> {
             d.groups.retain(|g| !named_by_it(g));
         }
         // "Chrome vs Safari", "compare 200 and 404 responses": one row for each.
-        let versus = self.tokens.iter().any(|t| t.is_any(&["vs", "versus", "compare", "comparing"])) || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
+        // "returned or cancelled - how many of each": each value named, a group.
+        let of_each = self.tokens.windows(2).any(|w| w[0].is("of") && w[1].is("each") && self.tokens.last().is_some_and(|t| t.is("each")));
+        let versus = of_each
+            || self.tokens.iter().any(|t| t.is_any(&["vs", "versus", "compare", "comparing"]))
+            || self.tokens.windows(2).any(|w| w[0].is("compared") && w[1].is_any(&["to", "with"]));
         if versus {
             let mut by_column: Vec<(ColumnRef, usize)> = Vec::new();
             for (c, _, _) in d.values.iter().filter(|(_, v, negated)| !v.prefix && !negated) {
@@ -648,6 +652,7 @@ impl Reader<'_> {
         }
         self.single_row_ranked(&mut plan, &s);
         self.rank_by_polarity(&mut plan);
+        self.count_what_cannot_be_summed(&mut plan);
         self.join(&mut plan)?;
         self.count_each_once(&mut plan, d.counted);
         plan.drop_repeated_measures();
@@ -683,6 +688,20 @@ impl Reader<'_> {
         if let (true, true, false, OrderKey::Measure(m)) = (worst, high_is_good, asked_max, key) {
             if plan.measures[m].aggregate == Aggregate::Max {
                 plan.measures[m].aggregate = Aggregate::Min;
+            }
+        }
+    }
+
+    /// "top 5 pages by traffic": traffic (a text column's comment word, the referrer's
+    /// "traffic source") cannot be summed or averaged; the rows are counted.
+    fn count_what_cannot_be_summed(&mut self, plan: &mut QueryPlan) {
+        for m in plan.measures.iter_mut() {
+            let arithmetic = matches!(m.aggregate, Aggregate::Sum | Aggregate::Avg | Aggregate::Median);
+            if let (true, Some(c)) = (arithmetic, m.column) {
+                if !is_numeric(&self.column(c).data_type) {
+                    self.notes.push(format!("counted rows: {} holds no numbers to {}", self.column_name(c), aggregate_words(m.aggregate)));
+                    *m = Measure { aggregate: Aggregate::Count, column: None };
+                }
             }
         }
     }

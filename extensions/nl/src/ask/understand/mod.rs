@@ -575,9 +575,9 @@ impl Reader<'_> {
                     // "… on average" after the comparison: a condition on the average.
                     // The unit right after the number ("5000 euros in total") is part of it.
                     let unit_link = |a: usize| a == at + 1 && UNITS.contains(&self.tokens[a].text.as_str());
-                    // "…: name and total": the answer listed after a pause.
-                    let last_pause = self.tokens.iter().rposition(|t| t.pause_before).filter(|p| *p > *at);
-                    let answer_link = |a: usize| last_pause.is_some_and(|p| a >= p);
+                    // "…: name and total", "…? names and totals, largest first": the answer
+                    // listed after a pause.
+                    let answer_link = |a: usize| self.tokens[at + 1..=a].iter().any(|t| t.pause_before);
                     let trailing = roles[n + 1..]
                         .iter()
                         .all(|(a, r)| !matches!(r, Role::Link(_)) || unit_link(*a) || answer_link(*a))
@@ -623,6 +623,13 @@ impl Reader<'_> {
                         if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
                             s.unit_at = Some(at + 1);
                         }
+                    } else if let (Some(u), None, true) = (unit, trailing, s.which && s.pending.is_empty() && self.groups_categories(&d) && !event) {
+                        // "which customer segments ordered for more than 50k euros": a
+                        // category does not order; its total does.
+                        let aggregate = if self.is_money(u) { Aggregate::Sum } else { Aggregate::Avg };
+                        d.measures.push(Measure { aggregate, column: Some(u) });
+                        d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, u, *at), *high));
+                        s.unit_at = Some(at + 1);
                     } else if let (Some(u), None) = (unit, trailing) {
                         d.filters.push(number_filter(u, *comparison, self.scaled(*value, u, *at), *high));
                         s.unit_at = Some(at + 1);
@@ -841,6 +848,12 @@ fn extreme_aggregate(word: &str) -> Option<Aggregate> {
 }
 
 impl Reader<'_> {
+    /// Whether the question groups only by stored categories (segments, sites), not by
+    /// things that have a label (customers by name).
+    fn groups_categories(&self, d: &Draft) -> bool {
+        !d.groups.is_empty() && d.group_relations.is_empty() && d.groups.iter().all(|g| self.is_categorical(*g) && self.label_column(g.relation) != Some(*g) && !is_key_name(&self.column(*g).name))
+    }
+
     /// Whether "top"/"bottom" comes after `at` with a pause between them.
     fn ranking_word_after_pause(&self, at: usize) -> bool {
         self.tokens.iter().enumerate().skip(at + 1).find(|(_, t)| t.is_any(&["top", "bottom"])).is_some_and(|(p, _)| self.tokens[at + 1..=p].iter().any(|t| t.pause_before))

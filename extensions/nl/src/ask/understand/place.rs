@@ -203,11 +203,14 @@ impl Reader<'_> {
         // column that only mentions it; "best sales day": the money column, not the orders.
         let named_outright = relations.iter().any(|c| c.evidence == Evidence::Name) && columns.iter().all(|c| c.evidence < Evidence::Name) && !s.grouping && !s.which;
         let money_word = self.tokens[link.start..link.end].iter().any(|t| is_money_word(&t.stem)) && columns.iter().any(|c| self.is_money(as_column(&c.target)));
+        // "total views of the home page": how many, though "views" also names an id column.
+        let total_word = s.pending == [Aggregate::Sum] && plural && s.pending_word.as_deref().is_some_and(|w| w.starts_with("total")) && !columns.iter().any(|c| self.is_money(as_column(&c.target)));
         let relation_word = !relations.is_empty()
             && !money_word
             && (columns.is_empty()
                 || named_outright
                 || counted_rows
+                || total_word
                 || (!wants_column
                     && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()
                     && (relations.iter().any(in_context) || !columns.iter().any(in_context))));
@@ -225,7 +228,9 @@ impl Reader<'_> {
                 && plural
                 && s.pending_word.as_deref().is_some_and(|w| w.starts_with("total"))
                 && !crate::ask::words::identifier_words(&self.catalog.relations[r].name).last().is_some_and(|w| MONEY_ROWS.contains(&w.as_str()));
-            if (s.pending == [Aggregate::Count] || total_of_things || (count_noun && s.pending.is_empty() && !listing_verb && d.measures.is_empty())) && !s.distinct {
+            // "mobile visits …, newest first": rows in an order, not how many.
+            let rows_ordered = self.tokens.windows(2).any(|w| w[0].is_any(&["newest", "latest", "oldest", "earliest", "recent"]) && w[1].is("first"));
+            if (s.pending == [Aggregate::Count] || total_of_things || (count_noun && s.pending.is_empty() && !listing_verb && !rows_ordered && d.measures.is_empty())) && !s.distinct {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
