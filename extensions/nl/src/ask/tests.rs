@@ -448,3 +448,11 @@ fn group_totals_counts_of_each_and_day_ranges() {
     // A day range before its month.
     assert_eq!(sql("payments from 10 to 20 March 2025"), "SELECT * FROM payments WHERE paid_at >= TIMESTAMP '2025-03-10' AND paid_at < TIMESTAMP '2025-03-21'");
 }
+
+#[test]
+fn extreme_rows_with_what_is_named_beside_them() {
+    // The superlative ranks the rows its noun names; what is named "with" it is shown.
+    assert_eq!(sql("the warmest reading ever, with the site of the device"), "SELECT devices.site, readings.temperature FROM readings JOIN devices ON readings.device_id = devices.device_id ORDER BY readings.temperature DESC NULLS LAST LIMIT 1");
+    // "the largest order …" alone is the largest amount, as before.
+    assert_eq!(sql("largest order placed by an enterprise customer"), "SELECT max(orders.amount) AS max_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id WHERE customers.segment = 'enterprise'");
+}

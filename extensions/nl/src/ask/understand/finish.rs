@@ -651,12 +651,88 @@ impl Reader<'_> {
             plan.limit = plan.limit.or(time.limit);
         }
         self.single_row_ranked(&mut plan, &s);
+        self.rank_rows_named_after_superlative(links, &mut plan, &time, &s);
         self.rank_by_polarity(&mut plan);
         self.count_what_cannot_be_summed(&mut plan);
         self.join(&mut plan)?;
         self.count_each_once(&mut plan, d.counted);
         plan.drop_repeated_measures();
         Ok(plan)
+    }
+
+    /// "the warmest reading ever recorded, with the name of the device", "names and amounts
+    /// of the 3 biggest orders placed by Italian customers": the superlative ranks the rows
+    /// the noun after it names (by what it measures there); what else is named is shown
+    /// beside the ranked value.
+    fn rank_rows_named_after_superlative(&mut self, links: &[Link], plan: &mut QueryPlan, time: &Time, s: &Walk) {
+        const SIZE_WORDS: &[&str] = &["biggest", "largest", "smallest", "highest", "lowest", "priciest", "cheapest"];
+        // Not "largest payment for each method", "top 3 slowest pages by average latency".
+        let groups_or_aggregates = self.tokens.iter().any(|t| t.is_any(&["each", "per", "every", "average", "avg", "mean", "total", "sum", "count", "number"]));
+        if s.which || groups_or_aggregates || self.tokens.first().is_some_and(|t| t.is_any(&["which", "what", "who", "how"])) || !plan.having.is_empty() {
+            return;
+        }
+        let found = (0..self.tokens.len()).find_map(|p| {
+            let word = &self.tokens[p];
+            let direction = superlative(&word.text).filter(|_| !word.is_any(&["most", "least", "more", "less", "top", "bottom"]))?;
+            // "the warmest reading", "3 biggest orders"; not "… with the warmest reading".
+            let opens = p == 0 || self.tokens[p - 1].is_any(&["the", "our", "my"]) || self.tokens[p - 1].number.is_some();
+            let clause = p >= 2 && self.tokens[p - 2].is_any(&["with", "having", "has", "had", "by", "for"]);
+            if !opens || clause {
+                return None;
+            }
+            let noun_at = if self.tokens.get(p + 1).is_some_and(|t| t.is("single")) { p + 2 } else { p + 1 };
+            let noun = self.tokens.get(noun_at)?;
+            if noun.text != noun.stem && time.limit.is_none() {
+                return None;
+            }
+            // The relations the noun names: by its link, else by the relation's own noun
+            // (read with the ranking: "the 3 biggest orders").
+            let relations: Vec<usize> = match links.iter().find(|l| l.start == noun_at) {
+                Some(link) => link
+                    .candidates
+                    .iter()
+                    .filter_map(|c| match c.target {
+                        Target::Relation(r) if c.evidence >= Evidence::Comment => Some(r),
+                        Target::Value(r, _, _) if c.evidence >= Evidence::Value => Some(r),
+                        _ => None,
+                    })
+                    .collect(),
+                None => (0..self.catalog.relations.len()).filter(|&r| crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&noun.stem)).collect(),
+            };
+            relations.into_iter().find_map(|r| {
+                let column = self.adjective_column(r, &word.text).or_else(|| word.is_any(SIZE_WORDS).then(|| self.main_measure(r)).flatten())?;
+                Some((r, column, direction))
+            })
+        });
+        let Some((rows, ranked, descending)) = found else { return };
+        if !plan.is_aggregate() && plan.order.first().is_some_and(|(k, _)| *k == OrderKey::Column(ranked)) {
+            return;
+        }
+        // What else the question named: listed columns, groups, a text column "measured".
+        let mut shown: Vec<ColumnRef> = plan.columns.clone();
+        shown.extend(plan.group_by.iter().filter_map(|g| if let GroupKey::Column(c) = g { Some(*c) } else { None }));
+        shown.extend(plan.measures.iter().filter_map(|m| m.column.filter(|c| !is_numeric(&self.column(*c).data_type))));
+        shown.dedup();
+        // "largest order placed by a small business": the largest amount, as asked.
+        if shown.is_empty() && plan.is_aggregate() {
+            return;
+        }
+        // The ranked value beside what was named "with" it, or when named itself ("names
+        // and amounts of the 3 biggest orders"); "ids of the 3 smallest orders": ids only.
+        let with_named = self.tokens.iter().any(|t| t.is("with"));
+        let ranked_named = links.iter().any(|l| l.candidates.iter().any(|k| k.target == Target::Column(ranked.relation, ranked.column)));
+        if !shown.is_empty() && !shown.contains(&ranked) && (with_named || ranked_named) {
+            shown.push(ranked);
+        }
+        self.notes.push(format!("ranked {} rows by {}", self.catalog.relations[rows].name, self.column_name(ranked)));
+        plan.base = rows;
+        plan.joins.clear();
+        plan.columns = shown;
+        plan.group_by.clear();
+        plan.measures.clear();
+        plan.distinct = false;
+        plan.order = vec![(OrderKey::Column(ranked), descending)];
+        plan.limit = Some(time.limit.unwrap_or(1));
     }
 
     /// "sites ranked by average battery, worst first": "worst" and "best" rank by what is
