@@ -315,8 +315,14 @@ impl Lexicon {
                 self.add(vec!["documentation".into(), "page".into()], target.clone(), Evidence::Value);
             }
             self.add(words, target, Evidence::Comment);
-            for path in paths {
+            for path in &paths {
                 self.add(vec![path.to_lowercase()], Target::Value(r, c, path.to_string()), Evidence::Value);
+                // "the release notes page": a nested path by its last segment's words.
+                if let Some(last) = path.rsplit('/').next().filter(|last| path.matches('/').count() > 1 && !last.is_empty()) {
+                    let mut words: Vec<String> = tokenize(&last.replace(['-', '_'], " ")).into_iter().map(|t| t.stem).collect();
+                    words.push("page".to_string());
+                    self.add(words, Target::Value(r, c, path.to_string()), Evidence::Value);
+                }
             }
         }
     }

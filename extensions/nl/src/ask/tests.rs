@@ -456,3 +456,13 @@ fn extreme_rows_with_what_is_named_beside_them() {
     // "the largest order …" alone is the largest amount, as before.
     assert_eq!(sql("largest order placed by an enterprise customer"), "SELECT max(orders.amount) AS max_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id WHERE customers.segment = 'enterprise'");
 }
+
+#[test]
+fn name_parts_and_rows_a_time_ranking_names() {
+    // "first name is …", "last name …": the start or end of the label.
+    assert_eq!(sql("customers whose last name is Rossi"), "SELECT * FROM customers WHERE \"name\" ILIKE '%Rossi'");
+    // The rows the time ranking names are the answer, not the things named first.
+    assert_eq!(sql("Osaka, indoor sensors only: the 5 newest readings"), "SELECT readings.* FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.site = 'Osaka' AND devices.kind = 'indoor' ORDER BY readings.ts DESC NULLS LAST LIMIT 5");
+    // "which … ? show them": the rows themselves.
+    assert_eq!(sql("which readings were below minus 20 degrees? show them"), "SELECT * FROM readings WHERE temperature < -20");
+}

@@ -271,6 +271,16 @@ impl Reader<'_> {
         }
         // The base relation: what is counted or measured, else what is named.
         let asks_when = self.tokens.first().is_some_and(|t| t.is("when"));
+        // "Osaka, outdoor units only: the five newest measurements": the rows the time
+        // ranking names, not the things named first.
+        let ranked_rows = time.rank_at.filter(|_| time.by_time).and_then(|p| {
+            links.iter().filter(|l| (p + 1..=p + 2).contains(&l.start)).find_map(|l| {
+                l.candidates.iter().find_map(|c| match c.target {
+                    Target::Relation(r) if d.bare_relations.contains(&r) => Some(r),
+                    _ => None,
+                })
+            })
+        });
         let base = d
             .counted
             .filter(|_| !d.having.is_empty())
@@ -281,6 +291,7 @@ impl Reader<'_> {
                 let counts_rows = d.measures.iter().any(|m| m.column.is_none()) || (d.measures.is_empty() && (!d.groups.is_empty() || !d.group_relations.is_empty()));
                 counts_rows.then(|| d.qualified.or_else(|| d.values.first().map(|(c, _, _)| c.relation))).flatten()
             })
+            .or(ranked_rows)
             .or_else(|| named.first().copied())
             .or_else(|| d.bare_relations.first().copied())
             .or_else(|| d.distinct_relations.first().copied())

@@ -207,7 +207,9 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
             let t = &reader.tokens[i];
             // "under 20%", "in °C": a unit after a number or naming the unit of the answer.
             // "battery percentage", "(EUR)": a unit after a linked word, a currency anywhere.
-            let currency = t.is_any(&["eur", "euro", "euros", "usd", "dollar", "dollars", "€", "$"]);
+            // ("name and °C": a degree sign glued to the unit.)
+            let degrees = question.chars().nth(t.span.0.saturating_sub(1)) == Some('°') && t.is_any(&["c", "f"]);
+            let currency = degrees || t.is_any(&["eur", "euro", "euros", "usd", "dollar", "dollars", "€", "$"]);
             let unit = (i > 0 && (reader.tokens[i - 1].number.is_some() || reader.tokens[i - 1].is_any(&["in", "°"]) || linked_before(i) || aggregate_word(&reader.tokens[i - 1].text).is_some()) || currency)
                 && UNITS.contains(&t.text.as_str());
             // "low-battery readings (under 20%)": the comparison says how low.
@@ -556,7 +558,10 @@ impl Reader<'_> {
                 Role::Which => {
                     // "which of its sensors", "which of the pages": which sensors.
                     let partitive = |j: usize| self.tokens[j].is("of") && j == at + 1 || j == at + 2 && self.tokens[at + 1].is("of") && self.tokens[j].is_any(&["its", "their", "the", "our", "these", "those", "your"]);
-                    s.which = matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)))
+                    // "which readings went below -22? show them": the rows themselves.
+                    let show_them = self.tokens.windows(2).any(|w| w[0].is_any(&["show", "list", "give"]) && w[1].is_any(&["them", "those", "all"]))
+                        || self.tokens.windows(3).any(|w| w[0].is_any(&["show", "give"]) && w[1].is("me") && w[2].is_any(&["them", "those"]));
+                    s.which = !show_them && matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)))
                 }
                 Role::Rank(direction) => {
                     s.rank = Some(*direction);

@@ -41,6 +41,26 @@ impl Reader<'_> {
 
     /// A pattern phrase whose verb (or "with") stands at `i`, and the token after it.
     fn pattern_at(&self, i: usize) -> Option<(TextPattern, usize)> {
+        // "whose first name is Giulia", "last name Rossi", "surname Rossi": the start or
+        // the end of the name.
+        let name_part = if self.is(i, &["first", "given"]) && self.is(i + 1, &["name"]) {
+            Some((TextPosition::Start, 2))
+        } else if self.is(i, &["last", "family"]) && self.is(i + 1, &["name"]) {
+            Some((TextPosition::End, 2))
+        } else if self.is(i, &["surname"]) {
+            Some((TextPosition::End, 1))
+        } else {
+            None
+        };
+        if let Some((position, len)) = name_part {
+            let at = if self.is(i + len, &["is", "of"]) { i + len + 1 } else { i + len };
+            let first = self.word(at)?;
+            if first.quoted || first.raw.starts_with(|c: char| c.is_uppercase()) {
+                // The name is the label of the things named before.
+                let (text, end) = self.typed_text(at)?;
+                return Some((TextPattern { start: i, text, position, negated: false, column_at: None }, end));
+            }
+        }
         if self.is(i, &["with", "have", "has", "having"]) {
             // "with FRE in their name", "units have IND in their name": the text, then the
             // column it is in.
@@ -125,12 +145,10 @@ impl Reader<'_> {
                 .map(|l| links[l].candidates.iter().filter(|c| matches!(c.target, Target::Column(..)) && self.candidate_is(c, is_text)).collect())
                 .unwrap_or_default();
             let column = if text_columns.is_empty() {
-                // "customers named Emma": the label of the things named before the phrase.
-                links
-                    .iter()
-                    .rev()
-                    .filter(|l| l.end <= pattern.start)
-                    .find_map(|l| l.candidates.iter().find_map(|c| self.label_column(target_relation(&c.target))))
+                // "customers named Emma": the label of the things named before the phrase
+                // ("anyone with the last name Rossi among our clients": or after it).
+                let label = |l: &Link| l.candidates.iter().find_map(|c| self.label_column(target_relation(&c.target)));
+                links.iter().rev().filter(|l| l.end <= pattern.start).find_map(label).or_else(|| links.iter().filter(|l| l.start >= pattern.start).find_map(label))
             } else {
                 column_links.extend(named);
                 Some(as_column(&self.choose(&text_columns, context, false, "column").target))

@@ -446,10 +446,12 @@ impl Reader<'_> {
                         "last" | "latest" | "newest" => {
                             time.rank = Some(true);
                             time.by_time = true;
+                            time.rank_at = Some(i + 1);
                         }
                         "first" | "oldest" | "earliest" => {
                             time.rank = Some(false);
                             time.by_time = true;
+                            time.rank_at = Some(i + 1);
                         }
                         _ => {}
                     }
@@ -506,6 +508,7 @@ impl Reader<'_> {
                         let descending = self.is(next, &["latest", "newest", "recent", "last"]);
                         time.rank = Some(descending);
                         time.by_time = true;
+                        time.rank_at = Some(next);
                         self.mark(i..next + 1);
                         i = next + 1;
                         continue;
