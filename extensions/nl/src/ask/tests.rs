@@ -463,6 +463,11 @@ fn name_parts_and_rows_a_time_ranking_names() {
     assert_eq!(sql("customers whose last name is Rossi"), "SELECT * FROM customers WHERE \"name\" ILIKE '%Rossi'");
     // The rows the time ranking names are the answer, not the things named first.
     assert_eq!(sql("Osaka, indoor sensors only: the 5 newest readings"), "SELECT readings.* FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.site = 'Osaka' AND devices.kind = 'indoor' ORDER BY readings.ts DESC NULLS LAST LIMIT 5");
+    // Things ranked by what their rows measure, each by its label.
+    assert_eq!(
+        sql("the 2 warmest sensors"),
+        "SELECT devices.device_id, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.device_id ORDER BY avg_temperature DESC NULLS LAST LIMIT 2"
+    );
     // "which … ? show them": the rows themselves.
     assert_eq!(sql("which readings were below minus 20 degrees? show them"), "SELECT * FROM readings WHERE temperature < -20");
 }

@@ -663,6 +663,7 @@ impl Reader<'_> {
         }
         self.single_row_ranked(&mut plan, &s);
         self.rank_rows_named_after_superlative(links, &mut plan, &time, &s);
+        self.rank_things_by_their_rows(links, &mut plan, &time);
         self.rank_by_polarity(&mut plan);
         self.count_what_cannot_be_summed(&mut plan);
         self.join(&mut plan)?;
@@ -743,6 +744,59 @@ impl Reader<'_> {
         plan.measures.clear();
         plan.distinct = false;
         plan.order = vec![(OrderKey::Column(ranked), descending)];
+        plan.limit = Some(time.limit.unwrap_or(1));
+    }
+
+    /// "the 3 warmest sensors", "Warmest 3 indoor sensors (average temperature), names":
+    /// things ranked by what their rows measure (the sensors' readings), each by its label.
+    fn rank_things_by_their_rows(&mut self, links: &[Link], plan: &mut QueryPlan, time: &Time) {
+        if self.tokens.first().is_some_and(|t| t.is_any(&["which", "what", "who", "how"])) || !plan.having.is_empty() {
+            return;
+        }
+        let found = (0..self.tokens.len()).find_map(|p| {
+            let word = &self.tokens[p];
+            let direction = superlative(&word.text).filter(|_| !word.is_any(&["most", "least", "more", "less", "top", "bottom", "biggest", "largest", "smallest"]))?;
+            let opens = p == 0 || self.tokens[p - 1].is_any(&["the", "our", "my"]) || self.tokens[p - 1].number.is_some();
+            if !opens {
+                return None;
+            }
+            // The things: a plural relation word within the next three words ("indoor sensors").
+            // (Not "the 2 driest sites": a column names those groups.)
+            let things = links.iter().filter(|l| (p + 1..=p + 3).contains(&l.start)).find_map(|l| {
+                let plural = self.tokens[l.end - 1].text != self.tokens[l.end - 1].stem;
+                let relation_best = l.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).map(|c| c.evidence).max();
+                let column_best = l.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).map(|c| c.evidence).max();
+                if !plural || relation_best.is_none() || column_best >= relation_best {
+                    return None;
+                }
+                l.candidates.iter().find_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None })
+            })?;
+            if self.adjective_column(things, &word.text).is_some() {
+                return None;
+            }
+            let (rows, column) = (0..self.catalog.relations.len()).find_map(|r| Some((r, self.adjective_column(r, &word.text).filter(|_| self.key_pair(things, r).is_some())?)))?;
+            Some((things, rows, column, direction))
+        });
+        let Some((things, rows, column, descending)) = found else { return };
+        let Some(label) = self.label_column(things).or_else(|| self.key_pair(things, rows).map(|(a, b)| if a.relation == things { a } else { b })) else { return };
+        let aggregate = if self.tokens.iter().any(|t| t.is_any(&["max", "maximum", "peak"])) {
+            Aggregate::Max
+        } else if self.tokens.iter().any(|t| t.is_any(&["min", "minimum"])) {
+            Aggregate::Min
+        } else {
+            Aggregate::Avg
+        };
+        if plan.group_by.contains(&GroupKey::Column(label)) && plan.measures.iter().any(|m| m.column == Some(column)) {
+            return;
+        }
+        self.notes.push(format!("ranked each of {} by the {} of {}", self.catalog.relations[things].name, aggregate_words(aggregate), self.column_name(column)));
+        plan.base = rows;
+        plan.joins.clear();
+        plan.columns.clear();
+        plan.distinct = false;
+        plan.group_by = vec![GroupKey::Column(label)];
+        plan.measures = vec![Measure { aggregate, column: Some(column) }];
+        plan.order = vec![(OrderKey::Measure(0), descending)];
         plan.limit = Some(time.limit.unwrap_or(1));
     }
 
