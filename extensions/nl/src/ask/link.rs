@@ -314,9 +314,18 @@ impl Lexicon {
                 self.add(vec!["documentation".into()], target.clone(), Evidence::Value);
                 self.add(vec!["documentation".into(), "page".into()], target.clone(), Evidence::Value);
             }
-            self.add(words, target, Evidence::Comment);
+            self.add(words, target.clone(), Evidence::Comment);
+            // "/docs" or "/blog/" typed: that path and every path under it.
+            for typed in [format!("/{}", segment.to_lowercase()), format!("/{}/", segment.to_lowercase())] {
+                if !paths.iter().any(|p| p.to_lowercase() == typed) {
+                    self.add(vec![typed.clone()], Target::Prefix(r, c, format!("/{segment}")), Evidence::Value);
+                    self.add(vec![stem(&typed)], Target::Prefix(r, c, format!("/{segment}")), Evidence::Value);
+                }
+            }
             for path in &paths {
                 self.add(vec![path.to_lowercase()], Target::Value(r, c, path.to_string()), Evidence::Value);
+                // (A typed "/docs" is singularized like any word.)
+                self.add(vec![stem(&path.to_lowercase())], Target::Value(r, c, path.to_string()), Evidence::Value);
                 // "the release notes page": a nested path by its last segment's words.
                 if let Some(last) = path.rsplit('/').next().filter(|last| path.matches('/').count() > 1 && !last.is_empty()) {
                     let mut words: Vec<String> = tokenize(&last.replace(['-', '_'], " ")).into_iter().map(|t| t.stem).collect();

@@ -666,6 +666,7 @@ impl Reader<'_> {
         self.rank_things_by_their_rows(links, &mut plan, &time);
         self.rank_by_polarity(&mut plan);
         self.count_what_cannot_be_summed(&mut plan);
+        drop_repeated_filters(&mut plan);
         self.join(&mut plan)?;
         self.count_each_once(&mut plan, d.counted);
         plan.drop_repeated_measures();
@@ -966,3 +967,25 @@ impl Reader<'_> {
 
 /// Words for "rows" that name no relation: "the number of records for device 17".
 const GENERIC_ROWS: &[&str] = &["records", "rows", "entries", "datapoints"];
+
+/// A condition said twice ("blog posts (paths under /blog/)") is kept once, and a path
+/// value inside a prefix kept ("the docs section (/docs and everything below it)") adds
+/// nothing to it.
+fn drop_repeated_filters(plan: &mut QueryPlan) {
+    let mut kept: Vec<Filter> = Vec::new();
+    for filter in std::mem::take(&mut plan.filters) {
+        if !kept.contains(&filter) {
+            kept.push(filter);
+        }
+    }
+    let prefixes: Vec<(ColumnRef, String)> = kept
+        .iter()
+        .filter_map(|f| match f {
+            Filter::Prefix { column, prefix, negated: false } => Some((*column, prefix.clone())),
+            _ => None,
+        })
+        .collect();
+    let inside = |column: &ColumnRef, value: &String| prefixes.iter().any(|(c, p)| c == column && (value == p || value.starts_with(&format!("{p}/"))));
+    kept.retain(|f| !matches!(f, Filter::Values { column, values, negated: false } if values.iter().all(|v| inside(column, v))));
+    plan.filters = kept;
+}

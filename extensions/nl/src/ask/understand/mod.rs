@@ -217,10 +217,12 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
             // "requests that failed with a 404": the status code says how.
             // "signup dates": the time column just named.
             let said_by_time = i > 0 && reader.used[i - 1] && t.is_any(&["date", "dates", "time", "timestamp", "timestamps"]);
+            // "paths under /blog/", "/docs and everything below it".
+            let under_path = t.is_any(&["under", "below", "beneath"]) && reader.tokens.get(i + 1).is_some_and(|n| n.text.starts_with('/') || n.is_any(&["it", "them", "that"]));
             // "in which months …? month and total": the calendar unit already read.
             let unit_again = time_unit(&t.text).is_some_and(|unit| (0..i).any(|j| reader.used[j] && time_unit(&reader.tokens[j].text) == Some(unit)));
             let said_by_code = (has_comparison || claimed_number || has_code_value) && t.is_any(&["failed", "failing", "errored", "erroring", "crashed", "crashing"]);
-            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code || said_by_time || unit_again)
+            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code || said_by_time || unit_again || under_path)
         })
         .map(|i| reader.tokens[i].raw.clone())
         .collect();

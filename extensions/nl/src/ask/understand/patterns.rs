@@ -144,7 +144,18 @@ impl Reader<'_> {
             let text_columns: Vec<&Candidate> = named
                 .map(|l| links[l].candidates.iter().filter(|c| matches!(c.target, Target::Column(..)) && self.candidate_is(c, is_text)).collect())
                 .unwrap_or_default();
-            let column = if text_columns.is_empty() {
+            // "anything starting with /docs": the column whose stored values are paths.
+            let path_column = || {
+                (pattern.text.starts_with('/')).then(|| {
+                    context.iter().copied().chain(0..self.catalog.relations.len()).find_map(|r| {
+                        self.catalog.relations[r].columns.iter().position(|c| c.values.as_ref().is_some_and(|v| !v.is_empty() && v.iter().all(|v| v.starts_with('/')))).map(|column| ColumnRef { relation: r, column })
+                    })
+                })
+                .flatten()
+            };
+            let column = if text_columns.is_empty() && pattern.text.starts_with('/') {
+                path_column()
+            } else if text_columns.is_empty() {
                 // "customers named Emma": the label of the things named before the phrase
                 // ("anyone with the last name Rossi among our clients": or after it).
                 let label = |l: &Link| l.candidates.iter().find_map(|c| self.label_column(target_relation(&c.target)));

@@ -214,7 +214,8 @@ impl Reader<'_> {
                 || (!wants_column
                     && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()
                     && (relations.iter().any(in_context) || !columns.iter().any(in_context))));
-        let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS));
+        // ("for traffic from twitter, average load time …": which rows, not how many.)
+        let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS)) && !(link.start > 0 && self.tokens[link.start - 1].is("for"));
         if relation_word {
             let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
             let counted_after_number = link.start > 0 && self.tokens[link.start - 1].number.is_some();
