@@ -69,13 +69,14 @@ impl Link {
 /// name or comment; used only when nothing links by name or comment.
 const CONCEPTS: &[(&[&str], &[&str])] = &[
     (
-        &["revenue", "sale", "sales", "size", "price", "priced", "cost", "income", "turnover", "spend", "spent", "spending", "spender", "spenders", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth", "earned", "earn", "earns"],
+        &["revenue", "sale", "sales", "size", "price", "priced", "cost", "income", "turnover", "spend", "spent", "spending", "spender", "spenders", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth", "earned", "earn", "earns", "ticket"],
         &["amount", "price", "total", "revenue", "cost", "euro", "dollar", "usd", "eur"],
     ),
     (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting", "loading"], &["latency", "duration", "load", "elapsed", "response"]),
     (&["hot", "warm", "cold", "temp", "heat"], &["temperature", "temp"]),
     (&["charge"], &["battery"]),
     (&["way of paying", "ways of paying", "way to pay", "ways to pay", "means of payment", "payment type", "payment types"], &["method"]),
+    (&["referral", "referrals"], &["referrer"]),
 ];
 
 /// Words for the things a relation holds, and what the relation's name or comment
@@ -119,7 +120,8 @@ const VALUE_PHRASES: &[(&str, &str)] = &[
     ("waiting to be shipped", "pending"), ("waiting to ship", "pending"), ("not shipped yet", "pending"), ("not yet shipped", "pending"),
     ("awaiting shipment", "pending"), ("canceled", "cancelled"), ("called off", "cancelled"),
     ("wire transfer", "bank_transfer"), ("bank wire", "bank_transfer"),
-    ("cart", "add_to_cart"), ("basket", "add_to_cart"), ("ok", "200"), ("successful", "200"), ("success", "200"), ("page not found", "404"), ("not modified", "304"), ("internal server error", "500"),
+    ("cart", "add_to_cart"), ("basket", "add_to_cart"), ("ok", "200"), ("successful", "200"), ("success", "200"),
+    ("cancellation", "cancelled"), ("cancellations", "cancelled"), ("page not found", "404"), ("not modified", "304"), ("internal server error", "500"),
 ];
 
 /// Every phrase that names something in the catalog.
@@ -229,9 +231,13 @@ impl Lexicon {
                     if !phrase.is_empty() {
                         lexicon.add(phrase, Target::Value(r, c, value.clone()), Evidence::Value);
                     }
-                    // Values written with separators ("bank_transfer") also link as words.
+                    // Values written with separators ("bank_transfer") also link as words, and
+                    // by their last word ("scrolls" are 'page_scroll' events).
                     let spaced: Vec<String> = identifier_words(value);
                     if !spaced.is_empty() && value.contains(['_', '-']) && !value.starts_with('/') {
+                        if let Some(last) = spaced.last().filter(|w| w.len() >= 4 && spaced.len() > 1) {
+                            lexicon.add(vec![stem(last)], Target::Value(r, c, value.clone()), Evidence::Value);
+                        }
                         lexicon.add(spaced, Target::Value(r, c, value.clone()), Evidence::Value);
                     }
                 }

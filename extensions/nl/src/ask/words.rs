@@ -202,7 +202,7 @@ pub fn stem(word: &str) -> String {
     if w.len() > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..w.len() - 3]);
     }
-    if w.len() > 4 && (w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes")) {
+    if w.len() > 4 && (w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes") || w.ends_with("uses")) {
         return w[..w.len() - 2].to_string();
     }
     if w.len() >= 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") && !w.ends_with("ms") {
@@ -268,6 +268,7 @@ pub const FILLER: &[&str] = &[
     "drove", "driven", "sit", "sits", "too", "anyone", "anybody", "someone", "somebody", "anywhere", "put", "puts", "=", "counted",
     "she", "he", "him", "her", "his", "hers", "dated", "fleet", "including", "keep", "home", "chronological", "chronologically",
     "settled", "settle", "inclusive", "both", "booked", "re", "ve", "ll", "d", "m", "pull",
+    "sat", "following", "somewhere", "running", "showed", "shown", "paying", "tiny", "case", "brand", "once", "nor",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",
@@ -330,7 +331,7 @@ pub fn aggregate_word(word: &str) -> Option<Aggregate> {
         "median" | "medians" => Aggregate::Median,
         "total" | "totals" | "sum" | "summed" | "combined" | "cumulative" => Aggregate::Sum,
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
-        | "worst" | "wettest" | "humidest" | "strongest" => Aggregate::Max,
+        | "worst" | "wettest" | "humidest" | "strongest" | "dampest" => Aggregate::Max,
         "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" | "quickest" | "weakest" => Aggregate::Min,
         "count" | "counts" | "headcount" => Aggregate::Count,
         _ => return None,
@@ -342,7 +343,7 @@ pub fn superlative(word: &str) -> Option<bool> {
     match word {
         "most" | "highest" | "largest" | "biggest" | "greatest" | "top" | "max" | "maximum" | "slowest" | "longest" | "hottest"
         | "warmest" | "heaviest" | "busiest" | "worst" | "expensive" | "more" | "best" | "popular" | "active" | "frequent"
-        | "common" | "wettest" | "humidest" | "strongest" | "chattiest" | "noisiest" => Some(true),
+        | "common" | "wettest" | "humidest" | "strongest" | "chattiest" | "noisiest" | "healthiest" | "dampest" => Some(true),
         "least" | "lowest" | "smallest" | "fewest" | "min" | "minimum" | "fastest" | "shortest" | "coldest" | "coolest" | "cheapest"
         | "bottom" | "quietest" | "less" | "rarest" | "driest" | "quickest" | "weakest" => Some(false),
         _ => None,

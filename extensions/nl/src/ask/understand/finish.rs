@@ -42,7 +42,13 @@ impl Reader<'_> {
             });
             let adjective = comparative.and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &w)));
             let unit = s.compare_at.and_then(|at| self.unit_column(&self.reachable(&context), at));
-            match timed.or(adjective).or(unit).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
+            // "devices 1-10": the ids of the things named right before the numbers.
+            let ids = s.compare_at.filter(|&at| at > 0).and_then(|at| {
+                let noun = &self.tokens[at - 1];
+                let named = (0..self.catalog.relations.len()).find(|&r| noun.text != noun.stem && crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&noun.stem))?;
+                self.key_column(named, &context)
+            });
+            match timed.or(adjective).or(unit).or(ids).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {
                 Some(c) => {
                     self.notes.push(format!("read {value} as a limit on {}", self.column_name(c)));
                     let value = s.compare_at.map_or(value, |at| self.scaled(value, c, at));

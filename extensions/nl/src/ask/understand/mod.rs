@@ -161,8 +161,11 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
         linked
     };
     let preamble = reader.preamble(&linked);
-    if let Some(preamble) = &preamble {
-        reader.mark(preamble.clone());
+    // Its words are not read — but for its stored values (linked below) and its phrases of
+    // time and number ("the enterprise accounts that joined in the last 90 days").
+    let unread: Vec<usize> = preamble.as_ref().map(|p| reader.preamble_unread(p)).unwrap_or_default();
+    for &i in &unread {
+        reader.used[i] = true;
     }
     reader.recognize_patterns();
     let mut time = Time::default();
@@ -172,7 +175,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     reader.recognize_limits(&mut time);
     let compares = reader.recognize_comparisons();
     let has_comparison = !compares.is_empty();
-    let linkable: Vec<bool> = reader.used.iter().enumerate().map(|(i, used)| *used && !preamble.as_ref().is_some_and(|p| p.contains(&i))).collect();
+    let linkable: Vec<bool> = reader.used.iter().enumerate().map(|(i, used)| *used && !unread.contains(&i)).collect();
     let links: Vec<Link> = lexicon
         .link(&reader.tokens, &linkable)
         .into_iter()
@@ -299,6 +302,14 @@ impl Reader<'_> {
             } else if t.is_any(&["alphabetical", "alphabetically"]) && next(&["by"]) {
                 // "alphabetical by name": sorted by it.
                 Some((Role::SortBy, 2))
+            } else if (t.is("each") && next(&["once"])) || (t.is("once") && next(&["each"])) {
+                // "emails, each once".
+                Some((Role::Distinct, 2))
+            } else if t.is("apart") && next(&["from"]) {
+                // "apart from the freezers": not them.
+                Some((Role::Not, 2))
+            } else if t.is("neither") {
+                Some((Role::Not, 1))
             } else if t.is_any(&["no", "without"]) && next(&["repeats", "repeat", "duplicates", "duplicate", "dupes", "repetitions"]) {
                 // "just the paths, no repeats": each once.
                 Some((Role::Distinct, 2))
@@ -347,8 +358,8 @@ impl Reader<'_> {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
                 Some((Role::Which, 1))
-            } else if let Some(out) = t.is_any(&["leave", "leaving"]).then(|| links.iter().find(|l| l.start == i + 1).map(|l| l.end).filter(|&e| self.tokens.get(e).is_some_and(|w| w.is("out")))).flatten() {
-                // "leave Firefox out": not Firefox.
+            } else if let Some(out) = t.is_any(&["leave", "leaving"]).then(|| links.iter().find(|l| l.start == i + 1).map(|l| l.end).filter(|&e| self.tokens.get(e).is_some_and(|w| w.is_any(&["out", "aside"])))).flatten() {
+                // "leave Firefox out", "leaving freezers aside": not them.
                 self.mark(out..out + 1);
                 Some((Role::Not, 1))
             } else if t.is_any(&["not", "non", "excluding", "except", "without", "isn't", "aren't", "outside", "excluded"]) || (t.is("other") && next(&["than"])) {
@@ -596,7 +607,7 @@ impl Reader<'_> {
                         })
                         .flatten()
                         // "… more than 3000 euros altogether": a condition on the total.
-                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| !self.used[j] && self.tokens[j].is_any(&["altogether", "combined", "cumulatively"])).map(|j| (j, Aggregate::Sum)))
+                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| !self.used[j] && self.tokens[j].is_any(&["altogether", "combined", "cumulatively", "together"])).map(|j| (j, Aggregate::Sum)))
                         // "whose orders add up to more than 5000 euros": the total.
                         .or_else(|| (at.saturating_sub(6)..*at).find(|&j| self.tokens[j].is_any(&["add", "adds"]) && self.tokens.get(j + 1).is_some_and(|t| t.is("up"))).map(|j| (j, Aggregate::Sum)));
                     // "count of humidity readings over 80": the rows' values, not the count.

@@ -211,6 +211,28 @@ impl Reader<'_> {
                     }
                 }
             }
+            // less than 30 days ago, under 2 hours ago: within that window.
+            if self.is(i, &["less", "fewer", "under", "within"]) {
+                let (n_at, len) = if self.is(i + 1, &["than"]) { (i + 2, 5) } else { (i + 1, 4) };
+                if self.is(n_at + 2, &["ago"]) {
+                    if let (Some(n), Some(unit)) = (self.number_at(n_at), self.word(n_at + 1).and_then(|t| time_unit(&t.text))) {
+                        time.recent = Some((n, unit));
+                        self.mark(i..i + len);
+                        i += len;
+                        continue;
+                    }
+                }
+            }
+            // "the last half hour", "past half an hour": 30 minutes.
+            if self.is(i, &["last", "past"]) && self.is(i + 1, &["half"]) {
+                let unit_at = if self.is(i + 2, &["an", "a"]) { i + 3 } else { i + 2 };
+                if self.is(unit_at, &["hour"]) {
+                    time.recent = Some((30.0, "minute"));
+                    self.mark(i..unit_at + 1);
+                    i = unit_at + 1;
+                    continue;
+                }
+            }
             // between 6 and 12 hours ago
             if self.is(i, &["between"]) && self.is(i + 2, &["and"]) && self.is(i + 5, &["ago"]) {
                 let unit = self.word(i + 4).and_then(|t| time_unit(&t.text));
@@ -762,9 +784,16 @@ impl Reader<'_> {
                     continue;
                 }
             }
-            // "the 500-800 € range".
+            // "the 500-800 € range", "devices 1-10".
             if let Some((low, high)) = self.word(i).and_then(|t| t.text.split_once('-')).and_then(|(a, b)| Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?))) {
                 let unit = usize::from(self.word(i + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) || self.hyphen_after(i));
+                let things = i > 0 && self.tokens[i - 1].text != self.tokens[i - 1].stem && !self.tokens[i - 1].is_any(UNITS) && month(&self.tokens[i - 1].text).is_none();
+                if things && low < high && self.word(i + 1).is_none_or(|t| month(&t.text).is_none()) {
+                    found.push((i, Comparison::GreaterOrEqual, low, Some(high)));
+                    self.mark(i..i + 1);
+                    i += 1;
+                    continue;
+                }
                 if self.is(i + 1 + unit, &["range"]) && low < high {
                     found.push((i, Comparison::GreaterOrEqual, low, Some(high)));
                     self.mark(i..i + 2 + unit);
@@ -801,8 +830,9 @@ impl Reader<'_> {
             }
             if let Some((comparison, len)) = pattern {
                 // "below freezing", "below zero": under 0 degrees; "more than twice": 2 times.
-                if self.is(i + len, &["twice", "thrice"]) {
-                    found.push((i + len, comparison, if self.is(i + len, &["twice"]) { 2.0 } else { 3.0 }, None));
+                if self.is(i + len, &["once", "twice", "thrice"]) {
+                    let times = if self.is(i + len, &["once"]) { 1.0 } else if self.is(i + len, &["twice"]) { 2.0 } else { 3.0 };
+                    found.push((i + len, comparison, times, None));
                     self.mark(i..i + len + 1);
                     i += len + 1;
                     continue;

@@ -52,6 +52,35 @@ impl Reader<'_> {
         (leading > 0 && sentences[leading..].iter().any(names_something)).then(|| 0..sentences[leading - 1].1)
     }
 
+    /// The preamble's tokens left unread: all but its phrases of time and number — a
+    /// number or date and the words leading to it ("in the last 90 days", "over 500
+    /// euros") and the unit after it.
+    pub(super) fn preamble_unread(&self, preamble: &std::ops::Range<usize>) -> Vec<usize> {
+        const LEADS: &[&str] = &[
+            "in", "the", "last", "past", "over", "within", "since", "during", "of", "between", "from", "and", "to", "before", "after", "above",
+            "below", "under", "more", "less", "than", "at", "least", "most", "older", "newer", "this", "on",
+        ];
+        let mut read = vec![false; self.tokens.len()];
+        for j in preamble.clone().filter(|&j| self.tokens[j].number.is_some() || self.tokens[j].date.is_some()) {
+            read[j] = true;
+            let mut k = j;
+            while k > preamble.start && self.tokens[k - 1].is_any(LEADS) && !self.tokens[k].pause_before {
+                k -= 1;
+                read[k] = true;
+            }
+            let mut k = j + 1;
+            while k < preamble.end && !self.tokens[k].pause_before {
+                let t = &self.tokens[k];
+                if !(time_unit(&t.text).is_some() || month(&t.text).is_some() || UNITS.contains(&t.text.as_str()) || t.number.is_some() || t.is_any(&["ago", "and", "to"])) {
+                    break;
+                }
+                read[k] = true;
+                k += 1;
+            }
+        }
+        preamble.clone().filter(|&j| !read[j]).collect()
+    }
+
     /// Of the preamble's links, only stored values stay.
     pub(super) fn keep_preamble_values(&mut self, preamble: &std::ops::Range<usize>, links: &mut Vec<Link>) {
         links.retain(|l| !preamble.contains(&l.start) || l.candidates.iter().any(|c| matches!(c.target, Target::Value(..)) && c.evidence >= Evidence::Value));

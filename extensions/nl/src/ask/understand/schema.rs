@@ -38,7 +38,7 @@ impl Reader<'_> {
         const MEASURED: &[(&[&str], &[&str])] = &[
             (&["slowest", "fastest", "quickest", "longest", "shortest", "slower", "faster", "quicker", "longer", "shorter"], &["latency", "duration", "load", "elapsed", "response"]),
             (&["coldest", "warmest", "hottest", "coolest", "colder", "warmer", "hotter", "cooler"], &["temperature", "temp"]),
-            (&["wettest", "driest", "humid", "humidest", "drier", "wetter"], &["humidity"]),
+            (&["wettest", "driest", "humid", "humidest", "drier", "wetter", "dampest", "damper"], &["humidity"]),
         ];
         let (_, markers) = MEASURED.iter().find(|(words, _)| words.contains(&word))?;
         self.catalog.relations[r].columns.iter().enumerate().find_map(|(i, c)| {
