@@ -268,7 +268,7 @@ pub const FILLER: &[&str] = &[
     "drove", "driven", "sit", "sits", "too", "anyone", "anybody", "someone", "somebody", "anywhere", "put", "puts", "=", "counted",
     "she", "he", "him", "her", "his", "hers", "dated", "fleet", "including", "keep", "home", "chronological", "chronologically",
     "settled", "settle", "inclusive", "both", "booked", "re", "ve", "ll", "d", "m", "pull",
-    "sat", "following", "somewhere", "running", "showed", "shown", "paying", "tiny", "case", "brand", "once", "nor",
+    "sat", "following", "somewhere", "running", "showed", "shown", "paying", "tiny", "case", "brand", "once", "nor", "adding", "added",
     "appear", "appears", "appeared", "exist", "exists", "existed", "belong", "belongs", "belonged", "contain", "contains", "ever",
     "see", "saw", "seen", "look", "looks", "place", "places", "submitted", "triggered", "performed",
     "observed", "noted", "tracked", "captured", "collected", "sold", "bought", "paid", "ordered", "viewed", "visiting", "using",

@@ -609,7 +609,9 @@ impl Reader<'_> {
                         // "… more than 3000 euros altogether": a condition on the total.
                         .or_else(|| (at + 1..self.tokens.len()).find(|&j| !self.used[j] && self.tokens[j].is_any(&["altogether", "combined", "cumulatively", "together"])).map(|j| (j, Aggregate::Sum)))
                         // "whose orders add up to more than 5000 euros": the total.
-                        .or_else(|| (at.saturating_sub(6)..*at).find(|&j| self.tokens[j].is_any(&["add", "adds"]) && self.tokens.get(j + 1).is_some_and(|t| t.is("up"))).map(|j| (j, Aggregate::Sum)));
+                        .or_else(|| (at.saturating_sub(6)..*at).find(|&j| self.tokens[j].is_any(&["add", "adds", "adding", "added"]) && self.tokens.get(j + 1).is_some_and(|t| t.is("up"))).map(|j| (j, Aggregate::Sum)))
+                        // "…? names with their totals": a condition on each one's total.
+                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| self.tokens[j].is_any(&["total", "totals"]) && self.tokens[j - 1].is("their") && self.tokens[at + 1..=j].iter().any(|t| t.pause_before)).map(|j| (j, Aggregate::Sum)));
                     // "count of humidity readings over 80": the rows' values, not the count.
                     let last_measure = last_measure.filter(|m| d.measures[*m].column.is_some() || s.last_numeric.is_none() || !after_link);
                     // "devices that read below -22 degrees": the column in degrees.
@@ -617,7 +619,13 @@ impl Reader<'_> {
                     // "paid us more than 3000 euros": the euros of the relation just named, when
                     // several relations hold euros.
                     let just_named: Vec<usize> = match previous {
-                        Some((_, Role::Link(l))) => links[*l].candidates.iter().map(|c| target_relation(&c.target)).collect(),
+                        // (By its strongest reading: "orders" are the orders, not a payment's order id.)
+                        Some((_, Role::Link(l))) => {
+                            let best = links[*l].best_evidence();
+                            let strongest: Vec<&Candidate> = links[*l].candidates.iter().filter(|c| c.evidence == best).collect();
+                            let relations: Vec<usize> = strongest.iter().filter_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }).collect();
+                            if relations.is_empty() { strongest.iter().map(|c| target_relation(&c.target)).collect() } else { relations }
+                        }
                         _ => Vec::new(),
                     };
                     let unit = self

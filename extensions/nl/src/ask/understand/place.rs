@@ -218,7 +218,10 @@ impl Reader<'_> {
         let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS)) && !(link.start > 0 && self.tokens[link.start - 1].is("for"));
         if relation_word {
             let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
-            let counted_after_number = link.start > 0 && self.tokens[link.start - 1].number.is_some();
+            // "the 3 units …", "the 3 indoor sensors …" (a value between).
+            let counted_after_number = (1..=2).any(|k| {
+                link.start >= k && self.tokens[link.start - k].number.is_some() && (link.start - k + 1..link.start).all(|j| self.used[j] && !FILLER.contains(&self.tokens[j].text.as_str()))
+            });
             // "customers whose orders add up to …": the rows a clause is about, not the ranking.
             let whose = link.start > 0 && self.tokens[link.start - 1].is("whose");
             add_context(context, r);
