@@ -471,3 +471,21 @@ fn name_parts_and_rows_a_time_ranking_names() {
     // "which … ? show them": the rows themselves.
     assert_eq!(sql("which readings were below minus 20 degrees? show them"), "SELECT * FROM readings WHERE temperature < -20");
 }
+
+#[test]
+fn per_row_averages_order_totals_and_windows_between_ages() {
+    // "per order" after an average: each order's value, not a grouping.
+    assert_eq!(
+        sql("which segments average more than 120 euros per order?"),
+        "SELECT customers.segment, avg(orders.amount) AS avg_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id GROUP BY customers.segment HAVING avg(orders.amount) > 120 ORDER BY customers.segment"
+    );
+    // "highest order total": the order total, no sum.
+    assert_eq!(sql("highest order total among cancelled orders"), "SELECT max(amount) AS max_amount FROM orders WHERE \"status\" = 'cancelled'");
+    // "more than a week but less than 30 days ago".
+    assert_eq!(
+        sql("orders placed more than a week but less than 30 days ago"),
+        "SELECT * FROM orders WHERE created_at >= now() - INTERVAL '30 days' AND created_at < now() - INTERVAL '7 days'"
+    );
+    // A currency sign before the number says which column.
+    assert_eq!(sql("payments above €900"), "SELECT * FROM payments WHERE amount > 900");
+}

@@ -115,7 +115,7 @@ impl Time {
 }
 
 /// Seconds in a calendar unit of [`time_unit`] (months and years at their average length).
-fn unit_seconds(unit: &str) -> f64 {
+pub(super) fn unit_seconds(unit: &str) -> f64 {
     match unit {
         "second" => 1.0,
         "minute" => 60.0,
@@ -188,6 +188,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     reader.drop_stray_verbs(&mut links);
     reader.drop_unreachable_readings(&mut links);
     reader.drop_time_spent(&mut links);
+    reader.drop_per_row(&mut links);
     if let Some(meaning) = meaning {
         reader.link_by_meaning(meaning, &mut links);
     }
@@ -349,8 +350,13 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
-            } else if t.is_any(&["every", "all"]) && (0..i).all(|j| self.tokens[j].is_any(&["show", "list", "give", "me", "get", "find"])) {
+            } else if t.is_any(&["every", "all"]) && (0..i).all(|j| self.tokens[j].is_any(&["show", "list", "give", "me", "get", "find", "pull", "up"])) {
                 // "every reading from HAM-OUT-17": the rows, not a grouping.
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
+            } else if t.is("across") && !links.iter().any(|l| (i + 1..=i + 3).contains(&l.start) && l.names_a_column() && (i + 1..l.start).all(|j| self.tokens[j].is_any(&["the", "all", "our", "every", "each"]))) {
+                // "average battery across the TH-100 fleet": over all of them, no grouping.
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
@@ -376,8 +382,14 @@ impl Reader<'_> {
                 Some((Role::Direction(true), 1))
             } else if t.is_any(&["least", "most"]) && next(phrases::POPULARITY) {
                 Some((Role::Rank(t.is("most")), 2))
-            } else if t.is("total") && i > 0 && self.tokens[i - 1].is_any(&["a", "an"]) {
-                // "orders with a total between 500 and 1000": the order total, no sum.
+            } else if t.is("total")
+                && i > 0
+                && (self.tokens[i - 1].is_any(&["a", "an"])
+                    || (links.iter().any(|l| l.end == i && l.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name) && self.tokens[l.start].text == self.tokens[l.start].stem)
+                        && self.tokens.iter().any(|w| !w.is("total") && (aggregate_word(&w.text).is_some() || superlative(&w.text).is_some()))))
+            {
+                // "orders with a total between 500 and 1000", "highest order total": the
+                // order total, no sum.
                 None
             } else if let Some(aggregate) = aggregate_word(&t.text) {
                 Some((Role::Aggregate(aggregate), 1))

@@ -52,6 +52,14 @@ impl Reader<'_> {
         } else {
             None
         };
+        // "whose family name ends in -son": the name, matched as the verb says.
+        if let Some((_, len)) = name_part.filter(|(_, len)| self.is(i + *len, &["starts", "start", "starting", "begins", "begin", "beginning", "ends", "end", "ending", "contains", "containing"])) {
+            let verb = i + len;
+            let (mut pattern, end) = self.pattern_at(verb)?;
+            pattern.start = i;
+            pattern.column_at = None;
+            return Some((pattern, end));
+        }
         if let Some((position, len)) = name_part {
             let at = if self.is(i + len, &["is", "of"]) { i + len + 1 } else { i + len };
             let first = self.word(at)?;

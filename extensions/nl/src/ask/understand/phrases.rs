@@ -6,7 +6,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 
 use crate::ask::plan::Comparison;
 use crate::ask::words::{aggregate_word, month, small_number, superlative, time_unit, Token, FILLER, UNITS};
-use super::{Reader, Time};
+use super::{unit_seconds, Reader, Time};
 
 impl Reader<'_> {
     /// A number at `i`: digits, or a small number word ("a" counts as one here).
@@ -208,6 +208,26 @@ impl Reader<'_> {
                         self.mark(i..i + len);
                         i += len;
                         continue;
+                    }
+                }
+            }
+            // "more than a week but less than 30 days ago": between the two.
+            if self.is(i, &["more", "over"]) {
+                let n_at = if self.is(i + 1, &["than"]) { i + 2 } else { i + 1 };
+                let near = if self.is(n_at, &["a", "an", "one"]) { Some(1.0) } else { self.number_at(n_at) };
+                let near_unit = self.word(n_at + 1).and_then(|t| time_unit(&t.text));
+                let far_at = n_at + 2 + usize::from(self.is(n_at + 2, &["but", "and"]));
+                let far_n_at = if self.is(far_at, &["less", "fewer", "under"]) && self.is(far_at + 1, &["than"]) { Some(far_at + 2) } else { None };
+                if let (Some(near), Some(near_unit), Some(far_n_at)) = (near, near_unit, far_n_at) {
+                    let far_unit = self.word(far_n_at + 1).and_then(|t| time_unit(&t.text));
+                    if let (Some(far), Some(far_unit), true) = (self.number_at(far_n_at), far_unit, self.is(far_n_at + 2, &["ago"])) {
+                        let near_in_far = near * unit_seconds(near_unit) / unit_seconds(far_unit);
+                        if near_in_far.fract() == 0.0 && near_in_far < far {
+                            time.ago = Some((near_in_far, far, far_unit));
+                            self.mark(i..far_n_at + 3);
+                            i = far_n_at + 3;
+                            continue;
+                        }
                     }
                 }
             }

@@ -118,6 +118,33 @@ impl Reader<'_> {
         }
     }
 
+    /// "average more than 120 euros per order", "the least per order on average": an
+    /// average over each row of the relation named, not a grouping by it.
+    pub(super) fn drop_per_row(&mut self, links: &mut Vec<Link>) {
+        let averaged = self.tokens.iter().any(|t| t.is_any(&["average", "averages", "averaging", "avg", "mean", "typical"]));
+        // The relations the other links name: "per device" in a question about page views
+        // is the device column, not the sensors of another schema.
+        let others = |k: usize| -> Vec<usize> { links.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, l)| l.candidates.iter().map(|c| target_relation(&c.target))).collect() };
+        let mut dropped = Vec::new();
+        for (k, link) in links.iter().enumerate() {
+            let noun = &self.tokens[link.start];
+            let per = link.start > 0 && self.tokens[link.start - 1].is("per");
+            let named = link.candidates.iter().find_map(|c| match c.target {
+                Target::Relation(r) if c.evidence == Evidence::Name => Some(r),
+                _ => None,
+            });
+            let row_noun = link.end == link.start + 1 && noun.text == noun.stem && named.is_some_and(|r| others(k).contains(&r));
+            if averaged && per && row_noun {
+                dropped.push(k);
+            }
+        }
+        for k in dropped.into_iter().rev() {
+            let link = links.remove(k);
+            self.notes.push(format!("read \"per {}\" as each one's value, not a grouping", self.tokens[link.start].raw));
+            self.mark(link.start - 1..link.end);
+        }
+    }
+
     /// "total time each user spent on the site": time spent, not money; nothing links it,
     /// so the word stays unread and ASK refuses naming it.
     pub(super) fn drop_time_spent(&self, links: &mut Vec<Link>) {

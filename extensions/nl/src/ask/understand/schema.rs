@@ -59,7 +59,9 @@ impl Reader<'_> {
             (&["euro", "euros", "eur", "€"], &["euro", "eur"]),
             (&["dollar", "dollars", "usd", "$"], &["dollar", "usd"]),
         ];
-        let unit = self.tokens.get(number_at + 1)?.text.clone();
+        // "$40", "€500": a currency sign typed before the number.
+        let sign = self.tokens.get(number_at).and_then(|t| self.question.chars().nth(t.span.0.checked_sub(1)?)).filter(|c| matches!(c, '$' | '€')).map(String::from);
+        let unit = sign.or_else(|| self.tokens.get(number_at + 1).map(|t| t.text.clone()))?;
         let (_, markers) = UNIT_WORDS.iter().find(|(words, _)| words.contains(&unit.as_str()))?;
         let found: Vec<ColumnRef> = relations
             .iter()
