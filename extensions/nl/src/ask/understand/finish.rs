@@ -685,17 +685,27 @@ impl Reader<'_> {
     /// beside the ranked value.
     fn rank_rows_named_after_superlative(&mut self, links: &[Link], plan: &mut QueryPlan, time: &Time, s: &Walk) {
         const SIZE_WORDS: &[&str] = &["biggest", "largest", "smallest", "highest", "lowest", "priciest", "cheapest"];
-        // Not "largest payment for each method", "top 3 slowest pages by average latency".
-        let groups_or_aggregates = self.tokens.iter().any(|t| t.is_any(&["each", "per", "every", "average", "avg", "mean", "total", "sum", "count", "number"]));
-        if s.which || groups_or_aggregates || self.tokens.first().is_some_and(|t| t.is_any(&["which", "what", "who", "how"])) || !plan.having.is_empty() {
+        // Not "largest payment for each method", "top 3 slowest pages by average latency";
+        // after a pause the details asked ("…: which device recorded it, and how cold?").
+        let groups = self.tokens.iter().any(|t| t.is_any(&["each", "per", "every"]));
+        let first_pause = self.tokens.iter().position(|t| t.pause_before).unwrap_or(self.tokens.len());
+        let asks_before_pause = |words: &[&str]| self.tokens[..first_pause].iter().any(|t| t.is_any(words));
+        if groups || asks_before_pause(&["average", "avg", "mean", "total", "sum", "count", "number", "which", "what", "who", "how"]) || !plan.having.is_empty() {
             return;
         }
+        let _ = s;
         let found = (0..self.tokens.len()).find_map(|p| {
+            // "most humid reading": the adjective after "most".
+            let (p, direction) = match superlative(&self.tokens[p].text) {
+                Some(d) if self.tokens[p].is_any(&["most", "least"]) && self.tokens.get(p + 1).is_some_and(|t| superlative(&t.text).is_none() && t.number.is_none()) => (p + 1, d),
+                Some(d) if !self.tokens[p].is_any(&["more", "less", "top", "bottom"]) => (p, d),
+                _ => return None,
+            };
             let word = &self.tokens[p];
-            let direction = superlative(&word.text).filter(|_| !word.is_any(&["most", "least", "more", "less", "top", "bottom"]))?;
             // "the warmest reading", "3 biggest orders"; not "… with the warmest reading".
-            let opens = p == 0 || self.tokens[p - 1].is_any(&["the", "our", "my"]) || self.tokens[p - 1].number.is_some();
-            let clause = p >= 2 && self.tokens[p - 2].is_any(&["with", "having", "has", "had", "by", "for"]);
+            let before = if self.tokens[p - usize::from(p > 0)].is_any(&["most", "least"]) && p > 0 { p - 1 } else { p };
+            let opens = before == 0 || self.tokens[before - 1].is_any(&["the", "our", "my"]) || self.tokens[before - 1].number.is_some();
+            let clause = before >= 2 && self.tokens[before - 2].is_any(&["with", "having", "has", "had", "by", "for"]);
             if !opens || clause {
                 return None;
             }
@@ -724,7 +734,7 @@ impl Reader<'_> {
             })
         });
         let Some((rows, ranked, descending)) = found else { return };
-        if !plan.is_aggregate() && plan.order.first().is_some_and(|(k, _)| *k == OrderKey::Column(ranked)) {
+        if !plan.is_aggregate() && plan.limit.is_some() && plan.order.first().is_some_and(|(k, _)| *k == OrderKey::Column(ranked)) {
             return;
         }
         // What else the question named: listed columns, groups, a text column "measured".
@@ -736,11 +746,12 @@ impl Reader<'_> {
         if shown.is_empty() && plan.is_aggregate() {
             return;
         }
-        // The ranked value beside what was named "with" it, or when named itself ("names
-        // and amounts of the 3 biggest orders"); "ids of the 3 smallest orders": ids only.
-        let with_named = self.tokens.iter().any(|t| t.is("with"));
+        // The ranked value beside what is named about another relation ("with the name of
+        // the device"), or when named itself ("names and amounts of the 3 biggest
+        // orders"); "ids of the 3 smallest orders": ids only.
+        let about_others = shown.iter().any(|c| c.relation != rows);
         let ranked_named = links.iter().any(|l| l.candidates.iter().any(|k| k.target == Target::Column(ranked.relation, ranked.column)));
-        if !shown.is_empty() && !shown.contains(&ranked) && (with_named || ranked_named) {
+        if !shown.is_empty() && !shown.contains(&ranked) && (about_others || ranked_named) {
             shown.push(ranked);
         }
         self.notes.push(format!("ranked {} rows by {}", self.catalog.relations[rows].name, self.column_name(ranked)));
