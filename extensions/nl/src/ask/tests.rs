@@ -486,6 +486,11 @@ fn per_row_averages_order_totals_and_windows_between_ages() {
         sql("orders placed more than a week but less than 30 days ago"),
         "SELECT * FROM orders WHERE created_at >= now() - INTERVAL '30 days' AND created_at < now() - INTERVAL '7 days'"
     );
+    // People ranked by the money of their rows; "how much each spent" is no grouping.
+    assert_eq!(
+        sql("our 3 biggest customers in 2025 by money spent: name and total"),
+        "SELECT customers.\"name\", sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id WHERE orders.created_at >= TIMESTAMP '2025-01-01' AND orders.created_at < TIMESTAMP '2026-01-01' GROUP BY customers.\"name\" ORDER BY total_amount DESC NULLS LAST LIMIT 3"
+    );
     // A currency sign before the number says which column.
     assert_eq!(sql("payments above €900"), "SELECT * FROM payments WHERE amount > 900");
 }

@@ -768,12 +768,13 @@ impl Reader<'_> {
     /// "the 3 warmest sensors", "Warmest 3 indoor sensors (average temperature), names":
     /// things ranked by what their rows measure (the sensors' readings), each by its label.
     fn rank_things_by_their_rows(&mut self, links: &[Link], plan: &mut QueryPlan, time: &Time) {
-        if self.tokens.first().is_some_and(|t| t.is_any(&["which", "what", "who", "how"])) || !plan.having.is_empty() {
+        // ("Who were our 5 biggest customers …" ranks them; "which …" is read elsewhere.)
+        if self.tokens.first().is_some_and(|t| t.is_any(&["which", "what", "how"])) || !plan.having.is_empty() {
             return;
         }
         let found = (0..self.tokens.len()).find_map(|p| {
             let word = &self.tokens[p];
-            let direction = superlative(&word.text).filter(|_| !word.is_any(&["most", "least", "more", "less", "top", "bottom", "biggest", "largest", "smallest"]))?;
+            let direction = superlative(&word.text).filter(|_| !word.is_any(&["most", "least", "more", "less", "top", "bottom"]))?;
             let opens = p == 0 || self.tokens[p - 1].is_any(&["the", "our", "my"]) || self.tokens[p - 1].number.is_some();
             if !opens {
                 return None;
@@ -783,7 +784,7 @@ impl Reader<'_> {
             let things = links.iter().filter(|l| (p + 1..=p + 3).contains(&l.start)).find_map(|l| {
                 let plural = self.tokens[l.end - 1].text != self.tokens[l.end - 1].stem;
                 let relation_best = l.candidates.iter().filter(|c| matches!(c.target, Target::Relation(_))).map(|c| c.evidence).max();
-                let column_best = l.candidates.iter().filter(|c| matches!(c.target, Target::Column(..))).map(|c| c.evidence).max();
+                let column_best = l.candidates.iter().filter(|c| matches!(c.target, Target::Column(..)) && !is_key_name(&self.column(as_column(&c.target)).name)).map(|c| c.evidence).max();
                 if !plural || relation_best.is_none() || column_best >= relation_best {
                     return None;
                 }
@@ -792,12 +793,21 @@ impl Reader<'_> {
             if self.adjective_column(things, &word.text).is_some() {
                 return None;
             }
-            let (rows, column) = (0..self.catalog.relations.len()).find_map(|r| Some((r, self.adjective_column(r, &word.text).filter(|_| self.key_pair(things, r).is_some())?)))?;
+            // "warmest": what the word measures; "biggest customers by money spent": the
+            // money the rows are ordered by.
+            let measured = (0..self.catalog.relations.len()).find_map(|r| Some((r, self.adjective_column(r, &word.text).filter(|_| self.key_pair(things, r).is_some())?)));
+            let ordered_money = || match plan.order.first() {
+                Some((OrderKey::Column(c), _)) if c.relation != things && self.is_money(*c) && self.key_pair(things, c.relation).is_some() => Some((c.relation, *c)),
+                _ => None,
+            };
+            let (rows, column) = measured.or_else(ordered_money)?;
             Some((things, rows, column, direction))
         });
         let Some((things, rows, column, descending)) = found else { return };
         let Some(label) = self.label_column(things).or_else(|| self.key_pair(things, rows).map(|(a, b)| if a.relation == things { a } else { b })) else { return };
-        let aggregate = if self.tokens.iter().any(|t| t.is_any(&["max", "maximum", "peak"])) {
+        let aggregate = if self.is_money(column) {
+            Aggregate::Sum
+        } else if self.tokens.iter().any(|t| t.is_any(&["max", "maximum", "peak"])) {
             Aggregate::Max
         } else if self.tokens.iter().any(|t| t.is_any(&["min", "minimum"])) {
             Aggregate::Min

@@ -355,6 +355,14 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
+            } else if t.is("each") && self.tokens.get(i + 1).is_some_and(|w| w.is_any(&["spent", "spend", "paid", "made", "bought", "has", "had", "did", "got", "sent"])) {
+                // "how much each spent": each of them, no grouping.
+                self.mark(i..i + 1);
+                i += 1;
+                continue;
+            } else if t.is("by") && links.iter().any(|l| l.start == i + 1 && (l.start..l.end).any(|j| is_money_word(&self.tokens[j].stem))) && self.tokens[..i].iter().any(|w| w.is_any(&["top", "bottom"]) || superlative(&w.text).is_some()) {
+                // "our 5 biggest customers by money spent": ranked by it, not grouped.
+                Some((Role::SortBy, 1))
             } else if t.is("across") && !links.iter().any(|l| (i + 1..=i + 3).contains(&l.start) && l.names_a_column() && (i + 1..l.start).all(|j| self.tokens[j].is_any(&["the", "all", "our", "every", "each"]))) {
                 // "average battery across the TH-100 fleet": over all of them, no grouping.
                 self.mark(i..i + 1);
