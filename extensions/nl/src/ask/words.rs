@@ -16,7 +16,8 @@ pub struct Token {
     pub date: Option<(i32, u32, u32)>,
     /// Text the user put in quotes: a value, never vocabulary.
     pub quoted: bool,
-    /// A comma, colon, semicolon or question mark stands before it: no phrase spans it
+    /// A comma, colon, semicolon, question mark, full stop or spaced dash stands before
+    /// it: no phrase spans it
     /// ("more than 60 readings, device ids" is not `readings.device_id`).
     pub pause_before: bool,
     /// Where it stands in the question, in characters `[start, end)`: a text typed with
@@ -100,7 +101,16 @@ pub fn tokenize(question: &str) -> Vec<Token> {
             {
                 i += 1;
             }
-            let raw: String = chars[start..i].iter().collect();
+            let mut raw: String = chars[start..i].iter().collect();
+            // "sign-up", "check-out": one word, as usually written.
+            if i + 1 < chars.len() && chars[i] == '-' && chars[i + 1].is_alphabetic() {
+                let end = (i + 1..chars.len()).find(|&j| !chars[j].is_alphanumeric()).unwrap_or(chars.len());
+                let second: String = chars[i + 1..end].iter().collect();
+                if JOINED_WORDS.contains(&format!("{raw}{second}").to_lowercase().as_str()) {
+                    raw = format!("{raw}{second}");
+                    i = end;
+                }
+            }
             // "300ms", "1.5sec", "20c": a number with its unit glued on is both.
             if let Some((number, unit)) = glued_unit(&raw) {
                 let split = start + number.chars().count();
@@ -127,7 +137,9 @@ pub fn tokenize(question: &str) -> Vec<Token> {
         }
         // A dash between words ("… - just their emails", "— names") pauses too.
         let dash = matches!(c, '—' | '–') || (c == '-' && i > 0 && chars[i - 1].is_whitespace() && chars.get(i + 1).is_some_and(|n| n.is_whitespace()));
-        if matches!(c, ',' | ';' | ':' | '?' | '!') || dash {
+        // A full stop ends a sentence: "Five newest registrations. Email and date only."
+        let full_stop = c == '.' && chars.get(i + 1).is_none_or(|n| n.is_whitespace());
+        if matches!(c, ',' | ';' | ':' | '?' | '!') || dash || full_stop {
             pauses.push(tokens.len());
         }
         // "device + browser": and.
@@ -291,6 +303,9 @@ fn glued_unit(raw: &str) -> Option<(&str, &str)> {
     let numeric = !number.is_empty() && number.trim_start_matches('-').chars().all(|c| c.is_ascii_digit() || c == '.') && number.chars().any(|c| c.is_ascii_digit());
     (numeric && GLUED_UNITS.contains(&unit.to_lowercase().as_str())).then_some((number, unit))
 }
+
+/// Words often written with a hyphen ("sign-up date"), read as one.
+const JOINED_WORDS: &[&str] = &["signup", "signups", "checkout", "checkouts", "login", "logins", "logout", "email", "emails", "setup", "signin"];
 
 /// Units typed after numbers ("1000 ms", "90%", "100 euros"); they qualify the number.
 pub const UNITS: &[&str] = &[

@@ -515,7 +515,8 @@ impl Reader<'_> {
             // "pro users who bought something in the last 7 days": the time of the purchase.
             let event_time = time.range_at.and_then(|at| self.event_before(links, at, base, &context));
             let ts = self.time_column(event_time.unwrap_or(base), &d.bare_columns, &context)?;
-            if time.lists_time {
+            // "…: email addresses and signup dates": the time, listed by name too.
+            if time.lists_time || self.listed_last(links, &ts) {
                 listed_time = Some(ts);
             }
             if time.asks_time {
@@ -643,7 +644,8 @@ impl Reader<'_> {
             let category = |c: &ColumnRef| self.column(*c).values.is_some() && !is_numeric(&self.column(*c).data_type);
             plan.distinct = !plan.columns.is_empty() && (plan.columns.iter().all(about) || plan.columns.iter().all(category)) && ordered_by_shown;
             // "names of the devices at Austin, alphabetical": by the first text column shown.
-            if plan.order.is_empty() && self.tokens.iter().any(|t| t.is_any(&["alphabetical", "alphabetically"])) {
+            let a_to_z = self.tokens.windows(3).any(|w| w[0].is("a") && w[1].is("to") && w[2].is("z"));
+            if plan.order.is_empty() && (a_to_z || self.tokens.iter().any(|t| t.is_any(&["alphabetical", "alphabetically"]))) {
                 let text = plan.columns.iter().copied().find(|c| !is_numeric(&self.column(*c).data_type) && !is_temporal(&self.column(*c).data_type));
                 if let Some(c) = text.or_else(|| self.label_column(plan.base)) {
                     plan.order.push((OrderKey::Column(c), false));

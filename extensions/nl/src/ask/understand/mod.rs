@@ -300,6 +300,11 @@ impl Reader<'_> {
                 if t.is_any(&["amount", "total"]) { Some((Role::Aggregate(Aggregate::Sum), len)) } else { Some((Role::Aggregate(Aggregate::Count), len)) }
             } else if t.is_any(&["distinct", "unique", "different", "separate"]) {
                 Some((Role::Distinct, 1))
+            } else if t.is_any(&["sorted", "ordered", "sort", "order", "listed", "from"]) && next(&["a"]) && self.is(i + 2, &["to"]) && self.is(i + 3, &["z"]) {
+                // "sorted A to Z": alphabetically (read when the rows are ordered).
+                self.mark(i..i + 4);
+                i += 4;
+                continue;
             } else if t.is_any(&["alphabetical", "alphabetically"]) && next(&["by"]) {
                 // "alphabetical by name": sorted by it.
                 Some((Role::SortBy, 2))
