@@ -23,12 +23,14 @@ use super::meaning::MeaningLinker;
 use super::plan::{ColumnRef, Comparison, Filter, GroupKey, Having, Measure, OrderKey, QueryPlan};
 use super::words::{aggregate_word, month, superlative, time_unit, tokenize, Aggregate, Token, FILLER, UNITS};
 
+mod compare;
 mod finish;
 mod patterns;
 mod phrases;
 mod place;
 mod preamble;
 mod prune;
+mod rewrite;
 mod schema;
 
 /// A question read into a plan, with notes on the choices made.
