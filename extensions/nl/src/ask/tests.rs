@@ -491,6 +491,8 @@ fn per_row_averages_order_totals_and_windows_between_ages() {
         sql("our 3 biggest customers in 2025 by money spent: name and total"),
         "SELECT customers.\"name\", sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id WHERE orders.created_at >= TIMESTAMP '2025-01-01' AND orders.created_at < TIMESTAMP '2026-01-01' GROUP BY customers.\"name\" ORDER BY total_amount DESC NULLS LAST LIMIT 3"
     );
+    // "…, the whole row please": every column of the ranked row.
+    assert_eq!(sql("smallest order ever placed in the EU region, the whole row please"), "SELECT * FROM orders WHERE \"region\" = 'EU' ORDER BY amount LIMIT 1");
     // A currency sign before the number says which column.
     assert_eq!(sql("payments above €900"), "SELECT * FROM payments WHERE amount > 900");
 }

@@ -599,6 +599,10 @@ impl Reader<'_> {
             if asked.iter().all(|c| in_conditions.contains(c) && !opens_with(c)) {
                 asked.clear();
             }
+            // "…, full row": every column.
+            if self.asks_whole_row() {
+                asked.clear();
+            }
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
             // "our 3 oldest accounts: email and when they joined": the time beside them.

@@ -362,6 +362,11 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
+            } else if t.is_any(&["full", "whole", "entire"]) && next(&["row", "rows", "record", "records"]) {
+                // "the whole row please": every column (read when the columns are chosen).
+                self.mark(i..i + 2);
+                i += 2;
+                continue;
             } else if t.is("each") && self.tokens.get(i + 1).is_some_and(|w| w.is_any(&["spent", "spend", "paid", "made", "bought", "has", "had", "did", "got", "sent"])) {
                 // "how much each spent": each of them, no grouping.
                 self.mark(i..i + 1);
@@ -708,9 +713,13 @@ impl Reader<'_> {
                             }
                         }
                     } else if let Some(m) = last_measure {
-                        // "average battery is under 15": a condition on the measure.
+                        // "average battery is under 15": a condition on the measure; a unit
+                        // after the number ("50 percent") was said of it.
                         let value = d.measures[m].column.map_or(*value, |c| self.scaled(*value, c, *at));
                         d.measure_compares.push((m, *comparison, value, *high));
+                        if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
+                            s.unit_at = Some(at + 1);
+                        }
                     } else if let (Some(c), true, true) = (s.last_numeric, after_link, on_groups) {
                         let extreme = if matches!(comparison, Comparison::Less | Comparison::LessOrEqual) { Aggregate::Min } else { Aggregate::Max };
                         let aggregate = if event { extreme } else if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };

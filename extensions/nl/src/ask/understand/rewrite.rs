@@ -103,9 +103,14 @@ impl Reader<'_> {
         shown.extend(plan.group_by.iter().filter_map(|g| if let GroupKey::Column(c) = g { Some(*c) } else { None }));
         shown.extend(plan.measures.iter().filter_map(|m| m.column.filter(|c| !is_numeric(&self.column(*c).data_type))));
         shown.dedup();
-        // "largest order placed by a small business": the largest amount, as asked.
-        if shown.is_empty() && plan.is_aggregate() {
+        // "largest order placed by a small business": the largest amount, as asked —
+        // unless the whole row is ("…, the whole row please").
+        let whole_row = self.asks_whole_row();
+        if shown.is_empty() && plan.is_aggregate() && !whole_row {
             return;
+        }
+        if whole_row {
+            shown.clear();
         }
         // The ranked value beside what is named about another relation ("with the name of
         // the device"), or when named itself ("names and amounts of the 3 biggest
@@ -234,6 +239,11 @@ impl Reader<'_> {
                 }
             }
         }
+    }
+
+    /// "…, full row", "the whole row please": every column.
+    pub(super) fn asks_whole_row(&self) -> bool {
+        self.tokens.windows(2).any(|w| w[0].is_any(&["full", "whole", "entire"]) && w[1].is_any(&["row", "rows", "record", "records"]))
     }
 
     /// Whether a high value of the column is good (battery, revenue) or bad (latency,
