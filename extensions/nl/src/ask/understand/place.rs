@@ -201,7 +201,9 @@ impl Reader<'_> {
         let counted_rows = s.pending == [Aggregate::Count] && !s.distinct && plural && relations.iter().any(|c| c.evidence == Evidence::Name);
         // "coldest freezer reading", "by reading volume": the relation named outright, not a
         // column that only mentions it; "best sales day": the money column, not the orders.
-        let named_outright = relations.iter().any(|c| c.evidence == Evidence::Name) && columns.iter().all(|c| c.evidence < Evidence::Name) && !s.grouping && !s.which;
+        // ("still have an order pending": an order, the thing, not its status column.)
+        let article = link.start > 0 && self.tokens[link.start - 1].is_any(&["a", "an"]);
+        let named_outright = relations.iter().any(|c| c.evidence == Evidence::Name) && (columns.iter().all(|c| c.evidence < Evidence::Name) || article) && !s.grouping && (!s.which || article);
         let money_word = self.tokens[link.start..link.end].iter().any(|t| is_money_word(&t.stem)) && columns.iter().any(|c| self.is_money(as_column(&c.target)));
         // "total views of the home page": how many, though "views" also names an id column.
         let total_word = s.pending == [Aggregate::Sum] && plural && s.pending_word.as_deref().is_some_and(|w| w.starts_with("total")) && !columns.iter().any(|c| self.is_money(as_column(&c.target)));
