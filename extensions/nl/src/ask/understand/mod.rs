@@ -748,8 +748,9 @@ impl Reader<'_> {
                         s.compare_at = Some(*at);
                     }
                 }
-                // The unit was read with the number before it.
-                Role::Link(_) if s.unit_at == Some(*at) => {}
+                // The unit was read with the number before it ("€400 - order numbers": a
+                // sign before the number, and the words after it are no unit).
+                Role::Link(_) if s.unit_at == Some(*at) && UNITS.contains(&self.tokens[*at].text.as_str()) => {}
                 // "sensor names": the names of the sensors; the first word only says whose.
                 Role::Link(l) if self.label_follows(&links[*l], links.get(l + 1)).is_some() => {
                     if let Some(r) = self.label_follows(&links[*l], links.get(l + 1)) {
