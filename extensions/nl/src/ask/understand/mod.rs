@@ -191,6 +191,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     reader.drop_unreachable_readings(&mut links);
     reader.drop_time_spent(&mut links);
     reader.drop_per_row(&mut links);
+    reader.read_listed_whiches_as_columns(&mut links);
     if let Some(meaning) = meaning {
         reader.link_by_meaning(meaning, &mut links);
     }
@@ -606,7 +607,9 @@ impl Reader<'_> {
                     // "which readings went below -22? show them": the rows themselves.
                     let show_them = self.tokens.windows(2).any(|w| w[0].is_any(&["show", "list", "give"]) && w[1].is_any(&["them", "those", "all"]))
                         || self.tokens.windows(3).any(|w| w[0].is_any(&["show", "give"]) && w[1].is("me") && w[2].is_any(&["them", "those"]));
-                    s.which = !show_them && matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)))
+                    // "- which page, which browser, and when": columns asked in a list.
+                    let listed_whiches = self.tokens.iter().filter(|t| t.is("which") && t.pause_before).count() >= 2;
+                    s.which = !show_them && !listed_whiches && matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)))
                 }
                 Role::Rank(direction) => {
                     s.rank = Some(*direction);

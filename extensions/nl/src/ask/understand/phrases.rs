@@ -701,6 +701,11 @@ impl Reader<'_> {
             time.lists_time = true;
             self.mark(i..i + 2);
         }
+        // "…: which page, which browser, and when": the time, last in the list.
+        if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["when"]) && self.is(i - 1, &["and"]) && (i + 1 == self.tokens.len() || self.tokens[i + 1].pause_before)) {
+            time.lists_time = true;
+            self.mark(i..i + 1);
+        }
         // "…: device id, humidity value, timestamp": the time in a list after a pause.
         let last_pause = self.tokens.iter().rposition(|t| t.pause_before).unwrap_or(usize::MAX);
         let listed = |i: usize| i >= last_pause && (self.tokens[i].pause_before || self.is(i - 1, &["and"]));

@@ -118,6 +118,21 @@ impl Reader<'_> {
         }
     }
 
+    /// "…: which page, which browser, and when": columns asked in a list, so "page" is
+    /// the page's column, not the page views.
+    pub(super) fn read_listed_whiches_as_columns(&self, links: &mut [Link]) {
+        if self.tokens.iter().filter(|t| t.is("which") && t.pause_before).count() < 2 {
+            return;
+        }
+        for link in links.iter_mut().filter(|l| l.start > 0 && self.tokens[l.start - 1].is("which")) {
+            // A column that names the thing (the path), not its id.
+            let named = |c: &Candidate| matches!(c.target, Target::Column(r, col) if !is_key_name(&self.catalog.relations[r].columns[col].name));
+            if link.candidates.iter().any(named) {
+                link.candidates.retain(named);
+            }
+        }
+    }
+
     /// "average more than 120 euros per order", "the least per order on average": an
     /// average over each row of the relation named, not a grouping by it.
     pub(super) fn drop_per_row(&mut self, links: &mut Vec<Link>) {
