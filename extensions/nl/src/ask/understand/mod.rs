@@ -293,7 +293,12 @@ impl Reader<'_> {
             } else if t.is("how") && next(&["much"]) {
                 Some((Role::Aggregate(Aggregate::Sum), 2))
             } else if t.is_any(&["range", "spread"]) && i > 0 && self.used[i - 1] {
-                // "temperature range": after a linked column.
+                // "temperature range": after a linked column; "(lowest and highest)" after it
+                // only restates it.
+                let restated = (i + 1..self.tokens.len()).take_while(|&j| self.in_parentheses_at(j)).collect::<Vec<_>>();
+                if !restated.is_empty() && restated.iter().all(|&j| self.tokens[j].is_any(&["and", "to", "or"]) || aggregate_word(&self.tokens[j].text).is_some() || superlative(&self.tokens[j].text).is_some()) {
+                    self.mark(restated[0]..restated[restated.len() - 1] + 1);
+                }
                 Some((Role::Aggregate(Aggregate::Min), 1))
             } else if t.is("how") && self.tokens.get(i + 1).is_some_and(|a| a.is_any(HOW_ADJECTIVES)) {
                 // "how fast are pages served": the average of what the adjective measures.
@@ -553,7 +558,17 @@ impl Reader<'_> {
                 }
                 // "temperature range": its minimum and maximum.
                 Role::Aggregate(_) if self.tokens[*at].is("range") => {
-                    s.pending = vec![Aggregate::Min, Aggregate::Max];
+                    // "humidity range (…) at the Austin site": of the numeric column just
+                    // named, not of what follows.
+                    let just_numeric = s.last_numeric.filter(|_| matches!(previous, Some((_, Role::Link(l))) if links[*l].end == *at));
+                    match just_numeric {
+                        Some(c) => {
+                            d.bare_columns.retain(|b| *b != c);
+                            d.measures.push(Measure { aggregate: Aggregate::Min, column: Some(c) });
+                            d.measures.push(Measure { aggregate: Aggregate::Max, column: Some(c) });
+                        }
+                        None => s.pending = vec![Aggregate::Min, Aggregate::Max],
+                    }
                     s.pending_word = None;
                 }
                 // "reading count per device": the count of the relation just named.

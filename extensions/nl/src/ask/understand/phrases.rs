@@ -242,6 +242,16 @@ impl Reader<'_> {
                     }
                 }
             }
+            // "24-hour reading counts": the last 24 hours.
+            if let (Some(n), true, Some(unit)) = (self.number_at(i), self.hyphen_after(i), self.word(i + 1).and_then(|t| time_unit(&t.text)).filter(|_| self.word(i + 1).is_some_and(|t| t.text == t.stem))) {
+                let measured = i > 0 && self.tokens[i - 1].is_any(&["every", "per", "each", "a", "an"]);
+                if !measured && time.recent.is_none() && !time.has_range() {
+                    time.recent = Some((n, unit));
+                    self.mark(i..i + 2);
+                    i += 2;
+                    continue;
+                }
+            }
             // "the last half hour", "past half an hour": 30 minutes.
             if self.is(i, &["last", "past"]) && self.is(i + 1, &["half"]) {
                 let unit_at = if self.is(i + 2, &["an", "a"]) { i + 3 } else { i + 2 };
