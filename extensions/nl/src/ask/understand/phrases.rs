@@ -63,6 +63,16 @@ impl Reader<'_> {
         None
     }
 
+    /// "<word> [than] N units ago" with one of `words` at `i`: N, the unit and the words read.
+    fn age_at(&self, i: usize, words: &[&str]) -> Option<(f64, &'static str, usize)> {
+        if !self.is(i, words) {
+            return None;
+        }
+        let (n_at, len) = if self.is(i + 1, &["than"]) { (i + 2, 5) } else { (i + 1, 4) };
+        let unit = self.word(n_at + 1).and_then(|t| time_unit(&t.text))?;
+        self.is(n_at + 2, &["ago"]).then_some((self.number_at(n_at)?, unit, len))
+    }
+
     /// Whether a hyphen joins token `i` to the next ("July-December").
     pub(super) fn hyphen_after(&self, i: usize) -> bool {
         let (Some(a), Some(b)) = (self.tokens.get(i), self.tokens.get(i + 1)) else { return false };
@@ -199,16 +209,11 @@ impl Reader<'_> {
                 }
             }
             // more than 30 days ago, over 2 hours ago
-            if self.is(i, &["more", "longer", "over"]) {
-                let (n_at, len) = if self.is(i + 1, &["than"]) { (i + 2, 5) } else { (i + 1, 4) };
-                if self.is(n_at + 2, &["ago"]) {
-                    if let (Some(n), Some(unit)) = (self.number_at(n_at), self.word(n_at + 1).and_then(|t| time_unit(&t.text))) {
-                        time.before_ago = Some((n, unit));
-                        self.mark(i..i + len);
-                        i += len;
-                        continue;
-                    }
-                }
+            if let Some((n, unit, len)) = self.age_at(i, &["more", "longer", "over"]) {
+                time.before_ago = Some((n, unit));
+                self.mark(i..i + len);
+                i += len;
+                continue;
             }
             // "more than a week but less than 30 days ago": between the two.
             if self.is(i, &["more", "over"]) {
@@ -231,16 +236,11 @@ impl Reader<'_> {
                 }
             }
             // less than 30 days ago, under 2 hours ago: within that window.
-            if self.is(i, &["less", "fewer", "under", "within"]) {
-                let (n_at, len) = if self.is(i + 1, &["than"]) { (i + 2, 5) } else { (i + 1, 4) };
-                if self.is(n_at + 2, &["ago"]) {
-                    if let (Some(n), Some(unit)) = (self.number_at(n_at), self.word(n_at + 1).and_then(|t| time_unit(&t.text))) {
-                        time.recent = Some((n, unit));
-                        self.mark(i..i + len);
-                        i += len;
-                        continue;
-                    }
-                }
+            if let Some((n, unit, len)) = self.age_at(i, &["less", "fewer", "under", "within"]) {
+                time.recent = Some((n, unit));
+                self.mark(i..i + len);
+                i += len;
+                continue;
             }
             // "24-hour reading counts": the last 24 hours.
             if let (Some(n), true, Some(unit)) = (self.number_at(i), self.hyphen_after(i), self.word(i + 1).and_then(|t| time_unit(&t.text)).filter(|_| self.word(i + 1).is_some_and(|t| t.text == t.stem))) {
