@@ -10,7 +10,7 @@ impl Reader<'_> {
     /// Every rewrite, in order; the plan's relations are joined after.
     pub(super) fn rewrite(&mut self, links: &[Link], plan: &mut QueryPlan, time: &Time, s: &Walk) {
         self.single_row_ranked(plan, s);
-        self.rank_rows_named_after_superlative(links, plan, time, s);
+        self.rank_rows_named_after_superlative(links, plan, time);
         self.rank_things_by_their_rows(links, plan, time);
         self.rank_by_polarity(plan);
         self.count_what_cannot_be_summed(plan);
@@ -44,7 +44,7 @@ impl Reader<'_> {
     /// of the 3 biggest orders placed by Italian customers": the superlative ranks the rows
     /// the noun after it names (by what it measures there); what else is named is shown
     /// beside the ranked value.
-    fn rank_rows_named_after_superlative(&mut self, links: &[Link], plan: &mut QueryPlan, time: &Time, s: &Walk) {
+    fn rank_rows_named_after_superlative(&mut self, links: &[Link], plan: &mut QueryPlan, time: &Time) {
         const SIZE_WORDS: &[&str] = &["biggest", "largest", "smallest", "highest", "lowest", "priciest", "cheapest"];
         // Not "largest payment for each method", "top 3 slowest pages by average latency";
         // after a pause the details asked ("…: which device recorded it, and how cold?").
@@ -54,7 +54,6 @@ impl Reader<'_> {
         if groups || asks_before_pause(&["average", "avg", "mean", "total", "sum", "count", "number", "which", "what", "who", "how"]) || !plan.having.is_empty() {
             return;
         }
-        let _ = s;
         let found = (0..self.tokens.len()).find_map(|p| {
             // "most humid reading": the adjective after "most".
             let (p, direction) = match superlative(&self.tokens[p].text) {
