@@ -192,6 +192,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     reader.drop_time_spent(&mut links);
     reader.drop_per_row(&mut links);
     reader.read_listed_whiches_as_columns(&mut links);
+    reader.read_count_nouns_as_rows(&mut links);
     if let Some(meaning) = meaning {
         reader.link_by_meaning(meaning, &mut links);
     }

@@ -118,6 +118,17 @@ impl Reader<'_> {
         }
     }
 
+    /// "how much traffic did the blog get": traffic is the rows (page views), not the
+    /// referrer column whose comment says "traffic source".
+    pub(super) fn read_count_nouns_as_rows(&self, links: &mut [Link]) {
+        for link in links.iter_mut().filter(|l| l.end == l.start + 1 && self.tokens[l.start].is_any(COUNT_NOUNS)) {
+            let rows = |c: &Candidate| matches!(c.target, Target::Relation(_));
+            if link.candidates.iter().any(rows) && link.candidates.iter().filter(|c| rows(c)).map(|c| c.evidence).max() >= link.candidates.iter().filter(|c| !rows(c)).map(|c| c.evidence).max() {
+                link.candidates.retain(rows);
+            }
+        }
+    }
+
     /// "…: which page, which browser, and when": columns asked in a list, so "page" is
     /// the page's column, not the page views.
     pub(super) fn read_listed_whiches_as_columns(&self, links: &mut [Link]) {
