@@ -132,7 +132,7 @@ impl Reader<'_> {
     /// "…: which page, which browser, and when": columns asked in a list, so "page" is
     /// the page's column, not the page views.
     pub(super) fn read_listed_whiches_as_columns(&self, links: &mut [Link]) {
-        if self.tokens.iter().filter(|t| t.is("which") && t.pause_before).count() < 2 {
+        if !self.lists_whiches() {
             return;
         }
         for link in links.iter_mut().filter(|l| l.start > 0 && self.tokens[l.start - 1].is("which")) {
@@ -142,6 +142,11 @@ impl Reader<'_> {
                 link.candidates.retain(named);
             }
         }
+    }
+
+    /// Whether "which …" is said twice after pauses: a list of columns asked.
+    pub(super) fn lists_whiches(&self) -> bool {
+        self.tokens.iter().filter(|t| t.is("which") && t.pause_before).count() >= 2
     }
 
     /// "average more than 120 euros per order", "the least per order on average": an

@@ -63,7 +63,7 @@ impl Reader<'_> {
             };
             let word = &self.tokens[p];
             // "the warmest reading", "3 biggest orders"; not "… with the warmest reading".
-            let before = if self.tokens[p - usize::from(p > 0)].is_any(&["most", "least"]) && p > 0 { p - 1 } else { p };
+            let before = if p > 0 && self.tokens[p - 1].is_any(&["most", "least"]) { p - 1 } else { p };
             let opens = before == 0 || self.tokens[before - 1].is_any(&["the", "our", "my"]) || self.tokens[before - 1].number.is_some();
             let clause = before >= 2 && self.tokens[before - 2].is_any(&["with", "having", "has", "had", "by", "for"]);
             if !opens || clause {
