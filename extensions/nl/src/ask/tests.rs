@@ -496,3 +496,19 @@ fn per_row_averages_order_totals_and_windows_between_ages() {
     // A currency sign before the number says which column.
     assert_eq!(sql("payments above €900"), "SELECT * FROM payments WHERE amount > 900");
 }
+
+#[test]
+fn labels_and_averages_before_a_comparison() {
+    // A label's unknown words name the occasion; its names and values are read.
+    assert_eq!(
+        sql("Cold-chain check: which outdoor sensors average warmer than 30 degrees? device ids please"),
+        sql("which outdoor sensors average warmer than 30 degrees? device ids please")
+    );
+    assert_eq!(
+        sql("which outdoor sensors average warmer than 30 degrees? device ids please"),
+        "SELECT devices.device_id, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.kind = 'outdoor' GROUP BY devices.device_id HAVING avg(readings.temperature) > 30 ORDER BY devices.device_id"
+    );
+    assert_eq!(sql("Osaka sensors: every reading over 30 degrees"), sql("every reading over 30 degrees from Osaka sensors"));
+    // Without a later sentence that names something, a label is the question.
+    assert!(refusal("Smoke detections: last week").contains("Smoke"));
+}

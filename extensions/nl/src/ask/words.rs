@@ -48,6 +48,11 @@ impl Token {
     pub fn is_any(&self, words: &[&str]) -> bool {
         words.contains(&self.text.as_str())
     }
+
+    /// A word that only carries the sentence ("the", "please", "show"), by itself or its stem.
+    pub fn is_filler(&self) -> bool {
+        FILLER.contains(&self.text.as_str()) || FILLER.contains(&self.stem.as_str())
+    }
 }
 
 /// Splits a question into tokens. Quoted text ('…' or "…") stays one token; dates

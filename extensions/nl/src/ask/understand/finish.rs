@@ -414,10 +414,11 @@ impl Reader<'_> {
             }
         }
         for r in std::mem::take(&mut d.group_relations) {
-            // "which sensor (by name)", "who …? email": already grouped by what tells each apart.
+            // "which sensor (by name)", "who …? email", "which sensors …? device ids": already
+            // grouped by what tells each apart.
             let tells_apart = |c: &ColumnRef| {
                 let column = self.column(*c);
-                c.relation == r && column.values.is_none() && !is_key_name(&column.name) && !is_numeric(&column.data_type) && !is_temporal(&column.data_type)
+                c.relation == r && (is_key_name(&column.name) || column.values.is_none() && !is_numeric(&column.data_type) && !is_temporal(&column.data_type))
             };
             if self.label_column(r).is_some_and(|l| d.groups.contains(&l)) || d.groups.iter().any(tells_apart) {
                 continue;

@@ -167,6 +167,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     // Its words are not read — but for its stored values (linked below) and its phrases of
     // time and number ("the enterprise accounts that joined in the last 90 days").
     let unread: Vec<usize> = preamble.as_ref().map(|p| reader.preamble_unread(p)).unwrap_or_default();
+    let label = if preamble.is_none() { reader.label(&linked) } else { None };
     for &i in &unread {
         reader.used[i] = true;
     }
@@ -187,6 +188,11 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     let mut links = links;
     if let Some(preamble) = &preamble {
         reader.keep_preamble_values(preamble, &mut links);
+    }
+    // A label that names an occasion ("Cold-chain check:", "Support ticket from user 79:")
+    // has no loose associations read; its names and values are.
+    if let Some(label) = label.as_ref().filter(|label| (label.start..label.end).any(|i| !linked[i] && !reader.tokens[i].is_filler() && reader.tokens[i].number.is_none())) {
+        links.retain(|l| !label.contains(&l.start) || l.best_evidence() > Evidence::Concept);
     }
     reader.drop_stray_verbs(&mut links);
     reader.drop_unreachable_readings(&mut links);
@@ -231,7 +237,8 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
             // "in which months …? month and total": the calendar unit already read.
             let unit_again = time_unit(&t.text).is_some_and(|unit| (0..i).any(|j| reader.used[j] && time_unit(&reader.tokens[j].text) == Some(unit)));
             let said_by_code = (has_comparison || claimed_number || has_code_value) && t.is_any(&["failed", "failing", "errored", "erroring", "crashed", "crashing"]);
-            t.quoted || !(FILLER.contains(&t.text.as_str()) || FILLER.contains(&t.stem.as_str()) || unit || said_by_comparison || said_by_code || said_by_time || unit_again || under_path)
+            let names_occasion = label.as_ref().is_some_and(|label| label.contains(&i)) && t.number.is_none() && t.date.is_none();
+            t.quoted || !(names_occasion || t.is_filler() || unit || said_by_comparison || said_by_code || said_by_time || unit_again || under_path)
         })
         .map(|i| reader.tokens[i].raw.clone())
         .collect();
@@ -456,6 +463,7 @@ impl Reader<'_> {
                     // "…: name and total", "…? names and totals, largest first": the answer
                     // listed after a pause.
                     let answer_link = |a: usize| self.tokens[at + 1..=a].iter().any(|t| t.pause_before);
+                    let named_after = roles[n + 1..].iter().any(|(a, r)| matches!(r, Role::Link(_)) && !unit_link(*a) && !answer_link(*a));
                     let trailing = roles[n + 1..]
                         .iter()
                         .all(|(a, r)| !matches!(r, Role::Link(_)) || unit_link(*a) || answer_link(*a))
@@ -488,10 +496,8 @@ impl Reader<'_> {
                         }
                         _ => Vec::new(),
                     };
-                    let unit = self
-                        .unit_column(&self.reachable(&context), *at)
-                        .or_else(|| self.unit_column(&just_named, *at))
-                        .filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
+                    let unit_named = self.unit_column(&self.reachable(&context), *at).or_else(|| self.unit_column(&just_named, *at));
+                    let unit = unit_named.filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
                     // "regions with revenue above 50000": a condition on each region's total;
                     // "sites where a sensor went below 3 degrees" (an event): on each site's
                     // extreme; "names of devices whose battery dropped below 10%" (things, not
@@ -571,6 +577,18 @@ impl Reader<'_> {
                         if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
                             s.unit_at = Some(at + 1);
                         }
+                    } else if let (Some(u), true, None, false) = (unit_named, measuring, trailing, named_after) {
+                        // "which freezers average warmer than -18.3 °C": the average said before
+                        // the comparison is what it compares, in the unit after the number
+                        // (not so in "averaging over 400 ms per page load").
+                        let (counts, measures): (Vec<Aggregate>, Vec<Aggregate>) = std::mem::take(&mut s.pending).into_iter().partition(|a| matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+                        s.pending = counts;
+                        for aggregate in measures {
+                            d.measures.push(Measure { aggregate, column: Some(u) });
+                            d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, u, *at), *high));
+                        }
+                        s.last_measure = Some(d.measures.len() - 1);
+                        s.unit_at = Some(at + 1);
                     } else {
                         s.compare = Some((*comparison, *value, *high));
                         s.compare_at = Some(*at);

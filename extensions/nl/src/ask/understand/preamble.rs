@@ -27,18 +27,8 @@ impl Reader<'_> {
     /// later sentence names something: `0..end`. `linked`: the tokens a phrase of the
     /// catalog links.
     pub(super) fn preamble(&self, linked: &[bool]) -> Option<std::ops::Range<usize>> {
-        // Sentence ends: '.', '!', '?' or ':' between two tokens.
-        let mut sentences: Vec<(usize, usize, bool)> = Vec::new();
-        let mut start = 0;
-        for i in 0..self.tokens.len() {
-            let gap_end = self.tokens.get(i + 1).map_or(self.question.len(), |t| t.span.0);
-            let gap: String = self.question.chars().skip(self.tokens[i].span.1).take(gap_end.saturating_sub(self.tokens[i].span.1)).collect();
-            if gap.contains(['.', '!', '?', ':']) || i + 1 == self.tokens.len() {
-                sentences.push((start, i + 1, gap.contains('?')));
-                start = i + 1;
-            }
-        }
-        let asks = |&(from, _, question_mark): &(usize, usize, bool)| question_mark || self.tokens[from].is_any(ASKING_WORDS);
+        let sentences = self.sentences();
+        let asks = |s: &(usize, usize, bool)| self.asks(s);
         let about_asker = |&(from, to, _): &(usize, usize, bool)| self.tokens[from].is_any(CONTEXT_OPENERS) || self.tokens[from..to].iter().any(|t| !t.quoted && t.is_any(CONTEXT_WORDS));
         // Nothing linked, no number, date or calendar word ("Last 24 hours: …" says when).
         let names_nothing = |&(from, to, _): &(usize, usize, bool)| {
@@ -50,6 +40,38 @@ impl Reader<'_> {
         let names_something = |&(from, to, _): &(usize, usize, bool)| (from..to).any(|i| linked[i]);
         let leading = sentences.iter().take_while(|s| !asks(s) && (about_asker(s) || names_nothing(s))).count();
         (leading > 0 && sentences[leading..].iter().any(names_something)).then(|| 0..sentences[leading - 1].1)
+    }
+
+    /// The sentences: `(from, to, ends with a question mark)`; a sentence ends at '.', '!',
+    /// '?' or ':' between two tokens.
+    pub(super) fn sentences(&self) -> Vec<(usize, usize, bool)> {
+        let mut sentences = Vec::new();
+        let mut start = 0;
+        for i in 0..self.tokens.len() {
+            let gap_end = self.tokens.get(i + 1).map_or(self.question.len(), |t| t.span.0);
+            let gap: String = self.question.chars().skip(self.tokens[i].span.1).take(gap_end.saturating_sub(self.tokens[i].span.1)).collect();
+            if gap.contains(['.', '!', '?', ':']) || i + 1 == self.tokens.len() {
+                sentences.push((start, i + 1, gap.contains('?')));
+                start = i + 1;
+            }
+        }
+        sentences
+    }
+
+    fn asks(&self, &(from, _, question_mark): &(usize, usize, bool)) -> bool {
+        question_mark || self.tokens[from].is_any(ASKING_WORDS)
+    }
+
+    /// A leading label, when a later sentence names something itself: "Power
+    /// users: accounts with at least 10 page views …", "Heat alert review for Austin's
+    /// outdoor sensors: every reading over 30 °C …". The label's links are read ("Austin",
+    /// "outdoor"); its words the catalog does not know only name the occasion, and are not
+    /// a reason to refuse. `linked`: the tokens a phrase of the catalog links.
+    pub(super) fn label(&self, linked: &[bool]) -> Option<std::ops::Range<usize>> {
+        let sentences = self.sentences();
+        let (label, rest) = sentences.split_first()?;
+        let names_something = |&(from, to, _): &(usize, usize, bool)| (from..to).any(|i| linked[i]);
+        (!self.asks(label) && rest.iter().any(names_something)).then_some(label.0..label.1)
     }
 
     /// The preamble's tokens left unread: all but its phrases of time and number — a

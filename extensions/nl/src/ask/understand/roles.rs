@@ -12,6 +12,8 @@ impl Reader<'_> {
         for (at, comparison, value, high) in compares {
             roles.push((at, Role::Compare(comparison, value, high)));
         }
+        let sentences = self.sentences();
+        let sentence_start = |i: usize| sentences.iter().find(|s| (s.0..s.1).contains(&i)).map_or(0, |s| s.0);
         let mut i = 0;
         while i < self.tokens.len() {
             if self.used[i] || self.tokens[i].quoted {
@@ -101,8 +103,9 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
-            } else if t.is_any(&["every", "all"]) && (0..i).all(|j| self.tokens[j].is_any(&["show", "list", "give", "me", "get", "find", "pull", "up"])) {
-                // "every reading from HAM-OUT-17": the rows, not a grouping.
+            } else if t.is_any(&["every", "all"]) && (sentence_start(i)..i).all(|j| self.tokens[j].is_any(&["show", "list", "give", "me", "get", "find", "pull", "up"])) {
+                // "every reading from HAM-OUT-17", "Austin's outdoor sensors: every reading
+                // over 30 °C": the rows, not a grouping.
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
