@@ -124,6 +124,11 @@ const VALUE_PHRASES: &[(&str, &str)] = &[
     ("cancellation", "cancelled"), ("cancellations", "cancelled"), ("page not found", "404"), ("not modified", "304"), ("internal server error", "500"),
 ];
 
+/// Whether the words are an everyday phrase for a stored value ("came back").
+pub fn is_value_phrase(words: &str) -> bool {
+    VALUE_PHRASES.iter().any(|(phrase, _)| *phrase == words)
+}
+
 /// Every phrase that names something in the catalog.
 pub struct Lexicon {
     phrases: HashMap<Vec<String>, Vec<Candidate>>,

@@ -512,3 +512,19 @@ fn labels_and_averages_before_a_comparison() {
     // Without a later sentence that names something, a label is the question.
     assert!(refusal("Smoke detections: last week").contains("Smoke"));
 }
+
+#[test]
+fn who_asks_and_averages_said_before_a_pause() {
+    // "Finance wants …": who asks is not part of the question.
+    assert_eq!(sql("Finance wants the average order amount"), sql("the average order amount"));
+    // "where it averaged below …": the column named before.
+    assert_eq!(
+        sql("temperature by site, only sites where it averaged below 10"),
+        "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site HAVING avg(readings.temperature) < 10 ORDER BY devices.site"
+    );
+    // "… on average? region and that average": the average is not taken of the region.
+    assert_eq!(
+        sql("In which region do orders cost the least on average? region and that average"),
+        "SELECT \"region\", avg(amount) AS avg_amount FROM orders GROUP BY \"region\" ORDER BY avg_amount LIMIT 1"
+    );
+}

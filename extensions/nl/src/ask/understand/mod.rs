@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use streamhouse_executor::{AskCatalog, Refusal};
 
-use super::link::{is_money_word, is_numeric, is_temporal, Candidate, Evidence, Lexicon, Link, Target};
+use super::link::{is_money_word, is_numeric, is_temporal, is_value_phrase, Candidate, Evidence, Lexicon, Link, Target};
 use super::meaning::MeaningLinker;
 use super::plan::{ColumnRef, Comparison, Filter, GroupKey, Having, Measure, OrderKey, QueryPlan};
 use super::words::{aggregate_word, month, superlative, time_unit, tokenize, Aggregate, Token, FILLER, UNITS};
@@ -496,6 +496,8 @@ impl Reader<'_> {
                         }
                         _ => Vec::new(),
                     };
+                    // "temperature by site, only sites where it averaged below -18.5": the column named before.
+                    let said_of_it = s.last_numeric.filter(|_| (at.saturating_sub(3)..*at).any(|j| self.tokens[j].is("it")));
                     let unit_named = self.unit_column(&self.reachable(&context), *at).or_else(|| self.unit_column(&just_named, *at));
                     let unit = unit_named.filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
                     // "regions with revenue above 50000": a condition on each region's total;
@@ -577,7 +579,7 @@ impl Reader<'_> {
                         if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
                             s.unit_at = Some(at + 1);
                         }
-                    } else if let (Some(u), true, None, false) = (unit_named, measuring, trailing, named_after) {
+                    } else if let (Some(u), true, None, false) = (unit_named.or(said_of_it), measuring, trailing, named_after) {
                         // "which freezers average warmer than -18.3 °C": the average said before
                         // the comparison is what it compares, in the unit after the number
                         // (not so in "averaging over 400 ms per page load").

@@ -343,8 +343,12 @@ impl Reader<'_> {
         if numeric {
             s.last_numeric = Some(c);
         }
-        if (s.distinct || !s.pending.is_empty()) && !s.grouping {
-            let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+        // "… on average? Country and that average": an average said before a pause is not
+        // taken of a text column named after it.
+        let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+        let said_before_pause = roles[..n].iter().rev().find_map(|(a, r)| matches!(r, Role::Aggregate(_)).then_some(*a)).is_some_and(|a| (a + 1..=link.start).any(|j| self.tokens[j].pause_before));
+        let across_pause = measuring && !numeric && !s.distinct && said_before_pause;
+        if (s.distinct || !s.pending.is_empty()) && !s.grouping && !across_pause {
             if measuring && (is_key || !numeric) && !s.distinct {
                 // "average order value": the order's measure, not its id; a measure
                 // named next ("average order amount") takes the aggregate instead.

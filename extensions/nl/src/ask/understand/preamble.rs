@@ -39,7 +39,13 @@ impl Reader<'_> {
         };
         let names_something = |&(from, to, _): &(usize, usize, bool)| (from..to).any(|i| linked[i]);
         let leading = sentences.iter().take_while(|s| !asks(s) && (about_asker(s) || names_nothing(s))).count();
-        (leading > 0 && sentences[leading..].iter().any(names_something)).then(|| 0..sentences[leading - 1].1)
+        if leading > 0 && sentences[leading..].iter().any(names_something) {
+            return Some(0..sentences[leading - 1].1);
+        }
+        // "Finance wants the mean and the total of …", "The CFO asked for …": who asks, then what.
+        let wants = (1..4.min(self.tokens.len())).find(|&k| self.tokens[k].is_any(&["wants", "needs", "asks", "asked", "requested"]))?;
+        let who_unnamed = (0..wants).all(|i| !self.tokens[i].quoted && self.tokens[i].number.is_none() && self.tokens[i].date.is_none() && !self.tokens[i].pause_before);
+        (who_unnamed && (wants + 1..self.tokens.len()).any(|i| linked[i])).then_some(0..wants + 1)
     }
 
     /// The sentences: `(from, to, ends with a question mark)`; a sentence ends at '.', '!',

@@ -85,7 +85,11 @@ impl Reader<'_> {
             // "which way of paying did people use": people in general, not the users of
             // another schema.
             let general_people = link.end == link.start + 1 && self.tokens[link.start].is_any(&["people", "person", "persons"]) && link.best_evidence() == Evidence::Concept;
-            if (generic || general_people) && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+            // "page loads that came back with a 200": everyday words, not the 'returned'
+            // orders of another schema.
+            let text: Vec<&str> = self.tokens[link.start..link.end].iter().map(|t| t.text.as_str()).collect();
+            let everyday_phrase = link.end > link.start + 1 && is_value_phrase(&text.join(" "));
+            if (generic || general_people || everyday_phrase) && !link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
                 dropped.push(k);
             }
         }
