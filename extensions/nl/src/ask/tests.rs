@@ -528,3 +528,17 @@ fn who_asks_and_averages_said_before_a_pause() {
         "SELECT \"region\", avg(amount) AS avg_amount FROM orders GROUP BY \"region\" ORDER BY avg_amount LIMIT 1"
     );
 }
+
+#[test]
+fn details_listed_after_an_extreme_row() {
+    // The columns listed after the pause are shown; the superlative ranks by its own measure.
+    assert_eq!(
+        sql("The largest order on record: its order number, amount, and the name of the customer"),
+        "SELECT orders.order_id, orders.amount, customers.\"name\" FROM orders JOIN customers ON orders.customer_id = customers.customer_id ORDER BY orders.amount DESC NULLS LAST LIMIT 1"
+    );
+    // "when, how much, and from which customer": the row's time, amount and the customer's label.
+    assert_eq!(
+        sql("the biggest order: how much and which customer"),
+        "SELECT customers.\"name\", orders.amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id ORDER BY orders.amount DESC NULLS LAST LIMIT 1"
+    );
+}

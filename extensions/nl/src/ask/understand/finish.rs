@@ -607,8 +607,12 @@ impl Reader<'_> {
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
             // "our 3 oldest accounts: email and when they joined": the time beside them.
-            if let Some(ts) = listed_time.filter(|ts| !plan.columns.is_empty() && !plan.columns.contains(ts)) {
+            if let Some(ts) = listed_time.filter(|ts| (!plan.columns.is_empty() || self.amount_listed) && !plan.columns.contains(ts)) {
                 plan.columns.push(ts);
+            }
+            // "The most recent payment: when, how much, …": the row's amount beside them.
+            if let Some(amount) = self.main_measure(base).filter(|a| self.amount_listed && !plan.columns.contains(a)) {
+                plan.columns.push(amount);
             }
             if !plan.columns.is_empty() && plan.columns.iter().all(|c| c.relation != base) {
                 plan.base = plan.columns[0].relation;

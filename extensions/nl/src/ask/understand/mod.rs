@@ -147,6 +147,8 @@ struct Reader<'a> {
     question: &'a str,
     /// Text patterns ("starts with LYO") waiting for their column.
     patterns: Vec<patterns::TextPattern>,
+    /// "The most recent payment: when, how much, …": the amount of the ranked row is asked.
+    amount_listed: bool,
 }
 
 pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meaning: Option<&MeaningLinker>) -> Result<Reading, Refusal> {
@@ -154,7 +156,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     if tokens.is_empty() {
         return Err(Refusal("the question has no words".into()));
     }
-    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new() };
+    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new(), amount_listed: false };
     // The preamble's words are not read; its stored values are linked below.
     let linked: Vec<bool> = {
         let mut linked = vec![false; reader.tokens.len()];

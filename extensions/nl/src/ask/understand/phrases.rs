@@ -711,8 +711,8 @@ impl Reader<'_> {
             time.lists_time = true;
             self.mark(i..i + 2);
         }
-        // "…: which page, which browser, and when": the time, last in the list.
-        if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["when"]) && self.is(i - 1, &["and"]) && (i + 1 == self.tokens.len() || self.tokens[i + 1].pause_before)) {
+        // "…: which page, which browser, and when", "…: when, how much, …": the time, listed.
+        if let Some(i) = (1..self.tokens.len()).find(|&i| self.is(i, &["when"]) && (self.is(i - 1, &["and"]) || self.tokens[i].pause_before) && (i + 1 == self.tokens.len() || self.tokens[i + 1].pause_before)) {
             time.lists_time = true;
             self.mark(i..i + 1);
         }

@@ -218,6 +218,16 @@ impl Reader<'_> {
                     && (relations.iter().any(in_context) || !columns.iter().any(in_context))));
         // ("for traffic from twitter, average load time …": which rows, not how many.)
         let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS)) && !(link.start > 0 && self.tokens[link.start - 1].is("for"));
+        // "The most recent payment: …, and from which customer": the customer's label.
+        let detail_of = self.details_of_extreme_row().filter(|from| link.start >= *from).and_then(|_| {
+            let r = relations.iter().find(|c| c.evidence == Evidence::Name).map(|c| target_relation(&c.target))?;
+            self.label_column(r).filter(|_| self.tokens[link.start..link.end].len() == 1)
+        });
+        if let Some(label) = detail_of {
+            add_context(context, label.relation);
+            d.bare_columns.push(label);
+            return Ok(());
+        }
         if relation_word {
             let r = target_relation(&self.choose(&relations, context, wants_time, "relation").target);
             // "the 3 units …", "the 3 indoor sensors …" (a value between).
@@ -412,7 +422,14 @@ impl Reader<'_> {
             d.ranked_group = Some(c);
             return Ok(());
         }
-        if s.sorting || (s.rank.is_some() && numeric && d.measures.is_empty()) {
+        // "The largest order on record: its order number, amount, and …": the columns listed
+        // after a pause are shown; the superlative ranks by its own measure.
+        // (Not "the lowest battery …? name and level": there the superlative names its column.)
+        let rank_said_before_pause = (0..link.start).rev().find(|&j| superlative(&self.tokens[j].text).is_some()).is_some_and(|a| {
+            let names_rows = self.tokens.get(a + 1).is_some_and(|noun| self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&noun.stem)));
+            names_rows && (a + 1..=link.start).any(|j| self.tokens[j].pause_before)
+        });
+        if s.sorting || (s.rank.is_some() && numeric && d.measures.is_empty() && !rank_said_before_pause) {
             d.order_column = Some((c, s.rank.unwrap_or(false)));
             s.sorting = false;
             return Ok(());

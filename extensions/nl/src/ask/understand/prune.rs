@@ -148,6 +148,17 @@ impl Reader<'_> {
         }
     }
 
+    /// "The most recent payment we received: when, how much, and from which customer": a
+    /// row named by a superlative, then what is asked of it after a pause — the first
+    /// token of that list.
+    pub(super) fn details_of_extreme_row(&self) -> Option<usize> {
+        const ASKING: &[&str] = &["how", "what", "which", "who", "when", "where", "show", "list", "give", "find", "count", "number", "average", "total", "each", "per"];
+        let pause = self.tokens.iter().position(|t| t.pause_before)?;
+        let head = &self.tokens[..pause];
+        let opens = head.iter().skip_while(|t| t.is_any(&["the", "our", "my"])).next().is_some_and(|t| superlative(&t.text).is_some());
+        (opens && !head.iter().any(|t| t.is_any(ASKING))).then_some(pause)
+    }
+
     /// Whether "which …" is said twice after pauses: a list of columns asked.
     pub(super) fn lists_whiches(&self) -> bool {
         self.tokens.iter().filter(|t| t.is("which") && t.pause_before).count() >= 2

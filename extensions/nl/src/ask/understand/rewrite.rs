@@ -94,6 +94,8 @@ impl Reader<'_> {
             })
         });
         let Some((rows, ranked, descending)) = found else { return };
+        // "…: when, how much, …": the row's amount.
+        let amount = self.main_measure(rows).filter(|_| self.amount_listed);
         if !plan.is_aggregate() && plan.limit.is_some() && plan.order.first().is_some_and(|(k, _)| *k == OrderKey::Column(ranked)) {
             return;
         }
@@ -101,6 +103,7 @@ impl Reader<'_> {
         let mut shown: Vec<ColumnRef> = plan.columns.clone();
         shown.extend(plan.group_by.iter().filter_map(|g| if let GroupKey::Column(c) = g { Some(*c) } else { None }));
         shown.extend(plan.measures.iter().filter_map(|m| m.column.filter(|c| !is_numeric(&self.column(*c).data_type))));
+        shown.extend(amount);
         shown.dedup();
         // "largest order placed by a small business": the largest amount, as asked —
         // unless the whole row is ("…, the whole row please").

@@ -14,6 +14,7 @@ impl Reader<'_> {
         }
         let sentences = self.sentences();
         let sentence_start = |i: usize| sentences.iter().find(|s| (s.0..s.1).contains(&i)).map_or(0, |s| s.0);
+        let details_from = self.details_of_extreme_row();
         let mut i = 0;
         while i < self.tokens.len() {
             if self.used[i] || self.tokens[i].quoted {
@@ -22,7 +23,23 @@ impl Reader<'_> {
             }
             let t = &self.tokens[i];
             let next = |words: &[&str]| self.is(i + 1, words);
-            let role = if t.is("how") && next(&["many"]) {
+            let detail = details_from.is_some_and(|from| i >= from);
+            let money_unit = |j: usize| self.tokens.get(j).is_some_and(|w| w.is_any(&["dollars", "euros", "usd", "eur"]));
+            let how_much = t.is("how") && (next(&["much"]) || (next(&["many"]) && money_unit(i + 2)));
+            let role = if detail && (how_much || t.is_any(&["which", "what"])) {
+                // "The most recent payment: when, how much, and from which customer",
+                // "Smallest purchase: how many dollars, …": what is shown of the row, not a
+                // total, a count nor a grouping.
+                if t.is("how") {
+                    let len = if next(&["much"]) { 2 } else { 3 };
+                    self.amount_listed = true;
+                    self.mark(i..i + len);
+                } else {
+                    self.mark(i..i + 1);
+                }
+                i += 1;
+                continue;
+            } else if t.is("how") && next(&["many"]) {
                 Some((Role::Aggregate(Aggregate::Count), 2))
             } else if t.is("counted") && next(&["per", "by", "for", "in"]) {
                 // ", counted per status code": how many rows in each.
