@@ -69,7 +69,7 @@ impl Link {
 /// name or comment; used only when nothing links by name or comment.
 const CONCEPTS: &[(&[&str], &[&str])] = &[
     (
-        &["revenue", "sale", "sales", "size", "price", "priced", "cost", "income", "turnover", "spend", "spent", "spending", "spender", "spenders", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth", "earned", "earn", "earns", "ticket"],
+        &["revenue", "sale", "sales", "size", "price", "priced", "cost", "income", "turnover", "spend", "spent", "spending", "spender", "spenders", "money", "earning", "earnings", "gmv", "paid", "value", "takings", "worth", "earned", "earn", "earns", "ticket", "we sell", "we sold"],
         &["amount", "price", "total", "revenue", "cost", "euro", "dollar", "usd", "eur"],
     ),
     (&["slow", "fast", "speed", "latency", "delay", "duration", "response", "long", "wait", "waiting", "loading"], &["latency", "duration", "load", "elapsed", "response"]),

@@ -296,6 +296,9 @@ pub const FILLER: &[&str] = &[
     "arrived", "arrive", "arrives", "arriving", "land", "landed", "lands", "landing", "ones", "check", "checked",
     // Verbs of events ("battery dipped below 10%"), read with the comparison.
     "exceeded", "exceeds", "exceed", "spiked", "peaked", "touched", "climbed", "dipped", "drops", "drop",
+    // "pages that threw 500s", "events free users trigger", "loads that finished in under
+    // 100 ms", "ids, plus their counts", "the last thing device 29 reported", "humid air".
+    "threw", "throw", "throws", "thrown", "trigger", "triggers", "finish", "finished", "finishes", "plus", "thing", "things", "air",
 ];
 
 /// Units read off a number they are glued to ("300ms"). Not a bare "s": "404s" are 404s.

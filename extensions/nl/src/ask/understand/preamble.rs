@@ -43,7 +43,7 @@ impl Reader<'_> {
             return Some(0..sentences[leading - 1].1);
         }
         // "Finance wants the mean and the total of …", "The CFO asked for …": who asks, then what.
-        let wants = (1..4.min(self.tokens.len())).find(|&k| self.tokens[k].is_any(&["wants", "needs", "asks", "asked", "requested"]))?;
+        let wants = (1..4.min(self.tokens.len())).find(|&k| self.tokens[k].is_any(&["wants", "needs", "asks", "asked", "asking", "requested"]))?;
         let who_unnamed = (0..wants).all(|i| !self.tokens[i].quoted && self.tokens[i].number.is_none() && self.tokens[i].date.is_none() && !self.tokens[i].pause_before);
         (who_unnamed && (wants + 1..self.tokens.len()).any(|i| linked[i])).then_some(0..wants + 1)
     }

@@ -148,7 +148,7 @@ impl Reader<'_> {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
                 Some((Role::Which, 1))
-            } else if let Some(out) = t.is_any(&["leave", "leaving"]).then(|| links.iter().find(|l| l.start == i + 1).map(|l| l.end).filter(|&e| self.tokens.get(e).is_some_and(|w| w.is_any(&["out", "aside"])))).flatten() {
+            } else if let Some(out) = t.is_any(&["leave", "leaving"]).then(|| links.iter().find(|l| l.start == i + 1 || (l.start == i + 2 && self.tokens[i + 1].is_any(&["the", "our", "all"]))).map(|l| l.end).filter(|&e| self.tokens.get(e).is_some_and(|w| w.is_any(&["out", "aside"])))).flatten() {
                 // "leave Firefox out", "leaving freezers aside": not them.
                 self.mark(out..out + 1);
                 Some((Role::Not, 1))
