@@ -255,6 +255,20 @@ impl Reader<'_> {
         if let Some(c) = mentioned.iter().filter(reachable).find(|c| is_temporal(&self.column(**c).data_type)) {
             return Ok(*c);
         }
+        // "pages enterprise users visited in the last 6 hours": the time of the visits, not
+        // of the users' sign-up — unless the question speaks of joining.
+        let signup_time = |r: usize| {
+            let columns = &self.catalog.relations[r].columns;
+            let temporal: Vec<&streamhouse_executor::AskColumn> = columns.iter().filter(|c| is_temporal(&c.data_type)).collect();
+            matches!(temporal[..], [c] if ["sign", "regist", "join"].iter().any(|w| c.name.contains(w)))
+        };
+        const JOINING: &[&str] = &["signed", "signup", "signups", "sign", "signing", "joined", "join", "joining", "registered", "register", "registration", "registrations", "new", "created", "since"];
+        let speaks_of_joining = self.tokens.iter().any(|t| t.is_any(JOINING));
+        let event_relation = context.iter().copied().find(|&r| r != base && self.key_pair(base, r).is_some() && self.has_time(r) && !signup_time(r));
+        let base = match event_relation {
+            Some(r) if signup_time(base) && !speaks_of_joining => r,
+            _ => base,
+        };
         for r in std::iter::once(base).chain(context.iter().copied()) {
             let temporal: Vec<usize> = self.catalog.relations[r].columns.iter().enumerate().filter(|(_, c)| is_temporal(&c.data_type)).map(|(i, _)| i).collect();
             match temporal.as_slice() {
