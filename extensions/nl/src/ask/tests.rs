@@ -542,3 +542,14 @@ fn details_listed_after_an_extreme_row() {
         "SELECT customers.\"name\", orders.amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id ORDER BY orders.amount DESC NULLS LAST LIMIT 1"
     );
 }
+
+#[test]
+fn counts_after_qualified_nouns_and_averages_of_a_column() {
+    // "whose temperature averaged above 30": the column right before the average.
+    assert_eq!(
+        sql("Osaka devices whose temperature averaged above 30: device ids and averages"),
+        "SELECT devices.device_id, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.site = 'Osaka' GROUP BY devices.device_id HAVING avg(readings.temperature) > 30 ORDER BY devices.device_id"
+    );
+    // "how many separate customers placed at least one order": those appearing in orders.
+    assert_eq!(sql("how many separate customers placed at least one order?"), "SELECT count(DISTINCT customer_id) AS distinct_customer_id FROM orders");
+}

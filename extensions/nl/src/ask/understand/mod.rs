@@ -455,9 +455,17 @@ impl Reader<'_> {
                     // "user ids with at least 14 page views", "viewed more than 10 pages": the
                     // count of what follows.
                     // "more than 10 pages": a plural noun for rows right after the number counts them.
-                    let counts_next = matches!(roles.get(n + 1), Some((_, Role::Link(l))) if links[*l].candidates.iter().any(|c| {
-                        matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..))
-                    }) || self.names_rows(&links[*l]) || (links[*l].start == at + 1 && self.plural_relation_word(&links[*l])));
+                    let counts = |l: &Link| {
+                        l.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..)))
+                            || self.names_rows(l)
+                            || (l.start == at + 1 && self.plural_relation_word(l))
+                    };
+                    // ("at least 8 product events": the rows' noun after a word that qualifies it.)
+                    let qualified_next = match (roles.get(n + 1), roles.get(n + 2)) {
+                        (Some((_, Role::Link(a))), Some((_, Role::Link(b)))) => links[*a].end == links[*b].start && links[*a].candidates.iter().all(|c| matches!(c.target, Target::Relation(_))) && counts(&links[*b]),
+                        _ => false,
+                    };
+                    let counts_next = matches!(roles.get(n + 1), Some((_, Role::Link(l))) if counts(&links[*l])) || qualified_next;
                     let after_link = matches!(previous, Some((_, Role::Link(_)))) && !counts_next;
                     // "… on average" after the comparison: a condition on the average.
                     // The unit right after the number ("5000 euros in total") is part of it.
@@ -499,7 +507,9 @@ impl Reader<'_> {
                         _ => Vec::new(),
                     };
                     // "temperature by site, only sites where it averaged below -18.5": the column named before.
-                    let said_of_it = s.last_numeric.filter(|_| (at.saturating_sub(3)..*at).any(|j| self.tokens[j].is("it")));
+                    // "devices whose battery averaged above 80%": the column right before the average.
+                    let averaged_after_column = (at.saturating_sub(3)..*at).find(|&j| aggregate_word(&self.tokens[j].text).is_some()).is_some_and(|j| links.iter().any(|l| l.end == j));
+                    let said_of_it = s.last_numeric.filter(|_| averaged_after_column || (at.saturating_sub(3)..*at).any(|j| self.tokens[j].is("it")));
                     let unit_named = self.unit_column(&self.reachable(&context), *at).or_else(|| self.unit_column(&just_named, *at));
                     let unit = unit_named.filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
                     // "regions with revenue above 50000": a condition on each region's total;
@@ -550,7 +560,7 @@ impl Reader<'_> {
                                 d.counted = Some(r);
                             }
                         }
-                    } else if let Some(m) = last_measure {
+                    } else if let (Some(m), false) = (last_measure, counts_next) {
                         // "average battery is under 15": a condition on the measure; a unit
                         // after the number ("50 percent") was said of it.
                         let value = d.measures[m].column.map_or(*value, |c| self.scaled(*value, c, *at));
