@@ -553,3 +553,14 @@ fn counts_after_qualified_nouns_and_averages_of_a_column() {
     // "how many separate customers placed at least one order": those appearing in orders.
     assert_eq!(sql("how many separate customers placed at least one order?"), "SELECT count(DISTINCT customer_id) AS distinct_customer_id FROM orders");
 }
+
+#[test]
+fn two_aggregates_asked_and_each_of_the_opening_things() {
+    // "how many …, and how much did they total?": both; "total" restates "how much".
+    assert_eq!(sql("Card payments: how many were there, and how much did they total?"), "SELECT count(*) AS \"count\", sum(amount) AS total_amount FROM payments WHERE \"method\" = 'card'");
+    // "Payment methods used by …, with the number of payments for each": by method.
+    assert_eq!(
+        sql("Payment methods used by French customers, with the number of payments for each"),
+        "SELECT payments.\"method\", count(*) AS \"count\" FROM payments JOIN orders ON payments.order_id = orders.order_id JOIN customers ON orders.customer_id = customers.customer_id WHERE customers.country = 'France' GROUP BY payments.\"method\" ORDER BY payments.\"method\""
+    );
+}

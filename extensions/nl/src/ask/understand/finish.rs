@@ -273,6 +273,11 @@ impl Reader<'_> {
                 if let Some(c) = self.prefer_text(text).first() {
                     d.groups.push(as_column(&c.target));
                 }
+            } else if let Some(c) = d.plural_subject.filter(|c| s.grouping && d.bare_columns.contains(c)) {
+                // "Payment methods used by …, with the number of payments for each": each
+                // of the things the question opened with.
+                d.groups.push(c);
+                d.bare_columns.retain(|b| *b != c);
             }
         }
         // The base relation: what is counted or measured, else what is named.

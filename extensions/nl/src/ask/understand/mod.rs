@@ -415,6 +415,15 @@ impl Reader<'_> {
                             || (*at == p + 1 && self.tokens.get(at + 1).is_some_and(|t| t.is_any(&["and", "or"])) && matches!(roles.get(n + 1), Some((_, Role::Aggregate(_))))))
                     {
                         s.pending.push(*a);
+                    } else if let Some((p, Role::Aggregate(_))) = previous.filter(|(p, _)| *at > p + 1 && self.tokens[p + 1..*at].iter().all(|t| t.is_filler())) {
+                        // "how many were there, and how much did they total?": both asked;
+                        // "total" only says again what "how much" asked.
+                        let and = self.tokens[p + 1..*at].iter().any(|t| t.is("and"));
+                        if s.pending.last() != Some(a) && and {
+                            s.pending.push(*a);
+                        } else if s.pending.last() != Some(a) {
+                            s.pending = vec![*a];
+                        }
                     } else {
                         s.pending = vec![*a];
                     }
