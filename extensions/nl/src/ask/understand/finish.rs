@@ -29,6 +29,15 @@ impl Reader<'_> {
                 pending.clear();
             }
         }
+        // "Card payments: how many were there, and how much did they total?": the rows were
+        // counted; the total is of their measure.
+        let counted_only = !d.measures.is_empty() && d.measures.iter().all(|m| m.aggregate == Aggregate::Count && m.column.is_none());
+        if let (true, false, None, Some(c)) = (counted_only, ranked, s.compare, d.counted.or(context.first().copied()).and_then(|r| self.main_measure(r))) {
+            for aggregate in pending.iter().copied().filter(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct)).collect::<Vec<_>>() {
+                d.measures.push(Measure { aggregate, column: Some(c) });
+            }
+            pending.retain(|a| matches!(a, Aggregate::Count | Aggregate::CountDistinct));
+        }
         if let Some((comparison, value, high)) = s.compare {
             // "orders over 100": the relation's one measure column; "took over 1 second":
             // its duration column.
