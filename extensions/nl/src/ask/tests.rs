@@ -564,3 +564,18 @@ fn two_aggregates_asked_and_each_of_the_opening_things() {
         "SELECT payments.\"method\", count(*) AS \"count\" FROM payments JOIN orders ON payments.order_id = orders.order_id JOIN customers ON orders.customer_id = customers.customer_id WHERE customers.country = 'France' GROUP BY payments.\"method\" ORDER BY payments.\"method\""
     );
 }
+
+#[test]
+fn extreme_rows_named_by_a_value_or_a_measure() {
+    // "The 5 smallest shipped orders: order number and amount": both listed.
+    assert_eq!(sql("The 5 smallest shipped orders: order number and amount"), "SELECT order_id, amount FROM orders WHERE \"status\" = 'shipped' ORDER BY amount LIMIT 5");
+    // "Biggest PayPal payment: amount and when it was paid": the row, its columns listed.
+    assert_eq!(sql("Biggest PayPal payment we ever got: amount and when it was paid"), "SELECT amount, paid_at FROM payments WHERE \"method\" = 'paypal' ORDER BY amount DESC NULLS LAST LIMIT 1");
+    // "Warmest outdoor reading …, and the site of the sensor": a value before the row noun.
+    assert_eq!(
+        sql("Warmest outdoor reading, and the site of the sensor that took it"),
+        "SELECT devices.site, readings.temperature FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.kind = 'outdoor' ORDER BY readings.temperature DESC NULLS LAST LIMIT 1"
+    );
+    // "Priciest order …": a superlative of price ranks the orders by amount.
+    assert_eq!(sql("Priciest order: order number and amount"), "SELECT order_id, amount FROM orders ORDER BY amount DESC NULLS LAST LIMIT 1");
+}

@@ -354,7 +354,7 @@ pub fn aggregate_word(word: &str) -> Option<Aggregate> {
         "median" | "medians" => Aggregate::Median,
         "total" | "totals" | "sum" | "summed" | "combined" | "cumulative" => Aggregate::Sum,
         "maximum" | "max" | "peak" | "biggest" | "largest" | "highest" | "greatest" | "longest" | "slowest" | "hottest" | "warmest"
-        | "worst" | "wettest" | "humidest" | "strongest" | "dampest" => Aggregate::Max,
+        | "worst" | "wettest" | "humidest" | "strongest" | "dampest" | "priciest" | "costliest" => Aggregate::Max,
         "minimum" | "min" | "smallest" | "lowest" | "least" | "shortest" | "fastest" | "coldest" | "coolest" | "cheapest" | "driest" | "quickest" | "weakest" => Aggregate::Min,
         "count" | "counts" | "headcount" => Aggregate::Count,
         _ => return None,
@@ -366,7 +366,7 @@ pub fn superlative(word: &str) -> Option<bool> {
     match word {
         "most" | "highest" | "largest" | "biggest" | "greatest" | "top" | "max" | "maximum" | "slowest" | "longest" | "hottest"
         | "warmest" | "heaviest" | "busiest" | "worst" | "expensive" | "more" | "best" | "popular" | "active" | "frequent"
-        | "common" | "wettest" | "humidest" | "strongest" | "chattiest" | "noisiest" | "healthiest" | "dampest" => Some(true),
+        | "common" | "wettest" | "humidest" | "strongest" | "chattiest" | "noisiest" | "healthiest" | "dampest" | "priciest" | "costliest" => Some(true),
         "least" | "lowest" | "smallest" | "fewest" | "min" | "minimum" | "fastest" | "shortest" | "coldest" | "coolest" | "cheapest"
         | "bottom" | "quietest" | "less" | "rarest" | "driest" | "quickest" | "weakest" => Some(false),
         _ => None,

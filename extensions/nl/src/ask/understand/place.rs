@@ -426,7 +426,9 @@ impl Reader<'_> {
         // after a pause are shown; the superlative ranks by its own measure.
         // (Not "the lowest battery …? name and level": there the superlative names its column.)
         let rank_said_before_pause = (0..link.start).rev().find(|&j| superlative(&self.tokens[j].text).is_some()).is_some_and(|a| {
-            let names_rows = self.tokens.get(a + 1).is_some_and(|noun| self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&noun.stem)));
+            // ("The 5 smallest delivered orders: …": a value may stand between.)
+            let relation_noun = |noun: &Token| self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&noun.stem));
+            let names_rows = self.tokens[a + 1..link.start.min(a + 4)].iter().take_while(|t| !t.pause_before).any(relation_noun);
             names_rows && (a + 1..=link.start).any(|j| self.tokens[j].pause_before)
         });
         if s.sorting || (s.rank.is_some() && numeric && d.measures.is_empty() && !rank_said_before_pause) {

@@ -54,6 +54,7 @@ impl Reader<'_> {
         if groups || asks_before_pause(&["average", "avg", "mean", "total", "sum", "count", "number", "which", "what", "who", "how"]) || !plan.having.is_empty() {
             return;
         }
+        let averaged = self.tokens.iter().any(|t| t.is_any(&["average", "averages", "averaged", "avg", "mean", "typical"]));
         let found = (0..self.tokens.len()).find_map(|p| {
             // "most humid reading": the adjective after "most".
             let (p, direction) = match superlative(&self.tokens[p].text) {
@@ -75,14 +76,20 @@ impl Reader<'_> {
                 return None;
             }
             // The relations the noun names: by its link, else by the relation's own noun
-            // (read with the ranking: "the 3 biggest orders").
-            let relations: Vec<usize> = match links.iter().find(|l| l.start == noun_at) {
+            // (read with the ranking: "the 3 biggest orders"); "Warmest indoor reading": a
+            // value may stand before the noun.
+            let noun_link = links.iter().find(|l| l.start == noun_at);
+            let value_then_noun = noun_link.filter(|l| l.candidates.iter().all(|c| matches!(c.target, Target::Value(..) | Target::Column(..)))).and_then(|l| links.iter().find(|n| n.start == l.end && !self.tokens[n.start].pause_before));
+            let relations: Vec<usize> = match value_then_noun.or(noun_link) {
                 Some(link) => link
                     .candidates
                     .iter()
                     .filter_map(|c| match c.target {
                         Target::Relation(r) if c.evidence >= Evidence::Comment => Some(r),
                         Target::Value(r, _, _) if c.evidence >= Evidence::Value => Some(r),
+                        // "slowest page load": the rows whose column the adjective measures.
+                        // (Not "the fastest page loads on average".)
+                        Target::Column(r, column) if c.evidence >= Evidence::Comment && !averaged && self.adjective_column(r, &word.text) == Some(ColumnRef { relation: r, column }) => Some(r),
                         _ => None,
                     })
                     .collect(),
@@ -104,6 +111,14 @@ impl Reader<'_> {
         shown.extend(plan.group_by.iter().filter_map(|g| if let GroupKey::Column(c) = g { Some(*c) } else { None }));
         shown.extend(plan.measures.iter().filter_map(|m| m.column.filter(|c| !is_numeric(&self.column(*c).data_type))));
         shown.extend(amount);
+        if shown.is_empty() && plan.is_aggregate() {
+            // "Biggest PayPal payment: amount and when it was paid", "Warmest indoor reading
+            // …, and the name of the sensor that took it": the columns listed after the pause.
+            shown = self.listed_after_pause(links, rows, first_pause);
+            if let Some(ts) = self.catalog.relations[rows].columns.iter().position(|c| is_temporal(&c.data_type)).filter(|_| time.lists_time) {
+                shown.push(ColumnRef { relation: rows, column: ts });
+            }
+        }
         shown.dedup();
         // "largest order placed by a small business": the largest amount, as asked —
         // unless the whole row is ("…, the whole row please").
@@ -131,6 +146,20 @@ impl Reader<'_> {
         plan.distinct = false;
         plan.order = vec![(OrderKey::Column(ranked), descending)];
         plan.limit = Some(time.limit.unwrap_or(1));
+    }
+
+    /// The columns named after the first pause, each read in the ranked rows' relation or
+    /// one joined to it.
+    fn listed_after_pause(&self, links: &[Link], rows: usize, first_pause: usize) -> Vec<ColumnRef> {
+        let near = |r: usize| r == rows || self.key_pair(rows, r).is_some();
+        links
+            .iter()
+            .filter(|l| l.start >= first_pause)
+            .filter_map(|l| {
+                let columns = l.candidates.iter().filter(|c| matches!(c.target, Target::Column(r, _) if near(r)) && c.evidence >= Evidence::Comment);
+                columns.max_by_key(|c| (c.evidence, target_relation(&c.target) == rows)).map(|c| as_column(&c.target))
+            })
+            .collect()
     }
 
     /// "the 3 warmest sensors", "Warmest 3 indoor sensors (average temperature), names":
