@@ -207,9 +207,12 @@ impl Reader<'_> {
         let money_word = self.tokens[link.start..link.end].iter().any(|t| is_money_word(&t.stem)) && columns.iter().any(|c| self.is_money(as_column(&c.target)));
         // "total views of the home page": how many, though "views" also names an id column.
         let total_word = s.pending == [Aggregate::Sum] && plural && s.pending_word.as_deref().is_some_and(|w| w.starts_with("total")) && !columns.iter().any(|c| self.is_money(as_column(&c.target)));
+        // "Which account viewed the most pages": the accounts, not when they were created.
+        let which_thing = s.which && columns.iter().all(|c| self.candidate_is(c, is_temporal));
         let relation_word = !relations.is_empty()
             && !money_word
             && (columns.is_empty()
+                || which_thing
                 || named_outright
                 || counted_rows
                 || total_word

@@ -32,7 +32,7 @@ impl Reader<'_> {
             let token = &self.tokens[link.start];
             // "returned", or a verb of the question's vocabulary read as a value's form
             // ("did the checkout page return": not the 'returned' orders).
-            let verb = link.end == link.start + 1 && !token.quoted && (token.text.ends_with("ed") || (FILLER.contains(&token.text.as_str()) && link.best_evidence() < Evidence::Value));
+            let verb = link.end == link.start + 1 && !token.quoted && ((token.text.ends_with("ed") && token.text.chars().all(char::is_alphabetic)) || (FILLER.contains(&token.text.as_str()) && link.best_evidence() < Evidence::Value));
             // "accounts created in the last 90 days": the verb of the rows' own time, not
             // another relation's `created_at`.
             let time_verb = verb && FILLER.contains(&token.text.as_str()) && link.candidates.iter().all(|c| matches!(c.target, Target::Column(r, col) if is_temporal(&self.catalog.relations[r].columns[col].data_type)));
