@@ -149,6 +149,8 @@ struct Reader<'a> {
     patterns: Vec<patterns::TextPattern>,
     /// "The most recent payment: when, how much, …": the amount of the ranked row is asked.
     amount_listed: bool,
+    /// The end of a leading label ("Brazil traffic: …"), 0 without one.
+    label_end: usize,
 }
 
 pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meaning: Option<&MeaningLinker>) -> Result<Reading, Refusal> {
@@ -156,7 +158,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     if tokens.is_empty() {
         return Err(Refusal("the question has no words".into()));
     }
-    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new(), amount_listed: false };
+    let mut reader = Reader { catalog, used: vec![false; tokens.len()], tokens, notes: Vec::new(), support: Vec::new(), placing: None, asked_span: None, question, patterns: Vec::new(), amount_listed: false, label_end: 0 };
     // The preamble's words are not read; its stored values are linked below.
     let linked: Vec<bool> = {
         let mut linked = vec![false; reader.tokens.len()];
@@ -170,6 +172,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
     // time and number ("the enterprise accounts that joined in the last 90 days").
     let unread: Vec<usize> = preamble.as_ref().map(|p| reader.preamble_unread(p)).unwrap_or_default();
     let label = if preamble.is_none() { reader.label(&linked) } else { None };
+    reader.label_end = label.as_ref().map_or(0, |l| l.end);
     for &i in &unread {
         reader.used[i] = true;
     }

@@ -220,7 +220,8 @@ impl Reader<'_> {
                     && relations.iter().map(|c| c.evidence).max() >= columns.iter().map(|c| c.evidence).max()
                     && (relations.iter().any(in_context) || !columns.iter().any(in_context))));
         // ("for traffic from twitter, average load time …": which rows, not how many.)
-        let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS)) && !(link.start > 0 && self.tokens[link.start - 1].is("for"));
+        // (Nor "Brazil traffic: mean page load time …": a label names the rows.)
+        let count_noun = self.tokens[link.start..link.end].iter().any(|t| t.is_any(COUNT_NOUNS)) && !(link.start > 0 && self.tokens[link.start - 1].is("for")) && link.start >= self.label_end;
         // "The most recent payment: …, and from which customer": the customer's label.
         let detail_of = self.details_of_extreme_row().filter(|from| link.start >= *from).and_then(|_| {
             let r = relations.iter().find(|c| c.evidence == Evidence::Name).map(|c| target_relation(&c.target))?;
