@@ -579,3 +579,12 @@ fn extreme_rows_named_by_a_value_or_a_measure() {
     // "Priciest order …": a superlative of price ranks the orders by amount.
     assert_eq!(sql("Priciest order: order number and amount"), "SELECT order_id, amount FROM orders ORDER BY amount DESC NULLS LAST LIMIT 1");
 }
+
+#[test]
+fn which_of_the_things_named_first() {
+    // "Of the Austin devices, which has the highest …": which of them, ranked.
+    assert_eq!(
+        sql("Of the Osaka devices, which has the highest average temperature? device ids please"),
+        "SELECT devices.device_id, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.site = 'Osaka' GROUP BY devices.device_id ORDER BY avg_temperature DESC NULLS LAST LIMIT 1"
+    );
+}

@@ -455,7 +455,22 @@ impl Reader<'_> {
                     let show_them = self.tokens.windows(2).any(|w| w[0].is_any(&["show", "list", "give"]) && w[1].is_any(&["them", "those", "all"]))
                         || self.tokens.windows(3).any(|w| w[0].is_any(&["show", "give"]) && w[1].is("me") && w[2].is_any(&["them", "those"]));
                     // "- which page, which browser, and when": columns asked in a list.
-                    s.which = !show_them && !self.lists_whiches() && matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)))
+                    s.which = !show_them && !self.lists_whiches() && matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)));
+                    // "Of the Austin devices, which has the highest …": which of them.
+                    let of_them = match previous {
+                        Some((_, Role::Link(l))) if self.tokens[0].is("of") && self.tokens[*at].pause_before => {
+                            links[*l].candidates.iter().find_map(|c| match c.target {
+                                Target::Relation(r) if d.bare_relations.contains(&r) => Some(r),
+                                _ => None,
+                            })
+                        }
+                        _ => None,
+                    };
+                    if let (false, Some(r)) = (s.which, of_them) {
+                        d.bare_relations.retain(|b| *b != r);
+                        d.group_relations.push(r);
+                        s.which = true;
+                    }
                 }
                 Role::Rank(direction) => {
                     s.rank = Some(*direction);
