@@ -588,3 +588,11 @@ fn which_of_the_things_named_first() {
         "SELECT devices.device_id, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.site = 'Osaka' GROUP BY devices.device_id ORDER BY avg_temperature DESC NULLS LAST LIMIT 1"
     );
 }
+
+#[test]
+fn who_did_the_most_is_one() {
+    assert_eq!(
+        sql("Among enterprise customers, who has spent the most? names and their total"),
+        "SELECT customers.\"name\", sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id WHERE customers.segment = 'enterprise' GROUP BY customers.\"name\" ORDER BY total_amount DESC NULLS LAST LIMIT 1"
+    );
+}

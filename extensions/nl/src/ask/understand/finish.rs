@@ -683,6 +683,10 @@ impl Reader<'_> {
             }
             if top_n_or_rank(&time, &s) && !plan.measures.is_empty() && plan.order.is_empty() && !plan.group_by.is_empty() {
                 plan.order.push((OrderKey::Measure(0), s.direction.or(s.rank).or(time.rank).unwrap_or(true)));
+                // "who has spent the most …": the one on top.
+                if s.rank.is_some() && time.limit.is_none() && !time.rank_all {
+                    plan.limit = Some(1);
+                }
             }
             if plan.order.is_empty() {
                 // Deterministic output: by the groups, buckets first.
