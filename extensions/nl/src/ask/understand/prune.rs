@@ -57,6 +57,7 @@ impl Reader<'_> {
     /// and values": a word for values whose every reading is out of reach only says "the
     /// values" of what was named.
     pub(super) fn drop_unreachable_readings(&mut self, links: &mut Vec<Link>) {
+        const PEOPLE_WORDS: &[&str] = &["customer", "customers", "buyer", "buyers", "client", "clients", "shopper", "shoppers", "user", "users", "account", "accounts"];
         let relations_of = |l: &Link| -> BTreeSet<usize> { l.candidates.iter().map(|c| target_relation(&c.target)).collect() };
         // A link's anchors: the one relation it can mean, and relations it names outright
         // ("email addresses of our enterprise customers" keeps both plans and segments).
@@ -69,6 +70,15 @@ impl Reader<'_> {
             if relations.len() == 1 { relations.into_iter().collect() } else { named.collect() }
         };
         let anchored: Vec<Vec<usize>> = links.iter().map(anchors_of).collect();
+        // Stored values said as stored, of one relation only ("pro", "click"): they tell
+        // which schema the question is in.
+        let said_value = |l: &Link| -> Option<usize> {
+            let text = self.tokens[l.start..l.end].iter().map(|t| t.stem.as_str()).collect::<Vec<_>>().join(" ");
+            let relations = relations_of(l);
+            let literal = l.candidates.iter().any(|c| matches!(&c.target, Target::Value(_, _, v) if c.evidence >= Evidence::Value && v.to_lowercase().replace('_', " ").starts_with(&text)));
+            (relations.len() == 1 && literal).then(|| relations.into_iter().next()).flatten()
+        };
+        let value_anchors: Vec<Option<usize>> = links.iter().map(said_value).collect();
         let mut dropped = Vec::new();
         for (k, link) in links.iter_mut().enumerate() {
             let anchors: Vec<usize> = anchored.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, rs)| rs.iter().copied()).collect();
@@ -77,8 +87,14 @@ impl Reader<'_> {
             }
             // Next to an anchor: a longer way round is no evidence of what the word means.
             let reachable = |r: usize| anchors.iter().any(|a| *a == r || self.key_pair(*a, r).is_some());
-            // A name says what it says; a stored value or a comment may give way.
-            if link.best_evidence() < Evidence::Name && link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
+            // A name says what it says; a stored value or a comment may give way — and so
+            // may a word for people ("enterprise customers" among web users: the users).
+            let by_value = |r: usize| value_anchors.iter().enumerate().any(|(j, a)| j != k && a.is_some_and(|a| a == r || self.key_pair(a, r).is_some()));
+            let people = link.end == link.start + 1
+                && self.tokens[link.start].is_any(PEOPLE_WORDS)
+                && !link.candidates.iter().any(|c| c.evidence == Evidence::Name && reachable(target_relation(&c.target)))
+                && link.candidates.iter().any(|c| matches!(c.target, Target::Relation(r) if by_value(r)));
+            if (link.best_evidence() < Evidence::Name || people) && link.candidates.iter().any(|c| reachable(target_relation(&c.target))) {
                 link.candidates.retain(|c| reachable(target_relation(&c.target)));
             }
             let generic = link.end == link.start + 1 && self.tokens[link.start].is_any(&["value", "values"]) && link.best_evidence() < Evidence::Value;
