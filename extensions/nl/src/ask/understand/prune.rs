@@ -171,7 +171,7 @@ impl Reader<'_> {
         const ASKING: &[&str] = &["how", "what", "which", "who", "when", "where", "show", "list", "give", "find", "count", "number", "average", "total", "each", "per"];
         let pause = self.tokens.iter().position(|t| t.pause_before)?;
         let head = &self.tokens[..pause];
-        let opens = head.iter().skip_while(|t| t.is_any(&["the", "our", "my"])).next().is_some_and(|t| superlative(&t.text).is_some());
+        let opens = head.iter().find(|t| !t.is_any(&["the", "our", "my"])).is_some_and(|t| superlative(&t.text).is_some());
         (opens && !head.iter().any(|t| t.is_any(ASKING))).then_some(pause)
     }
 
