@@ -596,3 +596,10 @@ fn who_did_the_most_is_one() {
         "SELECT customers.\"name\", sum(orders.amount) AS total_amount FROM orders JOIN customers ON orders.customer_id = customers.customer_id WHERE customers.segment = 'enterprise' GROUP BY customers.\"name\" ORDER BY total_amount DESC NULLS LAST LIMIT 1"
     );
 }
+
+#[test]
+fn a_column_named_after_its_value_restates_it() {
+    // "enterprise-segment customers": the segment only says whose value "enterprise" is.
+    assert_eq!(sql("how many orders did enterprise-segment customers place"), sql("how many orders did enterprise customers place"));
+    assert_eq!(sql("biggest single order by an enterprise-segment customer"), sql("biggest single order by an enterprise customer"));
+}

@@ -44,6 +44,17 @@ impl Reader<'_> {
             .filter(|c| matches!(c.target, Target::Column(..)))
             .filter(|c| !(plural_word && !relations.is_empty() && c.evidence < Evidence::Name && self.candidate_is(c, is_temporal)))
             .collect();
+        // "free-plan users", "free-tier user": the column's name after one of its values
+        // (with its relation's: "plan users") only says whose value it is.
+        let after_value = n > 0 && matches!(roles[n - 1], (at, Role::Link(_)) if at + 1 == link.start);
+        let restates = after_value
+            && link.end - link.start <= 2
+            && values.is_empty()
+            && relations.is_empty()
+            && d.values.last().is_some_and(|(c, _, _)| columns.iter().any(|k| as_column(&k.target) == *c));
+        if restates && !s.grouping {
+            return Ok(());
+        }
         let value_evidence = values.iter().map(|c| c.evidence).max();
         let other_evidence = link.candidates.iter().filter(|c| !matches!(c.target, Target::Value(..) | Target::Prefix(..))).map(|c| c.evidence).max();
 
