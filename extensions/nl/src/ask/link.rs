@@ -400,10 +400,12 @@ impl Lexicon {
         }
         let tokens = tokenize(comment);
         let words: Vec<String> = tokens.iter().map(|t| t.stem.clone()).collect();
-        // "signup time" is also said "signup date".
+        // "signup time" is a phrase (though "time" alone carries nothing), also said
+        // "signup date".
         for pair in tokens.windows(2) {
             if pair[1].is("time") && !FILLER.contains(&pair[0].text.as_str()) && pair[0].number.is_none() {
                 self.add(vec![pair[0].stem.clone(), "date".to_string()], target.clone(), Evidence::Comment);
+                self.add(vec![pair[0].stem.clone(), "time".to_string()], target.clone(), Evidence::Comment);
             }
         }
         // "customer segment" is also said "customer type".

@@ -603,3 +603,9 @@ fn a_column_named_after_its_value_restates_it() {
     assert_eq!(sql("how many orders did enterprise-segment customers place"), sql("how many orders did enterprise customers place"));
     assert_eq!(sql("biggest single order by an enterprise-segment customer"), sql("biggest single order by an enterprise customer"));
 }
+
+#[test]
+fn things_listed_with_what_is_added_about_them() {
+    // "clients with Garcia in their name, and the country they live in": who, and where.
+    assert_eq!(sql("customers with Garcia in their name, and the country they live in"), "SELECT \"name\", country FROM customers WHERE \"name\" ILIKE '%Garcia%'");
+}

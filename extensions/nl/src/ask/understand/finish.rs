@@ -618,6 +618,24 @@ impl Reader<'_> {
             if self.asks_whole_row() {
                 asked.clear();
             }
+            // "clients with Garcia in their name, and the country they live in": the things
+            // named first, by their label, and what is added about them.
+            let added = self.tokens.iter().enumerate().any(|(i, t)| (t.is("and") && t.pause_before) || (t.is("with") && t.pause_before && self.tokens.get(i + 1).is_some_and(|n| n.is("their"))));
+            let things = links.first().filter(|l| l.start <= 1 && self.plural_relation_word(l)).and_then(|l| {
+                l.candidates.iter().find_map(|c| match c.target {
+                    // (Without a label, the text column the rows were matched on: "accounts
+                    // whose email contains rossi, with their plan …".)
+                    Target::Relation(r) if c.evidence >= Evidence::Comment && r == base => self.label_column(r).or_else(|| {
+                        in_conditions.iter().copied().find(|k| k.relation == r && self.column(*k).values.is_none() && !is_numeric(&self.column(*k).data_type) && !is_temporal(&self.column(*k).data_type))
+                    }),
+                    _ => None,
+                })
+            });
+            if let (true, Some(label)) = (added, things) {
+                if !asked.is_empty() && !asked.contains(&label) && asked.iter().all(|c| c.relation == label.relation) {
+                    asked.insert(0, label);
+                }
+            }
             // "when did …", "date of the earliest …": the time is the answer.
             plan.columns = asked_time.map_or(asked, |ts| vec![ts]);
             // "our 3 oldest accounts: email and when they joined": the time beside them.
