@@ -242,6 +242,7 @@ fn measure_sql(catalog: &AskCatalog, m: &Measure, qualify: bool) -> String {
         // Only count has no column (`count(*)`); the plan builds no other.
         (_, None) => "count(*)".to_string(),
         (Aggregate::CountDistinct, Some(c)) => format!("count(DISTINCT {})", column_sql(catalog, c, qualify)),
+        (Aggregate::Spread, Some(c)) => format!("max({0}) - min({0})", column_sql(catalog, c, qualify)),
         (aggregate, Some(c)) => format!("{}({})", aggregate.sql(), column_sql(catalog, c, qualify)),
     }
 }

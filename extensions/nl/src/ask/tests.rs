@@ -609,3 +609,12 @@ fn things_listed_with_what_is_added_about_them() {
     // "clients with Garcia in their name, and the country they live in": who, and where.
     assert_eq!(sql("customers with Garcia in their name, and the country they live in"), "SELECT \"name\", country FROM customers WHERE \"name\" ILIKE '%Garcia%'");
 }
+
+#[test]
+fn spreads_between_the_extremes() {
+    let spread = "SELECT devices.site, max(readings.temperature) - min(readings.temperature) AS spread_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site ORDER BY devices.site";
+    assert_eq!(sql("temperature spread (max minus min) per site"), spread);
+    assert_eq!(sql("per site, the difference between the highest and lowest temperature"), spread);
+    // A range is its two ends, not their difference.
+    assert_eq!(sql("temperature range per site"), "SELECT devices.site, min(readings.temperature) AS min_temperature, max(readings.temperature) AS max_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site ORDER BY devices.site");
+}

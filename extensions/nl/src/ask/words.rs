@@ -332,6 +332,9 @@ pub enum Aggregate {
     Min,
     Max,
     Median,
+    /// The maximum minus the minimum ("temperature spread", "the difference between the
+    /// highest and lowest …").
+    Spread,
 }
 
 impl Aggregate {
@@ -343,6 +346,7 @@ impl Aggregate {
             Aggregate::Min => "min",
             Aggregate::Max => "max",
             Aggregate::Median => "median",
+            Aggregate::Spread => "spread",
         }
     }
 }

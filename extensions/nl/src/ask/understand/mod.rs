@@ -177,6 +177,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
         reader.used[i] = true;
     }
     reader.recognize_patterns();
+    reader.mark_restated_spread();
     let mut time = Time::default();
     let before_time = reader.used.clone();
     reader.recognize_time(&mut time);
@@ -378,6 +379,15 @@ impl Reader<'_> {
                     if let Some((c, _)) = d.order_column.take() {
                         d.measures.push(Measure { aggregate: Aggregate::Avg, column: Some(c) });
                     }
+                }
+                // "temperature spread": its maximum minus its minimum.
+                Role::Aggregate(Aggregate::Spread) if matches!(previous, Some((_, Role::Link(l))) if links[*l].end == *at) && s.last_numeric.is_some() => {
+                    if let Some(c) = s.last_numeric {
+                        d.bare_columns.retain(|b| *b != c);
+                        d.measures.push(Measure { aggregate: Aggregate::Spread, column: Some(c) });
+                        s.last_measure = Some(d.measures.len() - 1);
+                    }
+                    s.pending_word = None;
                 }
                 // "temperature range": its minimum and maximum.
                 Role::Aggregate(_) if self.tokens[*at].is("range") => {
@@ -784,6 +794,7 @@ fn aggregate_words(a: Aggregate) -> &'static str {
         Aggregate::Min => "minimum",
         Aggregate::Max => "maximum",
         Aggregate::Median => "median",
+        Aggregate::Spread => "spread",
         Aggregate::Count | Aggregate::CountDistinct => "count",
     }
 }

@@ -444,6 +444,20 @@ impl Reader<'_> {
 
     /// Words that only restate the time range already read: "(Oct-Dec)" after "Q4 2025",
     /// "both days included", "in chronological order" (buckets are listed oldest first).
+    /// "temperature spread (max minus min)": the parentheses restate the spread; "min" in
+    /// them is no minute.
+    pub(super) fn mark_restated_spread(&mut self) {
+        for i in 1..self.tokens.len() {
+            if !self.tokens[i - 1].is("spread") {
+                continue;
+            }
+            let restated: Vec<usize> = (i..self.tokens.len()).take_while(|&j| self.in_parentheses_at(j)).collect();
+            if restated.iter().any(|&j| self.tokens[j].is("minus")) && restated.iter().all(|&j| self.tokens[j].is_any(&["minus", "max", "min", "maximum", "minimum", "highest", "lowest"])) {
+                self.mark(i..i + restated.len());
+            }
+        }
+    }
+
     fn mark_restated_dates(&mut self, time: &Time) {
         for i in 0..self.tokens.len() {
             let restates = match () {

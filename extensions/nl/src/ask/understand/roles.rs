@@ -6,6 +6,19 @@
 use super::*;
 
 impl Reader<'_> {
+    /// "difference between the highest and lowest", "gap between the max and the min",
+    /// "max minus min" at `i`: the number of words.
+    fn difference_of_extremes(&self, i: usize) -> Option<usize> {
+        let extreme = |j: usize| self.is(j, &["highest", "lowest", "max", "min", "maximum", "minimum", "largest", "smallest", "warmest", "coldest"]);
+        let skip_the = |j: usize| if self.is(j, &["the"]) { j + 1 } else { j };
+        if self.is(i, &["difference", "gap"]) && self.is(i + 1, &["between"]) {
+            let a = skip_the(i + 2);
+            let b = skip_the(a + 2);
+            return (extreme(a) && self.is(a + 1, &["and"]) && extreme(b)).then_some(b + 1 - i);
+        }
+        (extreme(i) && self.is(i + 1, &["minus"]) && extreme(i + 2)).then_some(3)
+    }
+
     /// The roles of the question's words, in order.
     pub(super) fn roles(&mut self, links: &[Link], compares: Vec<(usize, Comparison, f64, Option<f64>)>) -> Vec<(usize, Role)> {
         let mut roles: Vec<(usize, Role)> = links.iter().enumerate().map(|(n, l)| (l.start, Role::Link(n))).collect();
@@ -49,7 +62,14 @@ impl Reader<'_> {
                 Some((Role::Aggregate(Aggregate::Count), 2))
             } else if t.is("how") && next(&["much"]) {
                 Some((Role::Aggregate(Aggregate::Sum), 2))
-            } else if t.is_any(&["range", "spread"]) && i > 0 && self.used[i - 1] {
+            } else if t.is("spread") && i > 0 && self.used[i - 1] {
+                // ("temperature spread (max minus min)": the parentheses were read with the time
+                // phrases, as restating it.)
+                Some((Role::Aggregate(Aggregate::Spread), 1))
+            } else if let Some(len) = self.difference_of_extremes(i) {
+                // "the difference between the highest and lowest temperature": the spread.
+                Some((Role::Aggregate(Aggregate::Spread), len))
+            } else if t.is("range") && i > 0 && self.used[i - 1] {
                 // "temperature range": after a linked column; "(lowest and highest)" after it
                 // only restates it.
                 let restated = (i + 1..self.tokens.len()).take_while(|&j| self.in_parentheses_at(j)).collect::<Vec<_>>();
