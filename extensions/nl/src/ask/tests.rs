@@ -618,3 +618,9 @@ fn spreads_between_the_extremes() {
     // A range is its two ends, not their difference.
     assert_eq!(sql("temperature range per site"), "SELECT devices.site, min(readings.temperature) AS min_temperature, max(readings.temperature) AS max_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id GROUP BY devices.site ORDER BY devices.site");
 }
+
+#[test]
+fn going_by_names_what_ranks() {
+    // "going by …" names the measure that ranks, not a grouping.
+    assert_eq!(sql("which region is the busiest, going by number of orders"), sql("which region has the most orders"));
+}

@@ -164,6 +164,11 @@ impl Reader<'_> {
                 self.mark(i..i + 1);
                 i += 1;
                 continue;
+            } else if t.is("by") && i > 0 && self.tokens[i - 1].is_any(&["going", "judging", "judged"]) {
+                // "the most active user, going by number of product events": what ranks, no grouping.
+                self.mark(i - 1..i + 1);
+                i += 1;
+                continue;
             } else if t.is_any(&["per", "by", "each", "every", "across"]) {
                 Some((Role::GroupBy, 1))
             } else if t.is_any(&["which", "what"]) {
