@@ -624,3 +624,11 @@ fn going_by_names_what_ranks() {
     // "going by …" names the measure that ranks, not a grouping.
     assert_eq!(sql("which region is the busiest, going by number of orders"), sql("which region has the most orders"));
 }
+
+#[test]
+fn where_is_it_most_names_the_place() {
+    assert_eq!(
+        sql("Where are the outdoor sensors warmest on average? the site and its average temperature"),
+        "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.kind = 'outdoor' GROUP BY devices.site ORDER BY avg_temperature DESC NULLS LAST LIMIT 1"
+    );
+}

@@ -6,8 +6,9 @@
 use super::*;
 
 impl Reader<'_> {
-    pub(super) fn finish(&mut self, links: &[Link], mut d: Draft, s: Walk, named: Vec<usize>, mut context: Vec<usize>, time: Time) -> Result<QueryPlan, Refusal> {
+    pub(super) fn finish(&mut self, links: &[Link], mut d: Draft, mut s: Walk, named: Vec<usize>, mut context: Vec<usize>, time: Time) -> Result<QueryPlan, Refusal> {
         tracing::debug!(draft = ?d, walk = ?s, "ASK draft");
+        self.where_is_it_most(links, &mut d, &mut s);
         let mut plan = QueryPlan::default();
         // Leftover aggregates: "how many …" with nothing counted is a row count;
         // "… on average" ranks by the average.
@@ -726,6 +727,22 @@ impl Reader<'_> {
     /// The key the group joins by is no label of it ("id and number of searches").
     fn labels_same_things(&self, group: ColumnRef, label: ColumnRef) -> bool {
         group.relation == label.relation || (is_key_name(&self.column(group).name) && self.key_pair(group.relation, label.relation).is_some() && !self.joined_keys(group, label))
+    }
+
+    /// "Where are the freezers coldest on average? the site and its average temperature":
+    /// the place listed after the question, ranked by the measure the superlative said.
+    fn where_is_it_most(&self, links: &[Link], d: &mut Draft, s: &mut Walk) {
+        if !self.tokens.first().is_some_and(|t| t.is("where")) || !d.groups.is_empty() || !d.group_relations.is_empty() || d.measures.is_empty() {
+            return;
+        }
+        let Some(direction) = self.tokens.iter().find_map(|t| superlative(&t.text).filter(|_| !t.is_any(&["most", "least", "more", "less"]))) else { return };
+        let place = d.bare_columns.iter().copied().find(|c| self.listed_last(links, c) && self.is_categorical(*c));
+        if let Some(c) = place {
+            d.bare_columns.retain(|b| *b != c);
+            d.groups.push(c);
+            d.ranked_group = Some(c);
+            s.rank = Some(direction);
+        }
     }
 
     /// Whether two columns are the two sides of the key joining their relations.
