@@ -632,3 +632,11 @@ fn where_is_it_most_names_the_place() {
         "SELECT devices.site, avg(readings.temperature) AS avg_temperature FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.kind = 'outdoor' GROUP BY devices.site ORDER BY avg_temperature DESC NULLS LAST LIMIT 1"
     );
 }
+
+#[test]
+fn family_names_as_said_and_the_longest_standing() {
+    // "anyone with Sato as their family name": the end of the label.
+    assert_eq!(sql("anyone with Sato as their family name? name and segment"), "SELECT \"name\", segment FROM customers WHERE \"name\" ILIKE '%Sato'");
+    // "longest-standing": the oldest by time.
+    assert_eq!(sql("the longest-standing order: amount and status"), sql("the oldest order: amount and status"));
+}

@@ -39,11 +39,10 @@ impl Reader<'_> {
         }
     }
 
-    /// A pattern phrase whose verb (or "with") stands at `i`, and the token after it.
-    fn pattern_at(&self, i: usize) -> Option<(TextPattern, usize)> {
-        // "whose first name is Giulia", "last name Rossi", "surname Rossi": the start or
-        // the end of the name.
-        let name_part = if self.is(i, &["first", "given"]) && self.is(i + 1, &["name"]) {
+    /// "first name", "family name", "surname" at `i`: where in the full name the part
+    /// stands, and the number of words.
+    fn name_part(&self, i: usize) -> Option<(TextPosition, usize)> {
+        if self.is(i, &["first", "given"]) && self.is(i + 1, &["name"]) {
             Some((TextPosition::Start, 2))
         } else if self.is(i, &["last", "family"]) && self.is(i + 1, &["name"]) {
             Some((TextPosition::End, 2))
@@ -51,7 +50,14 @@ impl Reader<'_> {
             Some((TextPosition::End, 1))
         } else {
             None
-        };
+        }
+    }
+
+    /// A pattern phrase whose verb (or "with") stands at `i`, and the token after it.
+    fn pattern_at(&self, i: usize) -> Option<(TextPattern, usize)> {
+        // "whose first name is Giulia", "last name Rossi", "surname Rossi": the start or
+        // the end of the name.
+        let name_part = self.name_part(i);
         // "whose family name ends in -son": the name, matched as the verb says.
         if let Some((_, len)) = name_part.filter(|(_, len)| self.is(i + *len, &["starts", "start", "starting", "begins", "begin", "beginning", "ends", "end", "ending", "contains", "containing"])) {
             let verb = i + len;
@@ -73,6 +79,13 @@ impl Reader<'_> {
             // "with FRE in their name", "units have IND in their name": the text, then the
             // column it is in.
             let (text, end) = self.typed_text(i + 1)?;
+            // "anyone with Sato as their family name": the end of the label, as a name part.
+            let owner = usize::from(self.is(end + 1, &["their", "a", "the", "his", "her"]));
+            if self.is(end, &["as"]) && self.tokens[i + 1].raw.starts_with(|c: char| c.is_uppercase()) {
+                if let Some((position, len)) = self.name_part(end + 1 + owner) {
+                    return Some((TextPattern { start: i, text, position, negated: false, column_at: None }, end + 1 + owner + len));
+                }
+            }
             // "with garcia somewhere in their email".
             let end = if self.is(end, &["somewhere", "anywhere"]) { end + 1 } else { end };
             // "in the last hour" is a time range, not a column.

@@ -693,6 +693,15 @@ impl Reader<'_> {
                     self.used[i + 1] = true;
                 }
             }
+            // "Our longest-standing enterprise customer": the oldest one.
+            if self.is(i, &["longest"]) && self.is(i + 1, &["standing", "serving", "running", "tenured"]) {
+                time.rank = Some(false);
+                time.by_time = true;
+                time.rank_at = Some(i);
+                self.mark(i..i + 2);
+                i += 2;
+                continue;
+            }
             if self.is(i, &["most", "latest", "newest", "oldest", "earliest"]) && (self.is(i + 1, &["recent", "recently"]) || !self.is(i, &["most"])) {
                 let descending = !self.is(i, &["oldest", "earliest"]);
                 time.rank = Some(descending);
