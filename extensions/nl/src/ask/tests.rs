@@ -640,3 +640,9 @@ fn family_names_as_said_and_the_longest_standing() {
     // "longest-standing": the oldest by time.
     assert_eq!(sql("the longest-standing order: amount and status"), sql("the oldest order: amount and status"));
 }
+
+#[test]
+fn the_full_row_named_by_its_noun() {
+    // "the full reading": every column of the reading, not a column whose comment says "full".
+    assert_eq!(sql("the last thing device 29 reported? the full reading"), "SELECT * FROM readings WHERE device_id = 29 ORDER BY ts DESC NULLS LAST LIMIT 1");
+}

@@ -201,6 +201,7 @@ pub fn understand(question: &str, catalog: &AskCatalog, lexicon: &Lexicon, meani
         links.retain(|l| !label.contains(&l.start) || l.best_evidence() > Evidence::Concept);
     }
     reader.drop_stray_verbs(&mut links);
+    reader.drop_whole_row_words(&mut links);
     reader.drop_unreachable_readings(&mut links);
     reader.drop_time_spent(&mut links);
     reader.drop_per_row(&mut links);

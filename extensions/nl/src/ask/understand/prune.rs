@@ -175,6 +175,15 @@ impl Reader<'_> {
         (opens && !head.iter().any(|t| t.is_any(ASKING))).then_some(pause)
     }
 
+    /// "the full reading": every column of it, not a column whose comment says "full".
+    pub(super) fn drop_whole_row_words(&mut self, links: &mut Vec<Link>) {
+        let whole: Vec<usize> = links.iter().filter(|l| l.end == l.start + 1 && self.whole_row_word_at(l.start)).map(|l| l.start).collect();
+        links.retain(|l| !whole.contains(&l.start) || l.end != l.start + 1);
+        for at in whole {
+            self.mark(at..at + 1);
+        }
+    }
+
     /// Whether "which …" is said twice after pauses: a list of columns asked.
     pub(super) fn lists_whiches(&self) -> bool {
         self.tokens.iter().filter(|t| t.is("which") && t.pause_before).count() >= 2

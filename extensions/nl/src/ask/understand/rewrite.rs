@@ -274,7 +274,13 @@ impl Reader<'_> {
 
     /// "…, full row", "the whole row please": every column.
     pub(super) fn asks_whole_row(&self) -> bool {
-        self.tokens.windows(2).any(|w| w[0].is_any(&["full", "whole", "entire"]) && w[1].is_any(&["row", "rows", "record", "records"]))
+        (0..self.tokens.len()).any(|i| self.whole_row_word_at(i))
+    }
+
+    /// "full row", "the whole record", "the full reading" (a relation's own noun) at `i`.
+    pub(super) fn whole_row_word_at(&self, i: usize) -> bool {
+        let row_noun = |t: &Token| t.is_any(&["row", "rows", "record", "records"]) || self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&t.stem));
+        self.tokens[i].is_any(&["full", "whole", "entire"]) && self.tokens.get(i + 1).is_some_and(row_noun)
     }
 
     /// Whether a high value of the column is good (battery, revenue) or bad (latency,
