@@ -646,3 +646,12 @@ fn the_full_row_named_by_its_noun() {
     // "the full reading": every column of the reading, not a column whose comment says "full".
     assert_eq!(sql("the last thing device 29 reported? the full reading"), "SELECT * FROM readings WHERE device_id = 29 ORDER BY ts DESC NULLS LAST LIMIT 1");
 }
+
+#[test]
+fn rows_counted_beside_a_total() {
+    // "cancelled orders and total euros per region": how many, beside the total.
+    assert_eq!(
+        sql("cancelled orders and total euros per region"),
+        "SELECT \"region\", count(*) AS \"count\", sum(amount) AS total_amount FROM orders WHERE \"status\" = 'cancelled' GROUP BY \"region\" ORDER BY \"region\""
+    );
+}

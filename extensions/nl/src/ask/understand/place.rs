@@ -55,6 +55,13 @@ impl Reader<'_> {
         if restates && !s.grouping {
             return Ok(());
         }
+        // "purchases and total dollars per plan", "cancelled orders and total euros": how
+        // many rows the question opens with, beside the total.
+        let counted_beside = first_link
+            && plural_word
+            && self.tokens.get(link.end).is_some_and(|t| t.is("and"))
+            && matches!(roles.get(n + 1), Some((_, Role::Aggregate(a))) if *a != Aggregate::Count)
+            && d.measures.is_empty();
         let value_evidence = values.iter().map(|c| c.evidence).max();
         let other_evidence = link.candidates.iter().filter(|c| !matches!(c.target, Target::Value(..) | Target::Prefix(..))).map(|c| c.evidence).max();
 
@@ -188,7 +195,7 @@ impl Reader<'_> {
                     }
                 }
                 s.grouping &= column_follows;
-                if s.pending == [Aggregate::Count] && plural {
+                if (s.pending == [Aggregate::Count] && plural) || counted_beside {
                     // "how many purchases …": the rows holding that value.
                     d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                     d.counted = Some(r);
@@ -261,7 +268,7 @@ impl Reader<'_> {
                 && !crate::ask::words::identifier_words(&self.catalog.relations[r].name).last().is_some_and(|w| MONEY_ROWS.contains(&w.as_str()));
             // "mobile visits …, newest first": rows in an order, not how many.
             let rows_ordered = self.tokens.windows(2).any(|w| w[0].is_any(&["newest", "latest", "oldest", "earliest", "recent"]) && w[1].is("first"));
-            if (s.pending == [Aggregate::Count] || total_of_things || (count_noun && s.pending.is_empty() && !listing_verb && !rows_ordered && d.measures.is_empty())) && !s.distinct {
+            if (s.pending == [Aggregate::Count] || total_of_things || counted_beside || (count_noun && s.pending.is_empty() && !listing_verb && !rows_ordered && d.measures.is_empty())) && !s.distinct {
                 d.measures.push(Measure { aggregate: Aggregate::Count, column: None });
                 d.counted = Some(r);
                 s.pending.clear();
