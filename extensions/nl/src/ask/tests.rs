@@ -655,3 +655,12 @@ fn rows_counted_beside_a_total() {
         "SELECT \"region\", count(*) AS \"count\", sum(amount) AS total_amount FROM orders WHERE \"status\" = 'cancelled' GROUP BY \"region\" ORDER BY \"region\""
     );
 }
+
+#[test]
+fn which_rows_listed_with_their_time() {
+    // "Which outdoor readings … were warmer than 30 degrees? site, reading and timestamp": rows.
+    assert_eq!(
+        sql("Which outdoor readings were warmer than 30 degrees? site, reading and timestamp"),
+        "SELECT devices.site, readings.temperature, readings.ts FROM readings JOIN devices ON readings.device_id = devices.device_id WHERE devices.kind = 'outdoor' AND readings.temperature > 30"
+    );
+}

@@ -619,6 +619,19 @@ impl Reader<'_> {
             if self.asks_whole_row() {
                 asked.clear();
             }
+            // "…warmer than -16.5 °C? sensor name, reading and timestamp": the row's own noun,
+            // listed, is the value it was compared on.
+            let last_pause = self.tokens.iter().rposition(|t| t.pause_before).unwrap_or(usize::MAX);
+            let row_listed = links.iter().any(|l| l.start >= last_pause && l.candidates.iter().any(|c| c.target == Target::Relation(base) && c.evidence == Evidence::Name));
+            let compared = plan.filters.iter().find_map(|f| match f {
+                Filter::Number { column, .. } if column.relation == base && !is_key_name(&self.column(*column).name) => Some(*column),
+                _ => None,
+            });
+            if let (true, Some(c), false) = (row_listed, compared, asked.is_empty()) {
+                if !asked.contains(&c) {
+                    asked.push(c);
+                }
+            }
             // "clients with Garcia in their name, and the country they live in": the things
             // named first, by their label, and what is added about them.
             let added = self.tokens.iter().enumerate().any(|(i, t)| (t.is("and") && t.pause_before) || (t.is("with") && t.pause_before && self.tokens.get(i + 1).is_some_and(|n| n.is("their"))));

@@ -310,6 +310,7 @@ impl Reader<'_> {
             })
             .collect();
         let wants_time = time.has_range() || !time.buckets.is_empty() || time.by_time;
+        let time_listed = time.lists_time;
         let mut d = Draft { ranked_bucket: time.ranked_bucket, qualified: self.qualified_relation(links), ..Draft::default() };
         // "whose name starts with OSA": the name is matched, not asked for.
         let pattern_columns = self.place_patterns(links, &mut d, &mut context)?;
@@ -467,6 +468,21 @@ impl Reader<'_> {
                         || self.tokens.windows(3).any(|w| w[0].is_any(&["show", "give"]) && w[1].is("me") && w[2].is_any(&["them", "those"]));
                     // "- which page, which browser, and when": columns asked in a list.
                     s.which = !show_them && !self.lists_whiches() && matches!(roles.get(n + 1), Some((next, Role::Link(_) | Role::Rank(_))) if (at + 1..*next).all(|j| self.used[j] || partitive(j)));
+                    // "Which freezer readings … were warmer than -16.5 °C? sensor name, reading
+                    // and timestamp": rows (a relation with no label of its own), listed with
+                    // their time — not groups.
+                    let rows_listed = time_listed
+                        && match (roles.get(n + 1), roles.get(n + 2)) {
+                            (Some((_, Role::Link(a))), Some((_, Role::Link(b)))) => {
+                                links[*a].end == links[*b].start
+                                    && links[*a].candidates.iter().any(|c| matches!(c.target, Target::Value(..)))
+                                    && links[*b].candidates.iter().any(|c| matches!(c.target, Target::Relation(r) if c.evidence == Evidence::Name && self.label_column(r).is_none() && self.has_time(r)))
+                            }
+                            _ => false,
+                        };
+                    if rows_listed {
+                        s.which = false;
+                    }
                     // "Of the Austin devices, which has the highest …": which of them.
                     let of_them = match previous {
                         Some((_, Role::Link(l))) if self.tokens[0].is("of") && self.tokens[*at].pause_before => {
