@@ -55,7 +55,7 @@ impl Reader<'_> {
             // "devices 1-10": the ids of the things named right before the numbers.
             let ids = s.compare_at.filter(|&at| at > 0).and_then(|at| {
                 let noun = &self.tokens[at - 1];
-                let named = (0..self.catalog.relations.len()).find(|&r| noun.text != noun.stem && crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&noun.stem))?;
+                let named = (0..self.catalog.relations.len()).find(|&r| noun.text != noun.stem && self.is_relation_noun(r, noun))?;
                 self.key_column(named, &context)
             });
             match timed.or(adjective).or(unit).or(ids).or_else(|| context.first().and_then(|r| self.main_measure(*r))) {

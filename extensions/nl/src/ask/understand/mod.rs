@@ -268,6 +268,11 @@ impl Reader<'_> {
         self.word(i).is_some_and(|t| !t.quoted && t.is_any(words))
     }
 
+    /// Whether a pause stands after token `from`, up to and including token `to`.
+    fn pause_between(&self, from: usize, to: usize) -> bool {
+        (from + 1..=to).any(|j| self.tokens[j].pause_before)
+    }
+
     fn mark(&mut self, range: std::ops::Range<usize>) {
         for i in range {
             self.used[i] = true;
@@ -505,163 +510,7 @@ impl Reader<'_> {
                 }
                 Role::Not => s.negate = true,
                 Role::Direction(direction) => s.direction = Some(*direction),
-                Role::Compare(comparison, value, high) => {
-                    // "user ids with at least 14 page views", "viewed more than 10 pages": the
-                    // count of what follows.
-                    // "more than 10 pages": a plural noun for rows right after the number counts them.
-                    let counts = |l: &Link| {
-                        l.candidates.iter().any(|c| matches!(c.target, Target::Relation(_)) && c.evidence == Evidence::Name || matches!(c.target, Target::Value(..)))
-                            || self.names_rows(l)
-                            || (l.start == at + 1 && self.plural_relation_word(l))
-                    };
-                    // ("at least 8 product events": the rows' noun after a word that qualifies it.)
-                    let qualified_next = match (roles.get(n + 1), roles.get(n + 2)) {
-                        (Some((_, Role::Link(a))), Some((_, Role::Link(b)))) => links[*a].end == links[*b].start && links[*a].candidates.iter().all(|c| matches!(c.target, Target::Relation(_))) && counts(&links[*b]),
-                        _ => false,
-                    };
-                    let counts_next = matches!(roles.get(n + 1), Some((_, Role::Link(l))) if counts(&links[*l])) || qualified_next;
-                    let after_link = matches!(previous, Some((_, Role::Link(_)))) && !counts_next;
-                    // "… on average" after the comparison: a condition on the average.
-                    // The unit right after the number ("5000 euros in total") is part of it.
-                    let unit_link = |a: usize| a == at + 1 && UNITS.contains(&self.tokens[a].text.as_str());
-                    // "…: name and total", "…? names and totals, largest first": the answer
-                    // listed after a pause.
-                    let answer_link = |a: usize| self.tokens[at + 1..=a].iter().any(|t| t.pause_before);
-                    let named_after = roles[n + 1..].iter().any(|(a, r)| matches!(r, Role::Link(_)) && !unit_link(*a) && !answer_link(*a));
-                    let trailing = roles[n + 1..]
-                        .iter()
-                        .all(|(a, r)| !matches!(r, Role::Link(_)) || unit_link(*a) || answer_link(*a))
-                        .then(|| {
-                            roles[n + 1..].iter().find_map(|(a_at, r)| match r {
-                                Role::Aggregate(a) if !matches!(a, Aggregate::Count | Aggregate::CountDistinct) && *a_at > 0 && self.tokens[a_at - 1].is_any(&["on", "in"]) => Some((*a_at, *a)),
-                                _ => None,
-                            })
-                        })
-                        .flatten()
-                        // "… more than 3000 euros altogether": a condition on the total.
-                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| !self.used[j] && self.tokens[j].is_any(&["altogether", "combined", "cumulatively", "together"])).map(|j| (j, Aggregate::Sum)))
-                        // "whose orders add up to more than 5000 euros": the total.
-                        .or_else(|| (at.saturating_sub(6)..*at).find(|&j| self.tokens[j].is_any(&["add", "adds", "adding", "added"]) && self.tokens.get(j + 1).is_some_and(|t| t.is("up"))).map(|j| (j, Aggregate::Sum)))
-                        // "…? names with their totals": a condition on each one's total.
-                        .or_else(|| (at + 1..self.tokens.len()).find(|&j| self.tokens[j].is_any(&["total", "totals"]) && self.tokens[j - 1].is("their") && self.tokens[at + 1..=j].iter().any(|t| t.pause_before)).map(|j| (j, Aggregate::Sum)));
-                    // "count of humidity readings over 80": the rows' values, not the count.
-                    let last_measure = last_measure.filter(|m| d.measures[*m].column.is_some() || s.last_numeric.is_none() || !after_link);
-                    // "devices that read below -22 degrees": the column in degrees.
-                    let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
-                    // "paid us more than 3000 euros": the euros of the relation just named, when
-                    // several relations hold euros.
-                    let just_named: Vec<usize> = match previous {
-                        // (By its strongest reading: "orders" are the orders, not a payment's order id.)
-                        Some((_, Role::Link(l))) => {
-                            let best = links[*l].best_evidence();
-                            let strongest: Vec<&Candidate> = links[*l].candidates.iter().filter(|c| c.evidence == best).collect();
-                            let relations: Vec<usize> = strongest.iter().filter_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }).collect();
-                            if relations.is_empty() { strongest.iter().map(|c| target_relation(&c.target)).collect() } else { relations }
-                        }
-                        _ => Vec::new(),
-                    };
-                    // "temperature by site, only sites where it averaged below -18.5": the column named before.
-                    // "devices whose battery averaged above 80%": the column right before the average.
-                    let averaged_after_column = (at.saturating_sub(3)..*at).find(|&j| aggregate_word(&self.tokens[j].text).is_some()).is_some_and(|j| links.iter().any(|l| l.end == j));
-                    let said_of_it = s.last_numeric.filter(|_| averaged_after_column || (at.saturating_sub(3)..*at).any(|j| self.tokens[j].is("it")));
-                    let unit_named = self.unit_column(&self.reachable(&context), *at).or_else(|| self.unit_column(&just_named, *at));
-                    let unit = unit_named.filter(|u| !measuring && last_measure.is_none_or(|m| d.measures[m].column != Some(*u)));
-                    // "regions with revenue above 50000": a condition on each region's total;
-                    // "sites where a sensor went below 3 degrees" (an event): on each site's
-                    // extreme; "names of devices whose battery dropped below 10%" (things, not
-                    // categories): on the rows.
-                    let event = self.tokens[..*at].iter().any(|t| t.is_any(EVENT_VERBS));
-                    let on_groups = d.plural_subject.is_some_and(|subject| !event || self.label_column(subject.relation) != Some(subject));
-                    // "average load time by country, only where it's above 300 ms": "it" is the measure.
-                    let pronoun_measure = (at.saturating_sub(4)..*at)
-                        .any(|j| self.tokens[j].is_any(&["it", "its"]))
-                        .then(|| d.measures.len().checked_sub(1))
-                        .flatten()
-                        .filter(|m| d.measures[*m].column.is_some());
-                    if let Some((m, c)) = pronoun_measure.and_then(|m| d.measures[m].column.map(|c| (m, c))) {
-                        d.measure_compares.push((m, *comparison, self.scaled(*value, c, *at), *high));
-                        if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
-                            s.unit_at = Some(at + 1);
-                        }
-                    } else if let (Some(u), None, true) = (unit, trailing, s.which && s.pending.is_empty() && self.groups_categories(&d) && !event) {
-                        // "which customer segments ordered for more than 50k euros": a
-                        // category does not order; its total does.
-                        let aggregate = if self.is_money(u) { Aggregate::Sum } else { Aggregate::Avg };
-                        d.measures.push(Measure { aggregate, column: Some(u) });
-                        d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, u, *at), *high));
-                        s.unit_at = Some(at + 1);
-                    } else if let (Some(u), None) = (unit, trailing) {
-                        d.filters.push(number_filter(u, *comparison, self.scaled(*value, u, *at), *high));
-                        s.unit_at = Some(at + 1);
-                    } else if let (Some((a_at, aggregate)), Some(u)) = (trailing, unit) {
-                        // "paid us more than 3000 euros altogether": the total in euros.
-                        d.measures.push(Measure { aggregate, column: Some(u) });
-                        d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, u, *at), *high));
-                        s.consumed_at = Some(a_at);
-                        s.unit_at = Some(at + 1);
-                    } else if let (Some((a_at, aggregate)), Some(c), true) = (trailing, s.last_numeric, after_link) {
-                        d.bare_columns.retain(|b| *b != c);
-                        // "customers whose orders add up to more than 5000 euros": the euros, not the id.
-                        let c = if is_key_name(&self.column(c).name) { self.unit_column(&[c.relation], *at).unwrap_or(c) } else { c };
-                        d.measures.push(Measure { aggregate, column: Some(c) });
-                        d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, c, *at), *high));
-                        s.consumed_at = Some(a_at);
-                    } else if self.tokens.get(at + 1).is_some_and(|t| t.is("times")) || self.tokens[*at].is_any(&["twice", "thrice"]) {
-                        // "ordered more than 5 times": a count of the rows.
-                        d.having.push(Having { measure: Measure { aggregate: Aggregate::Count, column: None }, comparison: *comparison, value: *value });
-                        if let Some((_, Role::Link(l))) = previous {
-                            if let Some(r) = links[*l].candidates.iter().find_map(|c| if let Target::Relation(r) = c.target { Some(r) } else { None }) {
-                                d.counted = Some(r);
-                            }
-                        }
-                    } else if let (Some(m), false) = (last_measure, counts_next) {
-                        // "average battery is under 15": a condition on the measure; a unit
-                        // after the number ("50 percent") was said of it.
-                        let value = d.measures[m].column.map_or(*value, |c| self.scaled(*value, c, *at));
-                        d.measure_compares.push((m, *comparison, value, *high));
-                        if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
-                            s.unit_at = Some(at + 1);
-                        }
-                    } else if let (Some(c), true, true) = (s.last_numeric, after_link, on_groups) {
-                        let extreme = if matches!(comparison, Comparison::Less | Comparison::LessOrEqual) { Aggregate::Min } else { Aggregate::Max };
-                        let aggregate = if event { extreme } else if self.is_money(c) { Aggregate::Sum } else { Aggregate::Avg };
-                        d.bare_columns.retain(|b| *b != c);
-                        d.measures.push(Measure { aggregate, column: Some(c) });
-                        d.measure_compares.push((d.measures.len() - 1, *comparison, *value, *high));
-                    } else if let (Some(c), true) = (s.last_numeric, after_link) {
-                        // "device ids that hit more than 33 degrees": the column in degrees, not the id;
-                        // "page view slower than 1.3 seconds": the column the comparative measures.
-                        let comparative = at.checked_sub(2).and_then(|w| self.reachable(&context).into_iter().find_map(|r| self.adjective_column(r, &self.tokens[w].text)));
-                        // "order numbers … over 300 euros": the euros of the orders first.
-                        let in_unit = || self.unit_column(&[c.relation], *at).or_else(|| self.unit_column(&self.reachable(&context), *at));
-                        let c = comparative.unwrap_or(if is_key_name(&self.column(c).name) { in_unit().unwrap_or(c) } else { c });
-                        d.filters.push(number_filter(c, *comparison, self.scaled(*value, c, *at), *high));
-                        // "names of devices whose battery fell below 10%": the battery only says which.
-                        let clause = matches!(previous, Some((_, Role::Link(l))) if links[*l].start > 0 && self.tokens[links[*l].start - 1].is_any(&["whose", "where", "when"]));
-                        if clause {
-                            d.bare_columns.retain(|b| *b != c);
-                        }
-                        // The unit after the number ("6 percent") was said of this column.
-                        if self.tokens.get(at + 1).is_some_and(|t| UNITS.contains(&t.text.as_str())) {
-                            s.unit_at = Some(at + 1);
-                        }
-                    } else if let (Some(u), true, None, false) = (unit_named.or(said_of_it), measuring, trailing, named_after) {
-                        // "which freezers average warmer than -18.3 °C": the average said before
-                        // the comparison is what it compares, in the unit after the number
-                        // (not so in "averaging over 400 ms per page load").
-                        let (counts, measures): (Vec<Aggregate>, Vec<Aggregate>) = std::mem::take(&mut s.pending).into_iter().partition(|a| matches!(a, Aggregate::Count | Aggregate::CountDistinct));
-                        s.pending = counts;
-                        for aggregate in measures {
-                            d.measures.push(Measure { aggregate, column: Some(u) });
-                            d.measure_compares.push((d.measures.len() - 1, *comparison, self.scaled(*value, u, *at), *high));
-                        }
-                        s.last_measure = Some(d.measures.len() - 1);
-                        s.unit_at = Some(at + 1);
-                    } else {
-                        s.compare = Some((*comparison, *value, *high));
-                        s.compare_at = Some(*at);
-                    }
-                }
+                Role::Compare(comparison, value, high) => self.place_comparison(links, roles, n, at, (comparison, value, high), previous, last_measure, &mut s, &mut d, &context),
                 // The unit was read with the number before it ("€400 - order numbers": a
                 // sign before the number, and the words after it are no unit).
                 Role::Link(_) if s.unit_at == Some(*at) && UNITS.contains(&self.tokens[*at].text.as_str()) => {}
@@ -711,7 +560,7 @@ impl Reader<'_> {
         // nothing of its own to rank by: the devices, ranked by their readings.)
         let word = &self.tokens[*at].text;
         let row_noun = (0..self.catalog.relations.len()).any(|r| {
-            crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&noun.stem) && (self.adjective_column(r, word).is_some() || self.main_measure(r).is_some())
+            self.is_relation_noun(r, noun) && (self.adjective_column(r, word).is_some() || self.main_measure(r).is_some())
         });
         let singular = noun.text == noun.stem && !noun.quoted;
         // "max temperature", "largest purchase amount": a measure's extreme, not a group

@@ -665,7 +665,7 @@ impl Reader<'_> {
                 self.tokens.get(at).is_some_and(|t| {
                     t.text == t.stem
                         && (0..self.catalog.relations.len()).any(|r| {
-                            crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&t.stem)
+                            self.is_relation_noun(r, t)
                                 && (self.adjective_column(r, word).is_some() || self.main_measure(r).is_some())
                         })
                 })

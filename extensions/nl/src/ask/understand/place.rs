@@ -73,7 +73,7 @@ impl Reader<'_> {
         let value_first = !values.is_empty() && (other_evidence.is_none() || (value_evidence > other_evidence && values_reachable));
         // "warmer than -15 over the last 7 days, device names and temperatures": after a
         // pause, the words list what to show; the comparison is read at the end.
-        let after_pause = s.compare_at.is_some_and(|at| (at + 1..=link.start).any(|j| self.tokens[j].pause_before));
+        let after_pause = s.compare_at.is_some_and(|at| self.pause_between(at, link.start));
         // "how many times did it drop below zero at Lyon": the drop is compared, not a count.
         let event = s.compare.is_some() && s.compare_at.is_some_and(|at| self.tokens[..at].iter().any(|t| t.is_any(EVENT_VERBS)));
         if let (Some((comparison, value, high)), false) = (s.compare, after_pause) {
@@ -378,7 +378,7 @@ impl Reader<'_> {
         // "… on average? Country and that average": an average said before a pause is not
         // taken of a text column named after it.
         let measuring = s.pending.iter().any(|a| !matches!(a, Aggregate::Count | Aggregate::CountDistinct));
-        let said_before_pause = roles[..n].iter().rev().find_map(|(a, r)| matches!(r, Role::Aggregate(_)).then_some(*a)).is_some_and(|a| (a + 1..=link.start).any(|j| self.tokens[j].pause_before));
+        let said_before_pause = roles[..n].iter().rev().find_map(|(a, r)| matches!(r, Role::Aggregate(_)).then_some(*a)).is_some_and(|a| self.pause_between(a, link.start));
         let across_pause = measuring && !numeric && !s.distinct && said_before_pause;
         if (s.distinct || !s.pending.is_empty()) && !s.grouping && !across_pause {
             if measuring && (is_key || !numeric) && !s.distinct {
@@ -449,9 +449,8 @@ impl Reader<'_> {
         // (Not "the lowest battery …? name and level": there the superlative names its column.)
         let rank_said_before_pause = (0..link.start).rev().find(|&j| superlative(&self.tokens[j].text).is_some()).is_some_and(|a| {
             // ("The 5 smallest delivered orders: …": a value may stand between.)
-            let relation_noun = |noun: &Token| self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&noun.stem));
-            let names_rows = self.tokens[a + 1..link.start.min(a + 4)].iter().take_while(|t| !t.pause_before).any(relation_noun);
-            names_rows && (a + 1..=link.start).any(|j| self.tokens[j].pause_before)
+                        let names_rows = self.tokens[a + 1..link.start.min(a + 4)].iter().take_while(|t| !t.pause_before).any(|t| self.names_a_relation(t));
+            names_rows && self.pause_between(a, link.start)
         });
         if s.sorting || (s.rank.is_some() && numeric && d.measures.is_empty() && !rank_said_before_pause) {
             d.order_column = Some((c, s.rank.unwrap_or(false)));

@@ -23,7 +23,7 @@ impl Reader<'_> {
         let Some(word_at) = s.rank_word.as_ref().and_then(|w| self.tokens.iter().position(|t| &t.text == w)) else { return };
         let noun_at = if self.tokens.get(word_at + 1).is_some_and(|t| t.is("single")) { word_at + 2 } else { word_at + 1 };
         let row_noun = self.tokens.get(noun_at).is_some_and(|t| {
-            t.text == t.stem && self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&t.stem))
+            t.text == t.stem && self.names_a_relation(t)
         });
         let averaged = self.tokens.iter().any(|t| t.is_any(&["average", "avg", "mean", "typical", "averaging", "averaged"]));
         let [GroupKey::Column(group)] = plan.group_by[..] else { return };
@@ -93,7 +93,7 @@ impl Reader<'_> {
                         _ => None,
                     })
                     .collect(),
-                None => (0..self.catalog.relations.len()).filter(|&r| crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&noun.stem)).collect(),
+                None => (0..self.catalog.relations.len()).filter(|&r| self.is_relation_noun(r, noun)).collect(),
             };
             relations.into_iter().find_map(|r| {
                 let column = self.adjective_column(r, &word.text).or_else(|| word.is_any(SIZE_WORDS).then(|| self.main_measure(r)).flatten())?;
@@ -279,7 +279,7 @@ impl Reader<'_> {
 
     /// "full row", "the whole record", "the full reading" (a relation's own noun) at `i`.
     pub(super) fn whole_row_word_at(&self, i: usize) -> bool {
-        let row_noun = |t: &Token| t.is_any(&["row", "rows", "record", "records"]) || self.catalog.relations.iter().any(|r| crate::ask::words::identifier_words(&r.name).last() == Some(&t.stem));
+        let row_noun = |t: &Token| t.is_any(&["row", "rows", "record", "records"]) || self.names_a_relation(t);
         self.tokens[i].is_any(&["full", "whole", "entire"]) && self.tokens.get(i + 1).is_some_and(row_noun)
     }
 

@@ -7,12 +7,23 @@ use std::collections::{BTreeSet, VecDeque};
 
 use crate::ask::link::{is_numeric, is_temporal, Candidate, Evidence, Link, Target};
 use crate::ask::plan::{ColumnRef, GroupKey, Join, OrderKey, QueryPlan};
-use crate::ask::words::tokenize;
+use crate::ask::words::{tokenize, Token};
 use super::{add_context, as_column, filter_column, is_key_name, target_relation, Reader};
 use crate::ask::words::FILLER;
 use streamhouse_executor::Refusal;
 
 impl Reader<'_> {
+    /// Whether the word is relation `r`'s own noun ("orders", "reading"): the last word of
+    /// its name, by stem.
+    pub(super) fn is_relation_noun(&self, r: usize, t: &Token) -> bool {
+        crate::ask::words::identifier_words(&self.catalog.relations[r].name).last() == Some(&t.stem)
+    }
+
+    /// Whether the word is some relation's own noun.
+    pub(super) fn names_a_relation(&self, t: &Token) -> bool {
+        (0..self.catalog.relations.len()).any(|r| self.is_relation_noun(r, t))
+    }
+
     /// "enterprise page views", "Germany orders": a stored value right before a relation
     /// named outright, of another relation joined to it, says which of its rows — the
     /// named relation is what is counted.
